@@ -1,0 +1,257 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+const defaultNode = "http://127.0.0.1:8000"
+
+// nodeFlag adds --node to a flag set.
+func nodeFlag(fs *flag.FlagSet) *string {
+	return fs.String("node", defaultNode, "URL of the node to ask")
+}
+
+// apiClient talks to a node's HTTP API and turns failures into exit codes.
+type apiClient struct {
+	base string
+	http *http.Client
+}
+
+func newClient(node string, timeout time.Duration) (*apiClient, error) {
+	if !strings.Contains(node, "://") {
+		node = "http://" + node
+	}
+	u, err := url.Parse(node)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, usageErr("--node %q is not an http:// URL", node)
+	}
+	return &apiClient{base: strings.TrimRight(u.String(), "/"), http: &http.Client{Timeout: timeout}}, nil
+}
+
+// do sends a request and returns the body of a 2xx answer. A 404 is a negative answer
+// (exit 1); other failures are exit 2 with the server's one-sentence error.
+func (c *apiClient) do(method, path string, body []byte) ([]byte, error) {
+	req, err := http.NewRequest(method, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, usageErr("cannot reach %s: %v", c.base, unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return nil, usageErr("reading the answer from %s: %v", c.base, err)
+	}
+	if resp.StatusCode/100 == 2 {
+		return b, nil
+	}
+	msg := serverMessage(b, resp.Status)
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, negative("%s", msg)
+	}
+	return nil, usageErr("%s", msg)
+}
+
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func serverMessage(b []byte, status string) string {
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(b, &e) == nil && e.Error != "" {
+		return e.Error
+	}
+	return "the node answered " + status
+}
+
+func cmdPut(args []string, stdout io.Writer) error {
+	fs := newFlags("put")
+	node := nodeFlag(fs)
+	thing := fs.String("thing", "", "ID of the Thing the reading belongs to (required)")
+	key := fs.String("key", "", "optional 40-hex ring key to store the reading under")
+	rest, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(rest, 1, "one JSON reading"); err != nil {
+		return err
+	}
+	if *thing == "" {
+		return usageErr("--thing is required")
+	}
+	if !json.Valid([]byte(rest[0])) {
+		return usageErr("the reading %q is not valid JSON", rest[0])
+	}
+	body := map[string]any{"thing": *thing, "data": json.RawMessage(rest[0])}
+	if *key != "" {
+		body["key"] = *key
+	}
+	raw, _ := json.Marshal(body)
+	c, err := newClient(*node, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	out, err := c.do(http.MethodPost, "/api/v1/records", raw)
+	if err != nil {
+		return err
+	}
+	return writeIndented(stdout, out)
+}
+
+func cmdGet(args []string, stdout io.Writer) error {
+	fs := newFlags("get")
+	node := nodeFlag(fs)
+	rest, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(rest, 1, "one TXID"); err != nil {
+		return err
+	}
+	c, err := newClient(*node, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	out, err := c.do(http.MethodGet, "/api/v1/records/"+url.PathEscape(rest[0]), nil)
+	if err != nil {
+		return err
+	}
+	// The record is printed exactly as stored, so it can be verified byte for byte.
+	_, err = fmt.Fprintf(stdout, "%s\n", out)
+	return err
+}
+
+func cmdStatus(args []string, stdout io.Writer) error {
+	fs := newFlags("status")
+	node := nodeFlag(fs)
+	asJSON := fs.Bool("json", false, "print the raw JSON answer")
+	rest, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(rest, 0, "no arguments"); err != nil {
+		return err
+	}
+	c, err := newClient(*node, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	out, err := c.do(http.MethodGet, "/api/v1/node", nil)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeIndented(stdout, out)
+	}
+	var n struct {
+		ID, Addr, Profile, Version, Network string
+		Predecessor                         *peerJSON
+		Successors                          []peerJSON
+		Branch                              struct {
+			No   uint64
+			Hash string
+		}
+		Stats struct {
+			Records  uint64
+			Unsealed int
+		}
+	}
+	if err := json.Unmarshal(out, &n); err != nil {
+		return usageErr("unexpected answer from the node: %v", err)
+	}
+	fmt.Fprintf(stdout, "id           %s\naddr         %s\nprofile      %s (%s)\nnetwork      %s\n", n.ID, n.Addr, n.Profile, n.Version, n.Network)
+	if n.Predecessor != nil {
+		fmt.Fprintf(stdout, "predecessor  %s %s\n", n.Predecessor.ID, n.Predecessor.Addr)
+	} else {
+		fmt.Fprintln(stdout, "predecessor  none")
+	}
+	for i, s := range n.Successors {
+		fmt.Fprintf(stdout, "successor %-2d %s %s\n", i, s.ID, s.Addr)
+	}
+	fmt.Fprintf(stdout, "branch head  %d %s\nrecords      %d (%d not yet sealed)\n", n.Branch.No, n.Branch.Hash, n.Stats.Records, n.Stats.Unsealed)
+	return nil
+}
+
+type peerJSON struct {
+	ID   string `json:"id"`
+	Addr string `json:"addr"`
+}
+
+func cmdRing(args []string, stdout io.Writer) error {
+	fs := newFlags("ring")
+	node := nodeFlag(fs)
+	rest, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(rest, 0, "no arguments"); err != nil {
+		return err
+	}
+	c, err := newClient(*node, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	out, err := c.do(http.MethodGet, "/api/v1/ring", nil)
+	if err != nil {
+		return err
+	}
+	var ring struct{ Nodes []peerJSON }
+	if err := json.Unmarshal(out, &ring); err != nil {
+		return usageErr("unexpected answer from the node: %v", err)
+	}
+	for i, p := range ring.Nodes {
+		fmt.Fprintf(stdout, "%3d  %s  %s\n", i, p.ID, p.Addr)
+	}
+	return nil
+}
+
+func cmdHealthcheck(args []string, stdout io.Writer) error {
+	fs := newFlags("healthcheck")
+	node := nodeFlag(fs)
+	rest, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(rest, 0, "no arguments"); err != nil {
+		return err
+	}
+	c, err := newClient(*node, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	if _, err := c.do(http.MethodGet, "/healthz", nil); err != nil {
+		return negative("unhealthy: %v", err)
+	}
+	return nil
+}
+
+func writeIndented(w io.Writer, b []byte) error {
+	var buf bytes.Buffer
+	if json.Indent(&buf, b, "", "  ") != nil {
+		buf.Reset()
+		buf.Write(b)
+	}
+	buf.WriteByte('\n')
+	_, err := w.Write(buf.Bytes())
+	return err
+}

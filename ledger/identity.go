@@ -1,0 +1,113 @@
+package ledger
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// KeyFile is the name of the node's private key file inside its data directory.
+const KeyFile = "node.key"
+
+// Identity is a node's ed25519 key pair. Its ID (SHA-1 of the public key) is the node's
+// Chord ID and the ID of its branch; it is stable across restarts.
+type Identity struct {
+	Private ed25519.PrivateKey
+	Public  ed25519.PublicKey
+	ID      Key
+}
+
+// NewIdentity derives an identity from a 32-byte ed25519 seed.
+func NewIdentity(seed []byte) (*Identity, error) {
+	if len(seed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("key seed must be %d bytes, got %d", ed25519.SeedSize, len(seed))
+	}
+	priv := ed25519.NewKeyFromSeed(seed)
+	pub := priv.Public().(ed25519.PublicKey)
+	return &Identity{Private: priv, Public: pub, ID: NodeID(pub)}, nil
+}
+
+// GenerateIdentity makes a fresh identity from r (crypto/rand when nil).
+func GenerateIdentity(r io.Reader) (*Identity, error) {
+	if r == nil {
+		r = rand.Reader
+	}
+	seed := make([]byte, ed25519.SeedSize)
+	if _, err := io.ReadFull(r, seed); err != nil {
+		return nil, fmt.Errorf("generate node key: %w", err)
+	}
+	return NewIdentity(seed)
+}
+
+// NodeID is the Chord ID of the holder of pub: SHA-1 of the raw public key.
+func NodeID(pub ed25519.PublicKey) Key {
+	return Key(sha1.Sum(pub))
+}
+
+// LoadOrCreateIdentity reads dir/node.key, or creates it on first start. The file holds
+// the hex seed; it is written with mode 0600 and synced before it is used, so a crash
+// never leaves a node that signed with a key it then forgets.
+func LoadOrCreateIdentity(dir string) (id *Identity, created bool, err error) {
+	path := filepath.Join(dir, KeyFile)
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		seed, derr := hex.DecodeString(strings.TrimSpace(string(b)))
+		if derr != nil || len(seed) != ed25519.SeedSize {
+			return nil, false, fmt.Errorf("node key %s is damaged: want %d hex-encoded bytes", path, ed25519.SeedSize)
+		}
+		id, err := NewIdentity(seed)
+		return id, false, err
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, false, fmt.Errorf("read node key: %w", err)
+	}
+	id, err = GenerateIdentity(nil)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, false, fmt.Errorf("create data dir: %w", err)
+	}
+	if err := writeFileSynced(path, []byte(hex.EncodeToString(id.Private.Seed())+"\n"), 0o600); err != nil {
+		return nil, false, fmt.Errorf("write node key: %w", err)
+	}
+	return id, true, nil
+}
+
+// writeFileSynced writes via a temporary file, fsyncs it, renames it into place and
+// fsyncs the directory, so the file is either absent or complete after a crash.
+func writeFileSynced(path string, data []byte, perm os.FileMode) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,0 +1,302 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flownode/flownode/store"
+)
+
+// testProof accepts any proof: these tests are about records, seals and indices; the
+// miner's own tests cover proofs, and the node tests verify real mined blocks.
+func testProof([32]byte, int64, [20]byte, uint64, int64) error { return nil }
+
+type fixture struct {
+	t   *testing.T
+	dir string
+	st  *store.Store
+	l   *Ledger
+	g   *Genesis
+	id  *Identity
+	now int64
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{t: t, dir: t.TempDir(), now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()}
+	var err error
+	f.g, err = NewGenesis(Network{Name: "test", Mining: MiningParams{Rate: 20, MeanBlockTime: time.Second, Variance: 0.2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.id, _, err = LoadOrCreateIdentity(f.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.open()
+	t.Cleanup(func() { f.st.Close() })
+	return f
+}
+
+func (f *fixture) open() {
+	f.t.Helper()
+	opts, err := store.ProfileOptions("local")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.st, err = store.Open(f.dir, opts, nil)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var mu sync.Mutex
+	f.l, err = Open(Config{Genesis: f.g, Identity: f.id, Store: f.st, Now: func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		f.now += 1000
+		return time.Unix(0, f.now)
+	}})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fixture) reopen() {
+	f.t.Helper()
+	if err := f.st.Close(); err != nil {
+		f.t.Fatal(err)
+	}
+	f.open()
+}
+
+func (f *fixture) put(thing string, data string) Receipt {
+	f.t.Helper()
+	rs, err := f.l.Append(context.Background(), []Reading{{Thing: thing, Data: []byte(data)}})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return rs[0]
+}
+
+func (f *fixture) mine() {
+	f.t.Helper()
+	f.now += int64(time.Second)
+	if err := f.l.Extend(context.Background(), 1, time.Unix(0, f.now)); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fixture) verify() *Report {
+	f.t.Helper()
+	rep, err := Verify(context.Background(), f.st, f.g, testProof)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return rep
+}
+
+func (f *fixture) mustBeValid() *Report {
+	f.t.Helper()
+	rep := f.verify()
+	if !rep.Valid {
+		f.t.Fatalf("verify: %+v", rep)
+	}
+	return rep
+}
+
+func TestRecordsComeBackByteIdenticalAndVerify(t *testing.T) {
+	f := newFixture(t)
+	rc := f.put("sensor-1", `{"temperature": 21.5, "unit": "C"}`)
+	got, err := f.st.Record(rc.TxID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, rc.Record) {
+		t.Fatalf("stored bytes differ:\n%s\n%s", got, rc.Record)
+	}
+	r, err := ParseRecord(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.CheckSelf(got); err != nil {
+		t.Fatal(err)
+	}
+	// An independent check of the signature, not through CheckSelf.
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(got, &m); err != nil {
+		t.Fatal(err)
+	}
+	delete(m, "signature")
+	unsigned, _ := Canonical(m)
+	if !ed25519.Verify(f.id.Public, unsigned, r.Signature) {
+		t.Fatal("signature does not verify over the record without its signature")
+	}
+	if string(r.Data) != `{"temperature":21.5,"unit":"C"}` {
+		t.Fatalf("data = %s", r.Data)
+	}
+	if r.Block.No != 0 || r.Block.Hash != f.g.Hash {
+		t.Fatalf("first record should attach to genesis, got %+v", r.Block)
+	}
+}
+
+func TestRecordBeforeFirstBlockIsSealedLater(t *testing.T) {
+	f := newFixture(t)
+	var txs []Hash
+	for i := 0; i < 5; i++ {
+		txs = append(txs, f.put("t", fmt.Sprint(i)).TxID)
+	}
+	rep := f.mustBeValid()
+	if rep.Unsealed != 5 || rep.Blocks != 0 {
+		t.Fatalf("before mining: %+v", rep)
+	}
+	f.mine()
+	raw, err := f.st.Block(f.id.ID, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := ParseBlock(raw)
+	if b.Sealed != 5 {
+		t.Fatalf("block 1 sealed %d records, want 5", b.Sealed)
+	}
+	var leaves []Hash
+	for _, tx := range txs {
+		rec, _ := f.st.Record(tx)
+		leaves = append(leaves, LeafHash(rec))
+	}
+	if MerkleRoot(leaves) != b.Seal {
+		t.Fatal("seal is not the Merkle root of the genesis-attached records in order")
+	}
+	rep = f.mustBeValid()
+	if rep.Unsealed != 0 || rep.Blocks != 1 || rep.Records != 5 {
+		t.Fatalf("after mining: %+v", rep)
+	}
+	rc := f.put("t", `"after"`)
+	if rc.Block.No != 1 || rc.Block.Hash != b.Hash {
+		t.Fatalf("new record should attach to block 1: %+v", rc.Block)
+	}
+}
+
+func TestConcurrentAppendsRaceWithMining(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var all []Receipt
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 40; i++ {
+				rs, err := f.l.Append(ctx, []Reading{{Thing: "t", Data: []byte(fmt.Sprint(i))}, {Thing: "u", Data: []byte(`true`)}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				all = append(all, rs...)
+				mu.Unlock()
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 10; i++ {
+			mu.Lock()
+			f.now += int64(time.Second)
+			at := time.Unix(0, f.now)
+			mu.Unlock()
+			if err := f.l.Extend(ctx, 1, at); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	wg.Wait()
+	<-done
+	f.mine()
+	rep := f.mustBeValid()
+	if rep.Records != len(all) || rep.Unsealed != 0 || rep.Blocks != 11 {
+		t.Fatalf("report %+v, appended %d", rep, len(all))
+	}
+}
+
+func TestReopenKeepsHeadAndUnsealedRecords(t *testing.T) {
+	f := newFixture(t)
+	f.put("t", "1")
+	f.mine()
+	f.put("t", "2")
+	f.put("t", "3")
+	f.reopen()
+	st := f.l.Stats()
+	if st.HeadNo != 1 || st.Unsealed != 2 {
+		t.Fatalf("after reopen: %+v", st)
+	}
+	f.put("t", "4")
+	f.mine()
+	raw, _ := f.st.Block(f.id.ID, 2)
+	b, _ := ParseBlock(raw)
+	if b.Sealed != 3 {
+		t.Fatalf("block 2 sealed %d, want 3", b.Sealed)
+	}
+	f.mustBeValid()
+}
+
+func TestOtherNetworkIsRefused(t *testing.T) {
+	f := newFixture(t)
+	other, _ := NewGenesis(Network{Name: "other", Mining: f.g.Mining})
+	_, err := Open(Config{Genesis: other, Identity: f.id, Store: f.st})
+	if err == nil || !strings.Contains(err.Error(), `belongs to network "test"`) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestBadInputStoresNothing(t *testing.T) {
+	f := newFixture(t)
+	cases := map[string]Reading{
+		"bad thing":   {Thing: "a/b", Data: []byte(`1`)},
+		"empty thing": {Thing: "", Data: []byte(`1`)},
+		"bad json":    {Thing: "t", Data: []byte(`{"a":`)},
+		"two values":  {Thing: "t", Data: []byte(`1 2`)},
+		"huge int":    {Thing: "t", Data: []byte(`{"n": 9007199254740993}`)},
+		"huge float":  {Thing: "t", Data: []byte(`1e400`)},
+		"deep":        {Thing: "t", Data: []byte(strings.Repeat("[", 40) + strings.Repeat("]", 40))},
+		"empty":       {Thing: "t", Data: nil},
+	}
+	for name, rd := range cases {
+		_, err := f.l.Append(context.Background(), []Reading{{Thing: "ok", Data: []byte(`1`)}, rd})
+		var ie *InputError
+		if !errors.As(err, &ie) || ie.Index != 1 {
+			t.Errorf("%s: err = %v", name, err)
+		}
+	}
+	rep := f.mustBeValid()
+	if rep.Records != 0 {
+		t.Fatalf("bad input stored %d records", rep.Records)
+	}
+}
+
+func TestClientKeyIndexesRecords(t *testing.T) {
+	f := newFixture(t)
+	key, _ := ParseKey(strings.Repeat("ab", 20))
+	for i := 0; i < 3; i++ {
+		rs, err := f.l.Append(context.Background(), []Reading{{Thing: "t", Data: []byte(`{"same":true}`), Key: &key}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rs[0].Key != key {
+			t.Fatal("receipt key is not the client's key")
+		}
+	}
+	ids, err := f.st.RecordsByKey(key, 10)
+	if err != nil || len(ids) != 3 {
+		t.Fatalf("records by key: %d, %v (same data, same key, same block must still be 3 distinct records)", len(ids), err)
+	}
+	f.mustBeValid()
+}

@@ -1,0 +1,347 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/flownode/flownode/store"
+)
+
+// ProofCheck verifies a block's proof of work against its parent (miner.Params.Check).
+type ProofCheck func(parent [32]byte, parentTime int64, branch [20]byte, nonce uint64, blockTime int64) error
+
+// Report is the verifier's answer: valid, or the first failure found with its place.
+type Report struct {
+	Valid    bool   `json:"valid"`
+	Where    string `json:"where,omitempty"`
+	Expected string `json:"expected,omitempty"`
+	Actual   string `json:"actual,omitempty"`
+	Branches int    `json:"branches"`
+	Blocks   int    `json:"blocks"`
+	Records  int    `json:"records"`
+	Unsealed int    `json:"unsealed"` // records in head blocks, not yet sealed
+}
+
+// Failure is a verification failure at a named place.
+type Failure struct {
+	Where string
+	Err   error
+}
+
+func (f *Failure) Error() string { return f.Where + ": " + f.Err.Error() }
+
+func fail(where string, err error) *Failure { return &Failure{Where: where, Err: err} }
+
+type blockPos struct {
+	branch Key
+	no     uint64
+}
+
+// Verify checks everything the store holds: each branch chained to genesis with valid
+// hashes, signatures and proofs; each seal equal to the Merkle root of its parent's
+// records; each record's canonical form, signature, H_DATA, txID and block; and every
+// index entry, both ways. It returns a Report with the first failure, or an error if it
+// could not read the store (then nothing is known).
+func Verify(ctx context.Context, st *store.Store, g *Genesis, proof ProofCheck) (*Report, error) {
+	rep := &Report{}
+	v := &verifier{ctx: ctx, st: st, g: g, proof: proof, heads: map[blockPos]Hash{}}
+	err := v.run(rep)
+	var f *Failure
+	if errors.As(err, &f) {
+		rep.Where = f.Where
+		var m *Mismatch
+		if errors.As(f.Err, &m) {
+			rep.Where = f.Where + ": " + m.What
+			rep.Expected, rep.Actual = m.Expected, m.Actual
+		} else {
+			rep.Actual = f.Err.Error()
+		}
+		return rep, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	rep.Valid = true
+	return rep, nil
+}
+
+type verifier struct {
+	ctx    context.Context
+	st     *store.Store
+	g      *Genesis
+	proof  ProofCheck
+	heads  map[blockPos]Hash // every block's hash, by position
+	tops   map[Key]uint64    // each branch's highest block
+	counts struct{ records, keyIdx, thingIdx, attach int }
+}
+
+func (v *verifier) run(rep *Report) error {
+	stored, err := v.st.Meta(metaGenesis)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if err == nil && !bytes.Equal(stored, v.g.Bytes) {
+		return fail("genesis", &Mismatch{What: "genesis block", Expected: string(v.g.Bytes), Actual: string(stored)})
+	}
+	if err := v.blocks(rep); err != nil {
+		return err
+	}
+	if err := v.records(rep); err != nil {
+		return err
+	}
+	return v.indices()
+}
+
+// blocks walks every branch in order, checking each block against its parent.
+func (v *verifier) blocks(rep *Report) error {
+	v.tops = map[Key]uint64{}
+	var prev *Block
+	err := v.st.EachBlock(func(branch [20]byte, no uint64, raw []byte) error {
+		if err := v.ctx.Err(); err != nil {
+			return err
+		}
+		where := fmt.Sprintf("block %d of branch %s", no, Key(branch))
+		if prev != nil && prev.Branch != branch {
+			prev = nil
+		}
+		b, err := ParseBlock(raw)
+		if err != nil {
+			return fail(where, err)
+		}
+		if err := v.checkBlock(b, prev, Key(branch), no); err != nil {
+			return fail(where, err)
+		}
+		v.heads[blockPos{branch, no}] = b.Hash
+		v.tops[branch] = no
+		if prev == nil {
+			rep.Branches++
+		}
+		rep.Blocks++
+		prev = b
+		return nil
+	})
+	return err
+}
+
+func (v *verifier) checkBlock(b, prev *Block, branch Key, no uint64) error {
+	if b.Branch != branch || b.No != no {
+		return &Mismatch{What: "block position", Expected: fmt.Sprintf("%s/%d", branch, no), Actual: fmt.Sprintf("%s/%d", b.Branch, b.No)}
+	}
+	if err := b.CheckSelf(); err != nil {
+		return err
+	}
+	if b.Network != v.g.Hash {
+		return &Mismatch{What: "block network", Expected: v.g.Hash.String(), Actual: b.Network.String()}
+	}
+	parentHash, parentTime, parentNo := v.g.Hash, int64(0), uint64(0)
+	if prev != nil {
+		parentHash, parentTime, parentNo = prev.Hash, prev.Time, prev.No
+	}
+	if no != parentNo+1 {
+		return &Mismatch{What: "block number", Expected: fmt.Sprint(parentNo + 1), Actual: fmt.Sprint(no)}
+	}
+	if b.Prev != parentHash {
+		return &Mismatch{What: "block prev", Expected: parentHash.String(), Actual: b.Prev.String()}
+	}
+	if err := v.proof(parentHash, parentTime, branch, b.Nonce, b.Time); err != nil {
+		return fmt.Errorf("proof: %w", err)
+	}
+	gotBranch, gotNo, err := v.st.BlockByHash(b.Hash)
+	if err != nil || Key(gotBranch) != branch || gotNo != no {
+		return &Mismatch{What: "block hash index", Expected: fmt.Sprintf("%s -> %s/%d", b.Hash, branch, no), Actual: fmt.Sprintf("%s/%d (%v)", Key(gotBranch), gotNo, err)}
+	}
+	return v.checkSeal(b, branch, parentNo)
+}
+
+// checkSeal recomputes the Merkle root over the records attached to the parent.
+func (v *verifier) checkSeal(b *Block, branch Key, parentNo uint64) error {
+	attached, err := v.st.BlockRecords(branch, parentNo)
+	if err != nil {
+		return err
+	}
+	leaves := make([]Hash, len(attached))
+	for i, a := range attached {
+		raw, err := v.st.Record(a.TxID)
+		if err != nil {
+			return &Mismatch{What: "sealed record", Expected: fmt.Sprintf("record %s at position %d of block %d", Hash(a.TxID), a.Seq, parentNo), Actual: err.Error()}
+		}
+		leaves[i] = LeafHash(raw)
+	}
+	if uint64(len(leaves)) != b.Sealed {
+		return &Mismatch{What: "sealed record count", Expected: fmt.Sprint(len(leaves)), Actual: fmt.Sprint(b.Sealed)}
+	}
+	if root := MerkleRoot(leaves); root != b.Seal {
+		return &Mismatch{What: "seal (Merkle root of the parent's records)", Expected: root.String(), Actual: b.Seal.String()}
+	}
+	return nil
+}
+
+// records checks every record on a pool of workers: signatures dominate the cost.
+func (v *verifier) records(rep *Report) error {
+	type item struct {
+		txID [32]byte
+		raw  []byte
+	}
+	work := make(chan item, 256)
+	ctx, cancel := context.WithCancel(v.ctx)
+	defer cancel()
+	var (
+		once     sync.Once
+		firstErr error
+		unsealed int
+		mu       sync.Mutex
+		wg       sync.WaitGroup
+	)
+	setErr := func(err error) {
+		once.Do(func() { firstErr = err; cancel() })
+	}
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range work {
+				open, err := v.checkRecord(it.txID, it.raw)
+				if err != nil {
+					setErr(err)
+					continue
+				}
+				if open {
+					mu.Lock()
+					unsealed++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	scanErr := v.st.EachRecord(func(txID [32]byte, raw []byte) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		v.counts.records++
+		work <- item{txID, raw}
+		return nil
+	})
+	close(work)
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	if scanErr != nil {
+		return scanErr
+	}
+	rep.Records, rep.Unsealed = v.counts.records, unsealed
+	return nil
+}
+
+// checkRecord verifies one record and that its three index entries exist. It reports
+// whether the record is still unsealed (attached to its branch's head block).
+func (v *verifier) checkRecord(txID [32]byte, raw []byte) (unsealed bool, err error) {
+	where := "record " + Hash(txID).String()
+	r, err := ParseRecord(raw)
+	if err != nil {
+		return false, fail(where, err)
+	}
+	if r.TxID != txID {
+		return false, fail(where, &Mismatch{What: "record stored under txID", Expected: Hash(txID).String(), Actual: r.TxID.String()})
+	}
+	if err := r.CheckSelf(raw); err != nil {
+		return false, fail(where, err)
+	}
+	want, ok := v.g.Hash, r.Block.No == 0
+	if !ok {
+		want, ok = v.heads[blockPos{r.Block.Branch, r.Block.No}]
+	}
+	if !ok || want != r.Block.Hash {
+		return false, fail(where, &Mismatch{What: "record block", Expected: fmt.Sprintf("block %d of branch %s with hash %s", r.Block.No, r.Block.Branch, want), Actual: r.Block.Hash.String()})
+	}
+	thingKey, err := store.ThingIndexKey(r.Thing, r.Time, r.TxID)
+	if err != nil {
+		return false, fail(where, err)
+	}
+	checks := []struct {
+		what string
+		key  []byte
+		val  []byte // nil: any value
+	}{
+		{"key index entry", store.KeyIndexKey(r.Key, r.TxID), nil},
+		{"thing index entry", thingKey, nil},
+		{"block attachment entry", store.AttachmentKey(r.Block.Branch, r.Block.No, r.Seq), r.TxID[:]},
+	}
+	for _, c := range checks {
+		val, err := v.st.Get(c.key)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return false, fail(where, &Mismatch{What: c.what, Expected: fmt.Sprintf("entry %x", c.key), Actual: "no such entry"})
+		case err != nil:
+			return false, err
+		case c.val != nil && !bytes.Equal(val, c.val):
+			return false, fail(where, &Mismatch{What: c.what, Expected: fmt.Sprintf("%x", c.val), Actual: fmt.Sprintf("%x", val)})
+		}
+	}
+	top, hasBlocks := v.tops[r.Block.Branch]
+	return !hasBlocks && r.Block.No == 0 || hasBlocks && r.Block.No == top, nil
+}
+
+// indices counts index entries. Every record was found to have its own entry of each
+// kind, so when the counts match there is nothing else; a surplus means an entry that
+// points nowhere or at the wrong record, and a second, slower pass names it.
+func (v *verifier) indices() error {
+	if err := v.scanIndices(true); err != nil {
+		return err
+	}
+	n := v.counts.records
+	if v.counts.keyIdx == n && v.counts.thingIdx == n && v.counts.attach == n {
+		return nil
+	}
+	if err := v.scanIndices(false); err != nil {
+		return err
+	}
+	return fail("indices", &Mismatch{What: "index entries (key, thing, attachment)", Expected: fmt.Sprintf("%d each", n),
+		Actual: fmt.Sprintf("%d, %d, %d", v.counts.keyIdx, v.counts.thingIdx, v.counts.attach)})
+}
+
+// scanIndices walks the three indices, counting entries. Unless countOnly, it also
+// reads each entry's record and fails on the first that does not match.
+func (v *verifier) scanIndices(countOnly bool) error {
+	v.counts.keyIdx, v.counts.thingIdx, v.counts.attach = 0, 0, 0
+	check := func(what string, txID [32]byte, matches func(*Record) bool) error {
+		if countOnly {
+			return nil
+		}
+		return v.indexTarget(what, txID, matches)
+	}
+	if err := v.st.EachKeyIndex(func(key [20]byte, txID [32]byte) error {
+		v.counts.keyIdx++
+		return check("key index entry "+Key(key).String(), txID, func(r *Record) bool { return r.Key == key })
+	}); err != nil {
+		return err
+	}
+	if err := v.st.EachThingIndex(func(thing string, t int64, txID [32]byte) error {
+		v.counts.thingIdx++
+		return check(fmt.Sprintf("thing index entry %s@%d", thing, t), txID, func(r *Record) bool { return r.Thing == thing && r.Time == t })
+	}); err != nil {
+		return err
+	}
+	return v.st.EachAttachment(func(branch [20]byte, no, seq uint64, txID [32]byte) error {
+		v.counts.attach++
+		return check(fmt.Sprintf("block attachment %s/%d/%d", Key(branch), no, seq), txID,
+			func(r *Record) bool { return r.Block.Branch == branch && r.Block.No == no && r.Seq == seq })
+	})
+}
+
+// indexTarget checks that an index entry points at a stored record it describes.
+func (v *verifier) indexTarget(what string, txID [32]byte, matches func(*Record) bool) error {
+	raw, err := v.st.Record(txID)
+	if err != nil {
+		return fail(what, &Mismatch{What: "target record", Expected: Hash(txID).String(), Actual: err.Error()})
+	}
+	r, err := ParseRecord(raw)
+	if err != nil || !matches(r) {
+		return fail(what, &Mismatch{What: "target record fields", Expected: "a record matching the entry", Actual: "record " + Hash(txID).String() + " that does not"})
+	}
+	return nil
+}

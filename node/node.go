@@ -1,0 +1,147 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/flownode/flownode/ledger"
+	"github.com/flownode/flownode/miner"
+	"github.com/flownode/flownode/store"
+)
+
+// Version is set at build time with -ldflags "-X github.com/flownode/flownode/node.Version=...".
+var Version = "dev"
+
+// Config says how to open a node.
+type Config struct {
+	DataDir   string
+	Profile   Profile
+	Network   string // network name; the genesis block is derived from it and the profile
+	Advertise string // the address peers and clients reach this node at (its HTTP URL)
+	Log       *zap.Logger
+}
+
+// Peer names a node: its 40-hex ID and the address it is reached at.
+type Peer struct {
+	ID   ledger.Key `json:"id"`
+	Addr string     `json:"addr"`
+}
+
+// Node is one flownode: identity, store, ledger and miner. For now it is a ring of one,
+// its own successor, so it owns every key.
+type Node struct {
+	cfg      Config
+	id       *ledger.Identity
+	store    *store.Store
+	ledger   *ledger.Ledger
+	miner    *miner.Miner
+	params   miner.Params
+	started  time.Time
+	log      *zap.Logger
+	runOnce  sync.Once
+	closeErr error
+}
+
+// Open opens (or creates) the node's data directory.
+func Open(cfg Config) (*Node, error) {
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	if cfg.Network == "" {
+		cfg.Network = ledger.DefaultNetwork
+	}
+	if cfg.Profile.MemoryLimit > 0 {
+		debug.SetMemoryLimit(cfg.Profile.MemoryLimit)
+	}
+	g, err := ledger.NewGenesis(ledger.Network{Name: cfg.Network, Mining: cfg.Profile.Mining})
+	if err != nil {
+		return nil, err
+	}
+	params := MinerParams(cfg.Profile.Mining)
+	if err := params.Validate(); err != nil {
+		return nil, fmt.Errorf("profile %s: %w", cfg.Profile.Name, err)
+	}
+	id, created, err := ledger.LoadOrCreateIdentity(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		cfg.Log.Info("created node key", zap.String("dir", cfg.DataDir), zap.Stringer("id", id.ID))
+	}
+	sopts, err := store.ProfileOptions(cfg.Profile.Store)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(cfg.DataDir, sopts, cfg.Log.Named("store"))
+	if err != nil {
+		return nil, err
+	}
+	l, err := ledger.Open(ledger.Config{Genesis: g, Identity: id, Store: st, Log: cfg.Log.Named("ledger")})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	n := &Node{cfg: cfg, id: id, store: st, ledger: l, params: params, started: time.Now(), log: cfg.Log}
+	n.miner = miner.New(params, id.ID, l, miner.NewTicker, time.Now, cfg.Log.Named("miner"))
+	return n, nil
+}
+
+// MinerParams converts the genesis's mining parameters for the miner.
+func MinerParams(m ledger.MiningParams) miner.Params {
+	return miner.Params{Rate: m.Rate, MeanBlockTime: m.MeanBlockTime, Mean: m.Mean, Variance: m.Variance}
+}
+
+// ProofCheck is the verifier's proof rule for a genesis.
+func ProofCheck(g *ledger.Genesis) ledger.ProofCheck {
+	return MinerParams(g.Mining).Check
+}
+
+// Run mines the node's branch until ctx ends.
+func (n *Node) Run(ctx context.Context) error {
+	err := n.miner.Run(ctx)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// Close closes the store; Run must have returned.
+func (n *Node) Close() error {
+	n.runOnce.Do(func() { n.closeErr = n.store.Close() })
+	return n.closeErr
+}
+
+// ID returns the node's ID.
+func (n *Node) ID() ledger.Key { return n.id.ID }
+
+// Self names this node as a peer.
+func (n *Node) Self() Peer { return Peer{ID: n.id.ID, Addr: n.cfg.Advertise} }
+
+// Profile returns the profile the node runs with.
+func (n *Node) Profile() Profile { return n.cfg.Profile }
+
+// Ledger returns the node's ledger.
+func (n *Node) Ledger() *ledger.Ledger { return n.ledger }
+
+// MinerStats returns the miner's counters.
+func (n *Node) MinerStats() miner.Stats { return n.miner.Stats() }
+
+// StoreStats returns the store's counters.
+func (n *Node) StoreStats() store.Stats { return n.store.Stats() }
+
+// Uptime is how long the node has been open.
+func (n *Node) Uptime() time.Duration { return time.Since(n.started) }
+
+// Ready says why the node cannot serve writes yet, or nil.
+func (n *Node) Ready() error {
+	if n.store.Closed() {
+		return errors.New("store is closed")
+	}
+	return nil
+}

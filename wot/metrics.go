@@ -1,0 +1,84 @@
+package wot
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/flownode/flownode/node"
+)
+
+// metrics is the node's Prometheus registry; every name starts with flownode_.
+type metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+func newMetrics(n *node.Node) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "flownode_http_requests_total", Help: "HTTP requests by route and status code.",
+	}, []string{"route", "code"})
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "flownode_http_request_seconds", Help: "HTTP request latency by route.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5},
+	}, []string{"route"})
+	counter := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f)
+	}
+	gauge := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
+	}
+	m.reg.MustRegister(m.requests, m.latency,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "flownode"}),
+		counter("flownode_records_appended_total", "Records signed and stored by this node since start.",
+			func() float64 { return float64(n.Ledger().Stats().Records) }),
+		counter("flownode_blocks_mined_total", "Blocks mined on this node's branch since start.",
+			func() float64 { return float64(n.Ledger().Stats().Blocks) }),
+		gauge("flownode_branch_head", "Number of the head block of this node's branch.",
+			func() float64 { return float64(n.Ledger().Stats().HeadNo) }),
+		gauge("flownode_unsealed_records", "Durable records in the head block, waiting for the next block's seal.",
+			func() float64 { return float64(n.Ledger().Stats().Unsealed) }),
+		counter("flownode_miner_attempts_total", "Hash attempts made by the fixed-rate miner.",
+			func() float64 { return float64(n.MinerStats().Attempts) }),
+		counter("flownode_store_writes_total", "Durable writes handed to the store.",
+			func() float64 { return float64(n.StoreStats().Writes) }),
+		counter("flownode_store_syncs_total", "Group commits (each one fsync) made by the store.",
+			func() float64 { return float64(n.StoreStats().Groups) }),
+	)
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// instrument counts and times a route; the route is the pattern, never the raw path,
+// so ids in paths cannot blow up the label set.
+func (m *metrics) instrument(route string, next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		next(sw, r)
+		m.requests.WithLabelValues(route, strconv.Itoa(sw.code)).Inc()
+		m.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer (flush, hijack).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,255 @@
+package wot
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/flownode/flownode/ledger"
+	"github.com/flownode/flownode/node"
+)
+
+// putRequest is the body of POST /api/v1/records (or one element of a batch).
+type putRequest struct {
+	Thing string          `json:"thing"`
+	Data  json.RawMessage `json:"data"`
+	Key   *string         `json:"key,omitempty"`
+}
+
+// toReading checks what the ledger does not: presence of fields and the key's form.
+func (p putRequest) toReading() (ledger.Reading, error) {
+	if p.Thing == "" {
+		return ledger.Reading{}, errors.New(`field "thing" is required`)
+	}
+	if len(p.Data) == 0 || string(p.Data) == "null" {
+		return ledger.Reading{}, errors.New(`field "data" is required and must not be null`)
+	}
+	r := ledger.Reading{Thing: p.Thing, Data: p.Data}
+	if p.Key != nil {
+		k, err := ledger.ParseKey(*p.Key)
+		if err != nil {
+			return ledger.Reading{}, fmt.Errorf(`field "key": %v`, err)
+		}
+		r.Key = &k
+	}
+	return r, nil
+}
+
+func (s *Server) postRecords(w http.ResponseWriter, r *http.Request) {
+	batch := r.URL.Query().Get("batch")
+	if batch != "" && batch != "1" && batch != "true" {
+		writeError(w, http.StatusBadRequest, `query "batch" must be 1 or absent`)
+		return
+	}
+	var reqs []putRequest
+	if batch == "" {
+		var one putRequest
+		if code, err := decodeBody(w, r, s.maxBody, &one); err != nil {
+			writeError(w, code, err.Error())
+			return
+		}
+		reqs = []putRequest{one}
+	} else {
+		if code, err := decodeBody(w, r, s.maxBody, &reqs); err != nil {
+			writeError(w, code, err.Error())
+			return
+		}
+		if len(reqs) == 0 || len(reqs) > s.maxBatch {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("a batch must hold 1 to %d readings, not %d", s.maxBatch, len(reqs)))
+			return
+		}
+	}
+	readings := make([]ledger.Reading, len(reqs))
+	for i, p := range reqs {
+		rd, err := p.toReading()
+		if err != nil {
+			writeError(w, http.StatusBadRequest, itemError(batch != "", i, err))
+			return
+		}
+		readings[i] = rd
+	}
+	receipts, err := s.node.Put(r.Context(), readings)
+	var ie *ledger.InputError
+	switch {
+	case errors.As(err, &ie):
+		writeError(w, http.StatusBadRequest, itemError(batch != "", ie.Index, ie.Err))
+		return
+	case err != nil:
+		s.log.Error("put failed: " + err.Error())
+		writeError(w, http.StatusServiceUnavailable, "the node could not store the reading durably; retry later")
+		return
+	}
+	if batch == "" {
+		writeJSON(w, http.StatusCreated, receipts[0])
+		return
+	}
+	writeJSON(w, http.StatusCreated, receipts)
+}
+
+func itemError(batch bool, i int, err error) string {
+	if batch {
+		return fmt.Sprintf("reading %d: %v", i, err)
+	}
+	return err.Error()
+}
+
+func (s *Server) getRecord(w http.ResponseWriter, r *http.Request) {
+	txID, err := ledger.ParseHash(r.PathValue("txID"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "a txID is 64 hex characters")
+		return
+	}
+	rec, err := s.node.Record(txID)
+	switch {
+	case errors.Is(err, node.ErrNotFound):
+		writeError(w, http.StatusNotFound, "no record with txID "+txID.String())
+	case err != nil:
+		s.serverError(w, err)
+	default:
+		w.Header().Set("Content-Type", "application/ld+json")
+		w.Write(rec)
+	}
+}
+
+// recordList is {"records":[...]} with each record's stored bytes embedded verbatim.
+type recordList struct {
+	Records []json.RawMessage `json:"records"`
+}
+
+func list(recs [][]byte) recordList {
+	out := recordList{Records: make([]json.RawMessage, len(recs))}
+	for i, b := range recs {
+		out.Records[i] = b
+	}
+	return out
+}
+
+func (s *Server) getKey(w http.ResponseWriter, r *http.Request) {
+	key, err := ledger.ParseKey(r.PathValue("key"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "a key is 40 hex characters")
+		return
+	}
+	limit, err := queryLimit(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	recs, err := s.node.RecordsByKey(key, limit)
+	if err != nil {
+		s.serverError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list(recs))
+}
+
+func (s *Server) getThingRecords(w http.ResponseWriter, r *http.Request) {
+	thing := r.PathValue("id")
+	if err := ledger.ValidThingID(thing); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	q := r.URL.Query()
+	from, err := queryTime(q.Get("from"), "from")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	to, err := queryTime(q.Get("to"), "to")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if to != 0 && to <= from {
+		writeError(w, http.StatusBadRequest, `query "to" must be after "from"`)
+		return
+	}
+	limit, err := queryLimit(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	recs, err := s.node.RecordsByThing(thing, from, to, limit)
+	if err != nil {
+		s.serverError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list(recs))
+}
+
+// queryTime parses an RFC 3339 time; empty is 0 (no bound).
+func queryTime(v, name string) (int64, error) {
+	if v == "" {
+		return 0, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return 0, fmt.Errorf("query %q must be an RFC 3339 time such as 2026-01-02T15:04:05Z", name)
+	}
+	return t.UnixNano(), nil
+}
+
+const defaultLimit, maxLimit = 100, 10000
+
+func queryLimit(r *http.Request) (int, error) {
+	return queryInt(r, "limit", defaultLimit, 1, maxLimit)
+}
+
+func queryInt(r *http.Request, name string, def, lo, hi int) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("query %q must be a whole number from %d to %d", name, lo, hi)
+	}
+	return n, nil
+}
+
+func (s *Server) getBlocks(w http.ResponseWriter, r *http.Request) {
+	branch := s.node.ID()
+	if v := r.URL.Query().Get("branch"); v != "" {
+		k, err := ledger.ParseKey(v)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, `query "branch": `+err.Error())
+			return
+		}
+		branch = k
+	}
+	from, err := queryInt(r, "from", 1, 0, 1<<62)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	limit, err := queryLimit(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	blocks, err := s.node.Blocks(branch, uint64(from), limit)
+	if err != nil {
+		s.serverError(w, err)
+		return
+	}
+	out := struct {
+		Blocks []json.RawMessage `json:"blocks"`
+	}{Blocks: make([]json.RawMessage, len(blocks))}
+	for i, b := range blocks {
+		out.Blocks[i] = b
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getVerify(w http.ResponseWriter, r *http.Request) {
+	rep, err := s.node.Verify(r.Context())
+	if err != nil {
+		s.log.Error("verify could not run: " + err.Error())
+		writeError(w, http.StatusServiceUnavailable, "verify could not read the store: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}

@@ -1,0 +1,93 @@
+package wot
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// errorBody is every error answer: one clear sentence.
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "could not encode the answer")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	w.Write(append(b, '\n'))
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	b, _ := json.Marshal(errorBody{Error: msg})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	w.Write(append(b, '\n'))
+}
+
+// decodeBody reads one JSON value of type T from a size-limited body, rejecting unknown
+// fields and trailing data. It returns the HTTP status and a sentence on failure.
+func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) (int, error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") && !strings.HasPrefix(ct, "application/ld+json") {
+		return http.StatusUnsupportedMediaType, fmt.Errorf("content type %q is not supported; send application/json", ct)
+	}
+	body := http.MaxBytesReader(w, r.Body, limit)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeStatus(err, limit)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return http.StatusRequestEntityTooLarge, fmt.Errorf("request body is larger than %d bytes", limit)
+		}
+		return http.StatusBadRequest, errors.New("request body must hold a single JSON value")
+	}
+	return 0, nil
+}
+
+func decodeStatus(err error, limit int64) (int, error) {
+	var mbe *http.MaxBytesError
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge, fmt.Errorf("request body is larger than %d bytes", limit)
+	case errors.Is(err, io.EOF):
+		return http.StatusBadRequest, errors.New("request body is empty; send a JSON object")
+	case errors.As(err, &syn), errors.Is(err, io.ErrUnexpectedEOF):
+		return http.StatusBadRequest, fmt.Errorf("request body is not valid JSON: %v", err)
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			field = "body"
+		}
+		return http.StatusBadRequest, fmt.Errorf("field %q must be %s, not %s", field, friendlyType(typ.Type.String()), typ.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field"):
+		return http.StatusBadRequest, fmt.Errorf("request body has an %s", strings.TrimPrefix(err.Error(), "json: "))
+	default:
+		return http.StatusBadRequest, fmt.Errorf("request body is invalid: %v", err)
+	}
+}
+
+func friendlyType(t string) string {
+	switch {
+	case t == "string":
+		return "a string"
+	case strings.HasPrefix(t, "[]"):
+		return "an array"
+	case strings.HasPrefix(t, "wot."), strings.HasPrefix(t, "struct"):
+		return "an object"
+	default:
+		return t
+	}
+}

@@ -1,0 +1,140 @@
+package wot
+
+import (
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/flownode/flownode/ledger"
+	"github.com/flownode/flownode/node"
+)
+
+// Server is the HTTP side of a node: API, health, metrics, dashboard.
+type Server struct {
+	node     *node.Node
+	log      *zap.Logger
+	maxBody  int64
+	maxBatch int
+	mux      *http.ServeMux
+	metrics  *metrics
+}
+
+// NewServer builds the node's HTTP handler.
+func NewServer(n *node.Node, log *zap.Logger) *Server {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	p := n.Profile()
+	s := &Server{node: n, log: log, maxBody: p.MaxBodyBytes, maxBatch: p.MaxBatch, mux: http.NewServeMux()}
+	s.metrics = newMetrics(n)
+	s.routes()
+	return s
+}
+
+func (s *Server) routes() {
+	h := func(pattern string, fn http.HandlerFunc) { s.mux.Handle(pattern, s.metrics.instrument(pattern, fn)) }
+	h("GET /healthz", s.healthz)
+	h("GET /readyz", s.readyz)
+	h("GET /api/v1/node", s.getNode)
+	h("GET /api/v1/ring", s.getRing)
+	h("POST /api/v1/records", s.postRecords)
+	h("GET /api/v1/records/{txID}", s.getRecord)
+	h("GET /api/v1/keys/{key}", s.getKey)
+	h("GET /api/v1/things/{id}/records", s.getThingRecords)
+	h("GET /api/v1/blocks", s.getBlocks)
+	h("GET /api/v1/verify", s.getVerify)
+	h("GET "+ledger.ContextPath, s.getContext)
+	h("GET /{$}", s.dashboard)
+	s.mux.Handle("GET /metrics", s.metrics.handler())
+	// Anything else gets the same JSON error shape as the API, not Go's text 404.
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such path: "+r.URL.Path)
+	})
+}
+
+// ServeHTTP serves the API; a panic in a handler becomes a 500, never a crash.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("handler panic", zap.Any("panic", v), zap.String("path", r.URL.Path), zap.Stack("stack"))
+			writeError(w, http.StatusInternalServerError, "internal error; see the node's log")
+		}
+	}()
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) serverError(w http.ResponseWriter, err error) {
+	s.log.Error("request failed", zap.Error(err))
+	writeError(w, http.StatusInternalServerError, "the node could not read its store; see its log")
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if err := s.node.Ready(); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"reason": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"ready": true})
+}
+
+// nodeInfo is GET /api/v1/node.
+type nodeInfo struct {
+	ID          ledger.Key    `json:"id"`
+	Addr        string        `json:"addr"`
+	Profile     string        `json:"profile"`
+	Version     string        `json:"version"`
+	Network     string        `json:"network"`
+	Genesis     ledger.Hash   `json:"genesis"`
+	Predecessor *node.Peer    `json:"predecessor"`
+	Successors  []node.Peer   `json:"successors"`
+	Fingers     []node.Peer   `json:"fingers"`
+	Branch      node.BlockRef `json:"branch"`
+	Stats       nodeStats     `json:"stats"`
+}
+
+type nodeStats struct {
+	UptimeSeconds  float64 `json:"uptimeSeconds"`
+	Records        uint64  `json:"records"`
+	Unsealed       int     `json:"unsealed"`
+	BlocksMined    uint64  `json:"blocksMined"`
+	MinerAttempts  uint64  `json:"minerAttempts"`
+	StoreWrites    uint64  `json:"storeWrites"`
+	StoreSyncs     uint64  `json:"storeSyncs"`
+	MeanGroupWrite float64 `json:"meanGroupSize"`
+}
+
+func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {
+	n := s.node
+	ls := n.Ledger().Stats()
+	ms := n.MinerStats()
+	ss := n.StoreStats()
+	self := n.Self()
+	g := n.Ledger().Genesis()
+	writeJSON(w, http.StatusOK, nodeInfo{
+		ID: self.ID, Addr: self.Addr, Profile: n.Profile().Name, Version: node.Version,
+		Network: g.Network, Genesis: g.Hash,
+		// A ring of one: the node is its own predecessor and successor.
+		Predecessor: &self, Successors: []node.Peer{self}, Fingers: []node.Peer{},
+		Branch: node.BlockRef{Branch: self.ID, No: ls.HeadNo, Hash: ls.HeadHash},
+		Stats: nodeStats{UptimeSeconds: n.Uptime().Round(time.Millisecond).Seconds(), Records: ls.Records,
+			Unsealed: ls.Unsealed, BlocksMined: ls.Blocks, MinerAttempts: ms.Attempts,
+			StoreWrites: ss.Writes, StoreSyncs: ss.Groups, MeanGroupWrite: ss.MeanGroupSize},
+	})
+}
+
+func (s *Server) getRing(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string][]node.Peer{"nodes": {s.node.Self()}})
+}
+
+func (s *Server) getContext(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/ld+json")
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	w.Write([]byte(ledger.ContextDocument))
+}
