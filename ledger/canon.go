@@ -29,6 +29,10 @@ const maxExactInt = 1 << 53
 // MaxDataDepth bounds how deeply a reading's JSON may nest.
 const MaxDataDepth = 32
 
+// MaxDataBytes bounds one reading's JSON: readings are sensor values, and a record is
+// held in memory whole on a 128 MB gateway.
+const MaxDataBytes = 64 << 10
+
 // CanonicalData checks that data is one JSON value that survives canonicalization
 // unchanged in meaning and returns its canonical bytes. It rejects integers beyond
 // 2^53 and numbers out of double range rather than store a value the device did not send.
@@ -36,6 +40,9 @@ func CanonicalData(data []byte) ([]byte, error) {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 {
 		return nil, errors.New("data is empty; send a JSON value")
+	}
+	if len(data) > MaxDataBytes {
+		return nil, fmt.Errorf("data is %d bytes; a reading may hold at most %d", len(data), MaxDataBytes)
 	}
 	if err := checkNumbers(data); err != nil {
 		return nil, err

@@ -1,0 +1,114 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/flownode/flownode/ledger"
+)
+
+func openTestNode(t *testing.T, dir string) *Node {
+	t.Helper()
+	p, err := LookupProfile("local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Open(Config{DataDir: dir, Profile: p, Network: "node-test", Advertise: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestMinedBranchVerifiesWithRealProofs runs the real miner at the local profile's rate
+// and checks the blocks it makes with the real proof rule: targets, nonce limits, seals.
+func TestMinedBranchVerifiesWithRealProofs(t *testing.T) {
+	dir := t.TempDir()
+	n := openTestNode(t, dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+
+	deadline := time.Now().Add(20 * time.Second)
+	puts := 0
+	for n.Ledger().Stats().HeadNo < 5 && time.Now().Before(deadline) {
+		_, err := n.Put(ctx, []ledger.Reading{{Thing: "sensor-1", Data: []byte(fmt.Sprint(puts))}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		puts++
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := n.Ledger().Stats().HeadNo; got < 5 {
+		t.Fatalf("mined %d blocks in 20 s at a 100 ms mean", got)
+	}
+	rep, err := n.Verify(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Valid || rep.Records != puts {
+		t.Fatalf("verify: %+v, puts %d", rep, puts)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The same data dir under another network is refused with a clear error.
+	p, _ := LookupProfile("local")
+	if _, err := Open(Config{DataDir: dir, Profile: p, Network: "other"}); err == nil {
+		t.Fatal("opened a data dir of another network")
+	}
+	// And under the same network, the node comes back with its branch.
+	n2 := openTestNode(t, dir)
+	defer n2.Close()
+	if n2.ID() != n.ID() || n2.Ledger().Stats().HeadNo < 5 {
+		t.Fatal("identity or branch head lost across restart")
+	}
+}
+
+// TestForgedProofIsFound re-signs a block with a nonce its parent's time cannot allow:
+// the signature and hash are valid, only the proof is not.
+func TestForgedProofIsFound(t *testing.T) {
+	dir := t.TempDir()
+	n := openTestNode(t, dir)
+	defer n.Close()
+	l := n.Ledger()
+	// A nonce far above rate × elapsed (200/s × 1 ms).
+	if err := l.Extend(context.Background(), 1_000_000, time.Unix(0, 1_000_000)); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := n.Verify(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Valid {
+		t.Fatal("a block with an impossible nonce verified")
+	}
+	t.Logf("verify: %s: %s", rep.Where, rep.Actual)
+}
+
+func TestUnknownProfile(t *testing.T) {
+	if _, err := LookupProfile("huge"); err == nil {
+		t.Fatal("unknown profile accepted")
+	}
+	for name, p := range Profiles {
+		if err := MinerParams(p.Mining).Validate(); err != nil {
+			t.Errorf("profile %s: %v", name, err)
+		}
+	}
+}
+
+func TestRecordNotFound(t *testing.T) {
+	n := openTestNode(t, t.TempDir())
+	defer n.Close()
+	if _, err := n.Record(ledger.Hash{1}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("err = %v", err)
+	}
+}
