@@ -1,0 +1,93 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// benchValue is a 300-byte record, the payload size FACTS.md measured with.
+var benchValue = recordValue([32]byte{})
+
+// benchRecord is cheap to make, so that the benchmarks measure the store.
+func benchRecord(i uint64) Record {
+	var r Record
+	binary.BigEndian.PutUint64(r.TxID[:], i)
+	binary.BigEndian.PutUint64(r.Key[:], i%1000)
+	r.Thing = "urn:dev:bench"
+	r.Time = int64(i)
+	r.Branch = branchID(1)
+	r.BlockNo, r.Seq = i/1000, i%1000
+	r.Value = benchValue
+	return r
+}
+
+func openBench(b *testing.B, profile string) *Store {
+	o, err := ProfileOptions(profile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := Open(b.TempDir(), o, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func report(b *testing.B, s *Store, records int) {
+	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "rec/s")
+	b.ReportMetric(s.Stats().MeanGroupSize, "writes/sync")
+}
+
+// BenchmarkWrite measures durable ingest: every Write returns only after its
+// records are synced to disk.
+func BenchmarkWrite(b *testing.B) {
+	ctx := context.Background()
+	for _, profile := range []string{"gateway", "laptop"} {
+		// One writer, one record per Write: one sync per record.
+		b.Run(profile+"/single", func(b *testing.B) {
+			s := openBench(b, profile)
+			for i := range uint64(b.N) {
+				if err := s.Write(ctx, Write{Records: []Record{benchRecord(i)}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			report(b, s, b.N)
+		})
+		// 32 writers, one record per Write: group commit shares the syncs.
+		b.Run(profile+"/concurrent32", func(b *testing.B) {
+			s := openBench(b, profile)
+			var next atomic.Uint64
+			var wg sync.WaitGroup
+			for range 32 {
+				wg.Go(func() {
+					for i := next.Add(1); i <= uint64(b.N); i = next.Add(1) {
+						if err := s.Write(ctx, Write{Records: []Record{benchRecord(i)}}); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			report(b, s, b.N)
+		})
+		// One writer, 1000 records per Write.
+		b.Run(profile+"/batch1000", func(b *testing.B) {
+			s := openBench(b, profile)
+			recs := make([]Record, 1000)
+			for n := range uint64(b.N) {
+				for i := range recs {
+					recs[i] = benchRecord(n*1000 + uint64(i))
+				}
+				if err := s.Write(ctx, Write{Records: recs}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			report(b, s, b.N*len(recs))
+		})
+	}
+}

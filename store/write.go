@@ -1,0 +1,118 @@
+package store
+
+import (
+	"fmt"
+	"sync/atomic"
+)
+
+// Record is one ledger record and what the store indexes it by.
+type Record struct {
+	TxID    [32]byte
+	Key     [20]byte // the data key the record is found by
+	Thing   string   // the device; at most MaxThingLen bytes, may be empty
+	Time    int64    // nanoseconds since the epoch, may be negative
+	Branch  [20]byte // the block the record is attached to…
+	BlockNo uint64
+	Seq     uint64 // …and its position in that block
+	Value   []byte // the record JSON, stored and returned byte-identical
+}
+
+// Block is one block of a branch.
+type Block struct {
+	Branch [20]byte
+	No     uint64
+	Hash   [32]byte
+	Value  []byte // the block JSON
+}
+
+// Write is what one call to Store.Write makes durable: records with all their
+// index entries, blocks, and meta entries.
+type Write struct {
+	Records []Record
+	Blocks  []Block
+	Meta    map[string][]byte
+}
+
+// op is one Badger entry to set.
+type op struct{ key, val []byte }
+
+// opSize over-estimates what Badger charges an entry against a transaction's
+// size limit (txn.checkSize: key + value + 2 meta bytes + 10 for the version,
+// or 14 for a value pointer instead of the value), so that packing by this
+// estimate never hits ErrTxnTooBig.
+func opSize(o op) int64 { return int64(len(o.key) + len(o.val) + 12) }
+
+// Write states. A pending write is claimed by the committer or cancelled by its
+// caller, whichever comes first; the loser leaves it alone.
+const (
+	statePending int32 = iota
+	stateClaimed
+	stateCancelled
+)
+
+// pending is a Write on its way through the committer.
+type pending struct {
+	ops     []op
+	size    int64 // sum of opSize
+	records int
+	blocks  int
+
+	state atomic.Int32
+	err   error         // set by the committer before done is closed
+	done  chan struct{} // closed when the write is durable or failed
+}
+
+// prepare validates w and turns it into Badger entries. It runs in the
+// caller's goroutine, so concurrent writers build their keys in parallel and
+// an invalid Write fails before anything is queued. The values are not copied:
+// w must not change until Write returns.
+func (s *Store) prepare(w Write) (*pending, error) {
+	p := &pending{
+		ops:     make([]op, 0, 4*len(w.Records)+2*len(w.Blocks)+len(w.Meta)),
+		records: len(w.Records),
+		blocks:  len(w.Blocks),
+		done:    make(chan struct{}),
+	}
+	for i := range w.Records {
+		r := &w.Records[i]
+		if s.tooLarge(r.Value) {
+			return nil, fmt.Errorf("store: write record %x: value is %d bytes, more than %d: %w", r.TxID, len(r.Value), s.maxValue, ErrTooLarge)
+		}
+		tk, err := ThingIndexKey(r.Thing, r.Time, r.TxID)
+		if err != nil {
+			return nil, fmt.Errorf("store: write record %x: %w", r.TxID, err)
+		}
+		p.add(RecordKey(r.TxID), r.Value)
+		p.add(KeyIndexKey(r.Key, r.TxID), nil)
+		p.add(tk, nil)
+		p.add(AttachmentKey(r.Branch, r.BlockNo, r.Seq), append([]byte(nil), r.TxID[:]...))
+	}
+	for i := range w.Blocks {
+		b := &w.Blocks[i]
+		if s.tooLarge(b.Value) {
+			return nil, fmt.Errorf("store: write block %x: value is %d bytes, more than %d: %w", b.Hash, len(b.Value), s.maxValue, ErrTooLarge)
+		}
+		p.add(BlockKey(b.Branch, b.No), b.Value)
+		p.add(BlockHashKey(b.Hash), BlockRef(b.Branch, b.No))
+	}
+	for name, v := range w.Meta {
+		if name == "" || len(name) > MaxMetaNameLen {
+			return nil, fmt.Errorf("store: write meta: name must be 1 to %d bytes, got %d", MaxMetaNameLen, len(name))
+		}
+		if s.tooLarge(v) {
+			return nil, fmt.Errorf("store: write meta %q: value is %d bytes, more than %d: %w", name, len(v), s.maxValue, ErrTooLarge)
+		}
+		p.add(MetaKey(name), v)
+	}
+	return p, nil
+}
+
+func (p *pending) add(key, val []byte) {
+	o := op{key: key, val: val}
+	p.ops = append(p.ops, o)
+	p.size += opSize(o)
+}
+
+// tooLarge reports a value that would not fit in one Badger transaction even
+// alone.
+func (s *Store) tooLarge(v []byte) bool { return int64(len(v)) > s.maxValue }
