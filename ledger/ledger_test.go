@@ -68,6 +68,23 @@ func (f *fixture) open() {
 	}
 }
 
+// openBench opens a store and ledger on the laptop profile with the real clock.
+func openBench(b *testing.B, dir string, g *Genesis, id *Identity) (*store.Store, *Ledger) {
+	opts, err := store.ProfileOptions("laptop")
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, err := store.Open(dir, opts, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	l, err := Open(Config{Genesis: g, Identity: id, Store: st})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st, l
+}
+
 func (f *fixture) reopen() {
 	f.t.Helper()
 	if err := f.st.Close(); err != nil {

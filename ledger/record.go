@@ -20,28 +20,31 @@ const ContextPath = "/ns/flownode/v1"
 // RecordType is the JSON-LD type of a reading's record.
 const RecordType = "Reading"
 
-// BlockRef names the block a record is attached to.
+// BlockRef names the block a record is attached to. Fields are in RFC 8785 key order.
 type BlockRef struct {
 	Branch Key    `json:"branch"`
-	No     uint64 `json:"no,string"`
 	Hash   Hash   `json:"hash"`
+	No     uint64 `json:"no,string"`
 }
 
 // Record is a signed reading: a JSON-LD document, stored and served as its canonical JSON.
+//
+// The fields are declared in RFC 8785 key order, so encodeRecord can produce canonical
+// bytes with encoding/json alone; TestRecordEncodingIsJCS holds it to the real thing.
 type Record struct {
 	Context   string          `json:"@context"`
-	Type      string          `json:"type"`
-	TxID      Hash            `json:"txID"`  // SHA256(SHA256(H_BLOCK ‖ H_DATA))
-	Key       Key             `json:"key"`   // ring key: H_DATA unless the client chose one
-	HData     Key             `json:"hData"` // SHA1(data ‖ time ‖ salt)
-	Salt      HexBytes        `json:"salt"`  // the random part of H_DATA
+	Block     BlockRef        `json:"block"`
+	Data      json.RawMessage `json:"data"`
+	HData     Key             `json:"hData"`               // SHA1(data ‖ time ‖ salt)
+	Key       Key             `json:"key"`                 // ring key: H_DATA unless the client chose one
+	Salt      HexBytes        `json:"salt"`                // the random part of H_DATA
+	Seq       uint64          `json:"seq,string"`          // position among the block's records
+	Signature HexSig          `json:"signature,omitempty"` // ed25519 over JCS(record without signature)
+	Signer    PubKey          `json:"signer"`
 	Thing     string          `json:"thing"`
 	Time      int64           `json:"time,string"` // unix nanoseconds at the owner
-	Block     BlockRef        `json:"block"`
-	Seq       uint64          `json:"seq,string"` // position among the block's records
-	Data      json.RawMessage `json:"data"`
-	Signer    PubKey          `json:"signer"`
-	Signature HexSig          `json:"signature,omitempty"` // ed25519 over JCS(record without signature)
+	TxID      Hash            `json:"txID"`        // SHA256(SHA256(H_BLOCK ‖ H_DATA))
+	Type      string          `json:"type"`
 }
 
 // HexBytes is a byte string written as lowercase hex.
@@ -92,18 +95,34 @@ func TxID(blockHash Hash, hData Key) Hash {
 }
 
 // SignRecord fills in the record's context, type, signer and signature and returns its
-// canonical bytes: exactly what is stored and served.
+// canonical bytes: exactly what is stored and served. r.Data must be canonical and
+// r.Thing valid (Append checks both).
 func SignRecord(r *Record, id *Identity) ([]byte, error) {
 	r.Context = ContextPath
 	r.Type = RecordType
 	r.Signer = PubKey(id.Public)
 	r.Signature = nil
-	unsigned, err := Canonical(r)
+	unsigned, err := encodeRecord(r)
 	if err != nil {
 		return nil, err
 	}
 	r.Signature = ed25519.Sign(id.Private, unsigned)
-	return Canonical(r)
+	return encodeRecord(r)
+}
+
+// encodeRecord writes a record's canonical JSON without a general JCS pass: keys are in
+// canonical order by declaration, every string is hex, digits, a checked thing id or a
+// constant (none needs escaping), and data is already canonical. HTML escaping is off
+// because JCS does not escape <, > and &.
+func encodeRecord(r *Record) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(512 + len(r.Data))
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(r); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // ParseRecord decodes record bytes, rejecting unknown fields and trailing data.
@@ -122,7 +141,13 @@ func (r *Record) CheckSelf(raw []byte) error {
 	if r.Context != ContextPath || r.Type != RecordType {
 		return &Mismatch{What: "record @context and type", Expected: ContextPath + " " + RecordType, Actual: r.Context + " " + r.Type}
 	}
-	canon, err := Canonical(r)
+	if err := ValidThingID(r.Thing); err != nil {
+		return &Mismatch{What: "record thing", Expected: "a valid thing id", Actual: strconv.Quote(r.Thing)}
+	}
+	if data, err := CanonicalData(r.Data); err != nil || !bytes.Equal(data, r.Data) {
+		return &Mismatch{What: "record data", Expected: "RFC 8785 canonical JSON", Actual: "data that is not"}
+	}
+	canon, err := encodeRecord(r)
 	if err != nil {
 		return err
 	}
@@ -137,7 +162,7 @@ func (r *Record) CheckSelf(raw []byte) error {
 	}
 	sig := r.Signature
 	r.Signature = nil
-	unsigned, err := Canonical(r)
+	unsigned, err := encodeRecord(r)
 	r.Signature = sig
 	if err != nil {
 		return err
@@ -153,9 +178,6 @@ func (r *Record) CheckSelf(raw []byte) error {
 	}
 	if tx := TxID(r.Block.Hash, r.HData); tx != r.TxID {
 		return &Mismatch{What: "record txID", Expected: tx.String(), Actual: r.TxID.String()}
-	}
-	if err := ValidThingID(r.Thing); err != nil {
-		return &Mismatch{What: "record thing", Expected: "a valid thing id", Actual: strconv.Quote(r.Thing)}
 	}
 	return nil
 }
