@@ -18,6 +18,7 @@ type BlockHeader struct {
 	Prev    Hash   `json:"prev"`        // hash of block No-1 (the genesis hash for block 1)
 	Time    int64  `json:"time,string"` // unix nanoseconds when the proof was found
 	Nonce   uint64 `json:"nonce,string"`
+	Proof   Hash   `json:"proof"`         // ProofDigest(parent's proof, branch, nonce): the seed of the next draw
 	Seal    Hash   `json:"seal"`          // RFC 6962 Merkle root of the records attached to Prev
 	Sealed  uint64 `json:"sealed,string"` // how many records Seal covers
 	Miner   PubKey `json:"miner"`         // ed25519 public key; Branch = SHA-1(Miner)

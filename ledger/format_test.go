@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"os"
 	"sort"
@@ -74,7 +76,7 @@ func buildVectors(t *testing.T, in map[string]string) map[string]string {
 	bt, err := time.Parse(time.RFC3339Nano, in["input.block1.time"])
 	must(err)
 	h := BlockHeader{Type: "Block", Network: g.Hash, Branch: id.ID, No: 1, Prev: g.Hash, Time: bt.UnixNano(),
-		Nonce: 17, Seal: root, Sealed: 1, Miner: PubKey(id.Public)}
+		Nonce: 17, Proof: proofDigest(g.Hash, id.ID, 17), Seal: root, Sealed: 1, Miner: PubKey(id.Public)}
 	header, err := Canonical(&h)
 	must(err)
 	blk, blkRaw, err := SignBlock(h, id)
@@ -93,10 +95,19 @@ func buildVectors(t *testing.T, in map[string]string) map[string]string {
 		"seal":             root.String(),
 		"empty seal":       MerkleRoot(nil).String(),
 		"block1 header":    string(header),
+		"block1 proof":     h.Proof.String(),
 		"block1 H_BLOCK":   blk.Hash.String(),
 		"block1 signature": hex.EncodeToString(blk.Sig),
 		"block1":           string(blkRaw),
 	}
+}
+
+// proofDigest is the miner's SHA256(seed ‖ branch ‖ nonce as 8 bytes big-endian),
+// written out here because the ledger does not import the miner.
+func proofDigest(seed Hash, branch Key, nonce uint64) Hash {
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], nonce)
+	return sha256.Sum256(append(append(seed[:], branch[:]...), n[:]...))
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -25,6 +25,7 @@ type Config struct {
 	Genesis  *Genesis
 	Identity *Identity
 	Store    *store.Store
+	Proof    ProofCheck // the miner's rule; Extend checks its own blocks with it
 	Log      *zap.Logger
 	Now      func() time.Time // default time.Now
 	Rand     io.Reader        // salts; default crypto/rand
@@ -74,9 +75,10 @@ type Ledger struct {
 }
 
 type head struct {
-	no   uint64
-	hash Hash
-	time int64
+	no    uint64
+	hash  Hash
+	proof Hash // seed of the next block's draw: the genesis hash, then each block's proof
+	time  int64
 }
 
 // Stats are running counters for metrics and the status page.
@@ -90,8 +92,8 @@ type Stats struct {
 
 // Open loads the branch head and refuses a data dir that belongs to another network.
 func Open(cfg Config) (*Ledger, error) {
-	if cfg.Genesis == nil || cfg.Identity == nil || cfg.Store == nil {
-		return nil, errors.New("ledger needs a genesis, an identity and a store")
+	if cfg.Genesis == nil || cfg.Identity == nil || cfg.Store == nil || cfg.Proof == nil {
+		return nil, errors.New("ledger needs a genesis, an identity, a store and a proof rule")
 	}
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
@@ -139,7 +141,7 @@ func parseGenesis(b []byte) (string, error) {
 // loadHead finds the branch's highest block and the records already attached to it.
 func (l *Ledger) loadHead() error {
 	branch := l.cfg.Identity.ID
-	l.head = head{no: 0, hash: l.cfg.Genesis.Hash}
+	l.head = head{no: 0, hash: l.cfg.Genesis.Hash, proof: l.cfg.Genesis.Hash}
 	no, raw, err := l.cfg.Store.Head(branch)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -150,7 +152,7 @@ func (l *Ledger) loadHead() error {
 		if err != nil {
 			return fmt.Errorf("branch head block %d: %w", no, err)
 		}
-		l.head = head{no: b.No, hash: b.Hash, time: b.Time}
+		l.head = head{no: b.No, hash: b.Hash, proof: b.Proof, time: b.Time}
 	}
 	attached, err := l.cfg.Store.BlockRecords(branch, l.head.no)
 	if err != nil {
@@ -177,11 +179,12 @@ func (l *Ledger) Identity() *Identity { return l.cfg.Identity }
 // Store returns the underlying store, for reads.
 func (l *Ledger) Store() *store.Store { return l.cfg.Store }
 
-// Head returns the hash and time of the head block (miner.Chain).
+// Head returns the proof seed and time of the head block (miner.Chain): the miner draws
+// the next block's difficulty and attempts from the seed, not from the header hash.
 func (l *Ledger) Head() ([32]byte, int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.head.hash, l.head.time
+	return l.head.proof, l.head.time
 }
 
 // HeadRef names the head block.
@@ -355,7 +358,7 @@ func (l *Ledger) Extend(ctx context.Context, nonce uint64, t time.Time) error {
 	if err != nil {
 		return err
 	}
-	l.head = head{no: blk.No, hash: blk.Hash, time: blk.Time}
+	l.head = head{no: blk.No, hash: blk.Hash, proof: blk.Proof, time: blk.Time}
 	l.leaves = map[uint64]Hash{}
 	l.nextSeq = 0
 	l.stats.Blocks++
@@ -366,11 +369,14 @@ func (l *Ledger) Extend(ctx context.Context, nonce uint64, t time.Time) error {
 }
 
 func (l *Ledger) seal(ctx context.Context, parent head, nonce uint64, t time.Time, leaves []Hash) (*Block, []byte, error) {
-	if t.UnixNano() <= parent.time {
-		return nil, nil, fmt.Errorf("block time %d is not after its parent's %d", t.UnixNano(), parent.time)
+	// The node checks its own block as any verifier will; a block it cannot prove is
+	// never written.
+	proof, err := l.cfg.Proof(parent.proof, parent.time, l.cfg.Identity.ID, nonce, t.UnixNano())
+	if err != nil {
+		return nil, nil, fmt.Errorf("block %d: %w", parent.no+1, err)
 	}
 	h := BlockHeader{Network: l.cfg.Genesis.Hash, No: parent.no + 1, Prev: parent.hash, Time: t.UnixNano(),
-		Nonce: nonce, Seal: MerkleRoot(leaves), Sealed: uint64(len(leaves))}
+		Nonce: nonce, Proof: proof, Seal: MerkleRoot(leaves), Sealed: uint64(len(leaves))}
 	blk, raw, err := SignBlock(h, l.cfg.Identity)
 	if err != nil {
 		return nil, nil, err

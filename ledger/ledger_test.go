@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,9 +16,12 @@ import (
 	"github.com/flownode/flownode/store"
 )
 
-// testProof accepts any proof: these tests are about records, seals and indices; the
-// miner's own tests cover proofs, and the node tests verify real mined blocks.
-func testProof([32]byte, int64, [20]byte, uint64, int64) error { return nil }
+// testProof accepts any nonce and chains seeds by hashing: these tests are about
+// records, seals and indices; the miner's tests cover proofs, and the node tests
+// verify real mined blocks.
+func testProof(seed [32]byte, _ int64, branch [20]byte, nonce uint64, _ int64) ([32]byte, error) {
+	return sha256.Sum256(append(append(seed[:], branch[:]...), byte(nonce))), nil
+}
 
 type fixture struct {
 	t   *testing.T
@@ -26,7 +30,17 @@ type fixture struct {
 	l   *Ledger
 	g   *Genesis
 	id  *Identity
-	now int64
+
+	clock sync.Mutex // guards now: appends read the clock while a test mines
+	now   int64
+}
+
+// advance moves the fixture's clock on by d and returns the new time.
+func (f *fixture) advance(d time.Duration) time.Time {
+	f.clock.Lock()
+	defer f.clock.Unlock()
+	f.now += int64(d)
+	return time.Unix(0, f.now)
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -56,13 +70,8 @@ func (f *fixture) open() {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	var mu sync.Mutex
-	f.l, err = Open(Config{Genesis: f.g, Identity: f.id, Store: f.st, Now: func() time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		f.now += 1000
-		return time.Unix(0, f.now)
-	}})
+	f.l, err = Open(Config{Genesis: f.g, Identity: f.id, Store: f.st, Proof: testProof,
+		Now: func() time.Time { return f.advance(time.Microsecond) }})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -78,7 +87,7 @@ func openBench(b *testing.B, dir string, g *Genesis, id *Identity) (*store.Store
 	if err != nil {
 		b.Fatal(err)
 	}
-	l, err := Open(Config{Genesis: g, Identity: id, Store: st})
+	l, err := Open(Config{Genesis: g, Identity: id, Store: st, Proof: testProof})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -104,8 +113,7 @@ func (f *fixture) put(thing string, data string) Receipt {
 
 func (f *fixture) mine() {
 	f.t.Helper()
-	f.now += int64(time.Second)
-	if err := f.l.Extend(context.Background(), 1, time.Unix(0, f.now)); err != nil {
+	if err := f.l.Extend(context.Background(), 1, f.advance(time.Second)); err != nil {
 		f.t.Fatal(err)
 	}
 }
@@ -226,11 +234,7 @@ func TestConcurrentAppendsRaceWithMining(t *testing.T) {
 	go func() {
 		defer close(done)
 		for i := 0; i < 10; i++ {
-			mu.Lock()
-			f.now += int64(time.Second)
-			at := time.Unix(0, f.now)
-			mu.Unlock()
-			if err := f.l.Extend(ctx, 1, at); err != nil {
+			if err := f.l.Extend(ctx, 1, f.advance(time.Second)); err != nil {
 				t.Error(err)
 			}
 		}
@@ -268,7 +272,7 @@ func TestReopenKeepsHeadAndUnsealedRecords(t *testing.T) {
 func TestOtherNetworkIsRefused(t *testing.T) {
 	f := newFixture(t)
 	other, _ := NewGenesis(Network{Name: "other", Mining: f.g.Mining})
-	_, err := Open(Config{Genesis: other, Identity: f.id, Store: f.st})
+	_, err := Open(Config{Genesis: other, Identity: f.id, Store: f.st, Proof: testProof})
 	if err == nil || !strings.Contains(err.Error(), `belongs to network "test"`) {
 		t.Fatalf("err = %v", err)
 	}

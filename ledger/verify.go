@@ -11,8 +11,10 @@ import (
 	"github.com/flownode/flownode/store"
 )
 
-// ProofCheck verifies a block's proof of work against its parent (miner.Params.Check).
-type ProofCheck func(parent [32]byte, parentTime int64, branch [20]byte, nonce uint64, blockTime int64) error
+// ProofCheck verifies a block's proof against its parent's proof seed (the genesis hash
+// for block 1) and returns the block's own proof, the seed of its child's draw
+// (miner.Params.Check and miner.ProofDigest).
+type ProofCheck func(parentProof [32]byte, parentTime int64, branch [20]byte, nonce uint64, blockTime int64) (proof [32]byte, err error)
 
 // Report is the verifier's answer: valid, or the first failure found with its place.
 type Report struct {
@@ -137,9 +139,9 @@ func (v *verifier) checkBlock(b, prev *Block, branch Key, no uint64) error {
 	if b.Network != v.g.Hash {
 		return &Mismatch{What: "block network", Expected: v.g.Hash.String(), Actual: b.Network.String()}
 	}
-	parentHash, parentTime, parentNo := v.g.Hash, int64(0), uint64(0)
+	parentHash, parentProof, parentTime, parentNo := v.g.Hash, v.g.Hash, int64(0), uint64(0)
 	if prev != nil {
-		parentHash, parentTime, parentNo = prev.Hash, prev.Time, prev.No
+		parentHash, parentProof, parentTime, parentNo = prev.Hash, prev.Proof, prev.Time, prev.No
 	}
 	if no != parentNo+1 {
 		return &Mismatch{What: "block number", Expected: fmt.Sprint(parentNo + 1), Actual: fmt.Sprint(no)}
@@ -147,8 +149,12 @@ func (v *verifier) checkBlock(b, prev *Block, branch Key, no uint64) error {
 	if b.Prev != parentHash {
 		return &Mismatch{What: "block prev", Expected: parentHash.String(), Actual: b.Prev.String()}
 	}
-	if err := v.proof(parentHash, parentTime, branch, b.Nonce, b.Time); err != nil {
+	proof, err := v.proof(parentProof, parentTime, branch, b.Nonce, b.Time)
+	if err != nil {
 		return fmt.Errorf("proof: %w", err)
+	}
+	if proof != b.Proof {
+		return &Mismatch{What: "block proof seed", Expected: Hash(proof).String(), Actual: b.Proof.String()}
 	}
 	gotBranch, gotNo, err := v.st.BlockByHash(b.Hash)
 	if err != nil || Key(gotBranch) != branch || gotNo != no {

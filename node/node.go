@@ -82,7 +82,7 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	l, err := ledger.Open(ledger.Config{Genesis: g, Identity: id, Store: st, Log: cfg.Log.Named("ledger")})
+	l, err := ledger.Open(ledger.Config{Genesis: g, Identity: id, Store: st, Proof: ProofCheck(g), Log: cfg.Log.Named("ledger")})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -97,9 +97,16 @@ func MinerParams(m ledger.MiningParams) miner.Params {
 	return miner.Params{Rate: m.Rate, MeanBlockTime: m.MeanBlockTime, Mean: m.Mean, Variance: m.Variance}
 }
 
-// ProofCheck is the verifier's proof rule for a genesis.
+// ProofCheck is the proof rule of a genesis's network: the miner's check, then the
+// block's proof digest, which seeds its child's draw.
 func ProofCheck(g *ledger.Genesis) ledger.ProofCheck {
-	return MinerParams(g.Mining).Check
+	p := MinerParams(g.Mining)
+	return func(seed [32]byte, parentTime int64, branch [20]byte, nonce uint64, blockTime int64) ([32]byte, error) {
+		if err := p.Check(seed, parentTime, branch, nonce, blockTime); err != nil {
+			return [32]byte{}, err
+		}
+		return miner.ProofDigest(seed, branch, nonce), nil
+	}
 }
 
 // Run mines the node's branch until ctx ends.

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/flownode/flownode/ledger"
+	"github.com/flownode/flownode/miner"
+	"github.com/flownode/flownode/store"
 )
 
 func openTestNode(t *testing.T, dir string) *Node {
@@ -73,25 +76,34 @@ func TestMinedBranchVerifiesWithRealProofs(t *testing.T) {
 	}
 }
 
-// TestForgedProofIsFound re-signs a block with a nonce its parent's time cannot allow:
-// the signature and hash are valid, only the proof is not.
+// TestForgedProofIsFound: the node refuses to extend its branch with a proof the rule
+// does not allow, and a block forged with the node's own key — valid hash and signature,
+// impossible nonce — written straight into the store is found by verify.
 func TestForgedProofIsFound(t *testing.T) {
-	dir := t.TempDir()
-	n := openTestNode(t, dir)
+	n := openTestNode(t, t.TempDir())
 	defer n.Close()
 	l := n.Ledger()
-	// A nonce far above rate × elapsed (200/s × 1 ms).
-	if err := l.Extend(context.Background(), 1_000_000, time.Unix(0, 1_000_000)); err != nil {
+	at := time.Unix(0, 1_000_000)
+	if err := l.Extend(context.Background(), 1_000_000, at); err == nil {
+		t.Fatal("Extend accepted a nonce far above rate × elapsed")
+	}
+	g := l.Genesis()
+	h := ledger.BlockHeader{Network: g.Hash, No: 1, Prev: g.Hash, Time: at.UnixNano(), Nonce: 1_000_000,
+		Proof: miner.ProofDigest(g.Hash, n.ID(), 1_000_000), Seal: ledger.MerkleRoot(nil)}
+	blk, raw, err := ledger.SignBlock(h, l.Identity())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Store().Write(context.Background(), store.Write{Blocks: []store.Block{{Branch: blk.Branch, No: 1, Hash: blk.Hash, Value: raw}}}); err != nil {
 		t.Fatal(err)
 	}
 	rep, err := n.Verify(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Valid {
-		t.Fatal("a block with an impossible nonce verified")
+	if rep.Valid || !strings.Contains(rep.Where, "block 1") || !strings.Contains(rep.Actual, "nonce exceeds") {
+		t.Fatalf("verify: %+v", rep)
 	}
-	t.Logf("verify: %s: %s", rep.Where, rep.Actual)
 }
 
 func TestUnknownProfile(t *testing.T) {
