@@ -125,7 +125,10 @@ func (l *Ledger) checkGenesis() error {
 		return fmt.Errorf("read genesis: %w", err)
 	case !bytes.Equal(stored, g.Bytes):
 		other, _ := parseGenesis(stored)
-		return fmt.Errorf("the data dir belongs to network %q, not %q (genesis differs); use another --data dir or the same --network and profile", other, g.Network)
+		if other == g.Network {
+			return fmt.Errorf("the data dir belongs to network %q with other mining rules (it was created with another profile: local and laptop/gateway differ); use that profile or another --data dir", other)
+		}
+		return fmt.Errorf("the data dir belongs to network %q, not %q; use --network %s or another --data dir", other, g.Network, other)
 	}
 	return nil
 }

@@ -273,7 +273,7 @@ func TestOtherNetworkIsRefused(t *testing.T) {
 	f := newFixture(t)
 	other, _ := NewGenesis(Network{Name: "other", Mining: f.g.Mining})
 	_, err := Open(Config{Genesis: other, Identity: f.id, Store: f.st, Proof: testProof})
-	if err == nil || !strings.Contains(err.Error(), `belongs to network "test"`) {
+	if err == nil || !strings.Contains(err.Error(), `belongs to network "test", not "other"`) {
 		t.Fatalf("err = %v", err)
 	}
 }

@@ -48,10 +48,23 @@ type blockPos struct {
 // records; each record's canonical form, signature, H_DATA, txID and block; and every
 // index entry, both ways. It returns a Report with the first failure, or an error if it
 // could not read the store (then nothing is known).
+//
+// It checks one moment of the store: all its reads go through snapshots taken at the
+// same commit, so a node taking writes meanwhile is verified as it was when Verify began.
 func Verify(ctx context.Context, st *store.Store, g *Genesis, proof ProofCheck) (*Report, error) {
+	workers := runtime.GOMAXPROCS(0)
+	snaps, err := st.Snapshots(workers + 1)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, sn := range snaps {
+			sn.Close()
+		}
+	}()
 	rep := &Report{}
-	v := &verifier{ctx: ctx, st: st, g: g, proof: proof, heads: map[blockPos]Hash{}}
-	err := v.run(rep)
+	v := &verifier{ctx: ctx, st: &snaps[0].Reader, workers: snaps[1:], g: g, proof: proof, heads: map[blockPos]Hash{}}
+	err = v.run(rep)
 	var f *Failure
 	if errors.As(err, &f) {
 		rep.Where = f.Where
@@ -72,13 +85,14 @@ func Verify(ctx context.Context, st *store.Store, g *Genesis, proof ProofCheck) 
 }
 
 type verifier struct {
-	ctx    context.Context
-	st     *store.Store
-	g      *Genesis
-	proof  ProofCheck
-	heads  map[blockPos]Hash // every block's hash, by position
-	tops   map[Key]uint64    // each branch's highest block
-	counts struct{ records, keyIdx, thingIdx, attach int }
+	ctx     context.Context
+	st      *store.Reader     // the scanning goroutine's snapshot
+	workers []*store.Snapshot // one per record-checking goroutine, at the same moment
+	g       *Genesis
+	proof   ProofCheck
+	heads   map[blockPos]Hash // every block's hash, by position
+	tops    map[Key]uint64    // each branch's highest block
+	counts  struct{ records, keyIdx, thingIdx, attach int }
 }
 
 func (v *verifier) run(rep *Report) error {
@@ -205,12 +219,12 @@ func (v *verifier) records(rep *Report) error {
 	setErr := func(err error) {
 		once.Do(func() { firstErr = err; cancel() })
 	}
-	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+	for _, snap := range v.workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for it := range work {
-				open, err := v.checkRecord(it.txID, it.raw)
+				open, err := v.checkRecord(&snap.Reader, it.txID, it.raw)
 				if err != nil {
 					setErr(err)
 					continue
@@ -245,7 +259,7 @@ func (v *verifier) records(rep *Report) error {
 
 // checkRecord verifies one record and that its three index entries exist. It reports
 // whether the record is still unsealed (attached to its branch's head block).
-func (v *verifier) checkRecord(txID [32]byte, raw []byte) (unsealed bool, err error) {
+func (v *verifier) checkRecord(st *store.Reader, txID [32]byte, raw []byte) (unsealed bool, err error) {
 	where := "record " + Hash(txID).String()
 	r, err := ParseRecord(raw)
 	if err != nil {
@@ -278,7 +292,7 @@ func (v *verifier) checkRecord(txID [32]byte, raw []byte) (unsealed bool, err er
 		{"block attachment entry", store.AttachmentKey(r.Block.Branch, r.Block.No, r.Seq), r.TxID[:]},
 	}
 	for _, c := range checks {
-		val, err := v.st.Get(c.key)
+		val, err := st.Get(c.key)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			return false, fail(where, &Mismatch{What: c.what, Expected: fmt.Sprintf("entry %x", c.key), Actual: "no such entry"})

@@ -7,7 +7,7 @@ import (
 
 // Get returns a copy of the value of a raw key built with the functions in keys.go,
 // or ErrNotFound. The verifier uses it to check index entries one by one.
-func (s *Store) Get(key []byte) ([]byte, error) { return s.get(key) }
+func (r *Reader) Get(key []byte) ([]byte, error) { return r.get(key) }
 
 // Closed reports whether Close has been called.
 func (s *Store) Closed() bool {

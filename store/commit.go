@@ -194,7 +194,10 @@ func (s *Store) commitTxn(writes int, ops ...[]op) error {
 	if s.beforeCommit != nil {
 		s.beforeCommit(writes)
 	}
-	if err := txn.Commit(); err != nil {
+	s.commitMu.Lock()
+	err := txn.Commit()
+	s.commitMu.Unlock()
+	if err != nil {
 		return err
 	}
 	s.stats.groups.Add(1)

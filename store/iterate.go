@@ -9,8 +9,8 @@ import "github.com/dgraph-io/badger/v4"
 // kind's layout stops the walk with an error wrapping ErrCorrupt.
 
 // EachRecord calls fn for each record, in txID order.
-func (s *Store) EachRecord(fn func(txID [32]byte, value []byte) error) error {
-	return s.each(PrefixRecord, true, func(item *badger.Item) error {
+func (r *Reader) EachRecord(fn func(txID [32]byte, value []byte) error) error {
+	return r.each(PrefixRecord, true, func(item *badger.Item) error {
 		txID, err := parseRecordKey(item.Key())
 		if err != nil {
 			return err
@@ -24,8 +24,8 @@ func (s *Store) EachRecord(fn func(txID [32]byte, value []byte) error) error {
 }
 
 // EachKeyIndex calls fn for each key-index entry, in key then txID order.
-func (s *Store) EachKeyIndex(fn func(key [20]byte, txID [32]byte) error) error {
-	return s.each(PrefixKeyIndex, false, func(item *badger.Item) error {
+func (r *Reader) EachKeyIndex(fn func(key [20]byte, txID [32]byte) error) error {
+	return r.each(PrefixKeyIndex, false, func(item *badger.Item) error {
 		key, txID, err := parseKeyIndexKey(item.Key())
 		if err != nil {
 			return err
@@ -36,8 +36,8 @@ func (s *Store) EachKeyIndex(fn func(key [20]byte, txID [32]byte) error) error {
 
 // EachThingIndex calls fn for each thing-index entry, in thing-length, thing,
 // time then txID order.
-func (s *Store) EachThingIndex(fn func(thing string, t int64, txID [32]byte) error) error {
-	return s.each(PrefixThingIndex, false, func(item *badger.Item) error {
+func (r *Reader) EachThingIndex(fn func(thing string, t int64, txID [32]byte) error) error {
+	return r.each(PrefixThingIndex, false, func(item *badger.Item) error {
 		thing, t, txID, err := parseThingIndexKey(item.Key())
 		if err != nil {
 			return err
@@ -48,8 +48,8 @@ func (s *Store) EachThingIndex(fn func(thing string, t int64, txID [32]byte) err
 
 // EachAttachment calls fn for each record attachment, in branch, block number
 // then seq order.
-func (s *Store) EachAttachment(fn func(branch [20]byte, no, seq uint64, txID [32]byte) error) error {
-	return s.each(PrefixAttachment, true, func(item *badger.Item) error {
+func (r *Reader) EachAttachment(fn func(branch [20]byte, no, seq uint64, txID [32]byte) error) error {
+	return r.each(PrefixAttachment, true, func(item *badger.Item) error {
 		branch, no, seq, err := parseAttachmentKey(item.Key())
 		if err != nil {
 			return err
@@ -66,8 +66,8 @@ func (s *Store) EachAttachment(fn func(branch [20]byte, no, seq uint64, txID [32
 }
 
 // EachBlock calls fn for each block, in branch then number order.
-func (s *Store) EachBlock(fn func(branch [20]byte, no uint64, value []byte) error) error {
-	return s.each(PrefixBlock, true, func(item *badger.Item) error {
+func (r *Reader) EachBlock(fn func(branch [20]byte, no uint64, value []byte) error) error {
+	return r.each(PrefixBlock, true, func(item *badger.Item) error {
 		branch, no, err := parseBlockKey(item.Key())
 		if err != nil {
 			return err
@@ -81,8 +81,8 @@ func (s *Store) EachBlock(fn func(branch [20]byte, no uint64, value []byte) erro
 }
 
 // each scans every entry with prefix.
-func (s *Store) each(prefix byte, values bool, fn func(item *badger.Item) error) error {
-	return s.scan([]byte{prefix}, nil, values, func(item *badger.Item) (bool, error) {
+func (r *Reader) each(prefix byte, values bool, fn func(item *badger.Item) error) error {
+	return r.scan([]byte{prefix}, nil, values, func(item *badger.Item) (bool, error) {
 		return true, fn(item)
 	})
 }

@@ -40,7 +40,7 @@ var profiles = map[string]Options{
 		Profile:                 "gateway",
 		MemTableSize:            4 * mib,
 		NumMemtables:            2,
-		ValueThreshold:          64 * kib, // ≤ 15 % of MemTableSize, or Open fails
+		ValueThreshold:          256, // records go to the value log: small LSM tables keep compaction memory low
 		ValueLogFileSize:        16 * mib,
 		BaseTableSize:           1 * mib,
 		BaseLevelSize:           4 * mib,

@@ -19,8 +19,8 @@ type Attached struct {
 }
 
 // Record returns the record JSON of txID, byte-identical to what was written.
-func (s *Store) Record(txID [32]byte) ([]byte, error) {
-	v, err := s.get(RecordKey(txID))
+func (r *Reader) Record(txID [32]byte) ([]byte, error) {
+	v, err := r.get(RecordKey(txID))
 	if err != nil {
 		return nil, fmt.Errorf("record %x: %w", txID, err)
 	}
@@ -29,10 +29,10 @@ func (s *Store) Record(txID [32]byte) ([]byte, error) {
 
 // RecordsByKey returns the txIDs of the records with data key key, in txID
 // order.
-func (s *Store) RecordsByKey(key [20]byte, limit int) ([][32]byte, error) {
+func (r *Reader) RecordsByKey(key [20]byte, limit int) ([][32]byte, error) {
 	var out [][32]byte
 	prefix := append([]byte{PrefixKeyIndex}, key[:]...)
-	err := s.scan(prefix, nil, false, func(item *badger.Item) (bool, error) {
+	err := r.scan(prefix, nil, false, func(item *badger.Item) (bool, error) {
 		_, txID, err := parseKeyIndexKey(item.Key())
 		if err != nil {
 			return false, err
@@ -45,7 +45,7 @@ func (s *Store) RecordsByKey(key [20]byte, limit int) ([][32]byte, error) {
 
 // RecordsByThing returns the txIDs of thing's records with from ≤ time < to,
 // in time order (then txID order); to == 0 means no upper bound.
-func (s *Store) RecordsByThing(thing string, from, to int64, limit int) ([][32]byte, error) {
+func (r *Reader) RecordsByThing(thing string, from, to int64, limit int) ([][32]byte, error) {
 	if to != 0 && to <= from {
 		return nil, nil
 	}
@@ -55,7 +55,7 @@ func (s *Store) RecordsByThing(thing string, from, to int64, limit int) ([][32]b
 	}
 	seek := binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), encodeTime(from))
 	var out [][32]byte
-	err = s.scan(prefix, seek, false, func(item *badger.Item) (bool, error) {
+	err = r.scan(prefix, seek, false, func(item *badger.Item) (bool, error) {
 		_, t, txID, err := parseThingIndexKey(item.Key())
 		if err != nil {
 			return false, err
@@ -71,10 +71,10 @@ func (s *Store) RecordsByThing(thing string, from, to int64, limit int) ([][32]b
 
 // BlockRecords returns the records attached to block no of branch, in seq
 // order.
-func (s *Store) BlockRecords(branch [20]byte, no uint64) ([]Attached, error) {
+func (r *Reader) BlockRecords(branch [20]byte, no uint64) ([]Attached, error) {
 	var out []Attached
 	prefix := binary.BigEndian.AppendUint64(branchPrefix(PrefixAttachment, branch), no)
-	err := s.scan(prefix, nil, true, func(item *badger.Item) (bool, error) {
+	err := r.scan(prefix, nil, true, func(item *badger.Item) (bool, error) {
 		_, _, seq, err := parseAttachmentKey(item.Key())
 		if err != nil {
 			return false, err
@@ -94,8 +94,8 @@ func (s *Store) BlockRecords(branch [20]byte, no uint64) ([]Attached, error) {
 }
 
 // Block returns the JSON of block no of branch.
-func (s *Store) Block(branch [20]byte, no uint64) ([]byte, error) {
-	v, err := s.get(BlockKey(branch, no))
+func (r *Reader) Block(branch [20]byte, no uint64) ([]byte, error) {
+	v, err := r.get(BlockKey(branch, no))
 	if err != nil {
 		return nil, fmt.Errorf("block %x/%d: %w", branch, no, err)
 	}
@@ -103,9 +103,9 @@ func (s *Store) Block(branch [20]byte, no uint64) ([]byte, error) {
 }
 
 // BlockByHash returns the branch and number of the block with hash.
-func (s *Store) BlockByHash(hash [32]byte) (branch [20]byte, no uint64, err error) {
+func (r *Reader) BlockByHash(hash [32]byte) (branch [20]byte, no uint64, err error) {
 	k := BlockHashKey(hash)
-	v, err := s.get(k)
+	v, err := r.get(k)
 	if err != nil {
 		return branch, 0, fmt.Errorf("block %x: %w", hash, err)
 	}
@@ -118,11 +118,11 @@ func (s *Store) BlockByHash(hash [32]byte) (branch [20]byte, no uint64, err erro
 
 // Head returns the highest-numbered block of branch, or ErrNotFound if the
 // branch has none.
-func (s *Store) Head(branch [20]byte) (no uint64, value []byte, err error) {
+func (r *Reader) Head(branch [20]byte) (no uint64, value []byte, err error) {
 	prefix := branchPrefix(PrefixBlock, branch)
 	last := BlockKey(branch, ^uint64(0))
 	found := false
-	err = s.view(func(txn *badger.Txn) error {
+	err = r.view(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
 		opts.Reverse = true
 		opts.Prefix = prefix
@@ -153,9 +153,9 @@ func (s *Store) Head(branch [20]byte) (no uint64, value []byte, err error) {
 }
 
 // Blocks returns the JSON of branch's blocks numbered from on, in order.
-func (s *Store) Blocks(branch [20]byte, from uint64, limit int) ([][]byte, error) {
+func (r *Reader) Blocks(branch [20]byte, from uint64, limit int) ([][]byte, error) {
 	var out [][]byte
-	err := s.scan(branchPrefix(PrefixBlock, branch), BlockKey(branch, from), true, func(item *badger.Item) (bool, error) {
+	err := r.scan(branchPrefix(PrefixBlock, branch), BlockKey(branch, from), true, func(item *badger.Item) (bool, error) {
 		if _, _, err := parseBlockKey(item.Key()); err != nil {
 			return false, err
 		}
@@ -170,10 +170,10 @@ func (s *Store) Blocks(branch [20]byte, from uint64, limit int) ([][]byte, error
 }
 
 // Branches returns every branch that has a block, in byte order.
-func (s *Store) Branches() ([][20]byte, error) {
+func (r *Reader) Branches() ([][20]byte, error) {
 	var out [][20]byte
 	prefix := []byte{PrefixBlock}
-	err := s.view(func(txn *badger.Txn) error {
+	err := r.view(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
 		opts.Prefix = prefix
 		opts.PrefetchValues = false
@@ -195,8 +195,8 @@ func (s *Store) Branches() ([][20]byte, error) {
 }
 
 // Meta returns the meta entry name.
-func (s *Store) Meta(name string) ([]byte, error) {
-	v, err := s.get(MetaKey(name))
+func (r *Reader) Meta(name string) ([]byte, error) {
+	v, err := r.get(MetaKey(name))
 	if err != nil {
 		return nil, fmt.Errorf("meta %q: %w", name, err)
 	}
@@ -204,9 +204,9 @@ func (s *Store) Meta(name string) ([]byte, error) {
 }
 
 // get returns a copy of key's value.
-func (s *Store) get(key []byte) ([]byte, error) {
+func (r *Reader) get(key []byte) ([]byte, error) {
 	var v []byte
-	err := s.view(func(txn *badger.Txn) error {
+	err := r.view(func(txn *badger.Txn) error {
 		item, err := txn.Get(key)
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return ErrNotFound
@@ -223,8 +223,8 @@ func (s *Store) get(key []byte) ([]byte, error) {
 // scan calls fn for each entry with prefix, from seek (or the start of
 // prefix) on, in key order, until fn returns false or an error. values says
 // whether fn reads values, so that key-only scans skip fetching them.
-func (s *Store) scan(prefix, seek []byte, values bool, fn func(item *badger.Item) (bool, error)) error {
-	return s.view(func(txn *badger.Txn) error {
+func (r *Reader) scan(prefix, seek []byte, values bool, fn func(item *badger.Item) (bool, error)) error {
+	return r.view(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
 		opts.Prefix = prefix
 		opts.PrefetchValues = values

@@ -14,6 +14,8 @@ import (
 // Store is the ledger's Badger database. Its methods are safe for concurrent
 // use.
 type Store struct {
+	Reader // every read in its own read transaction
+
 	path string
 	db   *badger.DB
 	log  *zap.Logger
@@ -25,6 +27,10 @@ type Store struct {
 	maxCount int
 	maxSize  int64
 	maxValue int64
+
+	// commitMu is held around each Badger commit, so Snapshots can take several
+	// read transactions at the same commit.
+	commitMu sync.Mutex
 
 	// The write queue, drained by commitLoop.
 	mu       sync.Mutex
@@ -87,6 +93,7 @@ func Open(dir string, opts Options, log *zap.Logger) (*Store, error) {
 	// An entry of the longest key must still fit into an empty transaction.
 	s.maxValue = s.maxSize - (thingFixedLen + MaxThingLen + 12)
 	s.rcond = sync.NewCond(&s.rmu)
+	s.Reader = Reader{view: s.view}
 	go s.commitLoop()
 	log.Info("store opened", zap.String("dir", dir), zap.String("profile", opts.Profile),
 		zap.Int64("memtable_bytes", opts.MemTableSize), zap.Int64("vlog_file_bytes", opts.ValueLogFileSize))
@@ -131,21 +138,30 @@ func (s *Store) Dir() string { return s.path }
 
 // view runs fn in a read transaction unless the store is closed.
 func (s *Store) view(fn func(txn *badger.Txn) error) error {
+	if err := s.addReader(); err != nil {
+		return err
+	}
+	defer s.doneReader()
+	return s.db.View(fn)
+}
+
+// addReader counts a read in flight, so Close waits for it; it fails once the store
+// is closing.
+func (s *Store) addReader() error {
 	s.rmu.Lock()
+	defer s.rmu.Unlock()
 	if s.dbClosed {
-		s.rmu.Unlock()
 		return ErrClosed
 	}
 	s.readers++
-	s.rmu.Unlock()
+	return nil
+}
 
-	defer func() {
-		s.rmu.Lock()
-		s.readers--
-		if s.readers == 0 {
-			s.rcond.Broadcast()
-		}
-		s.rmu.Unlock()
-	}()
-	return s.db.View(fn)
+func (s *Store) doneReader() {
+	s.rmu.Lock()
+	s.readers--
+	if s.readers == 0 {
+		s.rcond.Broadcast()
+	}
+	s.rmu.Unlock()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"runtime"
 	"testing"
@@ -92,4 +93,40 @@ func checkGoroutines(t *testing.T) {
 			t.Errorf("%d goroutines leaked:\n%s", n-before, buf[:runtime.Stack(buf, true)])
 		}
 	})
+}
+
+// TestSnapshotsSeeOneMoment: snapshots taken together agree with each other and do not
+// see writes committed after them, while the store itself does.
+func TestSnapshotsSeeOneMoment(t *testing.T) {
+	s := openLocal(t, t.TempDir())
+	ctx := context.Background()
+	write := func(i byte) {
+		t.Helper()
+		if err := s.Write(ctx, Write{Records: []Record{{TxID: [32]byte{i}, Key: [20]byte{i}, Thing: "t", Time: int64(i), Value: []byte{i}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(1)
+	snaps, err := s.Snapshots(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(2)
+	for i, sn := range snaps {
+		if _, err := sn.Record([32]byte{1}); err != nil {
+			t.Fatalf("snapshot %d misses a record written before it: %v", i, err)
+		}
+		if _, err := sn.Record([32]byte{2}); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("snapshot %d sees a record written after it: %v", i, err)
+		}
+		n := 0
+		if err := sn.EachRecord(func([32]byte, []byte) error { n++; return nil }); err != nil || n != 1 {
+			t.Fatalf("snapshot %d iterates %d records (%v)", i, n, err)
+		}
+		sn.Close()
+		sn.Close() // twice is fine
+	}
+	if _, err := s.Record([32]byte{2}); err != nil {
+		t.Fatalf("the store itself misses the later record: %v", err)
+	}
 }

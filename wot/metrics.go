@@ -34,8 +34,10 @@ func newMetrics(n *node.Node) *metrics {
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
+	// Every name starts with flownode_, the Go runtime's too (flownode_go_*).
+	prometheus.WrapRegistererWithPrefix("flownode_", m.reg).MustRegister(collectors.NewGoCollector())
 	m.reg.MustRegister(m.requests, m.latency,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "flownode"}),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "flownode"}),
 		counter("flownode_records_appended_total", "Records signed and stored by this node since start.",
 			func() float64 { return float64(n.Ledger().Stats().Records) }),
 		counter("flownode_blocks_mined_total", "Blocks mined on this node's branch since start.",

@@ -1,7 +1,10 @@
 package wot
 
 import (
+	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -47,10 +50,30 @@ func (s *Server) routes() {
 	h("GET "+ledger.ContextPath, s.getContext)
 	h("GET /{$}", s.dashboard)
 	s.mux.Handle("GET /metrics", s.metrics.handler())
-	// Anything else gets the same JSON error shape as the API, not Go's text 404.
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such path: "+r.URL.Path)
-	})
+	// Anything else gets the same JSON error shape as the API, not Go's text 404/405.
+	s.mux.HandleFunc("/", s.notFound)
+}
+
+// notFound answers a request no route took: 405 with Allow when the path exists for
+// other methods, else 404. (With a catch-all route, ServeMux itself never sends 405.)
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		if slices.Contains(allow, http.MethodGet) {
+			allow = append(allow, http.MethodHead)
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(allow, " or ")))
+		return
+	}
+	writeError(w, http.StatusNotFound, "no such path: "+r.URL.Path)
 }
 
 // ServeHTTP serves the API; a panic in a handler becomes a 500, never a crash.

@@ -64,4 +64,3 @@ func wantArgs(args []string, n int, what string) error {
 	}
 	return nil
 }
-

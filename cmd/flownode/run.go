@@ -117,4 +117,3 @@ func advertised(host string, la *net.TCPAddr) string {
 	}
 	return net.JoinHostPort(la.IP.String(), port)
 }
-
