@@ -17,4 +17,5 @@ test)        exec go test -race -count=1 -timeout 10m "$pkg" ;;
 race-node)   export FLOWNODE_TEST_RACE_NODE=1; exec go test -count=1 -timeout 20m "$pkg" ;;
 bench)       exec go test -count=1 -run '^$' -bench . -benchtime 1x -timeout 20m "$pkg" ;;
 bench-short) exec go test -count=1 -short -run '^$' -bench . -benchtime 1x -timeout 20m "$pkg" ;;
+*) echo "usage: $0 [test|race-node|bench|bench-short]" >&2; exit 2 ;;
 esac
