@@ -220,17 +220,21 @@ func (s *Server) getBlocks(w http.ResponseWriter, r *http.Request) {
 		}
 		branch = k
 	}
-	from, err := queryInt(r, "from", 1, 0, 1<<62)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
+	from := uint64(1)
+	if v := r.URL.Query().Get("from"); v != "" {
+		var err error
+		from, err = strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, `query "from" must be a block number (0 or more)`)
+			return
+		}
 	}
 	limit, err := queryLimit(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	blocks, err := s.node.Blocks(branch, uint64(from), limit)
+	blocks, err := s.node.Blocks(branch, from, limit)
 	if err != nil {
 		s.serverError(w, err)
 		return
