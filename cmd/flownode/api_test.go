@@ -432,6 +432,14 @@ func TestHTTPSurface(t *testing.T) {
 	if !strings.Contains(string(r.Body), "\nflownode_records_appended_total 1\n") {
 		t.Errorf("metrics after one put:\n%s", r.Body)
 	}
+	// API.md: every metric name starts with flownode_.
+	for _, line := range strings.Split(string(r.Body), "\n") {
+		name := strings.TrimPrefix(strings.TrimPrefix(line, "# HELP "), "# TYPE ")
+		if line != "" && !strings.HasPrefix(name, "flownode_") {
+			t.Errorf("metric without the flownode_ prefix: %s", line)
+			break
+		}
+	}
 	if code := n.Stop(); code != 0 {
 		t.Errorf("SIGTERM: exit %d, want 0", code)
 	}
