@@ -57,7 +57,7 @@ func newMetrics(n *node.Node) *metrics {
 }
 
 func (m *metrics) handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
 // instrument counts and times a route; the route is the pattern, never the raw path,
