@@ -36,16 +36,16 @@ type Peer struct {
 // Node is one flownode: identity, store, ledger and miner. For now it is a ring of one,
 // its own successor, so it owns every key.
 type Node struct {
-	cfg      Config
-	id       *ledger.Identity
-	store    *store.Store
-	ledger   *ledger.Ledger
-	miner    *miner.Miner
-	params   miner.Params
-	started  time.Time
-	log      *zap.Logger
-	runOnce  sync.Once
-	closeErr error
+	cfg       Config
+	id        *ledger.Identity
+	store     *store.Store
+	ledger    *ledger.Ledger
+	miner     *miner.Miner
+	params    miner.Params
+	started   time.Time
+	log       *zap.Logger
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Open opens (or creates) the node's data directory.
@@ -120,7 +120,7 @@ func (n *Node) Run(ctx context.Context) error {
 
 // Close closes the store; Run must have returned.
 func (n *Node) Close() error {
-	n.runOnce.Do(func() { n.closeErr = n.store.Close() })
+	n.closeOnce.Do(func() { n.closeErr = n.store.Close() })
 	return n.closeErr
 }
 
