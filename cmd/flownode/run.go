@@ -30,6 +30,7 @@ func cmdRun(args []string, stdout io.Writer) error {
 	network := fs.String("network", ledger.DefaultNetwork, "network name; nodes of different networks refuse each other")
 	advertise := fs.String("advertise", "", "host peers and clients reach this node at (default: the --http host, or 127.0.0.1)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	debugAddr := fs.String("debug", "", "loopback address for pprof (e.g. 127.0.0.1:6060); off when empty")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -52,6 +53,13 @@ func cmdRun(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer log.Sync()
+	if *debugAddr != "" {
+		stopDebug, err := serveDebug(*debugAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
 
 	ln, err := net.Listen("tcp", *httpAddr)
 	if err != nil {
