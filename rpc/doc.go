@@ -1,4 +1,61 @@
 // Package rpc carries Chord messages between nodes: one envelope and codec for every
 // transport, request/reply correlation with deadlines and retries, and the WebSocket,
 // CoAP and in-memory transports.
+//
+// # Envelope and codec
+//
+// Every transport carries the same JSON Envelope:
+// {type, id, from{id, addr}, to?, key?, payload?, error?}, with Flowchain's message
+// names (TypeNotifyStabilize ... TypeMessage, listed in FlowchainTypes) and
+// TypeError for error replies. A Codec is strict: exact field names, no unknown or
+// repeated fields, no trailing data, a size limit (DefaultMaxSize, 64 KiB), known
+// types only, ids of 40 lowercase hex characters, addresses of the form
+// scheme://host:port. Failures wrap ErrTooLarge, ErrMalformed or ErrUnknownType.
+// The package does not import chord; chord converts its Message to and from
+// Envelope.
+//
+// # Transports
+//
+// A Transport sends one way (Send) or waits for the reply (Call). Each is built with
+// the node's Handler, which answers incoming envelopes, and a zap logger.
+//
+//   - WS (gorilla/websocket): the node mounts Handler() at ReceivePattern,
+//     "/node/{id}/receive", on its HTTP server. A node dials one connection per
+//     peer address, to /node/<to.ID>/receive, or /node/any/receive when it does
+//     not know the peer's ID (bootstrap joins); requests go out on it and replies
+//     come back on it. Pings keep it alive; a dead one is redialed on next use.
+//   - CoAP (plgd-dev/go-coap/v3, UDP): confirmable POSTs to /node/<to.ID>/receive,
+//     the reply in the 2.04 response; refusals are 4.xx responses that carry an
+//     error reply. Router() lets the node add its own routes.
+//   - MemTransport on a MemNetwork, for tests: seeded drops, delays, duplicates
+//     and partitions.
+//   - Multi picks one of them by the destination's scheme (ws://, coap://, mem://),
+//     so that a ring can mix transports.
+//
+// # Calls, replies and retries
+//
+// Call correlates the reply by envelope ID on the connection it used (CoAP: by its
+// token; the reply must still carry the request's ID). The caller keeps IDs unique
+// among its calls in flight to one peer (else ErrDuplicateID). The far side stamps
+// the request's ID on its handler's reply. A reply no Call waits for (the answer
+// to a Send, or one that came too late) goes to the local Handler. An error reply
+// becomes a *RemoteError.
+//
+// Call honours ctx's deadline; without one each attempt gets CallOptions.Timeout.
+// Connection errors (ErrUnreachable, ErrConnLost) and timed-out attempts are
+// retried up to CallOptions.Retries times with jittered exponential backoff; error
+// replies and encoding errors never are. A retried request may run twice on the far
+// side.
+//
+// Frames that fail to decode are logged with the reason and counted in Stats; a
+// request whose id can still be read is answered with an error reply (CoAP always
+// answers, with a 4.xx code). A handler that panics is logged with its stack and
+// answered with an error reply.
+//
+// # go-coap
+//
+// The CoAP server runs its own read loop over go-coap's connection machinery,
+// because go-coap v3.5.4's udp.Server answers every request after the 65,536th from
+// a peer (when message IDs wrap) with a stale cached response, and scans that cache
+// on every datagram. See respCache and coapServer.
 package rpc

@@ -1,0 +1,333 @@
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/plgd-dev/go-coap/v3/message"
+	"github.com/plgd-dev/go-coap/v3/message/codes"
+	"github.com/plgd-dev/go-coap/v3/message/pool"
+	"github.com/plgd-dev/go-coap/v3/mux"
+	coapNet "github.com/plgd-dev/go-coap/v3/net"
+	"github.com/plgd-dev/go-coap/v3/net/blockwise"
+	"github.com/plgd-dev/go-coap/v3/options"
+	"github.com/plgd-dev/go-coap/v3/udp"
+	"github.com/plgd-dev/go-coap/v3/udp/client"
+	"go.uber.org/zap"
+)
+
+// CoAPConfig configures a CoAP transport. Zero values take the defaults.
+type CoAPConfig struct {
+	// Self is this node. Self.Addr ("coap://host:port") may be empty: it is
+	// then taken from the bound address, which must not be a wildcard.
+	Self        Peer
+	Listen      string // UDP address to listen on (default: the host:port of Self.Addr)
+	Handler     Handler
+	Logger      *zap.Logger
+	Codec       *Codec // default: NewCodec(FlowchainTypes, DefaultMaxSize)
+	Call        CallOptions
+	MaxInflight int // handlers running at once (default 64)
+
+	// AckTimeout is how long a confirmable message waits for its
+	// acknowledgement before it is sent again (default 1s, RFC 7252 says
+	// 2s; go-coap retransmits after 1, 2, 3... timeouts, not exponentially).
+	AckTimeout time.Duration
+	// MaxRetransmit bounds the retransmissions of one message (default 4).
+	MaxRetransmit uint32
+	// NStart is how many confirmable requests may wait for their
+	// acknowledgement at once per peer (default 32; RFC 7252's NSTART is 1,
+	// which serializes every request to a peer behind the previous one).
+	NStart uint32
+	// IdleTimeout drops what is kept for a silent peer (default 2m).
+	IdleTimeout time.Duration
+}
+
+// CoAP is the CoAP-over-UDP transport (plgd-dev/go-coap/v3). A request is a
+// confirmable POST of the envelope to /node/<to.ID>/receive (Content-Format
+// application/json); the reply envelope is the response body (2.04 Changed,
+// empty when the handler returned none). Send is the same POST: it returns
+// once the peer has handled the message, and a reply that comes back is
+// handed to the local handler. Envelopes larger than a block (1 KiB) travel
+// block-wise. Refusals carry an error reply in a 4.xx response.
+//
+// The server side is this package's own read loop over go-coap's connection
+// machinery rather than go-coap's udp.Server, whose response cache breaks
+// after 65,536 requests from one peer and costs O(cache) per datagram (see
+// respCache).
+type CoAP struct {
+	*endpoint
+	cfg    CoAPConfig
+	router *mux.Router
+	pool   *pool.Pool
+	srv    *coapServer
+	timers periodicRunner
+
+	inflight sync.Map // inflightKey → true, while a request is handled
+
+	mu     sync.Mutex
+	closed bool
+	peers  map[string]*client.Conn // client connections, by host:port
+}
+
+// NewCoAP starts a CoAP transport listening on cfg.Listen.
+func NewCoAP(cfg CoAPConfig) (*CoAP, error) {
+	listen := cfg.Listen
+	if cfg.Self.Addr != "" {
+		hp, err := destination(cfg.Self.Addr, SchemeCoAP)
+		if err != nil {
+			return nil, fmt.Errorf("rpc: coap transport: self.addr: %w", err)
+		}
+		if listen == "" {
+			listen = hp
+		}
+	}
+	if listen == "" {
+		return nil, errors.New("rpc: coap transport: set Listen or Self.Addr")
+	}
+	if cfg.AckTimeout <= 0 {
+		cfg.AckTimeout = time.Second
+	}
+	if cfg.MaxRetransmit == 0 {
+		cfg.MaxRetransmit = 4
+	}
+	if cfg.NStart == 0 {
+		cfg.NStart = 32
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 2 * time.Minute
+	}
+	ln, err := coapNet.NewListenUDP("udp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("rpc: coap transport: %w", err)
+	}
+	if cfg.Self.Addr == "" {
+		la, _ := ln.LocalAddr().(*net.UDPAddr)
+		if la == nil || la.IP.IsUnspecified() {
+			ln.Close()
+			return nil, fmt.Errorf("rpc: coap transport: listening on %s: set Self.Addr to the address peers should use", listen)
+		}
+		cfg.Self.Addr = "coap://" + la.String()
+	}
+	e, err := newEndpoint("coap", cfg.Self, cfg.Handler, cfg.Logger, cfg.Codec, cfg.Call, cfg.MaxInflight)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	t := &CoAP{endpoint: e, cfg: cfg, router: mux.NewRouter(), pool: pool.New(1024, 1600), peers: map[string]*client.Conn{}}
+	t.router.SetErrorHandler(t.coapError)
+	if err := t.router.Handle(ReceivePattern, mux.HandlerFunc(t.serveRPC)); err != nil {
+		e.cancel()
+		ln.Close()
+		return nil, err
+	}
+	t.srv = &coapServer{t: t, ln: ln, conns: map[string]*srvConn{}}
+	tick := min(max(cfg.AckTimeout/8, 20*time.Millisecond), 250*time.Millisecond)
+	t.tasks.Go(t.srv.serve)
+	t.tasks.Go(func() { t.timers.run(t.ctx, tick, t.srv.sweep) })
+	return t, nil
+}
+
+// Addr returns the address this node advertises (coap://host:port).
+func (t *CoAP) Addr() string { return t.self.Addr }
+
+// LocalAddr returns the bound UDP address.
+func (t *CoAP) LocalAddr() net.Addr { return t.srv.ln.LocalAddr() }
+
+// Router returns the CoAP router, for the node to add its own routes (such
+// as /object/{id}/send) next to ReceivePattern.
+func (t *CoAP) Router() *mux.Router { return t.router }
+
+// Send implements Transport.
+func (t *CoAP) Send(ctx context.Context, addr string, env *Envelope) error {
+	hostport, b, err := t.prepare(addr, env)
+	if err != nil {
+		return opErr("send", env, addr, err)
+	}
+	_, err = t.retry(ctx, false, func(ctx context.Context) (*Envelope, error) {
+		reply, err := t.post(ctx, addr, hostport, env.To.ID, b)
+		if err == nil && reply != nil {
+			t.unmatched(reply)
+		}
+		return nil, err
+	})
+	if err != nil {
+		return opErr("send", env, addr, err)
+	}
+	return nil
+}
+
+// Call implements Transport.
+func (t *CoAP) Call(ctx context.Context, addr string, env *Envelope) (*Envelope, error) {
+	hostport, b, err := t.prepare(addr, env)
+	if err != nil {
+		return nil, opErr("call", env, addr, err)
+	}
+	r, err := t.retry(ctx, true, func(ctx context.Context) (*Envelope, error) {
+		reply, err := t.post(ctx, addr, hostport, env.To.ID, b)
+		switch {
+		case err != nil:
+			return nil, err
+		case reply == nil:
+			return nil, ErrNoReply
+		case reply.ID != env.ID:
+			return nil, t.badReply(addr, fmt.Errorf("%w: reply id %d does not match request id %d", ErrMalformed, reply.ID, env.ID))
+		}
+		return replyOf(result{env: reply})
+	})
+	if err != nil {
+		return nil, opErr("call", env, addr, err)
+	}
+	return r, nil
+}
+
+func (t *CoAP) prepare(addr string, env *Envelope) (string, []byte, error) {
+	if t.tasks.isClosed() {
+		return "", nil, ErrClosed
+	}
+	hostport, err := destination(addr, SchemeCoAP)
+	if err != nil {
+		return "", nil, err
+	}
+	b, err := t.codec.Encode(env)
+	return hostport, b, err
+}
+
+// post sends one confirmable POST and decodes the reply in its response
+// (nil when the body is empty). A 4.xx or 5.xx response is an error: a
+// *RemoteError when it carries an error reply.
+func (t *CoAP) post(ctx context.Context, addr, hostport, toID string, body []byte) (*Envelope, error) {
+	cc, err := t.peer(hostport)
+	if err != nil {
+		return nil, err
+	}
+	if toID == "" {
+		toID = AnyNode
+	}
+	req, err := cc.NewPostRequest(ctx, "/node/"+toID+"/receive", message.AppJSON, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	defer cc.ReleaseMessage(req)
+	t.stats.out(len(body))
+	resp, err := cc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		t.forget(hostport, cc)
+		return nil, fmt.Errorf("%w: %s: %v", ErrConnLost, addr, err)
+	}
+	defer cc.ReleaseMessage(resp)
+	data, err := resp.ReadBody()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: reading the response: %v", ErrConnLost, addr, err)
+	}
+	var reply *Envelope
+	if len(data) > 0 {
+		t.stats.bytesIn.Add(uint64(len(data)))
+		if reply, err = t.codec.Decode(data); err != nil {
+			return nil, t.badReply(addr, fmt.Errorf("%w (CoAP %v)", err, resp.Code()))
+		}
+		t.stats.received.Add(1)
+	}
+	if c := resp.Code(); c != codes.Changed {
+		if reply != nil && reply.Error != "" {
+			return nil, &RemoteError{From: reply.From, Type: reply.Type, ID: reply.ID, Msg: fmt.Sprintf("%s (CoAP %v)", reply.Error, c), Reply: reply}
+		}
+		return nil, fmt.Errorf("rpc: %s answered CoAP %v", addr, c)
+	}
+	return reply, nil
+}
+
+// peer returns the client connection to hostport, opening it if needed.
+// Opening a UDP "connection" sends nothing, so it is cheap.
+func (t *CoAP) peer(hostport string) (*client.Conn, error) {
+	t.mu.Lock()
+	cc := t.peers[hostport]
+	closed := t.closed
+	t.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	if cc != nil && cc.Context().Err() == nil {
+		return cc, nil
+	}
+	cc, err := udp.Dial(hostport,
+		options.WithContext(t.ctx),
+		options.WithErrors(t.coapError),
+		options.WithMaxMessageSize(t.maxMessage()),
+		options.WithBlockwise(true, blockwise.SZX1024, t.blockTimeout()),
+		options.WithTransmission(t.cfg.NStart, t.cfg.AckTimeout, t.cfg.MaxRetransmit),
+		// go-coap's defaults allow one request at a time per connection.
+		options.WithLimitClientParallelRequest(0),
+		options.WithLimitClientEndpointParallelRequest(0),
+		options.WithPeriodicRunner(t.timers.add),
+		options.WithMessagePool(t.pool),
+		options.WithInactivityMonitor(t.cfg.IdleTimeout, func(cc *client.Conn) { _ = cc.Close() }),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, hostport, err)
+	}
+	t.stats.dials.Add(1)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		cc.Close()
+		return nil, ErrClosed
+	}
+	if old := t.peers[hostport]; old != nil && old.Context().Err() == nil {
+		cc.Close() // another caller won the race
+		return old, nil
+	}
+	t.peers[hostport] = cc
+	return cc, nil
+}
+
+func (t *CoAP) forget(hostport string, cc *client.Conn) {
+	t.mu.Lock()
+	if t.peers[hostport] == cc {
+		delete(t.peers, hostport)
+	}
+	t.mu.Unlock()
+	cc.Close()
+}
+
+// Close implements Transport.
+func (t *CoAP) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	peers := t.peers
+	t.peers = nil
+	t.mu.Unlock()
+	t.tasks.close()
+	t.cancel()
+	err := t.srv.close()
+	for _, cc := range peers {
+		cc.Close()
+	}
+	t.tasks.wait()
+	return err
+}
+
+// maxMessage bounds one CoAP message: an envelope plus room for the header.
+func (t *CoAP) maxMessage() uint32 { return uint32(t.codec.MaxSize()) + 1024 }
+
+// blockTimeout bounds a block-wise transfer: a full retransmission span.
+func (t *CoAP) blockTimeout() time.Duration {
+	return t.cfg.AckTimeout * time.Duration(t.cfg.MaxRetransmit+2)
+}
+
+// coapError logs what go-coap reports. Most of it is a peer going away
+// ("connection refused" after a restart), hence debug.
+func (t *CoAP) coapError(err error) {
+	t.log.Debug("rpc: coap", zap.Error(err))
+}

@@ -1,0 +1,324 @@
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/plgd-dev/go-coap/v3/message"
+	"github.com/plgd-dev/go-coap/v3/message/codes"
+	"github.com/plgd-dev/go-coap/v3/message/pool"
+	"github.com/plgd-dev/go-coap/v3/mux"
+	"github.com/plgd-dev/go-coap/v3/options"
+	"github.com/plgd-dev/go-coap/v3/udp"
+	"github.com/plgd-dev/go-coap/v3/udp/client"
+	"go.uber.org/zap/zapcore"
+)
+
+// rawCoAP is a plain go-coap client, bypassing the transport.
+func rawCoAP(t *testing.T, n *coapNode) *client.Conn {
+	t.Helper()
+	cc, err := udp.Dial(n.LocalAddr().String(), options.WithErrors(func(error) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return cc
+}
+
+// post sends one POST and returns the response code and body.
+func post(t *testing.T, cc *client.Conn, path string, cf message.MediaType, body []byte, setup ...func(*pool.Message)) (codes.Code, []byte) {
+	t.Helper()
+	ctx := ctxTimeout(t, 10*time.Second)
+	req, err := cc.NewPostRequest(ctx, path, cf, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.ReleaseMessage(req)
+	for _, f := range setup {
+		f(req)
+	}
+	resp, err := cc.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	defer cc.ReleaseMessage(resp)
+	data, err := resp.ReadBody()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Code(), data
+}
+
+// TestCoAPMalformedRequests sends garbage POSTs: each gets a 4.xx with an
+// error reply, and the node keeps serving.
+func TestCoAPMalformedRequests(t *testing.T) {
+	b := startCoAP(t, 2, "127.0.0.1:0", echo)
+	cc := rawCoAP(t, b)
+	path := "/node/" + b.self.ID + "/receive"
+	from := `"from":{"id":"` + nodeID(1) + `","addr":"coap://127.0.0.1:9"}`
+	cases := []struct {
+		path   string
+		cf     message.MediaType
+		body   string
+		code   codes.Code
+		id     uint64
+		reason string
+	}{
+		{path, message.AppJSON, "\x00\xffgarbage", codes.BadRequest, 0, "not valid JSON"},
+		{path, message.AppJSON, ``, codes.BadRequest, 0, "not valid JSON"},
+		{path, message.AppJSON, `{"type":"BOGUS","id":"7",` + from + `}`, codes.BadRequest, 7, "unknown message type"},
+		{path, message.AppJSON, `{"type":"MESSAGE","id":"8",` + from + `,"key":"12"}`, codes.BadRequest, 8, "key"},
+		{path, message.TextPlain, `{}`, codes.UnsupportedMediaType, 0, "application/json"},
+		{"/node/" + nodeID(3) + "/receive", message.AppJSON, `{"type":"MESSAGE","id":"9",` + from + `}`, codes.NotFound, 9, "no node " + nodeID(3)},
+		{path, message.AppJSON, `{"type":"MESSAGE","id":"10",` + from + `,"to":{"id":"` + nodeID(4) + `","addr":""}}`, codes.NotFound, 10, "addressed to node " + nodeID(4)},
+	}
+	for _, c := range cases {
+		code, data := post(t, cc, c.path, c.cf, []byte(c.body))
+		if code != c.code {
+			t.Errorf("%q: CoAP %v, want %v", c.body, code, c.code)
+			continue
+		}
+		r, err := testCodec.Decode(data)
+		if err != nil || r.Type != TypeError || r.ID != c.id || !strings.Contains(r.Error, c.reason) {
+			t.Errorf("%q: reply %s (%v)", c.body, data, err)
+		}
+	}
+	// Not our route, and not our method: go-coap's and our defaults.
+	if code, _ := post(t, cc, "/nowhere", message.AppJSON, []byte(`{}`)); code != codes.NotFound {
+		t.Errorf("/nowhere: %v", code)
+	}
+	ctx := ctxTimeout(t, 5*time.Second)
+	resp, err := cc.Get(ctx, path)
+	if err != nil || resp.Code() != codes.MethodNotAllowed {
+		t.Errorf("GET: %v %v", resp, err)
+	}
+	// Still serving, on the same client connection.
+	code, data := post(t, cc, path, message.AppJSON, []byte(`{"type":"FIND_SUCCESSOR","id":"11",`+from+`,"payload":[1]}`))
+	if r, err := testCodec.Decode(data); code != codes.Changed || err != nil || r.ID != 11 || string(r.Payload) != `[1]` {
+		t.Fatalf("good request: %v %s %v", code, data, err)
+	}
+	if s := b.Stats(); s.DecodeErrors != 4 || s.ErrorReplies < 7 {
+		t.Errorf("stats %+v", s)
+	}
+	if !hasLog(b.logs, zapcore.WarnLevel, "undecodable request") {
+		t.Error("no warning logged")
+	}
+}
+
+// TestCoAPOversizeUpload: a block-wise upload past the limit is refused with
+// 4.13 as soon as it passes it, and the node stays healthy.
+func TestCoAPOversizeUpload(t *testing.T) {
+	b := startCoAP(t, 2, "127.0.0.1:0", echo)
+	cc := rawCoAP(t, b)
+	path := "/node/" + b.self.ID + "/receive"
+	for _, size := range []int{DefaultMaxSize + 1, 100 << 10, 1 << 20} {
+		withoutSize1 := func(m *pool.Message) { m.Remove(message.Size1) }
+		for _, setup := range [][]func(*pool.Message){nil, {withoutSize1}} {
+			code, data := post(t, cc, path, message.AppJSON, bytes.Repeat([]byte("x"), size), setup...)
+			if code != codes.RequestEntityTooLarge {
+				t.Fatalf("%d bytes: CoAP %v %s", size, code, data)
+			}
+			if r, err := testCodec.Decode(data); err != nil || !strings.Contains(r.Error, "too large") {
+				t.Errorf("%d bytes: reply %s (%v)", size, data, err)
+			}
+		}
+	}
+	a := startCoAP(t, 1, "127.0.0.1:0", echo)
+	if _, err := a.Call(ctxTimeout(t, 5*time.Second), b.self.Addr, request(a.self, 1, `1`)); err != nil {
+		t.Fatalf("after oversize uploads: %v", err)
+	}
+	if !hasLog(b.logs, zapcore.WarnLevel, "over the size limit") {
+		t.Error("not logged")
+	}
+}
+
+// TestCoAPMessageIDReuse is the regression test for go-coap's response
+// cache: a request that reuses an earlier message ID (as every peer does
+// after 65,536 requests) must get its own response, not the cached one.
+func TestCoAPMessageIDReuse(t *testing.T) {
+	var runs atomic.Int64
+	b := startCoAP(t, 2, "127.0.0.1:0", func(ctx context.Context, env *Envelope) *Envelope {
+		runs.Add(1)
+		return echo(ctx, env)
+	})
+	cc := rawCoAP(t, b)
+	path := "/node/" + b.self.ID + "/receive"
+	body := func(id int) []byte {
+		return fmt.Appendf(nil, `{"type":"FIND_SUCCESSOR","id":"%d","from":{"id":"%s","addr":"coap://127.0.0.1:9"}}`, id, nodeID(1))
+	}
+	sameMID := func(m *pool.Message) { m.SetMessageID(4242) }
+	for id := 1; id <= 3; id++ {
+		code, data := post(t, cc, path, message.AppJSON, body(id), sameMID)
+		r, err := testCodec.Decode(data)
+		if code != codes.Changed || err != nil || r.ID != uint64(id) {
+			t.Fatalf("request %d with a reused message ID got %v %s", id, code, data)
+		}
+	}
+	// A true retransmission (same message ID and token) is answered from
+	// the cache, without running the handler again.
+	token := message.Token("tok-1")
+	retrans := func(m *pool.Message) { m.SetMessageID(777); m.SetToken(token) }
+	before := runs.Load()
+	for range 2 {
+		if code, data := post(t, cc, path, message.AppJSON, body(50), retrans); code != codes.Changed || !bytes.Contains(data, []byte(`"50"`)) {
+			t.Fatalf("retransmission: %v %s", code, data)
+		}
+	}
+	if n := runs.Load() - before; n != 1 {
+		t.Errorf("the handler ran %d times for one request sent twice", n)
+	}
+}
+
+func TestRespCache(t *testing.T) {
+	c := newRespCache(time.Minute, 3)
+	msg := func(token string, code codes.Code) *pool.Message {
+		m := pool.NewMessage(context.Background())
+		m.SetToken(message.Token(token))
+		m.SetCode(code)
+		m.SetType(message.Acknowledgement)
+		m.SetMessageID(1)
+		return m
+	}
+	if err := c.Store("1", msg("a", codes.Changed)); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := c.Load("1", msg("a", codes.Empty)); !ok {
+		t.Error("miss for the same token")
+	}
+	if ok, _ := c.Load("1", msg("b", codes.Empty)); ok {
+		t.Error("hit for another token under a reused message ID")
+	}
+	for i := 2; i <= 5; i++ {
+		c.Store(fmt.Sprint(i), msg("t", codes.Changed))
+	}
+	if len(c.m) != 3 {
+		t.Errorf("%d entries, max 3", len(c.m))
+	}
+	if ok, _ := c.Load("1", msg("a", codes.Empty)); ok {
+		t.Error("oldest entry not evicted")
+	}
+	c.CheckExpirations(time.Now().Add(2 * time.Minute))
+	if len(c.m) != 0 {
+		t.Errorf("%d entries after expiry", len(c.m))
+	}
+}
+
+// TestCoAPPeerRestart: the peer goes away and comes back on the same port.
+func TestCoAPPeerRestart(t *testing.T) {
+	a := startCoAP(t, 1, "127.0.0.1:0", echo)
+	b := startCoAP(t, 2, "127.0.0.1:0", echo)
+	ctx := ctxTimeout(t, 10*time.Second)
+	if _, err := a.Call(ctx, b.self.Addr, request(a.self, 1, `1`)); err != nil {
+		t.Fatal(err)
+	}
+	addr := b.LocalAddr().String()
+	b.Close()
+	// Down: refused (ICMP) or silent, after the retries.
+	_, err := a.Call(ctxTimeout(t, 3*time.Second), b.self.Addr, request(a.self, 2, `1`))
+	if err == nil {
+		t.Fatal("call to a stopped peer succeeded")
+	}
+	b2 := startCoAP(t, 2, addr, echo)
+	for i := range 5 {
+		r, err := a.Call(ctx, b2.self.Addr, request(a.self, uint64(10+i), `2`))
+		if err != nil || r.ID != uint64(10+i) {
+			t.Fatalf("call %d after restart: %v %v", i, r, err)
+		}
+	}
+}
+
+// TestCoAPRouter: the node can serve its own routes next to the RPC one.
+func TestCoAPRouter(t *testing.T) {
+	b := startCoAP(t, 2, "127.0.0.1:0", echo)
+	got := make(chan string, 1)
+	err := b.Router().Handle("/object/{id}/send", mux.HandlerFunc(func(w mux.ResponseWriter, r *mux.Message) {
+		body, _ := r.ReadBody()
+		got <- r.RouteParams.Vars["id"] + ":" + string(body)
+		w.SetResponse(codes.Created, message.TextPlain, nil)
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := rawCoAP(t, b)
+	if code, _ := post(t, cc, "/object/thing-1/send", message.AppJSON, []byte(`{"t":21.5}`)); code != codes.Created {
+		t.Fatalf("device route: %v", code)
+	}
+	if s := <-got; s != `thing-1:{"t":21.5}` {
+		t.Errorf("device route got %q", s)
+	}
+}
+
+// TestCoAPSlowHandlerDoesNotBlockPeer: one slow request from a peer does
+// not hold up the next ones (go-coap alone runs them one after another).
+func TestCoAPSlowHandlerDoesNotBlockPeer(t *testing.T) {
+	a := startCoAP(t, 1, "127.0.0.1:0", echo)
+	b := startCoAP(t, 2, "127.0.0.1:0", echo)
+	ctx := ctxTimeout(t, 10*time.Second)
+	go a.Call(ctx, b.self.Addr, request(a.self, 1, `"slow"`))
+	time.Sleep(50 * time.Millisecond)
+	start := time.Now()
+	if _, err := a.Call(ctx, b.self.Addr, request(a.self, 2, `1`)); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("a fast call waited %v behind a slow one", d)
+	}
+}
+
+func TestCoAPNoReply(t *testing.T) {
+	a := startCoAP(t, 1, "127.0.0.1:0", echo)
+	b := startCoAP(t, 2, "127.0.0.1:0", echo)
+	_, err := a.Call(ctxTimeout(t, 5*time.Second), b.self.Addr, request(a.self, 1, `"none"`))
+	if !errors.Is(err, ErrNoReply) {
+		t.Fatalf("call answered with nothing: %v", err)
+	}
+}
+
+func TestCoAPConfigErrors(t *testing.T) {
+	h := func(context.Context, *Envelope) *Envelope { return nil }
+	for _, cfg := range []CoAPConfig{
+		{Self: Peer{ID: nodeID(1)}, Handler: h},                                                        // nowhere to listen
+		{Self: Peer{ID: nodeID(1)}, Listen: "0.0.0.0:0", Handler: h},                                   // wildcard, no address
+		{Self: Peer{ID: nodeID(1), Addr: "ws://127.0.0.1:1"}, Handler: h},                              // wrong scheme
+		{Self: Peer{ID: "x", Addr: "coap://127.0.0.1:0"}, Handler: h},                                  // bad id
+		{Self: Peer{ID: nodeID(1)}, Listen: "127.0.0.1:0"},                                             // no handler
+		{Self: Peer{ID: nodeID(1)}, Listen: "256.0.0.1:0", Handler: h},                                 // bad listen address
+		{Self: Peer{ID: nodeID(1), Addr: "coap://127.0.0.1:5683"}, Listen: "127.0.0.1:-1", Handler: h}, // bad port
+	} {
+		if tr, err := NewCoAP(cfg); err == nil {
+			tr.Close()
+			t.Errorf("NewCoAP(%+v) succeeded", cfg)
+		}
+	}
+}
+
+// TestCoAPSlowHandlerRetransmissions: the peer retransmits while a slow
+// handler runs; the handler runs once and the call gets its answer.
+func TestCoAPSlowHandlerRetransmissions(t *testing.T) {
+	var runs atomic.Int64
+	b := startCoAP(t, 2, "127.0.0.1:0", func(ctx context.Context, env *Envelope) *Envelope {
+		runs.Add(1)
+		time.Sleep(600 * time.Millisecond)
+		return echo(ctx, env)
+	})
+	a := startCoAP(t, 1, "127.0.0.1:0", echo, func(c *CoAPConfig) {
+		c.AckTimeout = 100 * time.Millisecond
+		c.MaxRetransmit = 10
+	})
+	r, err := a.Call(ctxTimeout(t, 5*time.Second), b.self.Addr, request(a.self, 1, `1`))
+	if err != nil || r.ID != 1 {
+		t.Fatalf("slow call: %v %v", r, err)
+	}
+	if n := runs.Load(); n != 1 {
+		t.Errorf("handler ran %d times", n)
+	}
+	if s := b.Stats(); s.Received != 1 {
+		t.Errorf("b received %d envelopes", s.Received)
+	}
+}
