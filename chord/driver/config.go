@@ -1,0 +1,31 @@
+package driver
+
+import (
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/flownode/flownode/chord"
+	"github.com/flownode/flownode/rpc"
+)
+
+// Config sets up a Driver.
+type Config struct {
+	// Self is this node. Its ID is required; an empty Addr is taken from the
+	// transport (its Addr method) once it is built.
+	Self chord.Peer
+	// Profile sets the timers; the zero Profile means ProfileConfig("laptop").
+	Profile Profile
+	// Transport builds the transport with the driver's handler. The driver
+	// owns what it returns and closes it in Close. (A factory, because a
+	// transport needs its handler when it is built.)
+	Transport func(rpc.Handler) (rpc.Transport, error)
+	// Ticks, when set, replaces the profile's ticker: each value is one core
+	// tick. Tests and benchmarks inject their own.
+	Ticks <-chan time.Time
+	// OnEvent, when set, sees every core event on the driver's goroutine; it
+	// must not block.
+	OnEvent func(chord.Event)
+	// Logger defaults to zap.NewNop.
+	Logger *zap.Logger
+}

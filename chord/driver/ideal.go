@@ -1,0 +1,111 @@
+package driver
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/flownode/flownode/chord"
+)
+
+// Oracle is the truth a live ring is checked against: the live node IDs in
+// ring order.
+type Oracle []chord.ID
+
+// NewOracle sorts ids around the ring.
+func NewOracle(ids []chord.ID) Oracle {
+	o := slices.Clone(ids)
+	slices.SortFunc(o, func(a, b chord.ID) int { return a.Cmp(b) })
+	return Oracle(o)
+}
+
+// Successor returns successor(k): the first ID at or after k, clockwise.
+func (o Oracle) Successor(k chord.ID) chord.ID {
+	if len(o) == 0 {
+		return chord.ID{}
+	}
+	i, _ := slices.BinarySearchFunc(o, k, func(a, b chord.ID) int { return a.Cmp(b) })
+	return o[i%len(o)]
+}
+
+// Index returns the position of id, or -1.
+func (o Oracle) Index(id chord.ID) int {
+	i, ok := slices.BinarySearchFunc(o, id, func(a, b chord.ID) int { return a.Cmp(b) })
+	if !ok {
+		return -1
+	}
+	return i
+}
+
+// Next returns the k IDs after position i (fewer in a ring of fewer than k+1).
+func (o Oracle) Next(i, k int) []chord.ID {
+	var out []chord.ID
+	for j := 1; j <= k && j < len(o); j++ {
+		out = append(out, o[(i+j)%len(o)])
+	}
+	return out
+}
+
+// Prev returns the ID before position i.
+func (o Oracle) Prev(i int) chord.ID { return o[(i+len(o)-1)%len(o)] }
+
+// IdealErr reports why the ring made of these node states is not Ideal
+// (CHORD.md, invariant 5), or nil: every node a member, its predecessor the
+// true previous node, its successor list the true next r nodes.
+func IdealErr(states []chord.State) error {
+	ids := make([]chord.ID, len(states))
+	for i, s := range states {
+		ids[i] = s.Self.ID
+	}
+	o := NewOracle(ids)
+	for _, s := range states {
+		i := o.Index(s.Self.ID)
+		if s.Status != chord.StatusMember.String() {
+			return fmt.Errorf("%s is %s", s.Self, s.Status)
+		}
+		want := o.Next(i, s.R)
+		if len(o) == 1 {
+			want = []chord.ID{s.Self.ID}
+		}
+		if got := peerIDs(s.Succs); !slices.Equal(got, want) {
+			return fmt.Errorf("%s has successors %v, want %v", s.Self, shorts(got), shorts(want))
+		}
+		if len(o) > 1 && s.Pred.ID != o.Prev(i) {
+			return fmt.Errorf("%s has predecessor %s, want %s", s.Self, s.Pred, o.Prev(i).Short())
+		}
+	}
+	return nil
+}
+
+// FingersErr reports a finger that is not the true successor of its start
+// (CHORD.md, invariant 6), or nil.
+func FingersErr(states []chord.State) error {
+	ids := make([]chord.ID, len(states))
+	for i, s := range states {
+		ids[i] = s.Self.ID
+	}
+	o := NewOracle(ids)
+	for _, s := range states {
+		for i, f := range s.Fingers {
+			if want := o.Successor(s.Self.ID.AddPow2(i)); f.ID != want {
+				return fmt.Errorf("%s finger %d is %s, want %s", s.Self, i, f, want.Short())
+			}
+		}
+	}
+	return nil
+}
+
+func peerIDs(ps []chord.Peer) []chord.ID {
+	var out []chord.ID
+	for _, p := range ps {
+		out = append(out, p.ID)
+	}
+	return out
+}
+
+func shorts(ids []chord.ID) []string {
+	var out []string
+	for _, id := range ids {
+		out = append(out, id.Short())
+	}
+	return out
+}

@@ -1,0 +1,71 @@
+package driver
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/flownode/flownode/chord"
+)
+
+// Profile is the timing of a driver: how long a core tick is and how the
+// core's tick-counted timers are set for that tick. Chord.Self is left zero;
+// New fills it in.
+type Profile struct {
+	Name string
+	// Tick is the period of core ticks.
+	Tick time.Duration
+	// SendTimeout bounds one outgoing message; a message still unsent then is
+	// lost. It is about the core's request timeout (at most one tick more):
+	// a reply later than that is ignored anyway.
+	SendTimeout time.Duration
+	// Senders is the number of send workers; SendQueue how many messages may
+	// wait for one before new ones are dropped.
+	Senders, SendQueue int
+	// Chord tunes the core for this tick length.
+	Chord chord.Config
+}
+
+// Profile names.
+const (
+	ProfileLocal   = "local"
+	ProfileLaptop  = "laptop"
+	ProfileGateway = "gateway"
+)
+
+// ProfileConfig returns the named profile: "local" (fast timers for tests on
+// one machine), "laptop" (the default) or "gateway" (slow timers, little
+// traffic, for LinkIt-class devices).
+func ProfileConfig(name string) (Profile, error) {
+	c := chord.DefaultConfig(chord.Peer{})
+	switch name {
+	case ProfileLocal:
+		// A loaded test machine (race detector, dozens of nodes on two
+		// cores) can stall a goroutine for a few ticks: timeouts and TTLs
+		// are a few ticks long so that a slow node is not a dead one.
+		c.RequestTimeout = 4
+		c.MaxTTL = 4
+		c.CheckEvery = 2
+		c.FingersPerTick = 2
+		c.LookupTimeout = 60
+		return Profile{Name: name, Tick: 50 * time.Millisecond, SendTimeout: 250 * time.Millisecond,
+			Senders: 16, SendQueue: 1024, Chord: c}, nil
+	case ProfileLaptop, "":
+		c.RequestTimeout = 3
+		c.MaxTTL = 3
+		c.CheckEvery = 2
+		return Profile{Name: ProfileLaptop, Tick: 300 * time.Millisecond, SendTimeout: 900 * time.Millisecond,
+			Senders: 8, SendQueue: 512, Chord: c}, nil
+	case ProfileGateway:
+		// Slow timers: a gateway on a lossy link with a 580 MHz CPU. Check
+		// every other tick, fingers every fourth: maintenance is a few
+		// hundred bytes per second.
+		c.RequestTimeout = 2
+		c.MaxTTL = 3
+		c.CheckEvery = 2
+		c.FingerEvery = 4
+		c.LookupTimeout = 20
+		return Profile{Name: name, Tick: 1500 * time.Millisecond, SendTimeout: 3 * time.Second,
+			Senders: 4, SendQueue: 256, Chord: c}, nil
+	}
+	return Profile{}, fmt.Errorf("profile %q: want local, laptop or gateway", name)
+}
