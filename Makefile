@@ -33,7 +33,9 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count=1 ./miner/ -cpu 1,2
 	$(GO) test -run '^$$' -bench . -count=1 ./store/ ./ledger/
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count=1 ./cmd/flownode/
-	$(GO) test -run '^$$' -bench . -benchtime 1x -count=1 ./chord/...
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count=1 ./chord/ ./chord/chordsim/ ./chord/peercache/
+	$(GO) test -run '^$$' -bench Lookup -benchtime 2000x -count=1 ./chord/driver/
+	$(GO) test -run '^$$' -bench Maintenance -benchtime 1x -count=1 ./chord/driver/
 
 ## lint: gofmt, go vet, and vet of the 32-bit gateway targets
 lint:

@@ -33,8 +33,7 @@ type Peer struct {
 	Addr string     `json:"addr"`
 }
 
-// Node is one flownode: identity, store, ledger and miner. For now it is a ring of one,
-// its own successor, so it owns every key.
+// Node is one flownode: identity, store, ledger, miner and, once attached, its ring.
 type Node struct {
 	cfg       Config
 	id        *ledger.Identity
@@ -44,6 +43,7 @@ type Node struct {
 	params    miner.Params
 	started   time.Time
 	log       *zap.Logger
+	ring      Ring // nil: a ring of one
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -150,5 +150,5 @@ func (n *Node) Ready() error {
 	if n.store.Closed() {
 		return errors.New("store is closed")
 	}
-	return nil
+	return n.ringReady()
 }

@@ -1,6 +1,7 @@
 package wot
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -114,6 +115,8 @@ type nodeInfo struct {
 	Profile     string        `json:"profile"`
 	Version     string        `json:"version"`
 	Network     string        `json:"network"`
+	RPC         string        `json:"rpc,omitempty"` // the address peers reach this node's Chord RPC at
+	Status      string        `json:"status"`        // where the node stands in the ring
 	Genesis     ledger.Hash   `json:"genesis"`
 	Predecessor *node.Peer    `json:"predecessor"`
 	Successors  []node.Peer   `json:"successors"`
@@ -140,11 +143,11 @@ func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {
 	ss := n.StoreStats()
 	self := n.Self()
 	g := n.Ledger().Genesis()
+	nb := n.Neighbours()
 	writeJSON(w, http.StatusOK, nodeInfo{
 		ID: self.ID, Addr: self.Addr, Profile: n.Profile().Name, Version: node.Version,
-		Network: g.Network, Genesis: g.Hash,
-		// A ring of one: the node is its own predecessor and successor.
-		Predecessor: &self, Successors: []node.Peer{self}, Fingers: []node.Peer{},
+		Network: g.Network, Genesis: g.Hash, RPC: nb.RPC, Status: nb.Status,
+		Predecessor: nb.Predecessor, Successors: nb.Successors, Fingers: nb.Fingers,
 		Branch: node.BlockRef{Branch: self.ID, No: ls.HeadNo, Hash: ls.HeadHash},
 		Stats: nodeStats{UptimeSeconds: n.Uptime().Round(time.Millisecond).Seconds(), Records: ls.Records,
 			Unsealed: ls.Unsealed, BlocksMined: ls.Blocks, MinerAttempts: ms.Attempts,
@@ -152,8 +155,25 @@ func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// ringWalkTimeout bounds GET /api/v1/ring, which asks every node in turn.
+const ringWalkTimeout = 20 * time.Second
+
+// getRing walks the ring by successors. A walk that stops short (a node did
+// not answer, or the successors lead elsewhere) still answers 200 with the
+// nodes visited and the reason in "error": a broken ring is what an operator
+// runs this to see.
 func (s *Server) getRing(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string][]node.Peer{"nodes": {s.node.Self()}})
+	ctx, cancel := context.WithTimeout(r.Context(), ringWalkTimeout)
+	defer cancel()
+	nodes, err := s.node.WalkRing(ctx)
+	out := struct {
+		Nodes []node.Peer `json:"nodes"`
+		Error string      `json:"error,omitempty"`
+	}{Nodes: nodes}
+	if err != nil {
+		out.Error = err.Error()
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) getContext(w http.ResponseWriter, r *http.Request) {

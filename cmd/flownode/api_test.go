@@ -423,7 +423,7 @@ func TestHTTPSurface(t *testing.T) {
 		Nodes []struct{ ID, Addr string }
 	}
 	getJSON(t, n.URL+"/api/v1/ring", &ring)
-	if len(ring.Nodes) != 1 || ring.Nodes[0].ID != n.ID || ring.Nodes[0].Addr != n.Addr {
+	if len(ring.Nodes) != 1 || ring.Nodes[0].ID != n.ID || ring.Nodes[0].Addr != "ws://"+n.Addr {
 		t.Errorf("/api/v1/ring: %+v", ring)
 	}
 	// The metrics count what was put.

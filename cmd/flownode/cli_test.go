@@ -183,7 +183,7 @@ func TestCLIAgainstLiveNode(t *testing.T) {
 	// status and ring name the node.
 	r = runCLI(t, env, "status")
 	if r.Code != 0 || !strings.HasPrefix(r.Stdout, "id           "+n.ID+"\naddr         "+n.Addr+"\n") ||
-		!strings.Contains(r.Stdout, "successor 0  "+n.ID+" "+n.Addr) || !strings.Contains(r.Stdout, "profile      local") {
+		!strings.Contains(r.Stdout, "successor 0  "+n.ID+" ws://"+n.Addr) || !strings.Contains(r.Stdout, "profile      local") {
 		t.Errorf("status: %v", r)
 	}
 	r = runCLI(t, env, "status", "--json")
@@ -196,7 +196,7 @@ func TestCLIAgainstLiveNode(t *testing.T) {
 		t.Errorf("version says %q, the node says version %q", ver.Stdout, info.Version)
 	}
 	r = runCLI(t, env, "ring")
-	if r.Code != 0 || r.Stdout != "  0  "+n.ID+"  "+n.Addr+"\n" {
+	if r.Code != 0 || r.Stdout != "  0  "+n.ID+"  ws://"+n.Addr+"\n" {
 		t.Errorf("ring: %v", r)
 	}
 

@@ -165,8 +165,10 @@ func cmdStatus(args []string, stdout io.Writer) error {
 	}
 	var n struct {
 		ID, Addr, Profile, Version, Network string
+		RPC, Status                         string
 		Predecessor                         *peerJSON
 		Successors                          []peerJSON
+		Fingers                             []peerJSON
 		Branch                              struct {
 			No   uint64
 			Hash string
@@ -180,6 +182,10 @@ func cmdStatus(args []string, stdout io.Writer) error {
 		return usageErr("unexpected answer from the node: %v", err)
 	}
 	fmt.Fprintf(stdout, "id           %s\naddr         %s\nprofile      %s (%s)\nnetwork      %s\n", n.ID, n.Addr, n.Profile, n.Version, n.Network)
+	if n.RPC != "" {
+		fmt.Fprintf(stdout, "rpc          %s\n", n.RPC)
+	}
+	fmt.Fprintf(stdout, "ring         %s\n", n.Status)
 	if n.Predecessor != nil {
 		fmt.Fprintf(stdout, "predecessor  %s %s\n", n.Predecessor.ID, n.Predecessor.Addr)
 	} else {
@@ -187,6 +193,9 @@ func cmdStatus(args []string, stdout io.Writer) error {
 	}
 	for i, s := range n.Successors {
 		fmt.Fprintf(stdout, "successor %-2d %s %s\n", i, s.ID, s.Addr)
+	}
+	for i, f := range n.Fingers {
+		fmt.Fprintf(stdout, "finger %-5d %s %s\n", i, f.ID, f.Addr)
 	}
 	fmt.Fprintf(stdout, "branch head  %d %s\nrecords      %d (%d not yet sealed)\n", n.Branch.No, n.Branch.Hash, n.Stats.Records, n.Stats.Unsealed)
 	return nil
@@ -215,12 +224,18 @@ func cmdRing(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var ring struct{ Nodes []peerJSON }
+	var ring struct {
+		Nodes []peerJSON
+		Error string
+	}
 	if err := json.Unmarshal(out, &ring); err != nil {
 		return usageErr("unexpected answer from the node: %v", err)
 	}
 	for i, p := range ring.Nodes {
 		fmt.Fprintf(stdout, "%3d  %s  %s\n", i, p.ID, p.Addr)
+	}
+	if ring.Error != "" {
+		return negative("the walk stopped after %d node(s): %s", len(ring.Nodes), ring.Error)
 	}
 	return nil
 }

@@ -46,9 +46,9 @@ func TestDashboardRendersInChromium(t *testing.T) {
 	}
 	dom := string(out)
 	for _, want := range []string{
-		n.ID,                         // the node id, filled in by the script
-		"ledger valid (3 records)",   // the verify line, from /api/v1/verify
-		`<td class="mono">` + n.Addr, // the ring table
+		n.ID,                              // the node id, filled in by the script
+		"ledger valid (3 records)",        // the verify line, from /api/v1/verify
+		`<td class="mono">ws://` + n.Addr, // the ring table: peers by RPC address
 	} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("rendered dashboard lacks %q", want)

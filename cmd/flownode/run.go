@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/flownode/flownode/chord"
 	"github.com/flownode/flownode/ledger"
 	"github.com/flownode/flownode/node"
 	"github.com/flownode/flownode/wot"
@@ -45,8 +46,9 @@ func cmdRun(args []string, stdout io.Writer) error {
 	if *rpcPref != "ws" && *rpcPref != "coap" {
 		return usageErr("--rpc %q: use ws or coap", *rpcPref)
 	}
-	if *join != "" {
-		return usageErr("--join: this build runs a ring of one; joining rings arrives with the live-ring transports")
+	peers, err := parseJoin(*join)
+	if err != nil {
+		return usageErr("%v", err)
 	}
 	log, err := newLogger(*logLevel)
 	if err != nil {
@@ -71,18 +73,30 @@ func cmdRun(args []string, stdout io.Writer) error {
 		ln.Close()
 		return usageErr("%v", err)
 	}
-	_ = coapAddr // CoAP serving arrives with the live-ring transports; the flag is reserved.
+	advHost, _, _ := net.SplitHostPort(addr)
+	mux := http.NewServeMux()
+	mux.Handle("/", wot.NewServer(n, log.Named("http")))
+	ring, err := startRing(&ringFlags{id: chord.ID(n.ID()), profile: profile.Name, rpc: *rpcPref, coap: *coapAddr,
+		advHost: advHost, httpPort: ln.Addr().(*net.TCPAddr).Port, mux: mux, log: log})
+	if err != nil {
+		ln.Close()
+		n.Close()
+		return usageErr("%v", err)
+	}
+	n.AttachRing(ring)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	srv := &http.Server{Handler: wot.NewServer(n, log.Named("http")), ReadHeaderTimeout: 10 * time.Second,
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout: 2 * time.Minute, ErrorLog: zap.NewStdLog(log.Named("http"))}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	mineErr := make(chan error, 1)
 	go func() { mineErr <- n.Run(ctx) }()
+	joined := make(chan struct{})
+	go func() { defer close(joined); joinRing(ctx, ring, peers, log.Named("chord")) }()
 
-	log.Info("flownode started", zap.Stringer("id", n.ID()), zap.String("profile", profile.Name),
+	log.Info("flownode started", zap.Stringer("id", n.ID()), zap.String("profile", profile.Name), zap.String("rpc", ring.Self().Addr),
 		zap.String("network", *network), zap.String("data", *data), zap.String("version", node.Version))
 	fmt.Fprintf(stdout, "flownode %s is running: dashboard at http://%s/ (data in %s, profile %s)\n", n.ID(), addr, *data, profile.Name)
 
@@ -100,6 +114,14 @@ func cmdRun(args []string, stdout io.Writer) error {
 	log.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	<-joined
+	// Tell the neighbours before going, so they close the ring at once.
+	leaveCtx, cancelLeave := context.WithTimeout(shutCtx, 2*time.Second)
+	if err := ring.Leave(leaveCtx); err != nil {
+		log.Info("leave: a neighbour was not told", zap.Error(err))
+	}
+	cancelLeave()
+	ring.Close()
 	if err := srv.Shutdown(shutCtx); err != nil {
 		log.Warn("http shutdown", zap.Error(err))
 	}
