@@ -16,15 +16,23 @@ func TestRing(t *testing.T) {
 	for i, k := range []kind{"ws", "coap", "mixed"} {
 		t.Run(string(k), func(t *testing.T) {
 			seed := uint64(100 + i)
-			nodes := startRing(t, k, 16, seed, localProfile(t))
-			took := waitIdeal(t, nodes, 20*time.Second, seed)
+			prof := localProfile(t)
+			if k != "ws" {
+				// A CoAP reply lost to a full UDP buffer on a loaded machine comes back
+				// only with the retransmission; give requests and TTLs the slack to wait
+				// for it. (The core drops late replies; see the closing note of issue 4.)
+				prof.Chord.RequestTimeout *= 3
+				prof.Chord.MaxTTL *= 2
+			}
+			nodes := startRing(t, k, 16, seed, prof)
+			took := waitIdeal(t, nodes, 40*time.Second, seed)
 			t.Logf("%s: 16 nodes Ideal %v after the joins returned", k, took.Round(time.Millisecond))
 
 			for _, j := range []int{3, 4, 11} { // two neighbours in ID order are likely among them
 				nodes[j].close()
 			}
 			live := append(append(append([]*testNode{}, nodes[:3]...), nodes[5:11]...), nodes[12:]...)
-			took = waitIdeal(t, live, 20*time.Second, seed+1)
+			took = waitIdeal(t, live, 40*time.Second, seed+1)
 			t.Logf("%s: 13 nodes Ideal again %v after 3 abrupt failures", k, took.Round(time.Millisecond))
 		})
 	}
