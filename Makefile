@@ -7,7 +7,7 @@ DATA      ?= ./data
 HTTP      ?= :8000
 PROFILE   ?= laptop
 
-.PHONY: all build run test test-short bench lint soak clean
+.PHONY: all build run test test-short bench lint fuzz-short soak clean
 
 all: lint test build
 
@@ -50,6 +50,13 @@ lint:
 	$(GO) vet ./...
 	GOARCH=mipsle GOMIPS=softfloat $(GO) vet ./...
 	GOARCH=386 $(GO) vet ./...
+
+## fuzz-short: a short coverage-guided run of every fuzz target (seeds run in make test)
+FUZZTIME ?= 8s
+fuzz-short:
+	@set -e; for t in FuzzDecode FuzzWSFrame FuzzCoAPBody FuzzCoAPDatagram; do \
+	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./rpc/; done
+	$(GO) test -run '^$$' -fuzz '^FuzzStepJSON$$' -fuzztime $(FUZZTIME) ./chord/
 
 ## soak: 10,000 simulator seeds across the Chord scenarios
 soak:
