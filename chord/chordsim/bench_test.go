@@ -67,9 +67,9 @@ func env(b *testing.B) {
 // until the owner is known; the confirmation sent to the owner itself is not
 // counted. Target: mean ≤ ½·log2 N.
 func BenchmarkLookupHops(b *testing.B) {
-	env(b)
 	for _, n := range []int{16, 64, 256, 1024} {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+			env(b)
 			var hops []int
 			failed, r := 0, 0
 			for i := range b.N {
@@ -97,9 +97,9 @@ func BenchmarkLookupHops(b *testing.B) {
 // from the burst until every list, predecessor and successor is the true one.
 // Target: within 3·log2 N.
 func BenchmarkBurstJoin(b *testing.B) {
-	env(b)
 	for _, n := range []int{16, 64, 256} {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+			env(b)
 			var rounds []int
 			for i := range b.N {
 				for seed := uint64(1); seed <= 5; seed++ {
@@ -120,10 +120,10 @@ func BenchmarkBurstJoin(b *testing.B) {
 // 50 % of 256 nodes fail at once, with r = 2·log2 N = 16. The lookups start
 // at the instant of the failure, before any node has noticed it. Target: none.
 func BenchmarkFailedLookups(b *testing.B) {
-	env(b)
 	const n, r = 256, 16
 	for _, frac := range []float64{0.10, 0.25, 0.50} {
 		b.Run(fmt.Sprintf("fail=%.0f%%", 100*frac), func(b *testing.B) {
+			env(b)
 			total, failed := 0, 0
 			why := map[string]int{}
 			var hops []int
@@ -165,9 +165,9 @@ func BenchmarkFailedLookups(b *testing.B) {
 // converged ring with no lookups: stabilize (3), checks (2 per neighbour:
 // predecessor and r successors) and fix-fingers lookups.
 func BenchmarkMaintenance(b *testing.B) {
-	env(b)
 	for _, n := range []int{16, 64, 256} {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+			env(b)
 			var perNode float64
 			byType := map[chord.MsgType]int{}
 			const rounds = 20
