@@ -312,8 +312,15 @@ func (n *Node) confirmNext(l *lookup, o Peer) {
 	for {
 		if !o.IsZero() && !l.failed[o.ID] {
 			if o.ID == n.self.ID {
-				n.finishLookup(l, o, nil, nil)
-				return
+				// A fallback that lands on this node is only an answer if the key is
+				// in this node's own range; otherwise the owner is someone this node
+				// does not know yet, and a wrong owner would misplace data.
+				if n.pred.IsZero() || BetweenRightIncl(n.pred.ID, l.key, n.self.ID) {
+					n.finishLookup(l, o, nil, nil)
+					return
+				}
+				l.failed[o.ID] = true
+				continue
 			}
 			l.owner = o
 			l.queries++
