@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"context"
 	"fmt"
 	"sync"
 )
@@ -76,6 +77,16 @@ func (p *pending) fail(err error) {
 
 // replyOf turns what a call received into Call's results: an error reply
 // becomes a *RemoteError.
+// awaitReply waits for a call's reply, or for ctx to end.
+func awaitReply(ctx context.Context, ch <-chan result) (*Envelope, error) {
+	select {
+	case r := <-ch:
+		return replyOf(r)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 func replyOf(r result) (*Envelope, error) {
 	if r.err != nil {
 		return nil, r.err

@@ -169,12 +169,7 @@ func (t *MemTransport) Call(ctx context.Context, addr string, env *Envelope) (*E
 		if err := t.net.route(t, addr, b, false); err != nil {
 			return nil, err
 		}
-		select {
-		case r := <-ch:
-			return replyOf(r)
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+		return awaitReply(ctx, ch)
 	})
 	if err != nil {
 		return nil, opErr("call", env, addr, err)

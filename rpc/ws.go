@@ -185,12 +185,7 @@ func (t *WS) Call(ctx context.Context, addr string, env *Envelope) (*Envelope, e
 		if err := c.write(ctx, b); err != nil {
 			return nil, err
 		}
-		select {
-		case r := <-ch:
-			return replyOf(r)
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+		return awaitReply(ctx, ch)
 	})
 	if err != nil {
 		return nil, opErr("call", env, addr, err)
