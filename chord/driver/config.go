@@ -1,6 +1,8 @@
 package driver
 
 import (
+	"context"
+	"encoding/json"
 	"time"
 
 	"go.uber.org/zap"
@@ -26,6 +28,12 @@ type Config struct {
 	// OnEvent, when set, sees every core event on the driver's goroutine; it
 	// must not block.
 	OnEvent func(chord.Event)
+	// Messages, when set, answers application MESSAGEs: every MESSAGE that is
+	// not the driver's own state query. It runs on the transport's handler
+	// goroutine (so it may block for as long as the caller's deadline allows)
+	// and what it returns is the reply to the caller's Call; an error becomes
+	// an error reply. Without it, MESSAGEs go to the core (chord.Delivered).
+	Messages func(ctx context.Context, from chord.Peer, data json.RawMessage) (json.RawMessage, error)
 	// Logger defaults to zap.NewNop.
 	Logger *zap.Logger
 }

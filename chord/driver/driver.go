@@ -240,6 +240,9 @@ func (d *Driver) handle(ctx context.Context, env *rpc.Envelope) *rpc.Envelope {
 	if isStateQuery(env) {
 		return d.answerState(ctx)
 	}
+	if env.Type == rpc.TypeMessage && d.cfg.Messages != nil {
+		return d.answerMessage(ctx, env)
+	}
 	m, err := fromEnvelope(env)
 	if err != nil {
 		d.log.Debug("dropped an envelope the core cannot read", zap.String("type", env.Type), zap.Error(err))
