@@ -24,6 +24,7 @@ type Config struct {
 	Profile   Profile
 	Network   string // network name; the genesis block is derived from it and the profile
 	Advertise string // the address peers and clients reach this node at (its HTTP URL)
+	Replicas  int    // k, copies of each entry in a ring (owner included); 0: DefaultReplicas
 	Log       *zap.Logger
 }
 
@@ -44,6 +45,7 @@ type Node struct {
 	started   time.Time
 	log       *zap.Logger
 	ring      Ring // nil: a ring of one
+	dist      dist // its share of the distributed ledger, once in a ring
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -88,6 +90,7 @@ func Open(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, id: id, store: st, ledger: l, params: params, started: time.Now(), log: cfg.Log}
+	n.dist.init(n, cfg.Replicas)
 	n.miner = miner.New(params, id.ID, l, miner.NewTicker, time.Now, cfg.Log.Named("miner"))
 	return n, nil
 }
@@ -118,9 +121,13 @@ func (n *Node) Run(ctx context.Context) error {
 	return err
 }
 
-// Close closes the store; Run must have returned.
+// Close stops the node's ring work and closes the store; Run must have
+// returned. (Close does not leave the ring: see Leave.)
 func (n *Node) Close() error {
-	n.closeOnce.Do(func() { n.closeErr = n.store.Close() })
+	n.closeOnce.Do(func() {
+		n.dist.stop()
+		n.closeErr = n.store.Close()
+	})
 	return n.closeErr
 }
 

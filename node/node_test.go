@@ -38,7 +38,7 @@ func TestMinedBranchVerifiesWithRealProofs(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	puts := 0
 	for n.Ledger().Stats().HeadNo < 5 && time.Now().Before(deadline) {
-		_, err := n.Put(ctx, []ledger.Reading{{Thing: "sensor-1", Data: []byte(fmt.Sprint(puts))}})
+		_, err := n.Put(ctx, []ledger.Reading{{Thing: "sensor-1", Data: []byte(fmt.Sprint(puts))}}, PutOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -120,7 +120,7 @@ func TestUnknownProfile(t *testing.T) {
 func TestRecordNotFound(t *testing.T) {
 	n := openTestNode(t, t.TempDir())
 	defer n.Close()
-	if _, err := n.Record(ledger.Hash{1}); !errors.Is(err, ErrNotFound) {
+	if _, err := n.Record(context.Background(), ledger.Hash{1}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("err = %v", err)
 	}
 }

@@ -28,9 +28,10 @@ type BlockRef struct {
 	Hash   ledger.Hash `json:"hash"`
 }
 
-// Put signs readings into records and returns their receipts once they are durable.
-// Invalid input returns a *ledger.InputError and stores nothing.
-func (n *Node) Put(ctx context.Context, readings []ledger.Reading) ([]Receipt, error) {
+// putLocal signs readings into this node's branch (a node without a ring) and
+// returns their receipts once they are durable. Invalid input returns a
+// *ledger.InputError and stores nothing.
+func (n *Node) putLocal(ctx context.Context, readings []ledger.Reading) ([]Receipt, error) {
 	rs, err := n.ledger.Append(ctx, readings)
 	if err != nil {
 		return nil, err
@@ -44,8 +45,8 @@ func (n *Node) Put(ctx context.Context, readings []ledger.Reading) ([]Receipt, e
 	return out, nil
 }
 
-// Record returns a record's stored bytes.
-func (n *Node) Record(txID ledger.Hash) ([]byte, error) {
+// localRecord returns a record's stored bytes from this node's store.
+func (n *Node) localRecord(txID ledger.Hash) ([]byte, error) {
 	b, err := n.store.Record(txID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrNotFound
@@ -53,8 +54,8 @@ func (n *Node) Record(txID ledger.Hash) ([]byte, error) {
 	return b, err
 }
 
-// RecordsByKey returns the records stored under a data key.
-func (n *Node) RecordsByKey(key ledger.Key, limit int) ([][]byte, error) {
+// localByKey returns the records this node stores under a data key.
+func (n *Node) localByKey(key ledger.Key, limit int) ([][]byte, error) {
 	ids, err := n.store.RecordsByKey(key, limit)
 	if err != nil {
 		return nil, err
@@ -62,8 +63,9 @@ func (n *Node) RecordsByKey(key ledger.Key, limit int) ([][]byte, error) {
 	return n.fetch(ids)
 }
 
-// RecordsByThing returns a Thing's records with from ≤ time < to (to 0: no bound), in time order.
-func (n *Node) RecordsByThing(thing string, from, to int64, limit int) ([][]byte, error) {
+// localByThing returns the Thing's records this node stores with from ≤ time < to
+// (to 0: no bound), in time order.
+func (n *Node) localByThing(thing string, from, to int64, limit int) ([][]byte, error) {
 	ids, err := n.store.RecordsByThing(thing, from, to, limit)
 	if err != nil {
 		return nil, err
@@ -90,5 +92,5 @@ func (n *Node) Blocks(branch ledger.Key, from uint64, limit int) ([][]byte, erro
 
 // Verify checks the node's whole store (live).
 func (n *Node) Verify(ctx context.Context) (*ledger.Report, error) {
-	return ledger.Verify(ctx, n.store, n.ledger.Genesis(), ProofCheck(n.ledger.Genesis()))
+	return ledger.Verify(ctx, n.store, n.ledger.Genesis(), ProofCheck(n.ledger.Genesis()), n.id.ID)
 }

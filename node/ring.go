@@ -2,23 +2,33 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/flownode/flownode/chord"
 	"github.com/flownode/flownode/ledger"
 )
 
-// Ring is the node's live view of its Chord ring (chord/driver.Driver in the
-// daemon). The ledger does not depend on it yet: every node still signs the
-// readings it receives into its own branch; routing them to their owners is
-// the next step.
+// Ring is the node's live view of its Chord ring and its way to the other
+// nodes (chord/driver.Driver in the daemon). The driver must hand the
+// application MESSAGEs it receives to Node.HandleMessage.
 type Ring interface {
 	State() chord.State
 	Walk(ctx context.Context, limit int) ([]chord.Peer, error)
+	// Lookup finds successor(key).
+	Lookup(ctx context.Context, key chord.ID) (owner chord.Peer, hops int, err error)
+	// Call sends an application MESSAGE and returns its reply's data.
+	Call(ctx context.Context, p chord.Peer, data json.RawMessage) (json.RawMessage, error)
+	// Leave tells the neighbours this node goes.
+	Leave(ctx context.Context) error
 }
 
-// AttachRing gives the node its ring; call it before serving.
-func (n *Node) AttachRing(r Ring) { n.ring = r }
+// AttachRing gives the node its ring and starts the background work of a
+// ring member (anti-entropy, block catch-up); call it once, before serving.
+func (n *Node) AttachRing(r Ring) {
+	n.ring = r
+	n.dist.start(n)
+}
 
 // Neighbours is the ring as this node sees it, with peers addressed by their
 // RPC URLs (ws://host:port, coap://host:port).

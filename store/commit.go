@@ -33,7 +33,8 @@ import (
 // background flush.
 
 // Write makes w durable: it returns nil only once every record with all its
-// index entries, every block and every meta entry of w is synced to disk.
+// index entries, every block, every pointer and every meta entry of w is
+// synced to disk.
 //
 // Concurrent calls share syncs (see above). If ctx ends before the committer
 // has taken w, Write returns ctx.Err() and nothing of w is written; once taken,

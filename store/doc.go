@@ -12,6 +12,7 @@
 //	dirsync.go   directory fsync for files Badger creates
 //	read.go      point reads and index queries
 //	iterate.go   streaming walks for the verifier
+//	ring.go      txID pointers, Chord ring ranges and their digests
 //	stats.go     counters for /metrics
 //	logger.go    Badger's log → zap
 //	jffs2*.go    refusing a data directory on JFFS2 flash

@@ -16,7 +16,12 @@ import (
 //	key index      'k' key(20) txID(32)                       → empty
 //	thing index    't' thingLen(2) thing time(8) txID(32)     → empty
 //	attachment     'a' branch(20) blockNo(8) seq(8)           → txID(32)
+//	txID pointer   'x' txID(32)                               → key(20)
 //	meta           'm' name                                   → value
+//
+// A txID pointer lets a node that does not hold a record find its data key:
+// on a Chord ring it lives on the node owning position txID[:20], the record
+// on the node owning its key.
 //
 // The thing index stores time as int64 nanoseconds with the sign bit flipped,
 // so that negative times sort before positive ones.
@@ -27,6 +32,7 @@ const (
 	PrefixKeyIndex   byte = 'k'
 	PrefixThingIndex byte = 't'
 	PrefixAttachment byte = 'a'
+	PrefixPointer    byte = 'x'
 	PrefixMeta       byte = 'm'
 )
 
@@ -46,6 +52,7 @@ const (
 	recordKeyLen     = 1 + 32
 	keyIndexKeyLen   = 1 + 20 + 32
 	attachmentKeyLen = 1 + 20 + 8 + 8
+	pointerKeyLen    = 1 + 32
 	thingFixedLen    = 1 + 2 + 8 + 32 // thing index key without the thing bytes
 )
 
@@ -105,6 +112,14 @@ func AttachmentKey(branch [20]byte, no, seq uint64) []byte {
 	k = append(k, branch[:]...)
 	k = binary.BigEndian.AppendUint64(k, no)
 	return binary.BigEndian.AppendUint64(k, seq)
+}
+
+// PointerKey returns the key of the txID pointer of txID; its value is the
+// record's data key.
+func PointerKey(txID [32]byte) []byte {
+	k := make([]byte, 0, pointerKeyLen)
+	k = append(k, PrefixPointer)
+	return append(k, txID[:]...)
 }
 
 // MetaKey returns the key of the meta entry name.
@@ -195,6 +210,23 @@ func parseAttachmentKey(k []byte) (branch [20]byte, no, seq uint64, err error) {
 	}
 	copy(branch[:], k[1:21])
 	return branch, binary.BigEndian.Uint64(k[21:29]), binary.BigEndian.Uint64(k[29:]), nil
+}
+
+func parsePointerKey(k []byte) (txID [32]byte, err error) {
+	if len(k) != pointerKeyLen || k[0] != PrefixPointer {
+		return txID, corrupt("pointer", k)
+	}
+	copy(txID[:], k[1:])
+	return txID, nil
+}
+
+// parsePointerValue reads the data key a txID pointer stores.
+func parsePointerValue(k, v []byte) (key [20]byte, err error) {
+	if len(v) != 20 {
+		return key, fmt.Errorf("%w: pointer key %x has a %d-byte value, want 20", ErrCorrupt, k, len(v))
+	}
+	copy(key[:], v)
+	return key, nil
 }
 
 // parseTxID reads a txID stored as a value (attachments).

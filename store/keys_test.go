@@ -41,6 +41,7 @@ func TestKeyLayouts(t *testing.T) {
 		{KeyIndexKey(br, id), 53, 'k'},
 		{tk, 1 + 2 + 3 + 8 + 32, 't'},
 		{AttachmentKey(br, 1, 2), 37, 'a'},
+		{PointerKey(id), 33, 'x'},
 		{MetaKey("genesis"), 8, 'm'},
 	} {
 		if len(k.key) != k.len || k.key[0] != k.kind {
@@ -74,6 +75,7 @@ func TestParseRejectsEveryWrongLength(t *testing.T) {
 		"key index":  {KeyIndexKey([20]byte{}, [32]byte{}), func(k []byte) error { _, _, err := parseKeyIndexKey(k); return err }},
 		"thing":      {tk, func(k []byte) error { _, _, _, err := parseThingIndexKey(k); return err }},
 		"attachment": {AttachmentKey([20]byte{}, 1, 2), func(k []byte) error { _, _, _, err := parseAttachmentKey(k); return err }},
+		"pointer":    {PointerKey([32]byte{}), func(k []byte) error { _, err := parsePointerKey(k); return err }},
 	}
 	for name, p := range parsers {
 		if err := p.parse(p.valid); err != nil {

@@ -25,12 +25,23 @@ type Block struct {
 	Value  []byte // the block JSON
 }
 
+// Pointer maps a txID to the data key of its record. On a Chord ring it is
+// stored by the node that owns position TxID[:20], which is usually not the
+// node that holds the record.
+type Pointer struct {
+	TxID [32]byte
+	Key  [20]byte
+}
+
 // Write is what one call to Store.Write makes durable: records with all their
-// index entries, blocks, and meta entries.
+// index entries, blocks, txID pointers and meta entries. Writing a pointer
+// that is already stored is harmless; a pointer written again with another
+// key replaces the first.
 type Write struct {
-	Records []Record
-	Blocks  []Block
-	Meta    map[string][]byte
+	Records  []Record
+	Blocks   []Block
+	Pointers []Pointer
+	Meta     map[string][]byte
 }
 
 // op is one Badger entry to set.
@@ -68,7 +79,7 @@ type pending struct {
 // w must not change until Write returns.
 func (s *Store) prepare(w Write) (*pending, error) {
 	p := &pending{
-		ops:     make([]op, 0, 4*len(w.Records)+2*len(w.Blocks)+len(w.Meta)),
+		ops:     make([]op, 0, 4*len(w.Records)+2*len(w.Blocks)+len(w.Pointers)+len(w.Meta)),
 		records: len(w.Records),
 		blocks:  len(w.Blocks),
 		done:    make(chan struct{}),
@@ -94,6 +105,10 @@ func (s *Store) prepare(w Write) (*pending, error) {
 		}
 		p.add(BlockKey(b.Branch, b.No), b.Value)
 		p.add(BlockHashKey(b.Hash), BlockRef(b.Branch, b.No))
+	}
+	for i := range w.Pointers {
+		x := &w.Pointers[i]
+		p.add(PointerKey(x.TxID), append([]byte(nil), x.Key[:]...))
 	}
 	for name, v := range w.Meta {
 		if name == "" || len(name) > MaxMetaNameLen {

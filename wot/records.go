@@ -17,6 +17,9 @@ type putRequest struct {
 	Thing string          `json:"thing"`
 	Data  json.RawMessage `json:"data"`
 	Key   *string         `json:"key,omitempty"`
+	// Wait is "owner" (the default: the receipt comes once the record is
+	// durable on its owner) or "replicas" (and on its k-1 replicas).
+	Wait string `json:"wait,omitempty"`
 }
 
 // toReading checks what the ledger does not: presence of fields and the key's form.
@@ -62,16 +65,34 @@ func (s *Server) postRecords(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	var opt node.PutOptions
+	switch r.URL.Query().Get("wait") {
+	case "", "owner":
+	case "replicas":
+		opt.WaitReplicas = true
+	default:
+		writeError(w, http.StatusBadRequest, `query "wait" must be owner or replicas`)
+		return
+	}
 	readings := make([]ledger.Reading, len(reqs))
 	for i, p := range reqs {
 		rd, err := p.toReading()
+		if err == nil {
+			switch p.Wait {
+			case "", "owner":
+			case "replicas":
+				opt.WaitReplicas = true
+			default:
+				err = errors.New(`field "wait" must be owner or replicas`)
+			}
+		}
 		if err != nil {
 			writeError(w, http.StatusBadRequest, itemError(batch != "", i, err))
 			return
 		}
 		readings[i] = rd
 	}
-	receipts, err := s.node.Put(r.Context(), readings)
+	receipts, err := s.node.Put(r.Context(), readings, opt)
 	var ie *ledger.InputError
 	switch {
 	case errors.As(err, &ie):
@@ -102,7 +123,7 @@ func (s *Server) getRecord(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "a txID is 64 hex characters")
 		return
 	}
-	rec, err := s.node.Record(txID)
+	rec, err := s.node.Record(r.Context(), txID)
 	switch {
 	case errors.Is(err, node.ErrNotFound):
 		writeError(w, http.StatusNotFound, "no record with txID "+txID.String())
@@ -138,7 +159,7 @@ func (s *Server) getKey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	recs, err := s.node.RecordsByKey(key, limit)
+	recs, err := s.node.RecordsByKey(r.Context(), key, limit)
 	if err != nil {
 		s.serverError(w, err)
 		return
@@ -172,7 +193,7 @@ func (s *Server) getThingRecords(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	recs, err := s.node.RecordsByThing(thing, from, to, limit)
+	recs, err := s.node.RecordsByThing(r.Context(), thing, from, to, limit)
 	if err != nil {
 		s.serverError(w, err)
 		return

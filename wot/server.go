@@ -134,6 +134,9 @@ type nodeStats struct {
 	StoreWrites    uint64  `json:"storeWrites"`
 	StoreSyncs     uint64  `json:"storeSyncs"`
 	MeanGroupWrite float64 `json:"meanGroupSize"`
+	// Dist counts this node's part in the distributed ledger: readings
+	// forwarded and owned, replication, anti-entropy, refused peer input.
+	Dist node.DistStats `json:"dist"`
 }
 
 func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {
@@ -151,7 +154,7 @@ func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {
 		Branch: node.BlockRef{Branch: self.ID, No: ls.HeadNo, Hash: ls.HeadHash},
 		Stats: nodeStats{UptimeSeconds: n.Uptime().Round(time.Millisecond).Seconds(), Records: ls.Records,
 			Unsealed: ls.Unsealed, BlocksMined: ls.Blocks, MinerAttempts: ms.Attempts,
-			StoreWrites: ss.Writes, StoreSyncs: ss.Groups, MeanGroupWrite: ss.MeanGroupSize},
+			StoreWrites: ss.Writes, StoreSyncs: ss.Groups, MeanGroupWrite: ss.MeanGroupSize, Dist: n.DistStats()},
 	})
 }
 

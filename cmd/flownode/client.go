@@ -89,6 +89,7 @@ func cmdPut(args []string, stdout io.Writer) error {
 	node := nodeFlag(fs)
 	thing := fs.String("thing", "", "ID of the Thing the reading belongs to (required)")
 	key := fs.String("key", "", "optional 40-hex ring key to store the reading under")
+	wait := fs.String("wait", "owner", "owner: answer once durable on the owner; replicas: on the replicas too")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -99,12 +100,18 @@ func cmdPut(args []string, stdout io.Writer) error {
 	if *thing == "" {
 		return usageErr("--thing is required")
 	}
+	if *wait != "owner" && *wait != "replicas" {
+		return usageErr("--wait %q: use owner or replicas", *wait)
+	}
 	if !json.Valid([]byte(rest[0])) {
 		return usageErr("the reading %q is not valid JSON", rest[0])
 	}
 	body := map[string]any{"thing": *thing, "data": json.RawMessage(rest[0])}
 	if *key != "" {
 		body["key"] = *key
+	}
+	if *wait != "owner" {
+		body["wait"] = *wait
 	}
 	raw, _ := json.Marshal(body)
 	c, err := newClient(*node, 30*time.Second)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -27,6 +28,8 @@ type ringFlags struct {
 	mux       *http.ServeMux // where the WS RPC handler goes
 	log       *zap.Logger
 	coapBound *net.UDPAddr // set once the CoAP transport listens
+	// messages answers application MESSAGEs (node.Node.HandleMessage).
+	messages func(ctx context.Context, from chord.Peer, data json.RawMessage) (json.RawMessage, error)
 }
 
 // parseJoin reads --join: comma-separated ws://HOST:PORT, coap://HOST:PORT, or
@@ -84,7 +87,8 @@ func startRing(rf *ringFlags) (*driver.Driver, error) {
 		}
 		return advertising{rpc.NewMulti(map[string]rpc.Transport{rpc.SchemeWS: ws, rpc.SchemeCoAP: co}), &self}, nil
 	}
-	return driver.New(driver.Config{Self: chord.Peer{ID: rf.id}, Profile: prof, Transport: build, Logger: rf.log.Named("chord")})
+	return driver.New(driver.Config{Self: chord.Peer{ID: rf.id}, Profile: prof, Transport: build,
+		Messages: rf.messages, Logger: rf.log.Named("chord")})
 }
 
 // coapPort returns the UDP address to listen on and its port. Port 0 (tests)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -9,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,6 +34,7 @@ func cmdRun(args []string, stdout io.Writer) error {
 	network := fs.String("network", ledger.DefaultNetwork, "network name; nodes of different networks refuse each other")
 	advertise := fs.String("advertise", "", "host peers and clients reach this node at (default: the --http host, or 127.0.0.1)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	replicas := fs.Int("replicas", node.DefaultReplicas, "copies of each record in a ring, owner included (k)")
 	debugAddr := fs.String("debug", "", "loopback address for pprof (e.g. 127.0.0.1:6060); off when empty")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
@@ -42,6 +46,9 @@ func cmdRun(args []string, stdout io.Writer) error {
 	profile, err := node.LookupProfile(*profileName)
 	if err != nil {
 		return usageErr("%v", err)
+	}
+	if *replicas < 1 || *replicas > 16 {
+		return usageErr("--replicas %d: use 1 to 16", *replicas)
 	}
 	if *rpcPref != "ws" && *rpcPref != "coap" {
 		return usageErr("--rpc %q: use ws or coap", *rpcPref)
@@ -68,7 +75,7 @@ func cmdRun(args []string, stdout io.Writer) error {
 		return usageErr("listen on --http %s: %v", *httpAddr, err)
 	}
 	addr := advertised(*advertise, ln.Addr().(*net.TCPAddr))
-	n, err := node.Open(node.Config{DataDir: *data, Profile: profile, Network: *network, Advertise: addr, Log: log})
+	n, err := node.Open(node.Config{DataDir: *data, Profile: profile, Network: *network, Advertise: addr, Replicas: *replicas, Log: log})
 	if err != nil {
 		ln.Close()
 		return usageErr("%v", err)
@@ -76,14 +83,24 @@ func cmdRun(args []string, stdout io.Writer) error {
 	advHost, _, _ := net.SplitHostPort(addr)
 	mux := http.NewServeMux()
 	mux.Handle("/", wot.NewServer(n, log.Named("http")))
+	// Peers may call before the ring is attached to the node: they are
+	// told to retry until it is.
+	var attached atomic.Bool
+	messages := func(ctx context.Context, from chord.Peer, data json.RawMessage) (json.RawMessage, error) {
+		if !attached.Load() {
+			return nil, errors.New("leaving: the node is starting")
+		}
+		return n.HandleMessage(ctx, from, data)
+	}
 	ring, err := startRing(&ringFlags{id: chord.ID(n.ID()), profile: profile.Name, rpc: *rpcPref, coap: *coapAddr,
-		advHost: advHost, httpPort: ln.Addr().(*net.TCPAddr).Port, mux: mux, log: log})
+		advHost: advHost, httpPort: ln.Addr().(*net.TCPAddr).Port, mux: mux, log: log, messages: messages})
 	if err != nil {
 		ln.Close()
 		n.Close()
 		return usageErr("%v", err)
 	}
 	n.AttachRing(ring)
+	attached.Store(true)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -115,10 +132,11 @@ func cmdRun(args []string, stdout io.Writer) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	<-joined
-	// Tell the neighbours before going, so they close the ring at once.
-	leaveCtx, cancelLeave := context.WithTimeout(shutCtx, 2*time.Second)
-	if err := ring.Leave(leaveCtx); err != nil {
-		log.Info("leave: a neighbour was not told", zap.Error(err))
+	// Hand the range on and tell the neighbours before going, so they close
+	// the ring at once and nothing this node owns waits for anti-entropy.
+	leaveCtx, cancelLeave := context.WithTimeout(shutCtx, 8*time.Second)
+	if err := n.Leave(leaveCtx); err != nil {
+		log.Info("leave: not all handed on or told", zap.Error(err))
 	}
 	cancelLeave()
 	ring.Close()

@@ -66,7 +66,11 @@ func verifyOffline(dir, profileName string) (*ledger.Report, error) {
 	if err != nil {
 		return nil, usageErr("could not verify %s: %v", dir, err)
 	}
-	rep, err := ledger.Verify(context.Background(), st, g, node.ProofCheck(g))
+	var self ledger.Key // unknown node (no or unreadable node.key): every branch strict
+	if id, err := ledger.LoadIdentity(dir); err == nil {
+		self = id.ID
+	}
+	rep, err := ledger.Verify(context.Background(), st, g, node.ProofCheck(g), self)
 	if err != nil {
 		return nil, usageErr("could not verify %s: %v", dir, err)
 	}

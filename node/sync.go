@@ -1,0 +1,348 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/flownode/flownode/chord"
+	"github.com/flownode/flownode/ledger"
+	"github.com/flownode/flownode/store"
+)
+
+// subRanges is how finely a range is cut when two nodes' digests differ: a
+// few lost records then cost a list of 1/64 of the range, not all of it.
+const subRanges = 64
+
+// syncLoop runs an anti-entropy round every SyncInterval, and at once when
+// the node's range or successors change or someone kicks it.
+func (d *dist) syncLoop() {
+	defer d.wg.Done()
+	every := d.n.cfg.Profile.SyncInterval
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	// Look for ring changes more often than full rounds run.
+	watch := time.NewTicker(min(every, time.Second) / 4)
+	defer watch.Stop()
+	next := time.Now().Add(every)
+	var last string
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-d.kick:
+		case <-watch.C:
+			st := d.n.ring.State()
+			now := shape(st, d.k)
+			if now == last && time.Now().Before(next) {
+				continue
+			}
+			last = now
+		}
+		if err := d.syncOnce(d.ctx); err != nil && d.ctx.Err() == nil {
+			d.log.Debug("anti-entropy round incomplete", zap.Error(err))
+		}
+		next = time.Now().Add(every)
+	}
+}
+
+// shape summarizes what a sync round depends on: the range and the replicas.
+func shape(st chord.State, k int) string {
+	s := st.Status + st.Pred.ID.Hex()
+	for i, p := range st.Succs {
+		if i == k {
+			break
+		}
+		s += p.ID.Hex()
+	}
+	return s
+}
+
+// syncOnce reconciles this node's range with each replica, both ways, then
+// catches up the blocks of the branches it holds records of.
+func (d *dist) syncOnce(ctx context.Context) error {
+	st := d.n.ring.State()
+	if st.Status != chord.StatusMember.String() {
+		return nil
+	}
+	d.stats.syncRounds.Add(1)
+	var errs []error
+	if from, to, ok := ownRange(st); ok {
+		for _, t := range d.replicaTargets(st) {
+			if err := d.reconcile(ctx, t, from, to, true); err != nil {
+				errs = append(errs, fmt.Errorf("with %s: %w", t.Addr, err))
+			}
+		}
+	}
+	if err := d.catchUpBlocks(ctx, st); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// SyncNow runs one anti-entropy round and returns when it is done.
+func (n *Node) SyncNow(ctx context.Context) error {
+	if n.ring == nil {
+		return nil
+	}
+	return n.dist.syncOnce(ctx)
+}
+
+// reconcile makes p and this node hold the same entries of (from, to]: what
+// p lacks is pushed, and, when pull is set, what this node lacks is pulled.
+func (d *dist) reconcile(ctx context.Context, p chord.Peer, from, to ledger.Key, pull bool) error {
+	parts := splitRange(from, to, subRanges)
+	ranges := make([]wireRange, len(parts))
+	for i, r := range parts {
+		ranges[i] = wireRange{From: r[0], To: r[1]}
+	}
+	theirs := make([]wireDigest, 0, len(ranges))
+	if err := d.call(ctx, p, opDigest, digestBody{Ranges: ranges}, &theirs); err != nil {
+		return err
+	}
+	if len(theirs) != len(ranges) {
+		return fmt.Errorf("digest answer has %d ranges, want %d", len(theirs), len(ranges))
+	}
+	mine, err := d.localDigests(digestBody{Ranges: ranges})
+	if err != nil {
+		return err
+	}
+	for i, r := range ranges {
+		if mine[i] == theirs[i] {
+			continue
+		}
+		for _, pointers := range []bool{false, true} {
+			if err := d.reconcileList(ctx, p, r, pointers, pull); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// reconcileList compares the records (or pointers) of one range on both sides
+// and moves what is missing.
+func (d *dist) reconcileList(ctx context.Context, p chord.Peer, r wireRange, pointers, pull bool) error {
+	theirs := map[ledger.Hash]ledger.Key{}
+	q := listBody{Range: r, Pointers: pointers}
+	for {
+		var ans listAnswer
+		if err := d.call(ctx, p, opList, q, &ans); err != nil {
+			return err
+		}
+		for _, e := range ans.Entries {
+			theirs[e.TxID] = e.Key
+		}
+		if !ans.More || len(ans.Entries) == 0 {
+			break
+		}
+		last := ans.Entries[len(ans.Entries)-1]
+		pos := last.Key
+		if pointers {
+			pos = keyOf(last.TxID)
+		}
+		q.After = &wireCursor{Pos: pos, TxID: last.TxID}
+	}
+	var mine []wirePointer
+	collect := func(txID [32]byte, key [20]byte) error {
+		if _, ok := theirs[txID]; ok {
+			delete(theirs, txID) // both hold it
+			return nil
+		}
+		mine = append(mine, wirePointer{TxID: txID, Key: key})
+		return nil
+	}
+	var err error
+	if pointers {
+		err = d.n.store.EachPointerInRange(r.From, r.To, collect)
+	} else {
+		err = d.n.store.EachKeyInRange(r.From, r.To, func(key [20]byte, txID [32]byte) error { return collect(txID, key) })
+	}
+	if err != nil {
+		return err
+	}
+	// mine: only here, to push; theirs: only there, to pull.
+	if len(mine) > 0 {
+		if err := d.push(ctx, p, mine, pointers); err != nil {
+			return fmt.Errorf("push: %w", err)
+		}
+	}
+	if pull && len(theirs) > 0 {
+		if err := d.pull(ctx, p, r, theirs, pointers); err != nil {
+			return fmt.Errorf("pull: %w", err)
+		}
+	}
+	return nil
+}
+
+// push sends p the entries it lacks.
+func (d *dist) push(ctx context.Context, p chord.Peer, entries []wirePointer, pointers bool) error {
+	if pointers {
+		ps := make([]store.Pointer, len(entries))
+		for i, e := range entries {
+			ps[i] = store.Pointer{TxID: e.TxID, Key: e.Key}
+		}
+		for _, j := range splitJob(nil, ps) {
+			if err := d.call(ctx, p, opReplicate, replicateBody{Pointers: wirePointers(j.pointers)}, nil); err != nil {
+				return err
+			}
+		}
+		d.stats.pushed.Add(uint64(len(entries)))
+		return nil
+	}
+	recs := make([][]byte, 0, len(entries))
+	for _, e := range entries {
+		raw, err := d.n.store.Record(e.TxID)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, raw)
+	}
+	for _, j := range splitJob(recs, nil) {
+		body := replicateBody{Records: make([]json.RawMessage, len(j.records))}
+		for i, r := range j.records {
+			body.Records[i] = r
+		}
+		if err := d.call(ctx, p, opReplicate, body, nil); err != nil {
+			return err
+		}
+	}
+	d.stats.pushed.Add(uint64(len(entries)))
+	return nil
+}
+
+// pull takes from p the entries this node lacks. Entries must lie in the
+// range asked for; records are checked like any replica.
+func (d *dist) pull(ctx context.Context, p chord.Peer, r wireRange, want map[ledger.Hash]ledger.Key, pointers bool) error {
+	if pointers {
+		var ws []wirePointer
+		for txID, key := range want {
+			if inRange(r.From, keyOf(txID), r.To) {
+				ws = append(ws, wirePointer{TxID: txID, Key: key})
+			}
+		}
+		if _, err := d.acceptReplicas(ctx, p, replicateBody{Pointers: ws}, true); err != nil {
+			return err
+		}
+		d.stats.pulled.Add(uint64(len(ws)))
+		return nil
+	}
+	ids := make([]ledger.Hash, 0, len(want))
+	for txID, key := range want {
+		if inRange(r.From, key, r.To) {
+			ids = append(ids, txID)
+		}
+	}
+	for len(ids) > 0 {
+		n := min(len(ids), listPage)
+		var ans rawList
+		if err := d.call(ctx, p, opFetch, fetchBody{TxIDs: ids[:n]}, &ans); err != nil {
+			return err
+		}
+		got := map[ledger.Hash]bool{}
+		body := replicateBody{}
+		for _, raw := range ans.Items {
+			rec, err := ledger.ParseRecord(raw)
+			if err != nil || !inRange(r.From, rec.Key, r.To) {
+				return fmt.Errorf("%s sent a record outside the range asked for", p.Addr)
+			}
+			got[rec.TxID] = true
+			body.Records = append(body.Records, raw)
+		}
+		if len(body.Records) > 0 {
+			stored, err := d.acceptReplicas(ctx, p, body, true)
+			if err != nil {
+				return err
+			}
+			d.stats.pulled.Add(uint64(stored))
+		}
+		// Ask again for what did not fit; drop what p no longer has.
+		rest := ids[:0]
+		if ans.More {
+			for _, id := range ids[:n] {
+				if !got[id] {
+					rest = append(rest, id)
+				}
+			}
+		}
+		ids = append(rest, ids[n:]...)
+		if ans.More && len(ans.Items) == 0 {
+			return errors.New("fetch made no progress")
+		}
+	}
+	return nil
+}
+
+// catchUpBlocks fetches, from each branch's own node, the blocks this node
+// lacks of the branches it holds records of, so that their seals arrive.
+func (d *dist) catchUpBlocks(ctx context.Context, st chord.State) error {
+	branches, err := d.n.store.Branches()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, b := range branches {
+		branch := ledger.Key(b)
+		if branch == ledger.Key(st.Self.ID) {
+			continue
+		}
+		// A branch's node is the owner of its own ID, while it lives.
+		o, err := d.owner(ctx, branch)
+		if err != nil || ledger.Key(o.ID) != branch {
+			continue
+		}
+		top, _, err := d.n.store.Head(branch)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		bs, err := d.fetchBlocks(ctx, o, branch, top+1, 0)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("blocks of %s: %w", branch, err))
+			continue
+		}
+		if len(bs) == 0 {
+			continue
+		}
+		got, err := d.n.ledger.Ingest(ctx, bs, nil)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("blocks of %s: %w", branch, err))
+			continue
+		}
+		d.stats.blocksIn.Add(uint64(got.Blocks))
+	}
+	return errors.Join(errs...)
+}
+
+// Leave hands this node's range to its successor and leaves the ring. New
+// readings for the range are refused meanwhile ("leaving"), so their entry
+// nodes retry and reach the successor once it has taken over.
+func (n *Node) Leave(ctx context.Context) error {
+	if n.ring == nil {
+		return nil
+	}
+	d := &n.dist
+	d.leaving.Store(true)
+	st := n.ring.State()
+	var handErr error
+	if from, to, ok := ownRange(st); ok && !alone(st) {
+		// Every replica, not only the successor: the ring then keeps k
+		// copies of the range without waiting for a round.
+		for i, t := range d.replicaTargets(st) {
+			if err := d.reconcile(ctx, t, from, to, false); err != nil && i == 0 {
+				handErr = fmt.Errorf("hand the range to %s: %w", t.Addr, err)
+			}
+		}
+	}
+	err := n.ring.Leave(ctx)
+	d.stop()
+	if handErr != nil {
+		return handErr
+	}
+	return err
+}
