@@ -85,7 +85,7 @@ func BenchmarkVerify(b *testing.B) {
 	}
 	b.ResetTimer()
 	start := time.Now()
-	rep, err := Verify(ctx, f.st, f.g, testProof)
+	rep, err := Verify(ctx, f.st, f.g, testProof, f.id.ID)
 	if err != nil || !rep.Valid {
 		b.Fatalf("%+v %v", rep, err)
 	}

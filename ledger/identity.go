@@ -52,23 +52,33 @@ func NodeID(pub ed25519.PublicKey) Key {
 	return Key(sha1.Sum(pub))
 }
 
+// LoadIdentity reads dir/node.key and never creates it: offline tools use it to learn
+// which node a data dir belongs to. A missing key is an error wrapping fs.ErrNotExist.
+func LoadIdentity(dir string) (*Identity, error) {
+	path := filepath.Join(dir, KeyFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read node key: %w", err)
+	}
+	seed, derr := hex.DecodeString(strings.TrimSpace(string(b)))
+	if derr != nil || len(seed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("node key %s is damaged: want %d hex-encoded bytes", path, ed25519.SeedSize)
+	}
+	return NewIdentity(seed)
+}
+
 // LoadOrCreateIdentity reads dir/node.key, or creates it on first start. The file holds
 // the hex seed; it is written with mode 0600 and synced before it is used, so a crash
 // never leaves a node that signed with a key it then forgets.
 func LoadOrCreateIdentity(dir string) (id *Identity, created bool, err error) {
-	path := filepath.Join(dir, KeyFile)
-	b, err := os.ReadFile(path)
+	id, err = LoadIdentity(dir)
 	switch {
 	case err == nil:
-		seed, derr := hex.DecodeString(strings.TrimSpace(string(b)))
-		if derr != nil || len(seed) != ed25519.SeedSize {
-			return nil, false, fmt.Errorf("node key %s is damaged: want %d hex-encoded bytes", path, ed25519.SeedSize)
-		}
-		id, err := NewIdentity(seed)
-		return id, false, err
+		return id, false, nil
 	case !errors.Is(err, fs.ErrNotExist):
-		return nil, false, fmt.Errorf("read node key: %w", err)
+		return nil, false, err
 	}
+	path := filepath.Join(dir, KeyFile)
 	id, err = GenerateIdentity(nil)
 	if err != nil {
 		return nil, false, err

@@ -32,10 +32,90 @@ type Config struct {
 }
 
 // Reading is one device reading handed to the ledger.
+//
+// Time and Salt are the stamp of H_DATA. The node that takes the reading from a device
+// (the entry node) stamps it with StampReadings, computes its ring key with ReadingKey
+// and routes it to the key's owner, whose Append keeps the stamp, so that the record's
+// hData and key are the ones the entry node routed by. Both are set or neither: a
+// reading without a stamp is stamped by Append.
 type Reading struct {
 	Thing string
 	Data  []byte // one JSON value
 	Key   *Key   // optional ring key chosen by the client; H_DATA otherwise
+	Time  int64  // unix nanoseconds when the reading was taken; 0: not stamped
+	Salt  []byte // SaltSize random bytes; nil: not stamped
+}
+
+// MaxClockSkew bounds how far the Time of a stamped reading may be from the owner's
+// clock when Append signs it.
+const MaxClockSkew = 10 * time.Minute
+
+// stamped reports whether r carries a stamp, and refuses half of one.
+func (r *Reading) stamped() (bool, error) {
+	switch hasTime, hasSalt := r.Time != 0, r.Salt != nil; {
+	case hasTime != hasSalt:
+		return false, errors.New("reading time and salt must be set together or not at all")
+	case !hasTime:
+		return false, nil
+	case len(r.Salt) != SaltSize:
+		return false, fmt.Errorf("reading salt is %d bytes, want %d", len(r.Salt), SaltSize)
+	}
+	return true, nil
+}
+
+// StampReadings sets the Time (now, the same for the whole batch) and Salt (from rnd, one
+// read for the batch) of each reading that has neither; stamped readings keep theirs.
+// A reading with only one of the two, or with a salt of the wrong length, is an
+// *InputError and nothing is changed.
+func StampReadings(rs []Reading, now time.Time, rnd io.Reader) error {
+	n := 0
+	for i := range rs {
+		ok, err := rs[i].stamped()
+		if err != nil {
+			return &InputError{Index: i, Err: err}
+		}
+		if !ok {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	salts := make([]byte, SaltSize*n)
+	if _, err := io.ReadFull(rnd, salts); err != nil {
+		return fmt.Errorf("read salt: %w", err)
+	}
+	t := now.UnixNano()
+	for i := range rs {
+		if rs[i].Salt == nil {
+			rs[i].Time, rs[i].Salt = t, salts[:SaltSize:SaltSize]
+			salts = salts[SaltSize:]
+		}
+	}
+	return nil
+}
+
+// ReadingKey is the ring key of a reading: its client-chosen Key when set (then a stamp
+// is not needed), else H_DATA = DataHash(CanonicalData(Data), Time, Salt), which is what
+// its owner's Append will compute. A reading without a stamp (see StampReadings) and no
+// Key, with half a stamp or a salt of the wrong length, or whose data Append would
+// refuse is an *InputError with Index 0. It does not check Time against a clock.
+func ReadingKey(r Reading) (Key, error) {
+	ok, err := r.stamped()
+	if err == nil && r.Key != nil {
+		return *r.Key, nil
+	}
+	if err == nil && !ok {
+		err = errors.New("reading has no time and salt: stamp it first")
+	}
+	if err != nil {
+		return Key{}, &InputError{Index: 0, Err: err}
+	}
+	data, err := CanonicalData(r.Data)
+	if err != nil {
+		return Key{}, &InputError{Index: 0, Err: err}
+	}
+	return DataHash(data, r.Time, r.Salt), nil
 }
 
 // Receipt says where a durable record is.
@@ -72,6 +152,8 @@ type Ledger struct {
 	inflight int             // appends attached to the head but not yet durable or failed
 	sealing  bool            // Extend is closing the head; new appends wait
 	stats    Stats
+
+	ingestMu sync.Mutex // one Ingest at a time: it checks the store, then writes
 }
 
 type head struct {
@@ -206,14 +288,35 @@ func (l *Ledger) Stats() Stats {
 
 // Append signs readings into records attached to the head block and returns when they
 // are durable. A batch is all-or-nothing: invalid input stores nothing.
+//
+// A stamped reading (Time and Salt set) keeps its stamp, so its record's hData and key
+// are what the entry node computed with ReadingKey; its Time must be within
+// MaxClockSkew of the ledger's clock. Other readings are stamped here.
 func (l *Ledger) Append(ctx context.Context, readings []Reading) ([]Receipt, error) {
 	if len(readings) == 0 {
 		return nil, nil
 	}
 	datas := make([][]byte, len(readings))
+	unstamped := 0
+	var now int64 // the clock, read once for the first stamped reading
 	for i, r := range readings {
 		if err := ValidThingID(r.Thing); err != nil {
 			return nil, &InputError{Index: i, Err: err}
+		}
+		ok, err := r.stamped()
+		if err != nil {
+			return nil, &InputError{Index: i, Err: err}
+		}
+		if !ok {
+			unstamped++
+		} else {
+			if now == 0 {
+				now = l.cfg.Now().UnixNano()
+			}
+			if d := time.Duration(r.Time - now); d > MaxClockSkew || d < -MaxClockSkew {
+				return nil, &InputError{Index: i, Err: fmt.Errorf("reading time %s is %v away from this node's clock; at most %v is allowed",
+					time.Unix(0, r.Time).UTC().Format(time.RFC3339Nano), d.Round(time.Millisecond), MaxClockSkew)}
+			}
 		}
 		d, err := CanonicalData(r.Data)
 		if err != nil {
@@ -221,9 +324,12 @@ func (l *Ledger) Append(ctx context.Context, readings []Reading) ([]Receipt, err
 		}
 		datas[i] = d
 	}
-	salts := make([]byte, SaltSize*len(readings))
-	if _, err := io.ReadFull(l.cfg.Rand, salts); err != nil {
-		return nil, fmt.Errorf("read salt: %w", err)
+	var salts []byte
+	if unstamped > 0 {
+		salts = make([]byte, SaltSize*unstamped)
+		if _, err := io.ReadFull(l.cfg.Rand, salts); err != nil {
+			return nil, fmt.Errorf("read salt: %w", err)
+		}
 	}
 
 	ref, seq0, err := l.attach(ctx, len(readings))
@@ -275,14 +381,34 @@ func (l *Ledger) detach(seq0 uint64, receipts []Receipt, err error) {
 }
 
 // build makes and signs the records, in parallel for large batches: signing is the
-// costly step (about 15 µs each).
+// costly step (about 15 µs each). salts holds the salts of the unstamped readings, in
+// order; stamped readings keep their own time and salt.
 func (l *Ledger) build(readings []Reading, datas [][]byte, salts []byte, ref BlockRef, seq0 uint64) ([]Receipt, store.Write, error) {
 	receipts := make([]Receipt, len(readings))
 	recs := make([]store.Record, len(readings))
 	errs := make([]error, len(readings))
+	var saltOf []int // the unstamped readings' offsets into salts, when there are stamped ones
+	if len(salts) != SaltSize*len(readings) {
+		saltOf = make([]int, len(readings))
+		at := 0
+		for i := range readings {
+			if readings[i].Salt == nil {
+				saltOf[i] = at
+				at += SaltSize
+			}
+		}
+	}
 	one := func(i int) {
-		now := l.cfg.Now().UnixNano()
-		salt := salts[i*SaltSize : (i+1)*SaltSize]
+		var now int64
+		var salt []byte
+		switch {
+		case readings[i].Salt != nil:
+			now, salt = readings[i].Time, readings[i].Salt
+		case saltOf != nil:
+			now, salt = l.cfg.Now().UnixNano(), salts[saltOf[i]:saltOf[i]+SaltSize]
+		default:
+			now, salt = l.cfg.Now().UnixNano(), salts[i*SaltSize:(i+1)*SaltSize]
+		}
 		hData := DataHash(datas[i], now, salt)
 		key := hData
 		if readings[i].Key != nil {

@@ -120,7 +120,7 @@ func (f *fixture) mine() {
 
 func (f *fixture) verify() *Report {
 	f.t.Helper()
-	rep, err := Verify(context.Background(), f.st, f.g, testProof)
+	rep, err := Verify(context.Background(), f.st, f.g, testProof, f.id.ID)
 	if err != nil {
 		f.t.Fatal(err)
 	}

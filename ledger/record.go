@@ -42,7 +42,7 @@ type Record struct {
 	Signature HexSig          `json:"signature,omitempty"` // ed25519 over JCS(record without signature)
 	Signer    PubKey          `json:"signer"`
 	Thing     string          `json:"thing"`
-	Time      int64           `json:"time,string"` // unix nanoseconds at the owner
+	Time      int64           `json:"time,string"` // unix nanoseconds when the reading was taken by the node that received it
 	TxID      Hash            `json:"txID"`        // SHA256(SHA256(H_BLOCK ‖ H_DATA))
 	Type      string          `json:"type"`
 }

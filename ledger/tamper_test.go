@@ -161,7 +161,7 @@ func TestExtraIndexEntryIsFound(t *testing.T) {
 
 func TestVerifyOfEmptyStoreIsValid(t *testing.T) {
 	f := newFixture(t)
-	rep, err := Verify(context.Background(), f.st, f.g, testProof)
+	rep, err := Verify(context.Background(), f.st, f.g, testProof, f.id.ID)
 	if err != nil || !rep.Valid {
 		t.Fatalf("%+v %v", rep, err)
 	}

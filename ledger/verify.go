@@ -26,6 +26,7 @@ type Report struct {
 	Blocks   int    `json:"blocks"`
 	Records  int    `json:"records"`
 	Unsealed int    `json:"unsealed"` // records in head blocks, not yet sealed
+	Partial  int    `json:"partial"`  // blocks whose seal covers records this node does not hold
 }
 
 // Failure is a verification failure at a named place.
@@ -49,9 +50,18 @@ type blockPos struct {
 // index entry, both ways. It returns a Report with the first failure, or an error if it
 // could not read the store (then nothing is known).
 //
+// self is the branch of the node the store belongs to. A node holds all the records of
+// its own branch, so that branch's seals must be complete. Of another branch it holds
+// only the records it was given (as a replica or a key's owner): when it holds fewer
+// records of a block than the seal of the next block covers, the seal cannot be
+// recomputed, and that block is counted in Report.Partial instead. Holding more records
+// than the seal covers, and everything else — blocks chained from block 1, proofs, signatures,
+// records, index entries both ways — is checked strictly on every branch. A zero self
+// (Key{}) makes every branch strict: verification of a store whose node is unknown.
+//
 // It checks one moment of the store: all its reads go through snapshots taken at the
 // same commit, so a node taking writes meanwhile is verified as it was when Verify began.
-func Verify(ctx context.Context, st *store.Store, g *Genesis, proof ProofCheck) (*Report, error) {
+func Verify(ctx context.Context, st *store.Store, g *Genesis, proof ProofCheck, self Key) (*Report, error) {
 	workers := runtime.GOMAXPROCS(0)
 	snaps, err := st.Snapshots(workers + 1)
 	if err != nil {
@@ -63,7 +73,7 @@ func Verify(ctx context.Context, st *store.Store, g *Genesis, proof ProofCheck) 
 		}
 	}()
 	rep := &Report{}
-	v := &verifier{ctx: ctx, st: &snaps[0].Reader, workers: snaps[1:], g: g, proof: proof, heads: map[blockPos]Hash{}}
+	v := &verifier{ctx: ctx, st: &snaps[0].Reader, workers: snaps[1:], g: g, proof: proof, self: self, heads: map[blockPos]Hash{}}
 	err = v.run(rep)
 	var f *Failure
 	if errors.As(err, &f) {
@@ -90,6 +100,7 @@ type verifier struct {
 	workers []*store.Snapshot // one per record-checking goroutine, at the same moment
 	g       *Genesis
 	proof   ProofCheck
+	self    Key               // the branch whose seals must be complete; zero: every branch
 	heads   map[blockPos]Hash // every block's hash, by position
 	tops    map[Key]uint64    // each branch's highest block
 	counts  struct{ records, keyIdx, thingIdx, attach int }
@@ -128,8 +139,12 @@ func (v *verifier) blocks(rep *Report) error {
 		if err != nil {
 			return fail(where, err)
 		}
-		if err := v.checkBlock(b, prev, Key(branch), no); err != nil {
+		partial, err := v.checkBlock(b, prev, Key(branch), no)
+		if err != nil {
 			return fail(where, err)
+		}
+		if partial {
+			rep.Partial++
 		}
 		v.heads[blockPos{branch, no}] = b.Hash
 		v.tops[branch] = no
@@ -143,61 +158,80 @@ func (v *verifier) blocks(rep *Report) error {
 	return err
 }
 
-func (v *verifier) checkBlock(b, prev *Block, branch Key, no uint64) error {
+// checkBlock checks the block stored at branch/no against its parent (prev; nil for
+// genesis) and its seal. It reports whether the seal covers records the store does
+// not hold (only ever on a branch other than v.self).
+func (v *verifier) checkBlock(b, prev *Block, branch Key, no uint64) (partial bool, err error) {
 	if b.Branch != branch || b.No != no {
-		return &Mismatch{What: "block position", Expected: fmt.Sprintf("%s/%d", branch, no), Actual: fmt.Sprintf("%s/%d", b.Branch, b.No)}
+		return false, &Mismatch{What: "block position", Expected: fmt.Sprintf("%s/%d", branch, no), Actual: fmt.Sprintf("%s/%d", b.Branch, b.No)}
 	}
+	if err := checkLink(b, prev, v.g, v.proof); err != nil {
+		return false, err
+	}
+	gotBranch, gotNo, err := v.st.BlockByHash(b.Hash)
+	if err != nil || Key(gotBranch) != branch || gotNo != no {
+		return false, &Mismatch{What: "block hash index", Expected: fmt.Sprintf("%s -> %s/%d", b.Hash, branch, no), Actual: fmt.Sprintf("%s/%d (%v)", Key(gotBranch), gotNo, err)}
+	}
+	return v.checkSeal(b, branch, no-1)
+}
+
+// checkLink checks what a block proves with its parent (nil: the genesis block): its
+// own hash, branch and signature, its network, its number, prev and proof. Verify and
+// Ingest share it.
+func checkLink(b, parent *Block, g *Genesis, proof ProofCheck) error {
 	if err := b.CheckSelf(); err != nil {
 		return err
 	}
-	if b.Network != v.g.Hash {
-		return &Mismatch{What: "block network", Expected: v.g.Hash.String(), Actual: b.Network.String()}
+	if b.Network != g.Hash {
+		return &Mismatch{What: "block network", Expected: g.Hash.String(), Actual: b.Network.String()}
 	}
-	parentHash, parentProof, parentTime, parentNo := v.g.Hash, v.g.Hash, int64(0), uint64(0)
-	if prev != nil {
-		parentHash, parentProof, parentTime, parentNo = prev.Hash, prev.Proof, prev.Time, prev.No
+	parentHash, parentProof, parentTime, parentNo := g.Hash, g.Hash, int64(0), uint64(0)
+	if parent != nil {
+		parentHash, parentProof, parentTime, parentNo = parent.Hash, parent.Proof, parent.Time, parent.No
 	}
-	if no != parentNo+1 {
-		return &Mismatch{What: "block number", Expected: fmt.Sprint(parentNo + 1), Actual: fmt.Sprint(no)}
+	if b.No != parentNo+1 {
+		return &Mismatch{What: "block number", Expected: fmt.Sprint(parentNo + 1), Actual: fmt.Sprint(b.No)}
 	}
 	if b.Prev != parentHash {
 		return &Mismatch{What: "block prev", Expected: parentHash.String(), Actual: b.Prev.String()}
 	}
-	proof, err := v.proof(parentProof, parentTime, branch, b.Nonce, b.Time)
+	got, err := proof(parentProof, parentTime, b.Branch, b.Nonce, b.Time)
 	if err != nil {
 		return fmt.Errorf("proof: %w", err)
 	}
-	if proof != b.Proof {
-		return &Mismatch{What: "block proof seed", Expected: Hash(proof).String(), Actual: b.Proof.String()}
+	if got != b.Proof {
+		return &Mismatch{What: "block proof seed", Expected: Hash(got).String(), Actual: b.Proof.String()}
 	}
-	gotBranch, gotNo, err := v.st.BlockByHash(b.Hash)
-	if err != nil || Key(gotBranch) != branch || gotNo != no {
-		return &Mismatch{What: "block hash index", Expected: fmt.Sprintf("%s -> %s/%d", b.Hash, branch, no), Actual: fmt.Sprintf("%s/%d (%v)", Key(gotBranch), gotNo, err)}
-	}
-	return v.checkSeal(b, branch, parentNo)
+	return nil
 }
 
-// checkSeal recomputes the Merkle root over the records attached to the parent.
-func (v *verifier) checkSeal(b *Block, branch Key, parentNo uint64) error {
+// checkSeal recomputes the Merkle root over the records attached to the parent. On a
+// branch other than v.self (when v.self is set), fewer records than the seal covers
+// make the block partial. (Positions are not checked against the count: a batch whose
+// write failed leaves its positions unused, so positions may exceed it.)
+func (v *verifier) checkSeal(b *Block, branch Key, parentNo uint64) (partial bool, err error) {
 	attached, err := v.st.BlockRecords(branch, parentNo)
 	if err != nil {
-		return err
+		return false, err
+	}
+	if uint64(len(attached)) < b.Sealed && !v.self.IsZero() && branch != v.self {
+		return true, nil
 	}
 	leaves := make([]Hash, len(attached))
 	for i, a := range attached {
 		raw, err := v.st.Record(a.TxID)
 		if err != nil {
-			return &Mismatch{What: "sealed record", Expected: fmt.Sprintf("record %s at position %d of block %d", Hash(a.TxID), a.Seq, parentNo), Actual: err.Error()}
+			return false, &Mismatch{What: "sealed record", Expected: fmt.Sprintf("record %s at position %d of block %d", Hash(a.TxID), a.Seq, parentNo), Actual: err.Error()}
 		}
 		leaves[i] = LeafHash(raw)
 	}
 	if uint64(len(leaves)) != b.Sealed {
-		return &Mismatch{What: "sealed record count", Expected: fmt.Sprint(len(leaves)), Actual: fmt.Sprint(b.Sealed)}
+		return false, &Mismatch{What: "sealed record count", Expected: fmt.Sprint(len(leaves)), Actual: fmt.Sprint(b.Sealed)}
 	}
 	if root := MerkleRoot(leaves); root != b.Seal {
-		return &Mismatch{What: "seal (Merkle root of the parent's records)", Expected: root.String(), Actual: b.Seal.String()}
+		return false, &Mismatch{What: "seal (Merkle root of the parent's records)", Expected: root.String(), Actual: b.Seal.String()}
 	}
-	return nil
+	return false, nil
 }
 
 // records checks every record on a pool of workers: signatures dominate the cost.

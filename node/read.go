@@ -32,7 +32,7 @@ import (
 
 // Record returns a record's bytes, from whichever node holds it.
 func (n *Node) Record(ctx context.Context, txID ledger.Hash) ([]byte, error) {
-	raw, err := n.localRecord(txID)
+	raw, err := n.LocalRecord(txID)
 	if err == nil || !errors.Is(err, ErrNotFound) || n.ring == nil {
 		return raw, err
 	}
@@ -249,7 +249,7 @@ func (d *dist) localGet(q getBody) (getAnswer, error) {
 	var err error
 	switch {
 	case q.TxID != nil && q.Key == nil && q.Thing == "":
-		raw, err := d.n.localRecord(*q.TxID)
+		raw, err := d.n.LocalRecord(*q.TxID)
 		if err == nil {
 			out.Records = append(out.Records, raw)
 			return out, nil

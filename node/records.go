@@ -45,8 +45,8 @@ func (n *Node) putLocal(ctx context.Context, readings []ledger.Reading) ([]Recei
 	return out, nil
 }
 
-// localRecord returns a record's stored bytes from this node's store.
-func (n *Node) localRecord(txID ledger.Hash) ([]byte, error) {
+// LocalRecord returns a record's stored bytes from this node's store only.
+func (n *Node) LocalRecord(txID ledger.Hash) ([]byte, error) {
 	b, err := n.store.Record(txID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrNotFound

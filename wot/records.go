@@ -123,7 +123,17 @@ func (s *Server) getRecord(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "a txID is 64 hex characters")
 		return
 	}
-	rec, err := s.node.Record(r.Context(), txID)
+	var rec []byte
+	switch r.URL.Query().Get("local") {
+	case "":
+		rec, err = s.node.Record(r.Context(), txID)
+	case "1", "true":
+		// Only this node's store: what it holds, as owner or replica.
+		rec, err = s.node.LocalRecord(txID)
+	default:
+		writeError(w, http.StatusBadRequest, `query "local" must be 1 or absent`)
+		return
+	}
 	switch {
 	case errors.Is(err, node.ErrNotFound):
 		writeError(w, http.StatusNotFound, "no record with txID "+txID.String())

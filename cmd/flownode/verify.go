@@ -97,6 +97,11 @@ func verifyLive(nodeURL string) (*ledger.Report, error) {
 func printReport(w io.Writer, rep *ledger.Report) error {
 	if rep.Valid {
 		fmt.Fprintf(w, "valid\n%d branch(es), %d block(s), %d record(s), %d not yet sealed\n", rep.Branches, rep.Blocks, rep.Records, rep.Unsealed)
+		if rep.Partial > 0 {
+			// Replicas hold only the records of other branches that fall in
+			// their ranges: those seals cannot be recomputed here.
+			fmt.Fprintf(w, "%d block(s) of other branches seal records held elsewhere\n", rep.Partial)
+		}
 		return nil
 	}
 	fmt.Fprintf(w, "invalid: %s\n", rep.Where)
