@@ -49,6 +49,7 @@ type dist struct {
 	k       int
 	ranges  rangeCache
 	repl    replicator
+	ptrs    pointerWriter
 	leaving atomic.Bool
 	log     *zap.Logger
 
@@ -70,7 +71,7 @@ type dist struct {
 type distCounters struct {
 	forwarded, owned, replicasIn, replicasOut, pointerFails atomic.Uint64
 	rejected, syncRounds, pulled, pushed, blocksIn          atomic.Uint64
-	replPending                                             atomic.Int64
+	replPending, ptrPending                                 atomic.Int64
 }
 
 // DistStats are counters of the node's part in the distributed ledger.
@@ -81,6 +82,7 @@ type DistStats struct {
 	ReplicasIn    uint64 `json:"replicasIn"`    // records stored as a replica
 	ReplicasOut   uint64 `json:"replicasOut"`   // records acknowledged by replicas
 	ReplPending   int64  `json:"replPending"`   // records waiting to reach a replica
+	PtrPending    int64  `json:"ptrPending"`    // txID pointers waiting to reach their owner
 	PointerFails  uint64 `json:"pointerFails"`  // txID pointers that could not be written
 	Rejected      uint64 `json:"rejected"`      // peer messages refused as bad input
 	SyncRounds    uint64 `json:"syncRounds"`    // anti-entropy rounds
@@ -93,7 +95,7 @@ type DistStats struct {
 func (n *Node) DistStats() DistStats {
 	c := &n.dist.stats
 	return DistStats{Replicas: n.dist.k, Forwarded: c.forwarded.Load(), Owned: c.owned.Load(),
-		ReplicasIn: c.replicasIn.Load(), ReplicasOut: c.replicasOut.Load(), ReplPending: c.replPending.Load(),
+		ReplicasIn: c.replicasIn.Load(), ReplicasOut: c.replicasOut.Load(), ReplPending: c.replPending.Load(), PtrPending: c.ptrPending.Load(),
 		PointerFails: c.pointerFails.Load(), Rejected: c.rejected.Load(), SyncRounds: c.syncRounds.Load(),
 		Pulled: c.pulled.Load(), Pushed: c.pushed.Load(), BlocksFetched: c.blocksIn.Load()}
 }
@@ -104,6 +106,7 @@ func (d *dist) init(n *Node, k int) {
 		d.k = DefaultReplicas
 	}
 	d.repl.d = d
+	d.ptrs.d = d
 	d.kick = make(chan struct{}, 1)
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 }

@@ -116,6 +116,10 @@ func (n *Node) Put(ctx context.Context, readings []ledger.Reading, opt PutOption
 	return out, nil
 }
 
+// maxPutReadings bounds the readings of one put message: its answer holds a
+// receipt of ~500 bytes for each, and must fit a message too.
+const maxPutReadings = 64
+
 // putTo sends the readings idx to their owner (in messages that fit) and
 // fills their receipts.
 func (d *dist) putTo(ctx context.Context, owner chord.Peer, readings []ledger.Reading, idx []int, out []Receipt, opt PutOptions) error {
@@ -139,7 +143,7 @@ func (d *dist) putTo(ctx context.Context, owner chord.Peer, readings []ledger.Re
 		for ; j < len(idx); j++ {
 			r := readings[idx[j]]
 			sz := len(r.Data) + len(r.Thing) + 200
-			if size+sz > maxPayload && j > 0 {
+			if (size+sz > maxPayload || j == maxPutReadings) && j > 0 {
 				break
 			}
 			size += sz
@@ -190,8 +194,8 @@ func (d *dist) inputIndex(err error, idx []int) error {
 
 // ownerPut answers opPut.
 func (d *dist) ownerPut(ctx context.Context, b putBody) (putAnswer, error) {
-	if len(b.Readings) == 0 {
-		return putAnswer{}, refusal(codeRefused, "put without readings")
+	if len(b.Readings) == 0 || len(b.Readings) > maxPutReadings {
+		return putAnswer{}, refusal(codeRefused, "%d readings in one put; 1 to %d", len(b.Readings), maxPutReadings)
 	}
 	rs := make([]ledger.Reading, len(b.Readings))
 	for i, w := range b.Readings {
@@ -240,9 +244,10 @@ func (d *dist) ownerPutReadings(ctx context.Context, rs []ledger.Reading, waitRe
 		records[i] = r.Record
 		pointers[i] = store.Pointer{TxID: r.TxID, Key: r.Key}
 	}
-	// Replication starts now, alongside the pointer writes.
+	// Replication and the pointer writes start now; the answer does not
+	// wait for the pointers (a read by txID that finds none searches the ring).
 	done := d.repl.send(targets, records, nil)
-	d.writePointers(ctx, pointers)
+	d.ptrs.add(pointers)
 	if waitReplicas {
 		if err := done(ctx); err != nil {
 			return putAnswer{}, fmt.Errorf("records durable on their owner, not on every replica: %w", err)
@@ -256,6 +261,51 @@ func (d *dist) ownerPutReadings(ctx context.Context, rs []ledger.Reading, waitRe
 			Block: BlockRef{Branch: r.Block.Branch, No: r.Block.No, Hash: r.Block.Hash}}
 	}
 	return out, nil
+}
+
+// pointerWriter writes txID pointers at their owners in the background,
+// many puts' pointers at a time: while one round is out, the next gathers.
+type pointerWriter struct {
+	d       *dist
+	mu      sync.Mutex
+	pending []store.Pointer
+	wake    chan struct{}
+	once    sync.Once
+}
+
+func (w *pointerWriter) add(ps []store.Pointer) {
+	w.once.Do(func() {
+		w.wake = make(chan struct{}, 1)
+		w.d.wg.Add(1)
+		go w.run()
+	})
+	w.d.stats.ptrPending.Add(int64(len(ps)))
+	w.mu.Lock()
+	w.pending = append(w.pending, ps...)
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *pointerWriter) run() {
+	defer w.d.wg.Done()
+	for {
+		select {
+		case <-w.d.ctx.Done():
+			return
+		case <-w.wake:
+		}
+		w.mu.Lock()
+		batch := w.pending
+		w.pending = nil
+		w.mu.Unlock()
+		if len(batch) > 0 {
+			w.d.writePointers(w.d.ctx, batch)
+			w.d.stats.ptrPending.Add(-int64(len(batch)))
+		}
+	}
 }
 
 // writePointers stores each txID pointer at its owner, retrying refusals
