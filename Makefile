@@ -21,12 +21,12 @@ run: build
 
 # The live-ring tests run real timers over real sockets; they run after the rest, so
 # the CPU-bound simulator does not starve them.
-LIVE_PKGS := ./chord/driver/ ./cmd/flownode/
+LIVE_PKGS := ./chord/driver/ ./cmd/flownode/ ./node/
 
 ## test: vet, then every test with the race detector (the protocol packages need it)
 test:
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v -e /chord/driver -e /cmd/flownode)
+	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v -e /chord/driver -e /cmd/flownode -e '/node$$')
 	$(GO) test -race -count=1 -timeout 20m -p 1 $(LIVE_PKGS)
 
 ## test-short: the quick subset, for the edit loop
@@ -42,6 +42,9 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count=1 ./chord/ ./chord/chordsim/ ./chord/peercache/
 	$(GO) test -run '^$$' -bench Lookup -benchtime 2000x -count=1 ./chord/driver/
 	$(GO) test -run '^$$' -bench Maintenance -benchtime 1x -count=1 ./chord/driver/
+	$(GO) test -run '^$$' -bench 'RingIngest' -benchtime 50x -count=1 ./node/
+	$(GO) test -run '^$$' -bench 'ReadByTxID' -benchtime 2000x -count=1 ./node/
+	$(GO) test -run '^$$' -bench 'RestoreCopies' -benchtime 3x -count=1 ./node/
 
 ## lint: gofmt, go vet, and vet of the 32-bit gateway targets
 lint:

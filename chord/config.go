@@ -24,6 +24,11 @@ type Config struct {
 	SelfCheckEvery int
 	// RequestTimeout is how many ticks a request waits for its reply.
 	RequestTimeout int
+	// LateWindow is how many ticks after its timeout a request is still
+	// remembered, so that a late reply (a slow link, a retransmitted CoAP
+	// message) can still be used where it is meaningful; see onLateReply.
+	// 0 means four request timeouts.
+	LateWindow int
 	// LookupTimeout bounds a whole lookup, in ticks; MaxHops bounds its queries.
 	LookupTimeout, MaxHops int
 	// JoinAttempts is how many times a join retries before JoinFailed.
@@ -88,6 +93,9 @@ func (c Config) withDefaults() Config {
 	set(&c.NotifierTTL, d.NotifierTTL)
 	set(&c.AdoptChain, d.AdoptChain)
 	set(&c.DeadMemory, d.DeadMemory)
+	if c.LateWindow <= 0 {
+		c.LateWindow = 4 * c.RequestTimeout
+	}
 	if c.MaxR < c.MinR {
 		c.MaxR = c.MinR
 	}

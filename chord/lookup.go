@@ -34,6 +34,10 @@ type lookup struct {
 	alts       []Peer // successors after owner, in case it is dead
 
 	deadline uint64
+	// stalled: nobody is left to ask, but a query that timed out may still
+	// answer late; the lookup waits for it until stallUntil (advanceLookup).
+	stalled    bool
+	stallUntil uint64
 }
 
 // found is a node's own answer to "who owns key".
@@ -217,9 +221,17 @@ func (n *Node) advanceLookup(l *lookup) {
 		}
 	}
 	if next.IsZero() {
+		if n.lateQuery(l) {
+			// On a slow link every query may time out and answer later:
+			// give the late answers one more request timeout before giving
+			// up (onLateFound picks the lookup up again).
+			l.stalled, l.stallUntil = true, n.now+uint64(n.cfg.RequestTimeout)
+			return
+		}
 		n.finishLookup(l, Peer{}, nil, ErrNoRoute)
 		return
 	}
+	l.stalled = false
 	l.tried[next.ID] = true
 	l.queries++
 	n.request(next, FindSuccessor, l.key, request{kind: reqFind, lookup: l.id})
@@ -319,12 +331,15 @@ func (n *Node) confirmNext(l *lookup, o Peer) {
 					n.finishLookup(l, o, nil, nil)
 					return
 				}
+				// The alternatives left lie after this node, and so cannot
+				// own a key before it either: route on instead of asking them.
 				l.failed[o.ID] = true
+				l.alts = nil
 				continue
 			}
 			l.owner = o
 			l.queries++
-			n.request(o, FindSuccessor, l.key, request{kind: reqFind, lookup: l.id})
+			n.request(o, FindSuccessor, l.key, request{kind: reqFind, lookup: l.id, confirm: true})
 			return
 		}
 		if len(l.alts) == 0 {
@@ -334,6 +349,52 @@ func (n *Node) confirmNext(l *lookup, o Peer) {
 		}
 		o, l.alts = l.alts[0], l.alts[1:]
 	}
+}
+
+// onLateFound uses a lookup answer that came after its request timed out,
+// if the lookup still runs:
+//   - the owner we asked to confirm says it owns the key: that is the answer
+//     an answer in time would have given, so the lookup ends with it;
+//   - a step on the path, while the lookup is not confirming an owner (or
+//     has nobody left to ask): the answer is taken as the current step's,
+//     as if in time (the sender is no longer counted as failed), and the
+//     query the lookup sent instead becomes late in turn. The lookup still
+//     has one query in flight, and MaxHops and LookupTimeout still bound it;
+//   - anything else only adds the closer nodes it offers as candidates.
+func (n *Node) onLateFound(m Message, req *request) {
+	l := n.lookups[req.lookup]
+	if l == nil {
+		return
+	}
+	p := m.Payload
+	switch {
+	case req.confirm:
+		if p.Done && p.Owner.ID == m.From.ID {
+			n.finishLookup(l, m.From, p.Succs, nil)
+		}
+	case !l.confirming || l.stalled:
+		l.confirming = false // a stalled lookup has given up confirming
+		for _, id := range sortedKeys(n.pending) {
+			if r := n.pending[id]; r.kind == reqFind && r.lookup == l.id {
+				delete(n.pending, id)
+				n.rememberLate(id, r)
+			}
+		}
+		delete(l.failed, m.From.ID)
+		n.onFoundSuccessor(m, req)
+	default:
+		n.addCands(l, m.From.ID, p.Next)
+	}
+}
+
+// lateQuery reports whether a query of l timed out but may still answer.
+func (n *Node) lateQuery(l *lookup) bool {
+	for _, lr := range n.late {
+		if lr.req.kind == reqFind && lr.req.lookup == l.id {
+			return true
+		}
+	}
+	return false
 }
 
 // lookupTimeout skips a node that did not answer.

@@ -54,9 +54,11 @@ type Node struct {
 	dead      map[ID]uint64   // peers known dead → tick marked
 	notifiers map[ID]notifier // recent NOTIFY_SUCCESSOR senders
 
-	nextReq uint64
-	pending map[uint64]*request
-	lookups map[uint64]*lookup
+	nextReq   uint64
+	pending   map[uint64]*request
+	late      map[uint64]lateReq // timed out, reply still welcome (requests.go)
+	lateOrder []uint64           // ids in late, oldest first
+	lookups   map[uint64]*lookup
 
 	fingerNext    int  // next finger index fix-fingers looks at
 	selfCheckDue  bool // a pass over the fingers ended: time for selfCheck
@@ -91,6 +93,7 @@ func New(cfg Config) (*Node, error) {
 		dead:      make(map[ID]uint64),
 		notifiers: make(map[ID]notifier),
 		pending:   make(map[uint64]*request),
+		late:      make(map[uint64]lateReq),
 		lookups:   make(map[uint64]*lookup),
 		nextReq:   cfg.RequestIDBase,
 	}
@@ -160,13 +163,20 @@ func (n *Node) Step(m Message) {
 		n.heard(m.From)
 	}
 	if m.Type.isReply() {
-		req := n.pending[m.ID]
-		if req == nil || req.to.ID != m.From.ID || req.replyType() != m.Type {
-			n.emit(ProtocolError{Msg: m, Err: fmt.Errorf("%w: %s %d from %s matches no request", ErrUnexpected, m.Type, m.ID, m.From)})
+		matches := func(req *request) bool {
+			return req != nil && req.to.ID == m.From.ID && req.replyType() == m.Type
+		}
+		if req := n.pending[m.ID]; matches(req) {
+			delete(n.pending, m.ID)
+			n.onReply(m, req)
 			return
 		}
-		delete(n.pending, m.ID)
-		n.onReply(m, req)
+		if l, ok := n.late[m.ID]; ok && matches(l.req) {
+			delete(n.late, m.ID) // lateOrder drops the id in expireLate
+			n.onLateReply(m, l.req)
+			return
+		}
+		n.emit(ProtocolError{Msg: m, Err: fmt.Errorf("%w: %s %d from %s matches no request", ErrUnexpected, m.Type, m.ID, m.From)})
 		return
 	}
 	switch m.Type {
@@ -236,6 +246,8 @@ func (n *Node) reset() {
 		delete(n.lookups, id)
 	}
 	clear(n.pending)
+	clear(n.late) // a late answer about the old ring must not shape the new one
+	n.lateOrder = nil
 	n.succ = nil
 	if !n.pred.IsZero() {
 		n.setPred(Peer{})
@@ -252,12 +264,15 @@ func (n *Node) expire() {
 	for _, id := range sortedKeys(n.pending) {
 		if req := n.pending[id]; req != nil && n.now >= req.deadline {
 			delete(n.pending, id)
-			n.onTimeout(req)
+			n.onTimeout(id, req)
 		}
 	}
+	n.expireLate()
 	for _, id := range sortedKeys(n.lookups) {
 		if l := n.lookups[id]; l != nil && n.now >= l.deadline {
 			n.finishLookup(l, Peer{}, nil, ErrLookupTimeout)
+		} else if l != nil && l.stalled && n.now >= l.stallUntil {
+			n.finishLookup(l, Peer{}, nil, ErrNoRoute)
 		}
 	}
 	for id, nt := range n.notifiers {

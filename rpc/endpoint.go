@@ -24,6 +24,7 @@ type endpoint struct {
 	cancel  context.CancelFunc
 	tasks   tracker
 	sem     chan struct{} // bounds the handlers running at once
+	work    chan func()   // hands a job to an idle worker (see dispatch)
 }
 
 func newEndpoint(kind string, self Peer, h Handler, log *zap.Logger, codec *Codec, call CallOptions, maxInflight int) (*endpoint, error) {
@@ -47,6 +48,7 @@ func newEndpoint(kind string, self Peer, h Handler, log *zap.Logger, codec *Code
 		self: self, codec: codec, handler: h, opts: call.withDefaults(),
 		log: log.With(zap.String("transport", kind), zap.String("self", self.ID[:8])),
 		ctx: ctx, cancel: cancel, sem: make(chan struct{}, maxInflight),
+		work: make(chan func()),
 	}, nil
 }
 
@@ -154,17 +156,46 @@ func (e *endpoint) unmatched(env *Envelope) {
 	e.dispatch(func() { e.handle(e.ctx, env) })
 }
 
-// dispatch runs f on its own goroutine while fewer than maxInflight run, and
-// inline otherwise, which slows the reader that called it: backpressure
-// instead of unbounded goroutines.
+// dispatch runs f on a goroutine of its own: an idle worker if there is
+// one, a new worker while fewer than maxInflight run, and inline otherwise,
+// which slows the reader that called it: backpressure instead of unbounded
+// goroutines. Workers are kept for a while between jobs: a fresh goroutine
+// per frame cost its creation and, decoding JSON, the growth of its stack,
+// a measurable part of a Chord hop on loopback.
 func (e *endpoint) dispatch(f func()) {
 	select {
+	case e.work <- f:
+		return
+	default:
+	}
+	select {
 	case e.sem <- struct{}{}:
-		if !e.tasks.Go(func() { defer func() { <-e.sem }(); f() }) {
+		if !e.tasks.Go(func() { defer func() { <-e.sem }(); e.worker(f) }) {
 			<-e.sem
 		}
 	default:
 		f()
+	}
+}
+
+// workerIdle is how long a worker waits for its next job before it ends.
+const workerIdle = 2 * time.Second
+
+// worker runs f, then the jobs dispatch hands it, until it has been idle for
+// workerIdle or the transport closes.
+func (e *endpoint) worker(f func()) {
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		f()
+		idle.Reset(workerIdle)
+		select {
+		case f = <-e.work:
+		case <-idle.C:
+			return
+		case <-e.ctx.Done():
+			return
+		}
 	}
 }
 

@@ -1,12 +1,12 @@
 // Package driver runs one Chord core (package chord) with real time over an
 // rpc.Transport.
 //
-// The core is a deterministic state machine; the Driver is its runtime: one
-// goroutine owns the core, feeds it ticks from a ticker (the period comes from
-// the profile: local, laptop, gateway), incoming envelopes from the
-// transport's Handler, and commands from the application (Lookup, State,
-// Leave), and hands the messages the core wants sent to a bounded pool of
-// send workers. A send that fails is a lost message: the core's timeouts and
+// The core is a deterministic state machine; the Driver is its runtime: a
+// mutex guards the core, which is fed ticks from a ticker (the period comes
+// from the profile: local, laptop, gateway), incoming envelopes on the
+// transport Handler's goroutines, and commands from the application (Lookup,
+// State, Leave) on the caller's; the messages the core wants sent go to a
+// bounded pool of send workers. A send that fails is a lost message: the core's timeouts and
 // TTLs already handle loss, so the driver never retries on its own.
 //
 // A node joins through transport URLs (ws://host:port, coap://host:port); the

@@ -19,10 +19,6 @@ import (
 // ErrClosed is returned by calls on a closed driver.
 var ErrClosed = errors.New("driver: closed")
 
-// inboxSize bounds the incoming messages waiting for the loop; more are
-// dropped (a lost message, which the core tolerates).
-const inboxSize = 1024
-
 // Driver runs one Chord core. Its methods are safe for concurrent use.
 type Driver struct {
 	cfg  Config
@@ -31,19 +27,23 @@ type Driver struct {
 	self chord.Peer
 
 	tr    rpc.Transport
-	core  *chord.Node // owned by the loop goroutine
 	cache *peercache.Cache
-
-	inbox chan chord.Message
-	cmds  chan func()
 	sendq chan chord.Message
 
-	// Loop-owned state.
+	// mu guards the core and the state below. Whoever has something for
+	// the core (the ticker loop, a transport handler with a message, an
+	// application call) takes mu and steps the core on its own goroutine:
+	// handing every message to one loop goroutine cost two goroutine
+	// wake-ups per message, a large part of a lookup's latency on loopback.
+	mu        sync.Mutex
+	stopped   bool        // the loop has ended: the core takes nothing more
+	core      *chord.Node // under mu
 	waiters   map[uint64]chan chord.LookupDone
 	joinWait  []chan error
 	lastBoots []chord.Peer
 	rejoinAt  uint64 // core tick of the next rejoin attempt; 0: none due
 	probeNext int    // which cache entry the next probe asks
+	// (end of the state under mu)
 
 	status  atomic.Int32 // chord.Status, for Ready checks without the loop
 	dropped atomic.Uint64
@@ -72,8 +72,6 @@ func New(cfg Config) (*Driver, error) {
 	}
 	d := &Driver{
 		cfg: cfg, prof: prof, log: log, self: cfg.Self,
-		inbox:   make(chan chord.Message, inboxSize),
-		cmds:    make(chan func()),
 		sendq:   make(chan chord.Message, max(prof.SendQueue, 1)),
 		waiters: make(map[uint64]chan chord.LookupDone),
 	}
@@ -139,12 +137,16 @@ func (d *Driver) Status() chord.Status { return chord.Status(d.status.Load()) }
 // failed send).
 func (d *Driver) Dropped() uint64 { return d.dropped.Load() }
 
+// loop feeds the core its ticks until Close, then stops it for good.
 func (d *Driver) loop(ticks <-chan time.Time, ticker *time.Ticker) {
 	defer d.loopWG.Done()
 	if ticker != nil {
 		defer ticker.Stop()
 	}
 	defer func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		d.stopped = true
 		st := d.core.State()
 		d.last.Store(&st)
 		for id, w := range d.waiters {
@@ -159,35 +161,33 @@ func (d *Driver) loop(ticks <-chan time.Time, ticker *time.Ticker) {
 		case <-d.ctx.Done():
 			return
 		case <-ticks:
-			d.core.Tick()
-			d.rejoinDue()
-			d.probeDue()
-		case m := <-d.inbox:
-			d.remember(m.From)
-			d.core.Step(m)
-		case f := <-d.cmds:
-			f()
+			d.do(d.ctx, func() {
+				d.core.Tick()
+				d.rejoinDue()
+				d.probeDue()
+			})
 		}
-		d.flush()
 	}
 }
 
-// do runs f on the loop goroutine and waits for it.
+// do runs f with the core, then hands out what the core produced. It fails
+// with ErrClosed once the driver is closed.
 func (d *Driver) do(ctx context.Context, f func()) error {
-	done := make(chan struct{})
-	select {
-	case d.cmds <- func() { f(); close(done) }:
-	case <-d.ctx.Done():
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	<-done // the loop runs f before anything else
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopped || d.ctx.Err() != nil {
+		return ErrClosed
+	}
+	f()
+	d.flush()
 	return nil
 }
 
 // flush hands out what the core produced: messages to the senders, events
-// to the driver's own bookkeeping and to the application.
+// to the driver's own bookkeeping and to the application. Under mu.
 func (d *Driver) flush() {
 	for d.core.HasReady() {
 		rd := d.core.Ready()
@@ -231,7 +231,8 @@ func (d *Driver) send(ctx context.Context, m chord.Message) error {
 }
 
 // handle is the transport's Handler: a bootstrap's ID query is answered here,
-// so is a state query (see query.go); everything else goes to the loop. Core replies travel as messages of their
+// so is a state query (see query.go); everything else is stepped into the
+// core on the handler's goroutine. Core replies travel as messages of their
 // own, so the handler never replies to them.
 func (d *Driver) handle(ctx context.Context, env *rpc.Envelope) *rpc.Envelope {
 	if env.To.ID == "" && env.Type == rpc.TypeCheckPredecessor {
@@ -248,9 +249,10 @@ func (d *Driver) handle(ctx context.Context, env *rpc.Envelope) *rpc.Envelope {
 		d.log.Debug("dropped an envelope the core cannot read", zap.String("type", env.Type), zap.Error(err))
 		return nil
 	}
-	select {
-	case d.inbox <- m:
-	default:
+	if err := d.do(ctx, func() {
+		d.remember(m.From)
+		d.core.Step(m)
+	}); err != nil {
 		d.dropped.Add(1)
 	}
 	return nil

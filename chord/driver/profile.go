@@ -16,7 +16,8 @@ type Profile struct {
 	Tick time.Duration
 	// SendTimeout bounds one outgoing message; a message still unsent then is
 	// lost. It is about the core's request timeout (at most one tick more):
-	// a reply later than that is ignored anyway.
+	// the core still takes a reply for a while after its request timed out
+	// (chord.Config.LateWindow), but a sender should not wait that long.
 	SendTimeout time.Duration
 	// Senders is the number of send workers; SendQueue how many messages may
 	// wait for one before new ones are dropped.
