@@ -195,6 +195,9 @@ func (d *dist) getFrom(ctx context.Context, p chord.Peer, q getBody) (getAnswer,
 	}
 	var ans getAnswer
 	err := d.call(ctx, p, opGet, q, &ans)
+	if err != nil && refusalCode(err) == "" && ctx.Err() == nil {
+		d.ranges.forget(p.ID) // unreachable: ask the ring next time
+	}
 	return ans, err
 }
 

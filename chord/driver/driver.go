@@ -242,6 +242,12 @@ func (d *Driver) handle(ctx context.Context, env *rpc.Envelope) *rpc.Envelope {
 		return d.answerState(ctx)
 	}
 	if env.Type == rpc.TypeMessage && d.cfg.Messages != nil {
+		if env.To.ID == "" {
+			// A reply to an application Call that came too late to be
+			// matched (the caller gave up): requests always name their
+			// target, replies never do.
+			return nil
+		}
 		return d.answerMessage(ctx, env)
 	}
 	m, err := fromEnvelope(env)
