@@ -56,6 +56,13 @@
 //     after it all left the ring) is continued from the first finger past
 //     it (bridge), instead of every predecessor in turn copying a shorter
 //     list and leaving the ring.
+//   - A reply that comes after its request timed out (a slow link, a
+//     retransmitted CoAP message) is still used for LateWindow ticks where
+//     it still fits: a stabilize answer from the node that is still the
+//     first successor, a join answer while the join runs, a lookup answer
+//     while the lookup runs (a lookup with nobody left to ask waits one
+//     more request timeout for one). On links whose round trip is about
+//     the request timeout, rings otherwise never converge.
 //   - A node stranded with no live peer it knows carries on as a ring of its
 //     own.
 //   - Probe asks a remembered peer (the application's peer cache) for our

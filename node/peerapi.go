@@ -387,7 +387,7 @@ func prevKey(k ledger.Key) ledger.Key {
 
 // localFetch answers opFetch: the records this node holds, as many as fit.
 func (d *dist) localFetch(b fetchBody) (rawList, error) {
-	out := rawList{Items: []json.RawMessage{}}
+	var raws [][]byte
 	size := 0
 	for _, id := range b.TxIDs {
 		raw, err := d.n.store.Record(id)
@@ -395,14 +395,28 @@ func (d *dist) localFetch(b fetchBody) (rawList, error) {
 			continue
 		}
 		if err != nil {
-			return out, err
+			return rawList{}, err
 		}
-		if size+len(raw) > maxPayload && len(out.Items) > 0 {
-			out.More = true
-			break
+		raws = append(raws, raw)
+		if size += len(raw); size > maxPayload {
+			break // fitPayload cuts here and says there is more
+		}
+	}
+	items, more := fitPayload(raws)
+	return rawList{Items: items, More: more}, nil
+}
+
+// fitPayload takes raws from the start while they fit one message (at least
+// one), and says whether it had to leave some out.
+func fitPayload(raws [][]byte) (items []json.RawMessage, more bool) {
+	items = []json.RawMessage{}
+	size := 0
+	for _, raw := range raws {
+		if size+len(raw) > maxPayload && len(items) > 0 {
+			return items, true
 		}
 		size += len(raw)
-		out.Items = append(out.Items, raw)
+		items = append(items, raw)
 	}
-	return out, nil
+	return items, false
 }

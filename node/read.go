@@ -285,14 +285,6 @@ func (d *dist) localGet(q getBody) (getAnswer, error) {
 	} else {
 		raws = nil
 	}
-	size := 0
-	for _, raw := range raws {
-		if size+len(raw) > maxPayload && len(out.Records) > 0 {
-			out.More = true
-			break
-		}
-		size += len(raw)
-		out.Records = append(out.Records, raw)
-	}
+	out.Records, out.More = fitPayload(raws)
 	return out, nil
 }

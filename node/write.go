@@ -212,16 +212,26 @@ func (d *dist) ownerPut(ctx context.Context, b putBody) (putAnswer, error) {
 	return ans, err
 }
 
+// takingRange returns the range this node takes new entries for, or the
+// refusal to answer when it takes none.
+func (d *dist) takingRange() (st chord.State, from, to ledger.Key, err error) {
+	if d.leaving.Load() {
+		return st, from, to, refusal(codeLeaving, "this node is leaving the ring")
+	}
+	st = d.n.ring.State()
+	from, to, ok := ownRange(st)
+	if !ok {
+		return st, from, to, refusal(codeMisrouted, "this node does not know its range yet")
+	}
+	return st, from, to, nil
+}
+
 // ownerPutReadings signs readings this node owns, stores them, writes their
 // pointers and replicates them.
 func (d *dist) ownerPutReadings(ctx context.Context, rs []ledger.Reading, waitReplicas bool) (putAnswer, error) {
-	if d.leaving.Load() {
-		return putAnswer{}, refusal(codeLeaving, "this node is leaving the ring")
-	}
-	st := d.n.ring.State()
-	from, to, ok := ownRange(st)
-	if !ok {
-		return putAnswer{}, refusal(codeMisrouted, "this node does not know its range yet")
+	st, from, to, err := d.takingRange()
+	if err != nil {
+		return putAnswer{}, err
 	}
 	for i := range rs {
 		k, err := ledger.ReadingKey(rs[i])
@@ -398,13 +408,9 @@ func (d *dist) ownerPointers(ctx context.Context, ws []wirePointer) (storedAnswe
 	if len(ws) == 0 || len(ws) > listPage {
 		return storedAnswer{}, refusal(codeRefused, "%d pointers in one message; 1 to %d", len(ws), listPage)
 	}
-	if d.leaving.Load() {
-		return storedAnswer{}, refusal(codeLeaving, "this node is leaving the ring")
-	}
-	st := d.n.ring.State()
-	from, to, ok := ownRange(st)
-	if !ok {
-		return storedAnswer{}, refusal(codeMisrouted, "this node does not know its range yet")
+	st, from, to, err := d.takingRange()
+	if err != nil {
+		return storedAnswer{}, err
 	}
 	for _, w := range ws {
 		if !inRange(from, keyOf(w.TxID), to) {
