@@ -18,7 +18,7 @@ import (
 
 // BenchmarkRingIngest: durable records/s through random nodes of 1, 3 and 5
 // node rings, answered once durable on the owner or on every replica. One op
-// is one batch of 100 readings; 4 clients put concurrently.
+// is one batch of 100 readings; 16 clients put concurrently.
 func BenchmarkRingIngest(b *testing.B) {
 	for _, size := range []int{1, 3, 5} {
 		for _, wait := range []bool{false, true} {
@@ -30,7 +30,7 @@ func BenchmarkRingIngest(b *testing.B) {
 				r := newTestRing(b, size, 3)
 				live := r.live()
 				var next atomic.Int64
-				const batch, clients = 100, 4
+				const batch, clients = 100, 16
 				b.ResetTimer()
 				start := time.Now()
 				var wg sync.WaitGroup

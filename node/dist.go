@@ -53,6 +53,14 @@ type dist struct {
 	leaving atomic.Bool
 	log     *zap.Logger
 
+	// cur caches the ring state briefly: a put looks at the node's range
+	// once per key, and the driver answers State on its loop goroutine.
+	cur struct {
+		sync.Mutex
+		at time.Time
+		st chord.State
+	}
+
 	members struct {
 		sync.Mutex
 		at    time.Time
@@ -270,10 +278,28 @@ func (c *rangeCache) forget(owner chord.ID) {
 	c.entries = kept
 }
 
+// stateFresh bounds how old the cached ring state may be. Ring changes take
+// whole ticks (50 ms at the fastest); an owner refusing a key with a state this
+// old costs the entry node a retry, never a misplaced record.
+const stateFresh = 10 * time.Millisecond
+
+// state returns the ring state, at most stateFresh old.
+func (d *dist) state() chord.State {
+	d.cur.Lock()
+	defer d.cur.Unlock()
+	if time.Since(d.cur.at) >= stateFresh {
+		d.cur.st, d.cur.at = d.n.ring.State(), time.Now()
+	}
+	return d.cur.st
+}
+
+// self is this node's ring ID.
+func (d *dist) self() chord.ID { return chord.ID(d.n.ID()) }
+
 // owner finds successor(key): this node when the key is in its own range, a
 // cached range, or a Chord lookup.
 func (d *dist) owner(ctx context.Context, key ledger.Key) (chord.Peer, error) {
-	st := d.n.ring.State()
+	st := d.state()
 	if from, to, ok := ownRange(st); ok && inRange(from, key, to) {
 		return st.Self, nil
 	}

@@ -190,7 +190,7 @@ func ordered(got map[ledger.Hash]recordAt, limit int, less func(a, b recordAt) b
 
 // getFrom asks p (or this node) for a local read.
 func (d *dist) getFrom(ctx context.Context, p chord.Peer, q getBody) (getAnswer, error) {
-	if p.ID == d.n.ring.State().Self.ID {
+	if p.ID == d.self() {
 		return d.localGet(q)
 	}
 	var ans getAnswer

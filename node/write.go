@@ -123,7 +123,7 @@ const maxPutReadings = 64
 // putTo sends the readings idx to their owner (in messages that fit) and
 // fills their receipts.
 func (d *dist) putTo(ctx context.Context, owner chord.Peer, readings []ledger.Reading, idx []int, out []Receipt, opt PutOptions) error {
-	if owner.ID == d.n.ring.State().Self.ID {
+	if owner.ID == d.self() {
 		rs := make([]ledger.Reading, len(idx))
 		for j, i := range idx {
 			rs[j] = readings[i]
@@ -218,7 +218,7 @@ func (d *dist) takingRange() (st chord.State, from, to ledger.Key, err error) {
 	if d.leaving.Load() {
 		return st, from, to, refusal(codeLeaving, "this node is leaving the ring")
 	}
-	st = d.n.ring.State()
+	st = d.state()
 	from, to, ok := ownRange(st)
 	if !ok {
 		return st, from, to, refusal(codeMisrouted, "this node does not know its range yet")
@@ -370,7 +370,7 @@ func (d *dist) writePointers(ctx context.Context, ps []store.Pointer) {
 
 // pointersTo writes pointers at their owner (this node or a peer).
 func (d *dist) pointersTo(ctx context.Context, owner chord.Peer, ps []store.Pointer) error {
-	if owner.ID == d.n.ring.State().Self.ID {
+	if owner.ID == d.self() {
 		_, err := d.ownerPointers(ctx, wirePointers(ps))
 		return err
 	}
@@ -434,7 +434,7 @@ func (d *dist) ownerPointers(ctx context.Context, ws []wirePointer) (storedAnswe
 // range rule does not apply: the caller checked them against the range it
 // asked for.
 func (d *dist) acceptReplicas(ctx context.Context, from chord.Peer, b replicateBody, pulled bool) (int, error) {
-	self := ledger.Key(d.n.ring.State().Self.ID)
+	self := ledger.Key(d.self())
 	sender := ledger.Key(from.ID)
 	recs := make([]*ledger.Record, len(b.Records))
 	for i, raw := range b.Records {
@@ -661,6 +661,7 @@ func (r *replicator) take(q *replQueue, idle bool) (batch []*replJob, quit bool)
 
 func (r *replicator) run(q *replQueue) {
 	defer r.wg.Done()
+	sem := make(chan struct{}, replInflight)
 	idle := time.NewTimer(replIdle)
 	defer idle.Stop()
 	for {
@@ -683,26 +684,53 @@ func (r *replicator) run(q *replQueue) {
 				return
 			}
 		}
-		var body replicateBody
-		records := 0
-		for _, j := range batch {
-			for _, rec := range j.records {
-				body.Records = append(body.Records, json.RawMessage(rec))
-			}
-			body.Pointers = append(body.Pointers, wirePointers(j.pointers)...)
-			records += len(j.records)
+		// Up to replInflight messages per peer are out at once: the peer
+		// checks signatures of one while it commits another.
+		select {
+		case sem <- struct{}{}:
+		case <-r.d.ctx.Done():
+			r.finish(batch, r.d.ctx.Err())
+			r.failAll(q, r.d.ctx.Err())
+			return
 		}
-		err := r.deliver(q.peer, body)
-		if err == nil {
-			r.d.stats.replicasOut.Add(uint64(records))
-		} else {
-			r.d.log.Info("replication to a successor failed; anti-entropy will repair it", zap.String("peer", q.peer.Addr), zap.Error(err))
-		}
-		r.d.stats.replPending.Add(-int64(records))
-		for _, j := range batch {
-			j.done <- err
-		}
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			defer func() { <-sem }()
+			r.finish(batch, r.deliverBatch(q.peer, batch))
+		}()
 		idle.Reset(replIdle)
+	}
+}
+
+// replInflight bounds the replicate messages out to one peer at a time.
+const replInflight = 4
+
+// deliverBatch sends the jobs of batch as one replicate message.
+func (r *replicator) deliverBatch(p chord.Peer, batch []*replJob) error {
+	var body replicateBody
+	records := 0
+	for _, j := range batch {
+		for _, rec := range j.records {
+			body.Records = append(body.Records, json.RawMessage(rec))
+		}
+		body.Pointers = append(body.Pointers, wirePointers(j.pointers)...)
+		records += len(j.records)
+	}
+	err := r.deliver(p, body)
+	if err == nil {
+		r.d.stats.replicasOut.Add(uint64(records))
+	} else {
+		r.d.log.Info("replication to a successor failed; anti-entropy will repair it", zap.String("peer", p.Addr), zap.Error(err))
+	}
+	return err
+}
+
+// finish reports a batch's outcome to its putters.
+func (r *replicator) finish(batch []*replJob, err error) {
+	for _, j := range batch {
+		r.d.stats.replPending.Add(-int64(len(j.records)))
+		j.done <- err
 	}
 }
 
