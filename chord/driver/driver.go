@@ -177,21 +177,34 @@ func (d *Driver) do(ctx context.Context, f func()) error {
 		return err
 	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.stopped || d.ctx.Err() != nil {
+		d.mu.Unlock()
 		return ErrClosed
 	}
 	f()
-	d.flush()
+	replies := d.flush()
+	d.mu.Unlock()
+	for _, m := range replies {
+		d.sendLogged(m)
+	}
 	return nil
 }
 
-// flush hands out what the core produced: messages to the senders, events
-// to the driver's own bookkeeping and to the application. Under mu.
-func (d *Driver) flush() {
+// flush hands out what the core produced: events to the driver's own
+// bookkeeping and to the application, requests to the senders, and replies
+// back to the caller (do), which sends them itself once it has let go of mu.
+// A reply goes to a node that has just sent us its request, so the send
+// hardly ever waits for a dial or a dead peer, and sending it on the
+// goroutine that handled the request saves a hand-off to a sender per hop.
+// Under mu.
+func (d *Driver) flush() (replies []chord.Message) {
 	for d.core.HasReady() {
 		rd := d.core.Ready()
 		for _, m := range rd.Messages {
+			if isReply(m.Type) {
+				replies = append(replies, m)
+				continue
+			}
 			select {
 			case d.sendq <- m:
 			default:
@@ -203,6 +216,11 @@ func (d *Driver) flush() {
 		}
 	}
 	d.status.Store(int32(d.core.Status()))
+	return replies
+}
+
+func isReply(t chord.MsgType) bool {
+	return t == chord.FoundSuccessor || t == chord.NotifyPredecessor || t == chord.CheckTTL
 }
 
 func (d *Driver) sender() {
@@ -212,11 +230,16 @@ func (d *Driver) sender() {
 		case <-d.ctx.Done():
 			return
 		case m := <-d.sendq:
-			if err := d.send(d.ctx, m); err != nil {
-				d.dropped.Add(1)
-				d.log.Debug("chord message lost", zap.String("type", string(m.Type)), zap.String("to", m.To.Addr), zap.Error(err))
-			}
+			d.sendLogged(m)
 		}
+	}
+}
+
+// sendLogged sends m; a failure is a lost message, counted and logged.
+func (d *Driver) sendLogged(m chord.Message) {
+	if err := d.send(d.ctx, m); err != nil {
+		d.dropped.Add(1)
+		d.log.Debug("chord message lost", zap.String("type", string(m.Type)), zap.String("to", m.To.Addr), zap.Error(err))
 	}
 }
 
