@@ -70,7 +70,6 @@ type dist struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	kick   chan struct{} // asks for a sync round now
 
 	stats distCounters
 }
@@ -115,12 +114,11 @@ func (d *dist) init(n *Node, k int) {
 	}
 	d.repl.d = d
 	d.ptrs.d = d
-	d.kick = make(chan struct{}, 1)
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 }
 
 // start runs the anti-entropy loop once the node has a ring.
-func (d *dist) start(n *Node) {
+func (d *dist) start() {
 	d.wg.Add(1)
 	go d.syncLoop()
 }
@@ -130,14 +128,6 @@ func (d *dist) stop() {
 	d.cancel()
 	d.wg.Wait()
 	d.repl.wait()
-}
-
-// Kick asks for an anti-entropy round now (tests, and after a ring change).
-func (n *Node) Kick() {
-	select {
-	case n.dist.kick <- struct{}{}:
-	default:
-	}
 }
 
 // inRange reports whether x lies in the ring range (from, to]; (a, a] is the

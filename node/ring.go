@@ -27,7 +27,7 @@ type Ring interface {
 // ring member (anti-entropy, block catch-up); call it once, before serving.
 func (n *Node) AttachRing(r Ring) {
 	n.ring = r
-	n.dist.start(n)
+	n.dist.start()
 }
 
 // Neighbours is the ring as this node sees it, with peers addressed by their

@@ -19,7 +19,7 @@ import (
 const subRanges = 64
 
 // syncLoop runs an anti-entropy round every SyncInterval, and at once when
-// the node's range or successors change or someone kicks it.
+// the node's range or successors change.
 func (d *dist) syncLoop() {
 	defer d.wg.Done()
 	every := d.n.cfg.Profile.SyncInterval
@@ -35,7 +35,6 @@ func (d *dist) syncLoop() {
 		select {
 		case <-d.ctx.Done():
 			return
-		case <-d.kick:
 		case <-watch.C:
 			st := d.n.ring.State()
 			now := shape(st, d.k)
