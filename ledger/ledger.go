@@ -144,14 +144,19 @@ func (e *InputError) Unwrap() error { return e.Err }
 type Ledger struct {
 	cfg Config
 
-	mu       sync.Mutex
-	cond     *sync.Cond
-	head     head
-	nextSeq  uint64          // next position in the head block
-	leaves   map[uint64]Hash // durable records of the head block, by position
-	inflight int             // appends attached to the head but not yet durable or failed
-	sealing  bool            // Extend is closing the head; new appends wait
-	stats    Stats
+	mu      sync.Mutex
+	cond    *sync.Cond
+	head    head
+	nextSeq uint64          // next position in the head block
+	leaves  map[uint64]Hash // durable records of the head block, by position
+	// positions of the head block by txID, reserved or durable: a stamped
+	// reading appended again (an entry node retrying a put whose answer it
+	// did not get) takes the same position and so becomes the same bytes,
+	// instead of a second attachment of one record.
+	positions map[Hash]uint64
+	inflight  int  // appends attached to the head but not yet durable or failed
+	sealing   bool // Extend is closing the head; new appends wait
+	stats     Stats
 
 	ingestMu sync.Mutex // one Ingest at a time: it checks the store, then writes
 }
@@ -186,7 +191,7 @@ func Open(cfg Config) (*Ledger, error) {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
 	}
-	l := &Ledger{cfg: cfg, leaves: map[uint64]Hash{}}
+	l := &Ledger{cfg: cfg, leaves: map[uint64]Hash{}, positions: map[Hash]uint64{}}
 	l.cond = sync.NewCond(&l.mu)
 	if err := l.checkGenesis(); err != nil {
 		return nil, err
@@ -249,6 +254,7 @@ func (l *Ledger) loadHead() error {
 			return fmt.Errorf("record %x of head block %d: %w", a.TxID, l.head.no, err)
 		}
 		l.leaves[a.Seq] = LeafHash(rec)
+		l.positions[a.TxID] = a.Seq
 		l.nextSeq = a.Seq + 1
 	}
 	l.stats.HeadNo, l.stats.HeadHash, l.stats.Unsealed = l.head.no, l.head.hash, len(l.leaves)
@@ -297,6 +303,7 @@ func (l *Ledger) Append(ctx context.Context, readings []Reading) ([]Receipt, err
 		return nil, nil
 	}
 	datas := make([][]byte, len(readings))
+	hDatas := make([]*Key, len(readings)) // of the stamped readings
 	unstamped := 0
 	var now int64 // the clock, read once for the first stamped reading
 	for i, r := range readings {
@@ -323,6 +330,10 @@ func (l *Ledger) Append(ctx context.Context, readings []Reading) ([]Receipt, err
 			return nil, &InputError{Index: i, Err: err}
 		}
 		datas[i] = d
+		if ok {
+			h := DataHash(d, r.Time, r.Salt)
+			hDatas[i] = &h
+		}
 	}
 	var salts []byte
 	if unstamped > 0 {
@@ -332,46 +343,66 @@ func (l *Ledger) Append(ctx context.Context, readings []Reading) ([]Receipt, err
 		}
 	}
 
-	ref, seq0, err := l.attach(ctx, len(readings))
+	ref, seqs, err := l.attach(ctx, hDatas)
 	if err != nil {
 		return nil, err
 	}
-	receipts, w, err := l.build(readings, datas, salts, ref, seq0)
+	receipts, w, err := l.build(readings, datas, salts, ref, seqs)
 	if err == nil {
 		err = l.cfg.Store.Write(ctx, w)
 	}
-	l.detach(seq0, receipts, err)
+	l.detach(seqs, receipts, err)
 	if err != nil {
 		return nil, fmt.Errorf("store records: %w", err)
 	}
 	return receipts, nil
 }
 
-// attach reserves n positions in the head block, waiting while a seal is in progress.
-func (l *Ledger) attach(ctx context.Context, n int) (BlockRef, uint64, error) {
+// attach reserves a position in the head block for each reading, waiting while a seal
+// is in progress. hDatas holds the H_DATA of each stamped reading (nil for the others):
+// a stamped reading whose txID already has a position in the head block gets that
+// position again. Signatures are deterministic, so it becomes the very same record, and
+// writing it twice is harmless. A position that never becomes durable stays unused.
+func (l *Ledger) attach(ctx context.Context, hDatas []*Key) (BlockRef, []uint64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for l.sealing {
 		if err := ctx.Err(); err != nil {
-			return BlockRef{}, 0, err
+			return BlockRef{}, nil, err
 		}
 		l.cond.Wait()
 	}
-	seq0 := l.nextSeq
-	l.nextSeq += uint64(n)
+	seqs := make([]uint64, len(hDatas))
+	for i, h := range hDatas {
+		if h == nil {
+			seqs[i] = l.nextSeq
+			l.nextSeq++
+			continue
+		}
+		tx := TxID(l.head.hash, *h)
+		seq, ok := l.positions[tx]
+		if !ok {
+			seq = l.nextSeq
+			l.nextSeq++
+			l.positions[tx] = seq
+		}
+		seqs[i] = seq
+	}
 	l.inflight++
-	return BlockRef{Branch: l.cfg.Identity.ID, No: l.head.no, Hash: l.head.hash}, seq0, nil
+	return BlockRef{Branch: l.cfg.Identity.ID, No: l.head.no, Hash: l.head.hash}, seqs, nil
 }
 
 // detach records the leaves of durable records and lets a waiting seal proceed.
-func (l *Ledger) detach(seq0 uint64, receipts []Receipt, err error) {
+func (l *Ledger) detach(seqs []uint64, receipts []Receipt, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err == nil {
 		for i := range receipts {
-			l.leaves[seq0+uint64(i)] = LeafHash(receipts[i].Record)
+			if _, again := l.leaves[seqs[i]]; !again {
+				l.stats.Records++
+			}
+			l.leaves[seqs[i]] = LeafHash(receipts[i].Record)
 		}
-		l.stats.Records += uint64(len(receipts))
 		l.stats.Unsealed = len(l.leaves)
 	}
 	l.inflight--
@@ -383,7 +414,7 @@ func (l *Ledger) detach(seq0 uint64, receipts []Receipt, err error) {
 // build makes and signs the records, in parallel for large batches: signing is the
 // costly step (about 15 µs each). salts holds the salts of the unstamped readings, in
 // order; stamped readings keep their own time and salt.
-func (l *Ledger) build(readings []Reading, datas [][]byte, salts []byte, ref BlockRef, seq0 uint64) ([]Receipt, store.Write, error) {
+func (l *Ledger) build(readings []Reading, datas [][]byte, salts []byte, ref BlockRef, seqs []uint64) ([]Receipt, store.Write, error) {
 	receipts := make([]Receipt, len(readings))
 	recs := make([]store.Record, len(readings))
 	errs := make([]error, len(readings))
@@ -415,7 +446,7 @@ func (l *Ledger) build(readings []Reading, datas [][]byte, salts []byte, ref Blo
 			key = *readings[i].Key
 		}
 		r := &Record{TxID: TxID(ref.Hash, hData), Key: key, HData: hData, Salt: salt, Thing: readings[i].Thing,
-			Time: now, Block: ref, Seq: seq0 + uint64(i), Data: datas[i]}
+			Time: now, Block: ref, Seq: seqs[i], Data: datas[i]}
 		raw, err := SignRecord(r, l.cfg.Identity)
 		if err != nil {
 			errs[i] = err
@@ -489,6 +520,7 @@ func (l *Ledger) Extend(ctx context.Context, nonce uint64, t time.Time) error {
 	}
 	l.head = head{no: blk.No, hash: blk.Hash, proof: blk.Proof, time: blk.Time}
 	l.leaves = map[uint64]Hash{}
+	l.positions = map[Hash]uint64{}
 	l.nextSeq = 0
 	l.stats.Blocks++
 	l.stats.HeadNo, l.stats.HeadHash, l.stats.Unsealed = blk.No, blk.Hash, 0

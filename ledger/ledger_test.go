@@ -321,3 +321,66 @@ func TestClientKeyIndexesRecords(t *testing.T) {
 	}
 	f.mustBeValid()
 }
+
+// TestStampedReadingAppendedAgainIsOneRecord: an entry node that did not get
+// the owner's answer puts the same stamped readings again, possibly while
+// the first put is still being written. Within one block they must become
+// the same records at the same positions, not a second attachment of each
+// txID (which broke the block's seal); in a later block they are new records
+// and the ledger still verifies.
+func TestStampedReadingAppendedAgainIsOneRecord(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	rs := []Reading{{Thing: "a", Data: []byte(`1`)}, {Thing: "b", Data: []byte(`2`)}, {Thing: "c", Data: []byte(`3`)}}
+	if err := StampReadings(rs, f.advance(0), f.l.cfg.Rand); err != nil {
+		t.Fatal(err)
+	}
+	f.put("other", `0`) // the retried readings do not start the block
+	var wg sync.WaitGroup
+	got := make([][]Receipt, 4)
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rcs, err := f.l.Append(ctx, rs)
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = rcs
+		}()
+	}
+	wg.Wait()
+	again, err := f.l.Append(ctx, []Reading{rs[1], rs[1]}) // twice in one batch, too
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rcs := range append(got[1:], again) {
+		for j, rc := range rcs {
+			want := got[0][j]
+			if len(rcs) == 2 {
+				want = got[0][1]
+			}
+			if rc.TxID != want.TxID || !bytes.Equal(rc.Record, want.Record) {
+				t.Fatalf("a repeated append made a different record:\n%s\n%s", rc.Record, want.Record)
+			}
+		}
+	}
+	if n := f.l.Stats().Records; n != 4 {
+		t.Fatalf("stats count %d records, want 4", n)
+	}
+	f.mine()
+	if rep := f.mustBeValid(); rep.Records != 4 {
+		t.Fatalf("report %+v, want 4 records", rep)
+	}
+	later, err := f.l.Append(ctx, rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if later[0].TxID == got[0][0].TxID || later[0].Block.No != 1 {
+		t.Fatalf("in the next block the reading is a new record: %+v", later[0].Block)
+	}
+	f.mine()
+	if rep := f.mustBeValid(); rep.Records != 7 {
+		t.Fatalf("report %+v, want 7 records", rep)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -58,7 +59,9 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.Network == "" {
 		cfg.Network = ledger.DefaultNetwork
 	}
-	if cfg.Profile.MemoryLimit > 0 {
+	// The profile's limit is a default: GOMEMLIMIT, when the operator set it,
+	// is what the Go runtime already applies, and it wins.
+	if _, set := os.LookupEnv("GOMEMLIMIT"); cfg.Profile.MemoryLimit > 0 && !set {
 		debug.SetMemoryLimit(cfg.Profile.MemoryLimit)
 	}
 	g, err := ledger.NewGenesis(ledger.Network{Name: cfg.Network, Mining: cfg.Profile.Mining})

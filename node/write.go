@@ -371,7 +371,8 @@ func (d *dist) writePointers(ctx context.Context, ps []store.Pointer) {
 // pointersTo writes pointers at their owner (this node or a peer).
 func (d *dist) pointersTo(ctx context.Context, owner chord.Peer, ps []store.Pointer) error {
 	if owner.ID == d.self() {
-		_, err := d.ownerPointers(ctx, wirePointers(ps))
+		// One local write: listPage bounds a message, and a round can hold more.
+		_, err := d.storeOwnPointers(ctx, wirePointers(ps))
 		return err
 	}
 	for len(ps) > 0 {
@@ -408,6 +409,11 @@ func (d *dist) ownerPointers(ctx context.Context, ws []wirePointer) (storedAnswe
 	if len(ws) == 0 || len(ws) > listPage {
 		return storedAnswer{}, refusal(codeRefused, "%d pointers in one message; 1 to %d", len(ws), listPage)
 	}
+	return d.storeOwnPointers(ctx, ws)
+}
+
+// storeOwnPointers stores pointers in this node's range durably and replicates them.
+func (d *dist) storeOwnPointers(ctx context.Context, ws []wirePointer) (storedAnswer, error) {
 	st, from, to, err := d.takingRange()
 	if err != nil {
 		return storedAnswer{}, err

@@ -98,6 +98,10 @@ func (s *Server) postRecords(w http.ResponseWriter, r *http.Request) {
 	case errors.As(err, &ie):
 		writeError(w, http.StatusBadRequest, itemError(batch != "", ie.Index, ie.Err))
 		return
+	case err != nil && r.Context().Err() != nil:
+		// The client went away; whatever was stored is not acknowledged.
+		s.log.Info("put abandoned by its client: " + err.Error())
+		return
 	case err != nil:
 		s.log.Error("put failed: " + err.Error())
 		writeError(w, http.StatusServiceUnavailable, "the node could not store the reading durably; retry later")
@@ -281,6 +285,10 @@ func (s *Server) getBlocks(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) getVerify(w http.ResponseWriter, r *http.Request) {
 	rep, err := s.node.Verify(r.Context())
+	if err != nil && r.Context().Err() != nil {
+		s.log.Info("verify abandoned by its client: " + err.Error())
+		return
+	}
 	if err != nil {
 		s.log.Error("verify could not run: " + err.Error())
 		writeError(w, http.StatusServiceUnavailable, "verify could not read the store: "+err.Error())

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -122,7 +123,7 @@ func (a advertising) Addr() string { return a.self.Addr }
 
 // joinRing creates a ring, or joins through the peers, retrying (with a pause)
 // until it works or ctx ends: peers started together may not all listen yet.
-func joinRing(ctx context.Context, d *driver.Driver, peers []string, log *zap.Logger) {
+func joinRing(ctx context.Context, d *driver.Driver, peers []string, seed bool, log *zap.Logger) {
 	if len(peers) == 0 {
 		if err := d.Start(ctx); err != nil {
 			log.Error("create ring", zap.Error(err))
@@ -130,12 +131,19 @@ func joinRing(ctx context.Context, d *driver.Driver, peers []string, log *zap.Lo
 		return
 	}
 	pause := d.Profile().Tick * 4
-	for ctx.Err() == nil {
+	for failed := 1; ctx.Err() == nil; failed++ {
 		jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := d.Join(jctx, peers)
 		cancel()
 		if err == nil {
 			log.Info("joined the ring", zap.Strings("through", peers))
+			return
+		}
+		if seed && seedCreates(err, failed) {
+			log.Info("no --join peer is in a ring: this seed node starts one", zap.Strings("peers", peers), zap.Error(err))
+			if err := d.Start(ctx); err != nil {
+				log.Error("create ring", zap.Error(err))
+			}
 			return
 		}
 		log.Warn("join failed; retrying", zap.Strings("peers", peers), zap.Error(err))
@@ -145,4 +153,20 @@ func joinRing(ctx context.Context, d *driver.Driver, peers []string, log *zap.Lo
 		}
 		pause = min(2*pause, 10*time.Second)
 	}
+}
+
+// seedJoinAttempts is how many joins a seed node tries through peers that
+// answer before it concludes that none of them is in a ring.
+const seedJoinAttempts = 3
+
+// seedCreates decides whether a seed node whose failed-th join attempt just
+// failed with err starts a ring of its own. When no peer answered at all (a
+// cold start: the seed is the first one up) it does at once; when peers
+// answered but the join still failed it retries a few times first, because
+// a seed that gives up on a live ring too early splits it in two.
+func seedCreates(err error, failed int) bool {
+	if errors.Is(err, driver.ErrNoBootstrap) {
+		return true
+	}
+	return failed >= seedJoinAttempts && !errors.Is(err, context.Canceled)
 }

@@ -29,6 +29,7 @@ func cmdRun(args []string, stdout io.Writer) error {
 	httpAddr := fs.String("http", ":8000", "TCP address for HTTP, WebSocket and the API")
 	coapAddr := fs.String("coap", ":5683", "UDP address for CoAP")
 	join := fs.String("join", "", "comma-separated peers to join: ws://HOST:PORT or coap://HOST:PORT")
+	seed := fs.Bool("seed", false, "start a new ring when none of the --join peers is in one (give it to one node of a fixed set)")
 	rpcPref := fs.String("rpc", "ws", "transport this node prefers for RPC: ws or coap")
 	profileName := fs.String("profile", "laptop", "gateway, laptop or local")
 	network := fs.String("network", ledger.DefaultNetwork, "network name; nodes of different networks refuse each other")
@@ -111,7 +112,7 @@ func cmdRun(args []string, stdout io.Writer) error {
 	mineErr := make(chan error, 1)
 	go func() { mineErr <- n.Run(ctx) }()
 	joined := make(chan struct{})
-	go func() { defer close(joined); joinRing(ctx, ring, peers, log.Named("chord")) }()
+	go func() { defer close(joined); joinRing(ctx, ring, peers, *seed, log.Named("chord")) }()
 
 	log.Info("flownode started", zap.Stringer("id", n.ID()), zap.String("profile", profile.Name), zap.String("rpc", ring.Self().Addr),
 		zap.String("network", *network), zap.String("data", *data), zap.String("version", node.Version))

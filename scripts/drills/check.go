@@ -1,0 +1,277 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/flownode/flownode/ledger"
+)
+
+// peer is a node as /api/v1/node names its neighbours.
+type peer struct {
+	ID   string `json:"id"`
+	Addr string `json:"addr"`
+}
+
+// nodeInfo is the part of GET /api/v1/node the drills read.
+type nodeInfo struct {
+	ID          string `json:"id"`
+	Status      string `json:"status"`
+	Predecessor *peer  `json:"predecessor"`
+	Successors  []peer `json:"successors"`
+	Stats       struct {
+		Records uint64 `json:"records"`
+		Dist    struct {
+			ReplPending int64  `json:"replPending"`
+			Rejected    uint64 `json:"rejected"`
+			Pulled      uint64 `json:"pulled"`
+			Pushed      uint64 `json:"pushed"`
+		} `json:"dist"`
+	} `json:"stats"`
+}
+
+// get fetches a URL and returns the status and body.
+func get(c *http.Client, url string) (int, []byte, error) {
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	return resp.StatusCode, body, err
+}
+
+func info(c *http.Client, n *node) (nodeInfo, error) {
+	var in nodeInfo
+	code, body, err := get(c, n.url+"/api/v1/node")
+	if err != nil {
+		return in, fmt.Errorf("%s: %v", n.name, err)
+	}
+	if code != http.StatusOK {
+		return in, fmt.Errorf("%s: GET /api/v1/node answered %d", n.name, code)
+	}
+	if err := json.Unmarshal(body, &in); err != nil {
+		return in, fmt.Errorf("%s: /api/v1/node: %v", n.name, err)
+	}
+	return in, nil
+}
+
+// minSuccessors is the shortest successor list an Ideal node of a ring of
+// n keeps: r is at least 4 (chord.Config.MinR), capped by the n-1 others.
+func minSuccessors(n int) int { return min(4, n-1) }
+
+// idealErr says why the live nodes, each asked for its own state, do not
+// form the Ideal ring (CHORD.md): every one a member, its predecessor the
+// true previous node and its successor list the true next nodes. "" when
+// they do.
+func idealErr(c *http.Client, live []*node) string {
+	ids := make([]string, len(live))
+	infos := make([]nodeInfo, len(live))
+	for i, n := range live {
+		in, err := info(c, n)
+		if err != nil {
+			return err.Error()
+		}
+		if in.ID != n.id {
+			return fmt.Sprintf("%s now has id %.8s, was %.8s", n.name, in.ID, n.id)
+		}
+		infos[i], ids[i] = in, in.ID
+	}
+	slices.Sort(ids) // 40 lowercase hex characters sort as the numbers do
+	for i, in := range infos {
+		name := live[i].name
+		at := slices.Index(ids, in.ID)
+		if in.Status != "member" {
+			return fmt.Sprintf("%s is %s", name, in.Status)
+		}
+		if len(ids) > 1 {
+			if want := ids[(at+len(ids)-1)%len(ids)]; in.Predecessor == nil || in.Predecessor.ID != want {
+				return fmt.Sprintf("%s has predecessor %v, want %.8s", name, in.Predecessor, want)
+			}
+		}
+		if len(in.Successors) < minSuccessors(len(ids)) {
+			return fmt.Sprintf("%s has %d successors, want %d", name, len(in.Successors), minSuccessors(len(ids)))
+		}
+		for j, s := range in.Successors {
+			want := ids[(at+1+j)%len(ids)]
+			if len(ids) > 1 && j+1 >= len(ids) {
+				return fmt.Sprintf("%s lists %d successors in a ring of %d", name, len(in.Successors), len(ids))
+			}
+			if s.ID != want {
+				return fmt.Sprintf("%s successor %d is %.8s, want %.8s", name, j, s.ID, want)
+			}
+		}
+	}
+	return ""
+}
+
+// waitIdeal polls until the live nodes form the Ideal ring and returns how
+// long that took.
+func waitIdeal(c *http.Client, live []*node, since time.Time, timeout time.Duration) (time.Duration, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		why := idealErr(c, live)
+		if why == "" {
+			return time.Since(since), nil
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("the ring of %s is not Ideal after %v: %s", names(live), timeout, why)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// verifyAll asks every live node to verify its ledger, all at once.
+func verifyAll(c *http.Client, live []*node) error {
+	errs := make([]error, len(live))
+	var wg sync.WaitGroup
+	for i, n := range live {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, body, err := get(c, n.url+"/api/v1/verify")
+			var v struct {
+				Valid bool `json:"valid"`
+			}
+			switch {
+			case err != nil:
+				errs[i] = fmt.Errorf("verify on %s: %v", n.name, err)
+			case code != http.StatusOK || json.Unmarshal(body, &v) != nil || !v.Valid:
+				errs[i] = fmt.Errorf("verify on %s: %d %s", n.name, code, trunc(body))
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// readAll reads every acknowledged reading back through randomly chosen live
+// nodes and checks it: the record parses and its signature, H_DATA and txID
+// check; it carries the receipt's key, block and data; its signer is the
+// receipt's owner; and its bytes are the bytes first read (records never
+// change). A reading that no node serves is lost; one that comes back wrong
+// is corrupt. Transport errors are retried through other nodes.
+func readAll(c *http.Client, acks []*acked, live []*node) (lost, corrupt []string) {
+	var mu sync.Mutex
+	note := func(list *[]string, s string) {
+		mu.Lock()
+		*list = append(*list, s)
+		mu.Unlock()
+	}
+	next := make(chan *acked)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for a := range next {
+				switch kind, why := readOne(c, a, live); kind {
+				case readLost:
+					note(&lost, why)
+				case readCorrupt:
+					note(&corrupt, why)
+				}
+			}
+		}()
+	}
+	for _, a := range acks {
+		next <- a
+	}
+	close(next)
+	wg.Wait()
+	return lost, corrupt
+}
+
+type readResult int
+
+const (
+	readOK readResult = iota
+	readLost
+	readCorrupt
+)
+
+// readOne reads one reading, trying up to four nodes when a node cannot
+// answer (a transport error or a 5xx); two 404s from different nodes make
+// it lost.
+func readOne(c *http.Client, a *acked, live []*node) (readResult, string) {
+	var whys []string
+	notFound := 0
+	for try := 0; try < 4; try++ {
+		n := live[rand.IntN(len(live))]
+		code, body, err := get(c, n.url+"/api/v1/records/"+a.rc.TxID)
+		switch {
+		case err != nil:
+			whys = append(whys, fmt.Sprintf("%s: %v", n.name, err))
+		case code == http.StatusNotFound:
+			whys = append(whys, n.name+": 404")
+			if notFound++; notFound == 2 {
+				return readLost, fmt.Sprintf("%s (put through %s, owner %.8s): %s", a.rc.TxID, a.via, a.rc.Owner.ID, strings.Join(whys, "; "))
+			}
+		case code != http.StatusOK:
+			whys = append(whys, fmt.Sprintf("%s: %d %s", n.name, code, trunc(body)))
+		default:
+			if err := checkRecord(a, body); err != nil {
+				return readCorrupt, fmt.Sprintf("%s from %s: %v", a.rc.TxID, n.name, err)
+			}
+			return readOK, ""
+		}
+		time.Sleep(time.Duration(try+1) * 200 * time.Millisecond)
+	}
+	return readLost, fmt.Sprintf("%s: no node served it: %s", a.rc.TxID, strings.Join(whys, "; "))
+}
+
+// checkRecord checks a served record against its receipt and the data sent.
+func checkRecord(a *acked, raw []byte) error {
+	r, err := ledger.ParseRecord(raw)
+	if err != nil {
+		return err
+	}
+	if err := r.CheckSelf(raw); err != nil {
+		return fmt.Errorf("does not check: %v", err)
+	}
+	if r.TxID.String() != a.rc.TxID || r.Key.String() != a.rc.Key || r.Block.No != a.rc.Block.No {
+		return fmt.Errorf("record %s/%s block %d, receipt %s/%s block %d", r.TxID, r.Key, r.Block.No, a.rc.TxID, a.rc.Key, a.rc.Block.No)
+	}
+	if s := sha1.Sum(r.Signer); hex.EncodeToString(s[:]) != a.rc.Owner.ID {
+		return fmt.Errorf("signed by %x, receipt owner %s", s, a.rc.Owner.ID)
+	}
+	if !bytes.Contains(raw, []byte(a.data)) {
+		return fmt.Errorf("does not hold the data sent %s: %s", a.data, trunc(raw))
+	}
+	sum := sha256.Sum256(raw)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.sum == nil {
+		a.sum = sum[:]
+	} else if !bytes.Equal(a.sum, sum[:]) {
+		return fmt.Errorf("bytes differ from the first read: %s", trunc(raw))
+	}
+	return nil
+}
+
+func trunc(b []byte) string {
+	if len(b) > 200 {
+		return string(b[:200]) + "…"
+	}
+	return string(b)
+}
+
+func names(ns []*node) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = n.name
+	}
+	return strings.Join(s, ",")
+}
