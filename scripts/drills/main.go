@@ -44,7 +44,7 @@ type drills struct {
 	load     *load
 	baseAcks []*acked // acknowledged in the baseline runs
 	results  []result
-	failed  bool
+	failed   bool
 }
 
 // result is one drill's line in the report.
