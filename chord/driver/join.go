@@ -147,12 +147,27 @@ func (d *Driver) probeDue() {
 	for _, s := range d.core.Successors() {
 		skip[s.ID] = true
 	}
-	cands := d.cache.Candidates(32, func(id chord.ID) bool { return skip[id] })
-	if len(cands) == 0 {
-		return
-	}
 	d.probeNext++
-	d.core.Probe(cands[d.probeNext%len(cands)])
+	// Every other probe goes to one of the peers the node joined through. A
+	// node cut off from all others declares them dead and they forget it, so
+	// when the network heals neither side's cache names the other; the join
+	// peers are what brings them back together.
+	if d.probeNext%2 == 0 {
+		var boots []chord.Peer
+		for _, b := range d.lastBoots {
+			if !skip[b.ID] {
+				boots = append(boots, b)
+			}
+		}
+		if len(boots) > 0 {
+			d.core.Probe(boots[(d.probeNext/2)%len(boots)])
+			return
+		}
+	}
+	cands := d.cache.Candidates(32, func(id chord.ID) bool { return skip[id] })
+	if len(cands) > 0 {
+		d.core.Probe(cands[d.probeNext%len(cands)])
+	}
 }
 
 // rejoinDue runs a scheduled rejoin through the peer cache and the last
