@@ -8,6 +8,7 @@ HTTP      ?= :8000
 PROFILE   ?= laptop
 
 .PHONY: all build run test test-short bench lint fuzz-short soak clean
+.PHONY: gateway vet-deps test-386 gateway-test
 
 all: lint test build
 
@@ -53,6 +54,52 @@ lint:
 	$(GO) vet ./...
 	GOARCH=mipsle GOMIPS=softfloat $(GO) vet ./...
 	GOARCH=386 $(GO) vet ./...
+	@$(MAKE) --no-print-directory vet-deps
+
+# The MIPS gateway (LinkIt Smart 7688 class). Its builds and 32-bit tests carry the
+# dependency fixes in scripts/gateway/patches through go -overlay (scripts/gateway/README.md).
+GATEWAY_BIN := bin/flownode-linux-mipsle
+
+## gateway: bin/flownode-linux-mipsle (linux/mipsle softfloat, static, stripped, patched); prints its size and xz size
+gateway:
+	GO='$(GO)' scripts/gateway/build.sh $(GATEWAY_BIN) '$(LDFLAGS)'
+
+## vet-deps: go vet -shift of every dependency for mipsle, patched: no 32-bit shift overflows
+vet-deps:
+	GO='$(GO)' scripts/gateway/vet-deps.sh
+
+## test-386: the store's tests built for GOARCH=386 (32-bit, runs natively), patched
+test-386:
+	GOARCH=386 GO='$(GO)' scripts/gateway/patched-go.sh test -count=1 ./store/
+
+## gateway-test: test-386, then the gateway binary under qemu-mipsel-static: 100k readings in, all read back, verify
+gateway-test: gateway test-386
+	$(GO) run ./scripts/gateway/smoke -bin $(GATEWAY_BIN)
+
+# The compose ring (compose.yaml): five nodes on this Docker host, API of node N on
+# 127.0.0.1:800N. The image holds only the static binary built here (no pull).
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo 'docker compose' || echo docker-compose)
+RING    := $(COMPOSE) -p flownode -f compose.yaml
+
+.PHONY: image ring-up ring-down ring-test
+
+## image: the flownode:dev image, FROM scratch with bin/flownode (see Dockerfile)
+image: build
+	rm -rf bin/image && mkdir -p bin/image/data && cp $(BIN) bin/image/flownode
+	docker build -q -t flownode:dev -f Dockerfile bin/image
+
+## ring-up: start the five-node ring and wait until every node is healthy
+ring-up: image
+	$(RING) up -d
+	scripts/ring/wait-healthy.sh 120
+
+## ring-down: stop the ring and delete its volumes
+ring-down:
+	$(RING) down -v --remove-orphans
+
+## ring-test: a fresh ring, then the fault drills under continuous puts; exits non-zero on any loss
+ring-test: image
+	COMPOSE='$(RING)' scripts/ring/test.sh
 
 ## fuzz-short: a short coverage-guided run of every fuzz target (seeds run in make test)
 FUZZTIME ?= 8s
