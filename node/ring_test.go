@@ -523,3 +523,24 @@ func jsonString(b []byte) string {
 }
 
 func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' }
+
+// TestOwnPointersBeyondOnePage: the pointers of one large batch that all
+// belong to this node are stored, not refused by the per-message page limit
+// (a single node used to drop every pointer of batches over 300).
+func TestOwnPointersBeyondOnePage(t *testing.T) {
+	r := newTestRing(t, 1, 1)
+	receipts := r.putMany(700, 700, PutOptions{})
+	n := r.live()[0].n
+	deadline := time.Now().Add(10 * time.Second)
+	for n.DistStats().PtrPending > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s := n.DistStats(); s.PtrPending != 0 || s.PointerFails != 0 {
+		t.Fatalf("pointers pending %d, failed %d", s.PtrPending, s.PointerFails)
+	}
+	for _, rc := range receipts {
+		if key, err := n.store.Pointer(rc.TxID); err != nil || key != rc.Key {
+			t.Fatalf("pointer of %s: %x, %v", rc.TxID, key, err)
+		}
+	}
+}
