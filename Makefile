@@ -92,6 +92,7 @@ image: build
 ring-up: image
 	$(RING) up -d
 	scripts/ring/wait-healthy.sh 120
+	@echo "dashboards: http://127.0.0.1:8001/ .. http://127.0.0.1:8005/ (node1..node5)"
 
 ## ring-down: stop the ring and delete its volumes
 ring-down:

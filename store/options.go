@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 	"go.uber.org/zap"
 )
 
@@ -23,12 +24,18 @@ type Options struct {
 	ValueThreshold          int64 // values this large or larger go to the value log
 	ValueLogFileSize        int64 // Badger maps 2× this per value-log file
 	BaseTableSize           int64
+	TableSizeMultiplier     int // table size grows by this per level below the base level
 	BaseLevelSize           int64
 	NumLevelZeroTables      int
 	NumLevelZeroTablesStall int
 	NumCompactors           int // Badger rejects 1
 	BlockCacheSize          int64
 	IndexCacheSize          int64
+	// NoCompression stores LSM blocks uncompressed (Badger's default is Snappy):
+	// blocks are then read in place from the mapped table files instead of
+	// being decompressed into heap buffers, and table builders hold one copy
+	// of each block instead of two.
+	NoCompression bool
 }
 
 // profiles are the named option sets. Gateway is the low-memory set measured on
@@ -38,17 +45,19 @@ type Options struct {
 var profiles = map[string]Options{
 	"gateway": {
 		Profile:                 "gateway",
-		MemTableSize:            4 * mib,
+		MemTableSize:            2 * mib,
 		NumMemtables:            2,
 		ValueThreshold:          256, // records go to the value log: small LSM tables keep compaction memory low
 		ValueLogFileSize:        16 * mib,
 		BaseTableSize:           1 * mib,
+		TableSizeMultiplier:     1,
 		BaseLevelSize:           4 * mib,
 		NumLevelZeroTables:      2,
 		NumLevelZeroTablesStall: 4,
 		NumCompactors:           2,
 		BlockCacheSize:          1 * mib,
 		IndexCacheSize:          0,
+		NoCompression:           true,
 	},
 	"laptop": {
 		Profile:                 "laptop",
@@ -57,6 +66,7 @@ var profiles = map[string]Options{
 		ValueThreshold:          1 * mib,
 		ValueLogFileSize:        256 * mib,
 		BaseTableSize:           2 * mib,
+		TableSizeMultiplier:     2,
 		BaseLevelSize:           10 * mib,
 		NumLevelZeroTables:      5,
 		NumLevelZeroTablesStall: 15,
@@ -71,6 +81,7 @@ var profiles = map[string]Options{
 		ValueThreshold:          32 * kib,
 		ValueLogFileSize:        16 * mib,
 		BaseTableSize:           1 * mib,
+		TableSizeMultiplier:     2,
 		BaseLevelSize:           4 * mib,
 		NumLevelZeroTables:      5,
 		NumLevelZeroTablesStall: 15,
@@ -119,6 +130,7 @@ func (o Options) withDefaults(intSize int) Options {
 	setInt64(&o.ValueThreshold, d.ValueThreshold)
 	setInt64(&o.ValueLogFileSize, d.ValueLogFileSize)
 	setInt64(&o.BaseTableSize, d.BaseTableSize)
+	setInt(&o.TableSizeMultiplier, d.TableSizeMultiplier)
 	setInt64(&o.BaseLevelSize, d.BaseLevelSize)
 	setInt(&o.NumLevelZeroTables, d.NumLevelZeroTables)
 	setInt(&o.NumLevelZeroTablesStall, d.NumLevelZeroTablesStall)
@@ -137,7 +149,12 @@ func (o Options) withDefaults(intSize int) Options {
 // log before it returns, which is what makes a group commit durable (see
 // commit.go for why db.Sync after unsynced writes is not enough).
 func badgerOptions(dir string, o Options, log *zap.Logger) badger.Options {
-	return badger.DefaultOptions(dir).
+	bo := badger.DefaultOptions(dir)
+	bo.TableSizeMultiplier = o.TableSizeMultiplier // no With method
+	if o.NoCompression {
+		bo = bo.WithCompression(options.None)
+	}
+	return bo.
 		WithLogger(newBadgerLogger(log)).
 		WithSyncWrites(true).
 		WithDetectConflicts(false). // one committer goroutine; nothing to conflict with

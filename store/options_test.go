@@ -2,6 +2,8 @@ package store
 
 import (
 	"testing"
+
+	"github.com/dgraph-io/badger/v4/options"
 )
 
 func TestProfiles(t *testing.T) {
@@ -41,17 +43,19 @@ func TestGatewayProfile(t *testing.T) {
 	o, _ := ProfileOptions("gateway")
 	want := Options{
 		Profile:                 "gateway",
-		MemTableSize:            4 << 20,
+		MemTableSize:            2 << 20,
 		NumMemtables:            2,
 		ValueThreshold:          o.ValueThreshold,
 		ValueLogFileSize:        16 << 20,
 		BaseTableSize:           1 << 20,
+		TableSizeMultiplier:     1,
 		BaseLevelSize:           4 << 20,
 		NumLevelZeroTables:      2,
 		NumLevelZeroTablesStall: 4,
 		NumCompactors:           2,
 		BlockCacheSize:          o.BlockCacheSize,
 		IndexCacheSize:          0,
+		NoCompression:           true,
 	}
 	if o != want {
 		t.Fatalf("gateway = %+v\nwant      %+v", o, want)
@@ -63,7 +67,8 @@ func TestGatewayProfile(t *testing.T) {
 	if !bo.SyncWrites || bo.DetectConflicts || bo.MetricsEnabled {
 		t.Errorf("SyncWrites %v DetectConflicts %v MetricsEnabled %v", bo.SyncWrites, bo.DetectConflicts, bo.MetricsEnabled)
 	}
-	if bo.ValueLogFileSize != 16<<20 || bo.MemTableSize != 4<<20 || bo.IndexCacheSize != 0 {
+	if bo.ValueLogFileSize != 16<<20 || bo.MemTableSize != 2<<20 || bo.IndexCacheSize != 0 ||
+		bo.TableSizeMultiplier != 1 || bo.Compression != options.None {
 		t.Errorf("badger options differ from the profile: %+v", bo)
 	}
 }
