@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -153,7 +154,7 @@ type Ledger struct {
 	// reading appended again (an entry node retrying a put whose answer it
 	// did not get) takes the same position and so becomes the same bytes,
 	// instead of a second attachment of one record.
-	positions map[Hash]uint64
+	positions map[Hash]position
 	inflight  int  // appends attached to the head but not yet durable or failed
 	sealing   bool // Extend is closing the head; new appends wait
 	stats     Stats
@@ -191,7 +192,7 @@ func Open(cfg Config) (*Ledger, error) {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
 	}
-	l := &Ledger{cfg: cfg, leaves: map[uint64]Hash{}, positions: map[Hash]uint64{}}
+	l := &Ledger{cfg: cfg, leaves: map[uint64]Hash{}, positions: map[Hash]position{}}
 	l.cond = sync.NewCond(&l.mu)
 	if err := l.checkGenesis(); err != nil {
 		return nil, err
@@ -253,8 +254,12 @@ func (l *Ledger) loadHead() error {
 		if err != nil {
 			return fmt.Errorf("record %x of head block %d: %w", a.TxID, l.head.no, err)
 		}
+		r, err := ParseRecord(rec)
+		if err != nil {
+			return fmt.Errorf("record %x of head block %d: %w", a.TxID, l.head.no, err)
+		}
 		l.leaves[a.Seq] = LeafHash(rec)
-		l.positions[a.TxID] = a.Seq
+		l.positions[a.TxID] = position{seq: a.Seq, what: identity(r.Thing, r.Key)}
 		l.nextSeq = a.Seq + 1
 	}
 	l.stats.HeadNo, l.stats.HeadHash, l.stats.Unsealed = l.head.no, l.head.hash, len(l.leaves)
@@ -303,7 +308,7 @@ func (l *Ledger) Append(ctx context.Context, readings []Reading) ([]Receipt, err
 		return nil, nil
 	}
 	datas := make([][]byte, len(readings))
-	hDatas := make([]*Key, len(readings)) // of the stamped readings
+	stamps := make([]*stamp, len(readings)) // of the stamped readings
 	unstamped := 0
 	var now int64 // the clock, read once for the first stamped reading
 	for i, r := range readings {
@@ -331,8 +336,13 @@ func (l *Ledger) Append(ctx context.Context, readings []Reading) ([]Receipt, err
 		}
 		datas[i] = d
 		if ok {
-			h := DataHash(d, r.Time, r.Salt)
-			hDatas[i] = &h
+			st := &stamp{hData: DataHash(d, r.Time, r.Salt)}
+			key := st.hData
+			if r.Key != nil {
+				key = *r.Key
+			}
+			st.what = identity(r.Thing, key)
+			stamps[i] = st
 		}
 	}
 	var salts []byte
@@ -343,7 +353,7 @@ func (l *Ledger) Append(ctx context.Context, readings []Reading) ([]Receipt, err
 		}
 	}
 
-	ref, seqs, err := l.attach(ctx, hDatas)
+	ref, seqs, err := l.attach(ctx, stamps)
 	if err != nil {
 		return nil, err
 	}
@@ -358,12 +368,36 @@ func (l *Ledger) Append(ctx context.Context, readings []Reading) ([]Receipt, err
 	return receipts, nil
 }
 
+// stamp is what makes a stamped reading's record: its H_DATA (with the head block, its
+// txID) and, as identity, its Thing and key.
+type stamp struct {
+	hData Key
+	what  [32]byte
+}
+
+// position is where a txID sits in the head block, and the identity of its record.
+type position struct {
+	seq  uint64
+	what [32]byte
+}
+
+// identity names a record's Thing and key: with the txID they fix its bytes.
+func identity(thing string, key Key) [32]byte {
+	h := sha256.New()
+	h.Write([]byte(thing))
+	h.Write([]byte{0})
+	h.Write(key[:])
+	return [32]byte(h.Sum(nil))
+}
+
 // attach reserves a position in the head block for each reading, waiting while a seal
-// is in progress. hDatas holds the H_DATA of each stamped reading (nil for the others):
+// is in progress. stamps holds the stamp of each stamped reading (nil for the others):
 // a stamped reading whose txID already has a position in the head block gets that
 // position again. Signatures are deterministic, so it becomes the very same record, and
-// writing it twice is harmless. A position that never becomes durable stays unused.
-func (l *Ledger) attach(ctx context.Context, hDatas []*Key) (BlockRef, []uint64, error) {
+// writing it twice is harmless. The same txID with another Thing or key would be a
+// different record under one txID, and is refused. A position that never becomes
+// durable stays unused.
+func (l *Ledger) attach(ctx context.Context, stamps []*stamp) (BlockRef, []uint64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for l.sealing {
@@ -372,21 +406,35 @@ func (l *Ledger) attach(ctx context.Context, hDatas []*Key) (BlockRef, []uint64,
 		}
 		l.cond.Wait()
 	}
-	seqs := make([]uint64, len(hDatas))
-	for i, h := range hDatas {
-		if h == nil {
+	txIDs := make([]Hash, len(stamps))
+	batch := map[Hash][32]byte{}
+	for i, st := range stamps {
+		if st == nil {
+			continue
+		}
+		txIDs[i] = TxID(l.head.hash, st.hData)
+		if p, ok := l.positions[txIDs[i]]; ok && p.what != st.what {
+			return BlockRef{}, nil, &InputError{Index: i, Err: errors.New("a reading with this time, salt and data is already in the block under another thing or key")}
+		}
+		if what, ok := batch[txIDs[i]]; ok && what != st.what {
+			return BlockRef{}, nil, &InputError{Index: i, Err: errors.New("two readings of the batch have the same time, salt and data but another thing or key")}
+		}
+		batch[txIDs[i]] = st.what
+	}
+	seqs := make([]uint64, len(stamps))
+	for i, st := range stamps {
+		if st == nil {
 			seqs[i] = l.nextSeq
 			l.nextSeq++
 			continue
 		}
-		tx := TxID(l.head.hash, *h)
-		seq, ok := l.positions[tx]
+		p, ok := l.positions[txIDs[i]]
 		if !ok {
-			seq = l.nextSeq
+			p = position{seq: l.nextSeq, what: st.what}
 			l.nextSeq++
-			l.positions[tx] = seq
+			l.positions[txIDs[i]] = p
 		}
-		seqs[i] = seq
+		seqs[i] = p.seq
 	}
 	l.inflight++
 	return BlockRef{Branch: l.cfg.Identity.ID, No: l.head.no, Hash: l.head.hash}, seqs, nil
@@ -520,7 +568,7 @@ func (l *Ledger) Extend(ctx context.Context, nonce uint64, t time.Time) error {
 	}
 	l.head = head{no: blk.No, hash: blk.Hash, proof: blk.Proof, time: blk.Time}
 	l.leaves = map[uint64]Hash{}
-	l.positions = map[Hash]uint64{}
+	l.positions = map[Hash]position{}
 	l.nextSeq = 0
 	l.stats.Blocks++
 	l.stats.HeadNo, l.stats.HeadHash, l.stats.Unsealed = blk.No, blk.Hash, 0

@@ -384,3 +384,34 @@ func TestStampedReadingAppendedAgainIsOneRecord(t *testing.T) {
 		t.Fatalf("report %+v, want 7 records", rep)
 	}
 }
+
+// TestSameStampOtherThingIsRefused: one txID must never name two different
+// records, so a stamped reading repeated with another Thing or key is refused
+// and changes nothing.
+func TestSameStampOtherThingIsRefused(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	rs := []Reading{{Thing: "a", Data: []byte(`1`)}}
+	if err := StampReadings(rs, f.advance(0), f.l.cfg.Rand); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.l.Append(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	other := rs[0]
+	other.Thing = "b"
+	key := Key{1}
+	withKey := rs[0]
+	withKey.Key = &key
+	for _, batch := range [][]Reading{{other}, {withKey}, {{Thing: "c", Data: []byte(`2`)}, other}} {
+		_, err := f.l.Append(ctx, batch)
+		var ie *InputError
+		if !errors.As(err, &ie) || ie.Index != len(batch)-1 {
+			t.Fatalf("a repeated stamp with another thing or key: %v", err)
+		}
+	}
+	f.mine()
+	if rep := f.mustBeValid(); rep.Records != 1 {
+		t.Fatalf("report %+v, want 1 record", rep)
+	}
+}
