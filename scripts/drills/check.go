@@ -217,7 +217,7 @@ func readOne(c *http.Client, a *acked, live []*node) (readResult, string) {
 		case code == http.StatusNotFound:
 			whys = append(whys, n.name+": 404")
 			if notFound++; notFound == 2 {
-				return readLost, fmt.Sprintf("%s (put through %s, owner %.8s): %s", a.rc.TxID, a.via, a.rc.Owner.ID, strings.Join(whys, "; "))
+				return readLost, fmt.Sprintf("[%s] %s (put through %s, owner %.8s): %s", a.wait, a.rc.TxID, a.via, a.rc.Owner.ID, strings.Join(whys, "; "))
 			}
 		case code != http.StatusOK:
 			whys = append(whys, fmt.Sprintf("%s: %d %s", n.name, code, trunc(body)))
@@ -229,7 +229,7 @@ func readOne(c *http.Client, a *acked, live []*node) (readResult, string) {
 		}
 		time.Sleep(time.Duration(try+1) * 200 * time.Millisecond)
 	}
-	return readLost, fmt.Sprintf("%s: no node served it: %s", a.rc.TxID, strings.Join(whys, "; "))
+	return readLost, fmt.Sprintf("[%s] %s: no node served it: %s", a.wait, a.rc.TxID, strings.Join(whys, "; "))
 }
 
 // checkRecord checks a served record against its receipt and the data sent.

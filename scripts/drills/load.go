@@ -30,6 +30,7 @@ type acked struct {
 	rc   receipt
 	data string // the canonical JSON sent, which the record must hold
 	via  string // the node it was put through
+	wait string // what the acknowledgement promised: "replicas" or "owner"
 
 	mu  sync.Mutex
 	sum []byte // SHA-256 of the record's bytes as first read
@@ -128,7 +129,7 @@ func (l *load) putBatch(ctx context.Context, w, seq int) {
 	}
 	as := make([]*acked, len(rcs))
 	for i, rc := range rcs {
-		as[i] = &acked{rc: rc, data: datas[i], via: n.name}
+		as[i] = &acked{rc: rc, data: datas[i], via: n.name, wait: l.wait}
 	}
 	l.mu.Lock()
 	l.acks = append(l.acks, as...)
