@@ -50,7 +50,6 @@ type drills struct {
 // result is one drill's line in the report.
 type result struct {
 	name          string
-	did           []string
 	idealFault    time.Duration // from the fault until the rest were Ideal; 0: not measured
 	idealHeal     []time.Duration
 	acked, failed int64
@@ -206,7 +205,6 @@ func (d *drills) pick() *node { return d.nodes[d.rng.IntN(len(d.nodes))] }
 // act runs one docker command of a drill and logs it.
 func (d *drills) act(r *result, args ...string) bool {
 	fmt.Printf("  %s: docker %s\n", r.name, strings.Join(args, " "))
-	r.did = append(r.did, "docker "+strings.Join(args, " "))
 	if _, err := docker(args...); err != nil {
 		r.problems = append(r.problems, err.Error())
 		return false
@@ -278,7 +276,6 @@ func (d *drills) cutOff() result {
 	return d.faultAndHeal(result{name: "cut off and heal"}, []*node{v},
 		func(r *result) bool {
 			fmt.Printf("  %s: docker network disconnect (every network of %s)\n", r.name, v.container)
-			r.did = append(r.did, "docker network disconnect "+v.container)
 			var err error
 			if eps, err = disconnect(v.container); err != nil {
 				r.problems = append(r.problems, err.Error())
@@ -288,7 +285,6 @@ func (d *drills) cutOff() result {
 		},
 		func(r *result) bool {
 			fmt.Printf("  %s: docker network connect %s (aliases as before)\n", r.name, v.container)
-			r.did = append(r.did, "docker network connect "+v.container)
 			if err := reconnect(v.container, eps); err != nil {
 				r.problems = append(r.problems, err.Error())
 				return false
