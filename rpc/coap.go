@@ -14,10 +14,6 @@ import (
 	"github.com/plgd-dev/go-coap/v3/message/pool"
 	"github.com/plgd-dev/go-coap/v3/mux"
 	coapNet "github.com/plgd-dev/go-coap/v3/net"
-	"github.com/plgd-dev/go-coap/v3/net/blockwise"
-	"github.com/plgd-dev/go-coap/v3/options"
-	"github.com/plgd-dev/go-coap/v3/udp"
-	"github.com/plgd-dev/go-coap/v3/udp/client"
 	"go.uber.org/zap"
 )
 
@@ -50,28 +46,37 @@ type CoAPConfig struct {
 // CoAP is the CoAP-over-UDP transport (plgd-dev/go-coap/v3). A request is a
 // confirmable POST of the envelope to /node/<to.ID>/receive (Content-Format
 // application/json); the reply envelope is the response body (2.04 Changed,
-// empty when the handler returned none). Send is the same POST: it returns
-// once the peer has handled the message, and a reply that comes back is
-// handed to the local handler. Envelopes larger than a block (1 KiB) travel
-// block-wise. Refusals carry an error reply in a 4.xx response.
+// empty when the handler returned none). Envelopes larger than a block
+// (1 KiB) travel block-wise. Refusals carry an error reply in a 4.xx
+// response.
 //
-// The server side is this package's own read loop over go-coap's connection
-// machinery rather than go-coap's udp.Server, whose response cache breaks
-// after 65,536 requests from one peer and costs O(cache) per datagram (see
-// respCache).
+// Send is one way: its POST carries the query "oneway", and the far side
+// answers 2.04 as soon as the envelope has decoded and is for it, then runs
+// its handler; a reply the handler returns is dropped. Were a Send to wait
+// for the far side's handler, a handler that sends (a Chord node answering
+// a request sends its reply as a message of its own) would hold its POST
+// open across a second round trip, and so on down a chain: under load those
+// chains outlast the acknowledgement timeout, the requests are
+// retransmitted, and replies reach the Chord core after it gave up on them.
+//
+// One UDP socket carries everything: the listening socket sends this node's
+// requests too, so a peer's requests and the replies to ours come from the
+// address it advertises, and each peer has one go-coap connection (not a
+// socket, a read loop and a timer of its own per peer as go-coap's udp.Dial
+// would give it). The read loop and the housekeeping are this package's own
+// rather than go-coap's udp.Server, whose response cache breaks after 65,536
+// requests from one peer and costs O(cache) per datagram (see respCache).
 type CoAP struct {
 	*endpoint
 	cfg    CoAPConfig
 	router *mux.Router
 	pool   *pool.Pool
 	srv    *coapServer
-	timers periodicRunner
 
 	inflight sync.Map // inflightKey → true, while a request is handled
 
-	mu     sync.Mutex
-	closed bool
-	peers  map[string]*client.Conn // client connections, by host:port
+	mu    sync.Mutex
+	dests map[string]*net.UDPAddr // resolved peer addresses, by host:port
 }
 
 // NewCoAP starts a CoAP transport listening on cfg.Listen.
@@ -118,7 +123,7 @@ func NewCoAP(cfg CoAPConfig) (*CoAP, error) {
 		ln.Close()
 		return nil, err
 	}
-	t := &CoAP{endpoint: e, cfg: cfg, router: mux.NewRouter(), pool: pool.New(1024, 1600), peers: map[string]*client.Conn{}}
+	t := &CoAP{endpoint: e, cfg: cfg, router: mux.NewRouter(), pool: pool.New(1024, 1600), dests: map[string]*net.UDPAddr{}}
 	t.router.SetErrorHandler(t.coapError)
 	if err := t.router.Handle(ReceivePattern, mux.HandlerFunc(t.serveRPC)); err != nil {
 		e.cancel()
@@ -126,9 +131,8 @@ func NewCoAP(cfg CoAPConfig) (*CoAP, error) {
 		return nil, err
 	}
 	t.srv = &coapServer{t: t, ln: ln, conns: map[string]*srvConn{}}
-	tick := min(max(cfg.AckTimeout/8, 20*time.Millisecond), 250*time.Millisecond)
 	t.tasks.Go(t.srv.serve)
-	t.tasks.Go(func() { t.timers.run(t.ctx, tick, t.srv.sweep) })
+	t.tasks.Go(t.srv.housekeeping)
 	return t, nil
 }
 
@@ -149,9 +153,9 @@ func (t *CoAP) Send(ctx context.Context, addr string, env *Envelope) error {
 		return opErr("send", env, addr, err)
 	}
 	_, err = t.retry(ctx, false, func(ctx context.Context) (*Envelope, error) {
-		reply, err := t.post(ctx, addr, hostport, env.To.ID, b)
+		reply, err := t.post(ctx, addr, hostport, env.To.ID, b, true)
 		if err == nil && reply != nil {
-			t.unmatched(reply)
+			t.unmatched(reply) // a peer that answers one-way messages anyway
 		}
 		return nil, err
 	})
@@ -168,7 +172,7 @@ func (t *CoAP) Call(ctx context.Context, addr string, env *Envelope) (*Envelope,
 		return nil, opErr("call", env, addr, err)
 	}
 	r, err := t.retry(ctx, true, func(ctx context.Context) (*Envelope, error) {
-		reply, err := t.post(ctx, addr, hostport, env.To.ID, b)
+		reply, err := t.post(ctx, addr, hostport, env.To.ID, b, false)
 		switch {
 		case err != nil:
 			return nil, err
@@ -197,29 +201,43 @@ func (t *CoAP) prepare(addr string, env *Envelope) (string, []byte, error) {
 	return hostport, b, err
 }
 
+// onewayQuery marks the POST of a Send (see CoAP).
+const onewayQuery = "oneway"
+
 // post sends one confirmable POST and decodes the reply in its response
 // (nil when the body is empty). A 4.xx or 5.xx response is an error: a
 // *RemoteError when it carries an error reply.
-func (t *CoAP) post(ctx context.Context, addr, hostport, toID string, body []byte) (*Envelope, error) {
-	cc, err := t.peer(hostport)
+func (t *CoAP) post(ctx context.Context, addr, hostport, toID string, body []byte, oneway bool) (*Envelope, error) {
+	c, err := t.peer(hostport)
 	if err != nil {
 		return nil, err
 	}
+	c.busy.Add(1) // retransmissions are due (see housekeeping)
+	defer c.busy.Add(-1)
+	cc := c.cc
 	if toID == "" {
 		toID = AnyNode
 	}
-	req, err := cc.NewPostRequest(ctx, "/node/"+toID+"/receive", message.AppJSON, bytes.NewReader(body))
+	var opts []message.Option
+	if oneway {
+		opts = append(opts, message.Option{ID: message.URIQuery, Value: []byte(onewayQuery)})
+	}
+	req, err := cc.NewPostRequest(ctx, "/node/"+toID+"/receive", message.AppJSON, bytes.NewReader(body), opts...)
 	if err != nil {
 		return nil, err
 	}
-	defer cc.ReleaseMessage(req)
+	// req is not released to the message pool: go-coap's block-wise layer
+	// keeps it in a cache that the connection's reader may still be reading
+	// (a duplicated response) after Do returns, and a pooled message reused
+	// by the next request would then be read half-reset (a data race the
+	// race detector caught in TestRing/coap). The garbage collector frees it.
 	t.stats.out(len(body))
 	resp, err := cc.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		t.forget(hostport, cc)
+		t.forget(hostport)
 		return nil, fmt.Errorf("%w: %s: %v", ErrConnLost, addr, err)
 	}
 	defer cc.ReleaseMessage(resp)
@@ -244,76 +262,44 @@ func (t *CoAP) post(ctx context.Context, addr, hostport, toID string, body []byt
 	return reply, nil
 }
 
-// peer returns the client connection to hostport, opening it if needed.
-// Opening a UDP "connection" sends nothing, so it is cheap.
-func (t *CoAP) peer(hostport string) (*client.Conn, error) {
+// peer returns the connection to the peer at hostport. Its address is
+// resolved once and kept until a request to it fails (a restarted container
+// may come back under another IP).
+func (t *CoAP) peer(hostport string) (*srvConn, error) {
 	t.mu.Lock()
-	cc := t.peers[hostport]
-	closed := t.closed
+	raddr := t.dests[hostport]
 	t.mu.Unlock()
-	if closed {
+	if raddr == nil {
+		a, err := net.ResolveUDPAddr("udp", hostport)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, hostport, err)
+		}
+		raddr = a
+		t.mu.Lock()
+		t.dests[hostport] = raddr
+		t.mu.Unlock()
+		t.stats.dials.Add(1)
+	}
+	c := t.srv.conn(raddr)
+	if c == nil {
 		return nil, ErrClosed
 	}
-	if cc != nil && cc.Context().Err() == nil {
-		return cc, nil
-	}
-	cc, err := udp.Dial(hostport,
-		options.WithContext(t.ctx),
-		options.WithErrors(t.coapError),
-		options.WithMaxMessageSize(t.maxMessage()),
-		options.WithBlockwise(true, blockwise.SZX1024, t.blockTimeout()),
-		options.WithTransmission(t.cfg.NStart, t.cfg.AckTimeout, t.cfg.MaxRetransmit),
-		// go-coap's defaults allow one request at a time per connection.
-		options.WithLimitClientParallelRequest(0),
-		options.WithLimitClientEndpointParallelRequest(0),
-		options.WithPeriodicRunner(t.timers.add),
-		options.WithMessagePool(t.pool),
-		options.WithInactivityMonitor(t.cfg.IdleTimeout, func(cc *client.Conn) { _ = cc.Close() }),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, hostport, err)
-	}
-	t.stats.dials.Add(1)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
-		cc.Close()
-		return nil, ErrClosed
-	}
-	if old := t.peers[hostport]; old != nil && old.Context().Err() == nil {
-		cc.Close() // another caller won the race
-		return old, nil
-	}
-	t.peers[hostport] = cc
-	return cc, nil
+	return c, nil
 }
 
-func (t *CoAP) forget(hostport string, cc *client.Conn) {
+func (t *CoAP) forget(hostport string) {
 	t.mu.Lock()
-	if t.peers[hostport] == cc {
-		delete(t.peers, hostport)
-	}
+	delete(t.dests, hostport)
 	t.mu.Unlock()
-	cc.Close()
 }
 
 // Close implements Transport.
 func (t *CoAP) Close() error {
-	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
+	if !t.tasks.close() {
 		return nil
 	}
-	t.closed = true
-	peers := t.peers
-	t.peers = nil
-	t.mu.Unlock()
-	t.tasks.close()
 	t.cancel()
 	err := t.srv.close()
-	for _, cc := range peers {
-		cc.Close()
-	}
 	t.tasks.wait()
 	return err
 }

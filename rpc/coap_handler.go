@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
@@ -32,7 +33,7 @@ func (t *CoAP) serveRPC(w mux.ResponseWriter, r *mux.Message) {
 			break
 		}
 		t.stats.bytesIn.Add(uint64(len(body)))
-		code, reply = t.handleBody(t.ctx, r.RouteParams.Vars["id"], body)
+		code, reply = t.handleBody(t.ctx, r.RouteParams.Vars["id"], body, isOneway(r))
 	}
 	var err error
 	if reply == nil {
@@ -46,9 +47,16 @@ func (t *CoAP) serveRPC(w mux.ResponseWriter, r *mux.Message) {
 	}
 }
 
+// isOneway reports whether a POST is a Send (see CoAP).
+func isOneway(r *mux.Message) bool {
+	qs, _ := r.Queries()
+	return slices.Contains(qs, onewayQuery)
+}
+
 // handleBody handles the body of one POST to /node/{id}/receive and returns
-// the response code and body.
-func (t *CoAP) handleBody(ctx context.Context, pathID string, body []byte) (codes.Code, []byte) {
+// the response code and body. A one-way message is answered once it is
+// accepted, and handled after that on a worker of its own.
+func (t *CoAP) handleBody(ctx context.Context, pathID string, body []byte, oneway bool) (codes.Code, []byte) {
 	if pathID != t.self.ID && pathID != AnyNode {
 		id, _ := peekID(body)
 		return codes.NotFound, t.errorReply(id, fmt.Errorf("no node %s here: this is node %s", clip(pathID), t.self.ID))
@@ -57,7 +65,18 @@ func (t *CoAP) handleBody(ctx context.Context, pathID string, body []byte) (code
 		id, _ := peekID(body)
 		return codes.ServiceUnavailable, t.errorReply(id, ErrClosed)
 	}
-	reply, out := t.serve(ctx, body, true)
+	env, reply, out := t.accept(body, true)
+	if env != nil {
+		if oneway {
+			t.dispatch(func() {
+				if reply, _ := t.respond(ctx, env); reply != nil {
+					t.log.Debug("rpc: dropped the reply to a one-way message", zap.String("type", env.Type))
+				}
+			})
+			return codes.Changed, nil
+		}
+		reply, out = t.respond(ctx, env)
+	}
 	switch out {
 	case outBad:
 		return codes.BadRequest, reply

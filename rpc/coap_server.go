@@ -19,10 +19,11 @@ import (
 	"go.uber.org/zap"
 )
 
-// coapServer reads the listening socket and hands each datagram to the
-// go-coap connection of its sender, as go-coap's udp.Server does, but with
+// coapServer reads the socket and hands each datagram to the go-coap
+// connection of its sender, as go-coap's udp.Server does, but with
 // respCache, handlers on their own goroutines, housekeeping on a timer
-// instead of on every datagram, and idle peers dropped.
+// instead of on every datagram, and idle peers dropped. The same
+// connections carry this node's own requests (CoAP.post).
 type coapServer struct {
 	t  *CoAP
 	ln *coapNet.UDPConn
@@ -37,6 +38,7 @@ type srvConn struct {
 	cc   *client.Conn
 	stop context.CancelFunc // ends the conn's message loop, which waits on Done
 	last atomic.Int64       // when the last datagram came, in Unix nanoseconds
+	busy atomic.Int32       // this node's requests to the peer still waiting
 }
 
 func (s *coapServer) serve() {
@@ -104,6 +106,9 @@ func (s *coapServer) conn(raddr *net.UDPAddr) *srvConn {
 	cfg.TransmissionNStart = t.cfg.NStart
 	cfg.TransmissionAcknowledgeTimeout = t.cfg.AckTimeout
 	cfg.TransmissionMaxRetransmit = t.cfg.MaxRetransmit
+	// go-coap's defaults allow one request at a time to a peer.
+	cfg.LimitClientParallelRequests = 0
+	cfg.LimitClientEndpointParallelRequests = 0
 	cc := client.NewConnWithOpts(session, &cfg,
 		client.WithBlockWise(func(cc *client.Conn) *blockwise.BlockWise[*client.Conn] {
 			return blockwise.New(cc, cfg.BlockwiseTransferTimeout, cfg.Errors,
@@ -115,22 +120,48 @@ func (s *coapServer) conn(raddr *net.UDPAddr) *srvConn {
 		client.WithResponseMessageCache(newRespCache(t.blockTimeout(), 256)),
 	)
 	c := &srvConn{key: key, cc: cc, stop: stop}
+	c.last.Store(time.Now().UnixNano())
 	s.conns[key] = c
 	return c
 }
 
-// sweep runs go-coap's housekeeping (retransmissions, cache expiry) and
-// drops peers that went silent.
-func (s *coapServer) sweep(now time.Time) {
+// housekeeping runs go-coap's timers: retransmissions of this node's
+// requests, expiry of cached responses and block-wise transfers. A round
+// over every peer each tick cost a sixth of the CPU of a 64-node ring on
+// loopback, so each tick visits only the peers with requests in flight,
+// and every peer once every sweepEvery.
+func (s *coapServer) housekeeping() {
+	tick := min(max(s.t.cfg.AckTimeout/8, 20*time.Millisecond), 250*time.Millisecond)
+	every := max(int(sweepEvery/tick), 1)
+	tk := time.NewTicker(tick)
+	defer tk.Stop()
+	for n := 1; ; n++ {
+		select {
+		case <-s.t.ctx.Done():
+			return
+		case now := <-tk.C:
+			s.sweep(now, n%every == 0)
+		}
+	}
+}
+
+// sweepEvery is how often every peer's connection is checked: its cached
+// responses expire, and a peer silent for IdleTimeout is dropped.
+const sweepEvery = time.Second
+
+// sweep checks the connections with requests in flight, or all of them.
+func (s *coapServer) sweep(now time.Time, all bool) {
 	s.mu.Lock()
 	conns := make([]*srvConn, 0, len(s.conns))
 	for _, c := range s.conns {
-		conns = append(conns, c)
+		if all || c.busy.Load() > 0 {
+			conns = append(conns, c)
+		}
 	}
 	s.mu.Unlock()
 	idle := s.t.cfg.IdleTimeout
 	for _, c := range conns {
-		if c.cc.Context().Err() != nil || now.Sub(time.Unix(0, c.last.Load())) > idle {
+		if c.cc.Context().Err() != nil || (c.busy.Load() == 0 && now.Sub(time.Unix(0, c.last.Load())) > idle) {
 			s.drop(c)
 			continue
 		}
@@ -160,50 +191,4 @@ func (s *coapServer) close() error {
 		c.stop()
 	}
 	return err
-}
-
-// periodicRunner is go-coap's periodic.Func on one goroutine of ours, so
-// that Close ends it (go-coap's default starts a goroutine per connection
-// that sleeps 4 s between rounds, which also makes retransmissions late).
-type periodicRunner struct {
-	mu sync.Mutex
-	n  uint64
-	fs map[uint64]func(time.Time) bool
-}
-
-// add registers f; it runs each tick until it returns false.
-func (p *periodicRunner) add(f func(now time.Time) bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.fs == nil {
-		p.fs = map[uint64]func(time.Time) bool{}
-	}
-	p.n++
-	p.fs[p.n] = f
-}
-
-func (p *periodicRunner) run(ctx context.Context, tick time.Duration, each func(time.Time)) {
-	tk := time.NewTicker(tick)
-	defer tk.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-tk.C:
-			each(now)
-			p.mu.Lock()
-			fs := make(map[uint64]func(time.Time) bool, len(p.fs))
-			for k, f := range p.fs {
-				fs[k] = f
-			}
-			p.mu.Unlock()
-			for k, f := range fs {
-				if !f(now) {
-					p.mu.Lock()
-					delete(p.fs, k)
-					p.mu.Unlock()
-				}
-			}
-		}
-	}
 }

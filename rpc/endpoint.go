@@ -73,6 +73,17 @@ const (
 // or always when answerAll is set (a CoAP request has a token to answer on
 // even without an id).
 func (e *endpoint) serve(ctx context.Context, frame []byte, answerAll bool) ([]byte, outcome) {
+	env, reply, out := e.accept(frame, answerAll)
+	if env == nil {
+		return reply, out
+	}
+	return e.respond(ctx, env)
+}
+
+// accept decodes a request frame and checks that it is for this node. It
+// returns the envelope to handle, or nil and what to answer instead (see
+// serve). An error report from a peer is logged and needs no handling.
+func (e *endpoint) accept(frame []byte, answerAll bool) (*Envelope, []byte, outcome) {
 	env, err := e.codec.Decode(frame)
 	if err != nil {
 		e.stats.decodeErrors.Add(1)
@@ -84,22 +95,28 @@ func (e *endpoint) serve(ctx context.Context, frame []byte, answerAll bool) ([]b
 			out = outTooLarge
 		}
 		if !ok && !answerAll {
-			return nil, out
+			return nil, nil, out
 		}
-		return e.errorReply(id, err), out
+		return nil, e.errorReply(id, err), out
 	}
 	e.stats.received.Add(1)
 	if env.To.ID != "" && env.To.ID != e.self.ID {
 		err := fmt.Errorf("addressed to node %s, but this is node %s", env.To.ID, e.self.ID)
 		e.log.Warn("rpc: refused a request for another node", zap.String("type", env.Type),
 			zap.String("from", env.From.Addr), zap.String("to", env.To.ID))
-		return e.errorReply(env.ID, err), outNotHere
+		return nil, e.errorReply(env.ID, err), outNotHere
 	}
 	if env.Type == TypeError {
 		e.log.Warn("rpc: peer reported an error", zap.String("from", env.From.Addr),
 			zap.Uint64("id", env.ID), zap.String("error", env.Error))
-		return nil, outOK
+		return nil, nil, outOK
 	}
+	return env, nil, outOK
+}
+
+// respond runs the handler on an accepted envelope and encodes its reply
+// (nil: none).
+func (e *endpoint) respond(ctx context.Context, env *Envelope) ([]byte, outcome) {
 	reply := e.handle(ctx, env)
 	if reply == nil {
 		return nil, outOK

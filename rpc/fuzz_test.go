@@ -132,26 +132,31 @@ func FuzzCoAPBody(f *testing.F) {
 	f.Cleanup(func() { tr.Close() })
 	self := tr.self
 	f.Fuzz(func(t *testing.T, pathID string, body []byte) {
-		code, reply := tr.handleBody(context.Background(), pathID, body)
-		switch code {
-		case codes.Changed:
-		case codes.BadRequest, codes.RequestEntityTooLarge, codes.NotFound, codes.InternalServerError:
-			if reply == nil {
-				t.Fatalf("CoAP %v without an error reply", code)
+		for _, oneway := range []bool{false, true} {
+			code, reply := tr.handleBody(context.Background(), pathID, body, oneway)
+			switch code {
+			case codes.Changed:
+				if oneway && reply != nil {
+					t.Fatalf("a one-way message answered with %q", reply)
+				}
+			case codes.BadRequest, codes.RequestEntityTooLarge, codes.NotFound, codes.InternalServerError:
+				if reply == nil {
+					t.Fatalf("CoAP %v without an error reply", code)
+				}
+			default:
+				t.Fatalf("CoAP %v", code)
 			}
-		default:
-			t.Fatalf("CoAP %v", code)
-		}
-		if pathID != self.ID && pathID != AnyNode {
-			if code != codes.NotFound {
-				t.Fatalf("path id %q answered %v", pathID, code)
+			if pathID != self.ID && pathID != AnyNode {
+				if code != codes.NotFound {
+					t.Fatalf("path id %q answered %v", pathID, code)
+				}
+				continue
 			}
-			return
-		}
-		checkAnswer(t, self, body, reply)
-		if code != codes.Changed {
-			if r, _ := testCodec.Decode(reply); r.Type != TypeError {
-				t.Fatalf("CoAP %v with %+v", code, r)
+			checkAnswer(t, self, body, reply)
+			if code != codes.Changed {
+				if r, _ := testCodec.Decode(reply); r.Type != TypeError {
+					t.Fatalf("CoAP %v with %+v", code, r)
+				}
 			}
 		}
 	})

@@ -11,16 +11,18 @@ import (
 // and this node as its From when From is empty. ctx ends when the transport
 // closes. Handlers run concurrently.
 //
-// A reply that arrives for a Send (or too late for its Call) is handed to the
-// Handler like any incoming envelope, and its return value is dropped: a node
-// that matches replies to requests itself, as the Chord core does, loses
-// nothing.
+// A reply that arrives too late for its Call is handed to the Handler like
+// any incoming envelope, and its return value is dropped: a node that matches
+// replies to requests itself, as the Chord core does, loses nothing. So is a
+// reply to a Send over WS and the in-memory transport; CoAP drops it (see
+// CoAP). Use Call to get a reply.
 type Handler func(ctx context.Context, env *Envelope) (reply *Envelope)
 
 // Transport carries envelopes between nodes. Implementations: WS, CoAP,
 // MemTransport, and Multi, which picks one of them by address scheme.
 type Transport interface {
-	// Send delivers env to the node at addr, one way. It reuses connections.
+	// Send delivers env to the node at addr, one way: it returns once the
+	// far side has it, not once it is handled. It reuses connections.
 	Send(ctx context.Context, addr string, env *Envelope) error
 	// Call sends env and waits for the reply correlated by env.ID (the
 	// handler's return value on the far side), honouring ctx's deadline.
