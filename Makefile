@@ -7,7 +7,7 @@ DATA      ?= ./data
 HTTP      ?= :8000
 PROFILE   ?= laptop
 
-.PHONY: all build run test test-short bench lint fuzz-short soak clean
+.PHONY: all build run test test-short stress bench lint fuzz-short soak clean
 .PHONY: gateway vet-deps test-386 gateway-test
 
 all: lint test build
@@ -33,6 +33,11 @@ test:
 ## test-short: the quick subset, for the edit loop
 test-short:
 	$(GO) test -short -count=1 ./...
+
+## stress: the live-ring packages RUNS times in a row (default 20) with the race detector; prints the pass count and each failure's first line
+RUNS ?= 20
+stress:
+	RUNS=$(RUNS) GO='$(GO)' scripts/stress.sh
 
 ## bench: benchmarks that print figures (never pass/fail on time)
 bench: build
