@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/plgd-dev/go-coap/v3/message"
@@ -14,6 +15,10 @@ import (
 	"github.com/plgd-dev/go-coap/v3/message/pool"
 	"github.com/plgd-dev/go-coap/v3/mux"
 	coapNet "github.com/plgd-dev/go-coap/v3/net"
+	"github.com/plgd-dev/go-coap/v3/net/blockwise"
+	"github.com/plgd-dev/go-coap/v3/options"
+	"github.com/plgd-dev/go-coap/v3/udp"
+	"github.com/plgd-dev/go-coap/v3/udp/client"
 	"go.uber.org/zap"
 )
 
@@ -59,13 +64,14 @@ type CoAPConfig struct {
 // chains outlast the acknowledgement timeout, the requests are
 // retransmitted, and replies reach the Chord core after it gave up on them.
 //
-// One UDP socket carries everything: the listening socket sends this node's
-// requests too, so a peer's requests and the replies to ours come from the
-// address it advertises, and each peer has one go-coap connection (not a
-// socket, a read loop and a timer of its own per peer as go-coap's udp.Dial
-// would give it). The read loop and the housekeeping are this package's own
-// rather than go-coap's udp.Server, whose response cache breaks after 65,536
-// requests from one peer and costs O(cache) per datagram (see respCache).
+// This node's requests go out on a socket per peer (go-coap's udp.Dial),
+// whose read loop takes only the replies: a handler that waits for a round
+// trip can never stall the loop that must deliver its reply. The server
+// side is this package's own read loop over go-coap's connection machinery
+// rather than go-coap's udp.Server, whose response cache breaks after
+// 65,536 requests from one peer and costs O(cache) per datagram (see
+// respCache). go-coap's timers (retransmissions, cache expiry) run on one
+// goroutine of this package's for all connections (see housekeeping).
 type CoAP struct {
 	*endpoint
 	cfg    CoAPConfig
@@ -75,8 +81,16 @@ type CoAP struct {
 
 	inflight sync.Map // inflightKey → true, while a request is handled
 
-	mu    sync.Mutex
-	dests map[string]*net.UDPAddr // resolved peer addresses, by host:port
+	mu     sync.Mutex
+	closed bool
+	peers  map[string]*peerConn // client connections, by host:port
+}
+
+// peerConn is a client connection and how many of this node's requests
+// still wait on it.
+type peerConn struct {
+	cc   *client.Conn
+	busy atomic.Int32
 }
 
 // NewCoAP starts a CoAP transport listening on cfg.Listen.
@@ -123,7 +137,7 @@ func NewCoAP(cfg CoAPConfig) (*CoAP, error) {
 		ln.Close()
 		return nil, err
 	}
-	t := &CoAP{endpoint: e, cfg: cfg, router: mux.NewRouter(), pool: pool.New(1024, 1600), dests: map[string]*net.UDPAddr{}}
+	t := &CoAP{endpoint: e, cfg: cfg, router: mux.NewRouter(), pool: pool.New(1024, 1600), peers: map[string]*peerConn{}}
 	t.router.SetErrorHandler(t.coapError)
 	if err := t.router.Handle(ReceivePattern, mux.HandlerFunc(t.serveRPC)); err != nil {
 		e.cancel()
@@ -208,13 +222,13 @@ const onewayQuery = "oneway"
 // (nil when the body is empty). A 4.xx or 5.xx response is an error: a
 // *RemoteError when it carries an error reply.
 func (t *CoAP) post(ctx context.Context, addr, hostport, toID string, body []byte, oneway bool) (*Envelope, error) {
-	c, err := t.peer(hostport)
+	pc, err := t.peer(hostport)
 	if err != nil {
 		return nil, err
 	}
-	c.busy.Add(1) // retransmissions are due (see housekeeping)
-	defer c.busy.Add(-1)
-	cc := c.cc
+	pc.busy.Add(1) // its retransmissions are due (see housekeeping)
+	defer pc.busy.Add(-1)
+	cc := pc.cc
 	if toID == "" {
 		toID = AnyNode
 	}
@@ -237,7 +251,7 @@ func (t *CoAP) post(ctx context.Context, addr, hostport, toID string, body []byt
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		t.forget(hostport)
+		t.forget(hostport, pc)
 		return nil, fmt.Errorf("%w: %s: %v", ErrConnLost, addr, err)
 	}
 	defer cc.ReleaseMessage(resp)
@@ -262,44 +276,95 @@ func (t *CoAP) post(ctx context.Context, addr, hostport, toID string, body []byt
 	return reply, nil
 }
 
-// peer returns the connection to the peer at hostport. Its address is
-// resolved once and kept until a request to it fails (a restarted container
-// may come back under another IP).
-func (t *CoAP) peer(hostport string) (*srvConn, error) {
+// peer returns the client connection to hostport, opening it if needed.
+// Opening a UDP "connection" sends nothing, so it is cheap.
+func (t *CoAP) peer(hostport string) (*peerConn, error) {
 	t.mu.Lock()
-	raddr := t.dests[hostport]
+	pc := t.peers[hostport]
+	closed := t.closed
 	t.mu.Unlock()
-	if raddr == nil {
-		a, err := net.ResolveUDPAddr("udp", hostport)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, hostport, err)
-		}
-		raddr = a
-		t.mu.Lock()
-		t.dests[hostport] = raddr
-		t.mu.Unlock()
-		t.stats.dials.Add(1)
-	}
-	c := t.srv.conn(raddr)
-	if c == nil {
+	if closed {
 		return nil, ErrClosed
 	}
-	return c, nil
+	if pc != nil && pc.cc.Context().Err() == nil {
+		return pc, nil
+	}
+	cc, err := udp.Dial(hostport,
+		options.WithContext(t.ctx),
+		options.WithErrors(t.coapError),
+		options.WithMaxMessageSize(t.maxMessage()),
+		options.WithBlockwise(true, blockwise.SZX1024, t.blockTimeout()),
+		options.WithTransmission(t.cfg.NStart, t.cfg.AckTimeout, t.cfg.MaxRetransmit),
+		// go-coap's defaults allow one request at a time per connection.
+		options.WithLimitClientParallelRequest(0),
+		options.WithLimitClientEndpointParallelRequest(0),
+		// No timer of go-coap's per connection: housekeeping runs them.
+		options.WithPeriodicRunner(func(func(time.Time) bool) {}),
+		options.WithMessagePool(t.pool),
+		options.WithInactivityMonitor(t.cfg.IdleTimeout, func(cc *client.Conn) { _ = cc.Close() }),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, hostport, err)
+	}
+	t.stats.dials.Add(1)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		cc.Close()
+		return nil, ErrClosed
+	}
+	if old := t.peers[hostport]; old != nil && old.cc.Context().Err() == nil {
+		cc.Close() // another caller won the race
+		return old, nil
+	}
+	pc = &peerConn{cc: cc}
+	t.peers[hostport] = pc
+	return pc, nil
 }
 
-func (t *CoAP) forget(hostport string) {
+func (t *CoAP) forget(hostport string, pc *peerConn) {
 	t.mu.Lock()
-	delete(t.dests, hostport)
+	if t.peers[hostport] == pc {
+		delete(t.peers, hostport)
+	}
 	t.mu.Unlock()
+	pc.cc.Close()
+}
+
+// clientConns returns the client connections with requests in flight, or
+// all of them, for housekeeping; closed ones are forgotten.
+func (t *CoAP) clientConns(all bool) []*client.Conn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []*client.Conn
+	for hp, pc := range t.peers {
+		switch {
+		case pc.cc.Context().Err() != nil:
+			delete(t.peers, hp)
+		case all || pc.busy.Load() > 0:
+			out = append(out, pc.cc)
+		}
+	}
+	return out
 }
 
 // Close implements Transport.
 func (t *CoAP) Close() error {
-	if !t.tasks.close() {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
 		return nil
 	}
+	t.closed = true
+	peers := t.peers
+	t.peers = nil
+	t.mu.Unlock()
+	t.tasks.close()
 	t.cancel()
 	err := t.srv.close()
+	for _, pc := range peers {
+		pc.cc.Close()
+	}
 	t.tasks.wait()
 	return err
 }

@@ -33,7 +33,7 @@ func (t *CoAP) serveRPC(w mux.ResponseWriter, r *mux.Message) {
 			break
 		}
 		t.stats.bytesIn.Add(uint64(len(body)))
-		code, reply = t.handleBody(t.ctx, r.RouteParams.Vars["id"], body, isOneway(r))
+		code, reply = t.handleBody(t.ctx, r.RouteParams.Vars["id"], body, isOneway(r.Message))
 	}
 	var err error
 	if reply == nil {
@@ -47,8 +47,8 @@ func (t *CoAP) serveRPC(w mux.ResponseWriter, r *mux.Message) {
 	}
 }
 
-// isOneway reports whether a POST is a Send (see CoAP).
-func isOneway(r *mux.Message) bool {
+// isOneway reports whether a request is a Send (see CoAP).
+func isOneway(r *pool.Message) bool {
 	qs, _ := r.Queries()
 	return slices.Contains(qs, onewayQuery)
 }
@@ -90,11 +90,13 @@ func (t *CoAP) handleBody(ctx context.Context, pathID string, body []byte, onewa
 	return codes.Changed, reply
 }
 
-// process receives each request on a server connection. It refuses a
-// block-wise upload as soon as it passes the size limit (go-coap would keep
-// assembling it without bound), and runs the rest on their own goroutines:
-// go-coap runs one peer's requests one after another, so a slow handler
-// would hold up everything else from that peer.
+// process receives each message on a peer's connection, on the loop that
+// go-coap runs for that peer. It refuses a block-wise upload as soon as it
+// passes the size limit (go-coap would keep assembling it without bound).
+// Responses and one-way messages take the loop a few microseconds (the
+// handler of a one-way message runs on a worker: see handleBody), so the
+// loop processes them itself; other requests run on workers of their own,
+// because a slow handler would hold up everything else from that peer.
 //
 // A retransmission of a request still being handled is dropped: the
 // response to the original answers it (the peer matches by message ID).
@@ -105,8 +107,8 @@ func (t *CoAP) process(req *pool.Message, cc *client.Conn, handler config.Handle
 		cc.ProcessReceivedMessageWithHandler(req, t.refuseTooLarge)
 		return
 	}
-	if typ := req.Type(); typ != message.Confirmable && typ != message.NonConfirmable {
-		t.dispatch(func() { cc.ProcessReceivedMessageWithHandler(req, handler) })
+	if typ := req.Type(); (typ != message.Confirmable && typ != message.NonConfirmable) || isOneway(req) {
+		cc.ProcessReceivedMessageWithHandler(req, handler)
 		return
 	}
 	k := inflightKey{cc, req.MessageID()}

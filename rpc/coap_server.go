@@ -22,8 +22,7 @@ import (
 // coapServer reads the socket and hands each datagram to the go-coap
 // connection of its sender, as go-coap's udp.Server does, but with
 // respCache, handlers on their own goroutines, housekeeping on a timer
-// instead of on every datagram, and idle peers dropped. The same
-// connections carry this node's own requests (CoAP.post).
+// instead of on every datagram, and idle peers dropped.
 type coapServer struct {
 	t  *CoAP
 	ln *coapNet.UDPConn
@@ -38,7 +37,6 @@ type srvConn struct {
 	cc   *client.Conn
 	stop context.CancelFunc // ends the conn's message loop, which waits on Done
 	last atomic.Int64       // when the last datagram came, in Unix nanoseconds
-	busy atomic.Int32       // this node's requests to the peer still waiting
 }
 
 func (s *coapServer) serve() {
@@ -106,9 +104,6 @@ func (s *coapServer) conn(raddr *net.UDPAddr) *srvConn {
 	cfg.TransmissionNStart = t.cfg.NStart
 	cfg.TransmissionAcknowledgeTimeout = t.cfg.AckTimeout
 	cfg.TransmissionMaxRetransmit = t.cfg.MaxRetransmit
-	// go-coap's defaults allow one request at a time to a peer.
-	cfg.LimitClientParallelRequests = 0
-	cfg.LimitClientEndpointParallelRequests = 0
 	cc := client.NewConnWithOpts(session, &cfg,
 		client.WithBlockWise(func(cc *client.Conn) *blockwise.BlockWise[*client.Conn] {
 			return blockwise.New(cc, cfg.BlockwiseTransferTimeout, cfg.Errors,
@@ -120,16 +115,16 @@ func (s *coapServer) conn(raddr *net.UDPAddr) *srvConn {
 		client.WithResponseMessageCache(newRespCache(t.blockTimeout(), 256)),
 	)
 	c := &srvConn{key: key, cc: cc, stop: stop}
-	c.last.Store(time.Now().UnixNano())
 	s.conns[key] = c
 	return c
 }
 
 // housekeeping runs go-coap's timers: retransmissions of this node's
 // requests, expiry of cached responses and block-wise transfers. A round
-// over every peer each tick cost a sixth of the CPU of a 64-node ring on
-// loopback, so each tick visits only the peers with requests in flight,
-// and every peer once every sweepEvery.
+// over every connection each tick (go-coap's way) cost a sixth of the CPU
+// of a 64-node ring on loopback, so each tick visits only the client
+// connections with requests in flight, and every connection once every
+// sweepEvery. (Server connections only answer: they retransmit nothing.)
 func (s *coapServer) housekeeping() {
 	tick := min(max(s.t.cfg.AckTimeout/8, 20*time.Millisecond), 250*time.Millisecond)
 	every := max(int(sweepEvery/tick), 1)
@@ -140,28 +135,32 @@ func (s *coapServer) housekeeping() {
 		case <-s.t.ctx.Done():
 			return
 		case now := <-tk.C:
-			s.sweep(now, n%every == 0)
+			all := n%every == 0
+			for _, cc := range s.t.clientConns(all) {
+				cc.CheckExpirations(now)
+			}
+			if all {
+				s.sweep(now)
+			}
 		}
 	}
 }
 
-// sweepEvery is how often every peer's connection is checked: its cached
-// responses expire, and a peer silent for IdleTimeout is dropped.
+// sweepEvery is how often every connection is checked: cached responses
+// expire, and a peer silent for IdleTimeout is dropped.
 const sweepEvery = time.Second
 
-// sweep checks the connections with requests in flight, or all of them.
-func (s *coapServer) sweep(now time.Time, all bool) {
+// sweep checks every server connection and drops the silent ones.
+func (s *coapServer) sweep(now time.Time) {
 	s.mu.Lock()
 	conns := make([]*srvConn, 0, len(s.conns))
 	for _, c := range s.conns {
-		if all || c.busy.Load() > 0 {
-			conns = append(conns, c)
-		}
+		conns = append(conns, c)
 	}
 	s.mu.Unlock()
 	idle := s.t.cfg.IdleTimeout
 	for _, c := range conns {
-		if c.cc.Context().Err() != nil || (c.busy.Load() == 0 && now.Sub(time.Unix(0, c.last.Load())) > idle) {
+		if c.cc.Context().Err() != nil || now.Sub(time.Unix(0, c.last.Load())) > idle {
 			s.drop(c)
 			continue
 		}
