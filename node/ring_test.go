@@ -389,7 +389,18 @@ func TestRingGracefulLeaveDuringPuts(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(300 * time.Millisecond)
+	// Leave once the writers are under way, however fast this machine is.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		mu.Lock()
+		n := len(receipts) + failed
+		mu.Unlock()
+		if n >= 60 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d puts ended in 20 s", n)
+		}
+	}
 	if err := r.leave(leaver); err != nil {
 		t.Errorf("leave: %v", err)
 	}

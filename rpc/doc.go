@@ -26,7 +26,10 @@
 //     come back on it. Pings keep it alive; a dead one is redialed on next use.
 //   - CoAP (plgd-dev/go-coap/v3, UDP): confirmable POSTs to /node/<to.ID>/receive,
 //     the reply in the 2.04 response; refusals are 4.xx responses that carry an
-//     error reply. Router() lets the node add its own routes.
+//     error reply. A Send's POST carries the query "oneway" and is answered as
+//     soon as it decodes, before its handler runs (whose reply is dropped), so
+//     that no handler holds a POST open while it sends. Router() lets the node
+//     add its own routes.
 //   - MemTransport on a MemNetwork, for tests: seeded drops, delays, duplicates
 //     and partitions.
 //   - Multi picks one of them by the destination's scheme (ws://, coap://, mem://),
@@ -38,7 +41,7 @@
 // token; the reply must still carry the request's ID). The caller keeps IDs unique
 // among its calls in flight to one peer (else ErrDuplicateID). The far side stamps
 // the request's ID on its handler's reply. A reply no Call waits for (the answer
-// to a Send, or one that came too late) goes to the local Handler. An error reply
+// to a Send over WS or mem, or one that came too late) goes to the local Handler. An error reply
 // becomes a *RemoteError.
 //
 // Call honours ctx's deadline; without one each attempt gets CallOptions.Timeout.
@@ -57,5 +60,9 @@
 // The CoAP server runs its own read loop over go-coap's connection machinery,
 // because go-coap v3.5.4's udp.Server answers every request after the 65,536th from
 // a peer (when message IDs wrap) with a stale cached response, and scans that cache
-// on every datagram. See respCache and coapServer.
+// on every datagram. See respCache and coapServer. go-coap's per-connection timers
+// (a goroutine each, polling every connection) are replaced by one housekeeping
+// goroutine that visits only the connections with requests in flight each tick.
+// Request messages are not returned to go-coap's message pool after Do: its
+// block-wise layer may still read them (a data race otherwise).
 package rpc

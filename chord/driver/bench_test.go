@@ -31,6 +31,7 @@ func BenchmarkLookup(b *testing.B) {
 				r := rand.New(rand.NewPCG(1, 2))
 				lat := make([]time.Duration, 0, b.N)
 				hops := 0
+				dropped0 := droppedMessages(nodes)
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					var key [20]byte
@@ -49,16 +50,28 @@ func BenchmarkLookup(b *testing.B) {
 					hops += h
 				}
 				b.StopTimer()
+				dropped := droppedMessages(nodes) - dropped0
 				slices.Sort(lat)
-				p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
+				p50, p99, worst := lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1]
 				b.ReportMetric(float64(p50.Microseconds()), "p50-µs")
 				b.ReportMetric(float64(p99.Microseconds()), "p99-µs")
 				b.ReportMetric(float64(hops)/float64(b.N), "hops")
-				b.Logf("%s %d nodes (tick %v), %d lookups: p50 %v p99 %v mean hops %.2f (%s/%s, %d CPUs)",
-					k, n, prof.Tick, b.N, p50, p99, float64(hops)/float64(b.N), runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
+				b.ReportMetric(float64(dropped), "dropped")
+				b.Logf("%s %d nodes (tick %v), %d lookups: p50 %v p99 %v (%.1f× p50) max %v, mean hops %.2f, %d messages dropped by the ring meanwhile (%s/%s, %d CPUs)",
+					k, n, prof.Tick, b.N, p50, p99, float64(p99)/float64(p50), worst, float64(hops)/float64(b.N), dropped, runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
 			})
 		}
 	}
+}
+
+// droppedMessages sums what the nodes' drivers lost: full send queues and
+// failed sends.
+func droppedMessages(nodes []*testNode) uint64 {
+	var n uint64
+	for _, nd := range nodes {
+		n += nd.d.Dropped()
+	}
+	return n
 }
 
 // BenchmarkMaintenance measures what ring maintenance costs each node in

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"strings"
@@ -33,8 +34,20 @@ func TestDashboardRendersInChromium(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		putOne(t, n.URL, "dash", `{"i":1}`)
 	}
-	// Let a few blocks be mined so the blocks table has rows.
-	time.Sleep(500 * time.Millisecond)
+	// Wait until a block beyond genesis is mined, so the blocks table has
+	// rows of the miner's own.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var got struct {
+			Blocks []json.RawMessage `json:"blocks"`
+		}
+		getJSON(t, n.URL+"/api/v1/blocks?branch="+n.ID, &got)
+		if len(got.Blocks) >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no block mined in 30 s: %d blocks", len(got.Blocks))
+		}
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
