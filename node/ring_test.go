@@ -277,7 +277,7 @@ func TestRingPlacesReplicatesAndReads(t *testing.T) {
 			t.Fatalf("receipt %s: replicas %v, want %v", rc.TxID, reps, want[1:])
 		}
 	}
-	took := r.waitPlaced(receipts, 10*time.Second)
+	took := r.waitPlaced(receipts, 30*time.Second)
 	t.Logf("450 records on owner + 2 successors %v after the last put", took)
 	// Every record from every node, byte-identical.
 	for _, rc := range receipts[:100] {
@@ -329,14 +329,14 @@ func TestRingPlacesReplicatesAndReads(t *testing.T) {
 func TestRingRestoresCopiesAfterFailureAndJoin(t *testing.T) {
 	r := newTestRing(t, 5, 3)
 	receipts := r.putMany(300, 30, PutOptions{WaitReplicas: true})
-	r.waitPlaced(receipts, 10*time.Second)
+	r.waitPlaced(receipts, 30*time.Second)
 	// Two adjacent nodes fail at once: the third copy survives.
 	o := r.oracle()
 	i := rand.IntN(len(o))
 	r.kill(r.byID(o[i]))
 	r.kill(r.byID(o[(i+1)%len(o)]))
-	r.waitIdeal(20 * time.Second)
-	took := r.waitPlaced(receipts, 20*time.Second)
+	r.waitIdeal(30 * time.Second)
+	took := r.waitPlaced(receipts, 30*time.Second)
 	t.Logf("k copies restored %v after the ring was ideal again", took)
 	for _, rc := range receipts {
 		if _, err := r.live()[0].n.Record(context.Background(), rc.TxID); err != nil {
@@ -346,8 +346,8 @@ func TestRingRestoresCopiesAfterFailureAndJoin(t *testing.T) {
 	// Two nodes join: they take their ranges.
 	r.add()
 	r.add()
-	r.waitIdeal(20 * time.Second)
-	took = r.waitPlaced(receipts, 20*time.Second)
+	r.waitIdeal(30 * time.Second)
+	took = r.waitPlaced(receipts, 30*time.Second)
 	t.Logf("placement after 2 joins %v after the ring was ideal again", took)
 	for _, rn := range r.live() {
 		rep, err := rn.n.Verify(context.Background())
@@ -406,8 +406,8 @@ func TestRingGracefulLeaveDuringPuts(t *testing.T) {
 	}
 	wg.Wait()
 	close(stop)
-	r.waitIdeal(10 * time.Second)
-	took := r.waitPlaced(receipts, 20*time.Second)
+	r.waitIdeal(30 * time.Second)
+	took := r.waitPlaced(receipts, 30*time.Second)
 	t.Logf("%d acknowledged puts, %d failed; all placed %v after", len(receipts), failed, took)
 	if failed > 0 {
 		t.Errorf("%d puts failed during a graceful leave", failed)
@@ -499,7 +499,7 @@ func TestPeerBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	conn.WriteMessage(websocket.TextMessage, []byte(frame))
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for stats.Stats().DecodeErrors == decodeErrs && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}

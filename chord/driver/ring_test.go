@@ -57,7 +57,7 @@ func TestWalk(t *testing.T) {
 func TestLeave(t *testing.T) {
 	nodes := startRing(t, "ws", 6, 11, localProfile(t))
 	waitIdeal(t, nodes, 20*time.Second, 11)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := nodes[2].d.Leave(ctx); err != nil {
 		t.Fatalf("leave: %v", err)
