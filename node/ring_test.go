@@ -419,6 +419,10 @@ func TestRingGracefulLeaveDuringPuts(t *testing.T) {
 func TestPeerBadInput(t *testing.T) {
 	r := newTestRing(t, 3, 3)
 	receipts := r.putMany(20, 20, PutOptions{WaitReplicas: true})
+	// Every genuine copy is in place before the victim's store is counted:
+	// a put whose owner's successor list was short at that moment has
+	// fewer replicas, and anti-entropy copies the rest a moment later.
+	r.waitPlaced(receipts, 30*time.Second)
 	o := r.oracle()
 	// The victim receives from a sender; pick a record the sender owns.
 	rc := receipts[0]
