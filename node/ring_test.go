@@ -163,30 +163,23 @@ func (r *testRing) byID(id chord.ID) *ringNode {
 	return nil
 }
 
-// waitIdeal waits until every live node's predecessor and first successor
-// are the oracle's.
+// waitIdeal waits until the live nodes form the Ideal ring (driver.IdealErr:
+// every predecessor and whole successor list the oracle's), so that the
+// replicas an owner names are the oracle's next k-1 nodes.
 func (r *testRing) waitIdeal(within time.Duration) {
 	r.tb.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		o := r.oracle()
-		ok := true
+		var sts []chord.State
 		for _, rn := range r.live() {
-			st := rn.d.State()
-			i := o.Index(rn.id())
-			next := o[(i+1)%len(o)]
-			prev := o[(i+len(o)-1)%len(o)]
-			if st.Status != chord.StatusMember.String() || len(st.Succs) == 0 || st.Succs[0].ID != next ||
-				(len(o) > 1 && st.Pred.ID != prev) {
-				ok = false
-				break
-			}
+			sts = append(sts, rn.d.State())
 		}
-		if ok {
+		err := driver.IdealErr(sts)
+		if err == nil {
 			return
 		}
 		if time.Now().After(deadline) {
-			r.tb.Fatalf("ring of %d not ideal within %v", len(o), within)
+			r.tb.Fatalf("ring of %d not Ideal within %v: %v", len(sts), within, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
