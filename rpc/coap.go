@@ -55,14 +55,19 @@ type CoAPConfig struct {
 // (1 KiB) travel block-wise. Refusals carry an error reply in a 4.xx
 // response.
 //
-// Send is one way: its POST carries the query "oneway", and the far side
-// answers 2.04 as soon as the envelope has decoded and is for it, then runs
-// its handler; a reply the handler returns is dropped. Were a Send to wait
-// for the far side's handler, a handler that sends (a Chord node answering
-// a request sends its reply as a message of its own) would hold its POST
-// open across a second round trip, and so on down a chain: under load those
-// chains outlast the acknowledgement timeout, the requests are
-// retransmitted, and replies reach the Chord core after it gave up on them.
+// Send is one way: its POST carries the query "oneway", the far side runs
+// its handler after it has accepted the envelope, and a reply the handler
+// returns is dropped. An envelope that fits in one block goes as a
+// non-confirmable POST, which nothing acknowledges: a lost one is a lost
+// message, as the Chord core expects of any message (its timeouts and TTLs
+// handle it). A larger one needs a block-wise transfer, so it goes as a
+// confirmable POST that the far side answers (2.04, empty) as soon as the
+// envelope decodes. Were a Send to wait for the far side's handler, or even
+// for an acknowledgement, a handler that sends (a Chord node answering a
+// request sends its reply as a message of its own) would hold its worker
+// for a round trip, and so on down a chain: under load the workers run
+// out, messages wait behind each other, requests are retransmitted, and
+// replies reach the Chord core after it gave up on them.
 //
 // This node's requests go out on a socket per peer (go-coap's udp.Dial),
 // whose read loop takes only the replies: a handler that waits for a round
@@ -166,13 +171,17 @@ func (t *CoAP) Send(ctx context.Context, addr string, env *Envelope) error {
 	if err != nil {
 		return opErr("send", env, addr, err)
 	}
-	_, err = t.retry(ctx, false, func(ctx context.Context) (*Envelope, error) {
-		reply, err := t.post(ctx, addr, hostport, env.To.ID, b, true)
-		if err == nil && reply != nil {
-			t.unmatched(reply) // a peer that answers one-way messages anyway
-		}
-		return nil, err
-	})
+	if int64(len(b)) < blockSize.Size() {
+		err = t.sendNon(ctx, addr, hostport, env.To.ID, b)
+	} else {
+		_, err = t.retry(ctx, false, func(ctx context.Context) (*Envelope, error) {
+			reply, err := t.post(ctx, addr, hostport, env.To.ID, b, true)
+			if err == nil && reply != nil {
+				t.unmatched(reply) // a peer that answers one-way messages anyway
+			}
+			return nil, err
+		})
+	}
 	if err != nil {
 		return opErr("send", env, addr, err)
 	}
@@ -217,6 +226,35 @@ func (t *CoAP) prepare(addr string, env *Envelope) (string, []byte, error) {
 
 // onewayQuery marks the POST of a Send (see CoAP).
 const onewayQuery = "oneway"
+
+// blockSize is the block of block-wise transfers; a body this size or
+// larger travels in blocks.
+const blockSize = blockwise.SZX1024
+
+// sendNon sends a one-way envelope that fits in one block as a
+// non-confirmable POST: it returns once the datagram is written.
+func (t *CoAP) sendNon(ctx context.Context, addr, hostport, toID string, body []byte) error {
+	pc, err := t.peer(hostport)
+	if err != nil {
+		return err
+	}
+	if toID == "" {
+		toID = AnyNode
+	}
+	req, err := pc.cc.NewPostRequest(ctx, "/node/"+toID+"/receive", message.AppJSON, bytes.NewReader(body),
+		message.Option{ID: message.URIQuery, Value: []byte(onewayQuery)})
+	if err != nil {
+		return err
+	}
+	defer pc.cc.ReleaseMessage(req) // go-coap sends a copy of it and keeps nothing
+	req.SetType(message.NonConfirmable)
+	t.stats.out(len(body))
+	if err := pc.cc.WriteMessage(req); err != nil {
+		t.forget(hostport, pc)
+		return fmt.Errorf("%w: %s: %v", ErrConnLost, addr, err)
+	}
+	return nil
+}
 
 // post sends one confirmable POST and decodes the reply in its response
 // (nil when the body is empty). A 4.xx or 5.xx response is an error: a
@@ -293,7 +331,7 @@ func (t *CoAP) peer(hostport string) (*peerConn, error) {
 		options.WithContext(t.ctx),
 		options.WithErrors(t.coapError),
 		options.WithMaxMessageSize(t.maxMessage()),
-		options.WithBlockwise(true, blockwise.SZX1024, t.blockTimeout()),
+		options.WithBlockwise(true, blockSize, t.blockTimeout()),
 		options.WithTransmission(t.cfg.NStart, t.cfg.AckTimeout, t.cfg.MaxRetransmit),
 		// go-coap's defaults allow one request at a time per connection.
 		options.WithLimitClientParallelRequest(0),
@@ -338,12 +376,14 @@ func (t *CoAP) clientConns(all bool) []*client.Conn {
 	defer t.mu.Unlock()
 	var out []*client.Conn
 	for hp, pc := range t.peers {
-		switch {
-		case pc.cc.Context().Err() != nil:
-			delete(t.peers, hp)
-		case all || pc.busy.Load() > 0:
-			out = append(out, pc.cc)
+		if !all && pc.busy.Load() == 0 {
+			continue
 		}
+		if pc.cc.Context().Err() != nil {
+			delete(t.peers, hp)
+			continue
+		}
+		out = append(out, pc.cc)
 	}
 	return out
 }

@@ -33,7 +33,15 @@ func (t *CoAP) serveRPC(w mux.ResponseWriter, r *mux.Message) {
 			break
 		}
 		t.stats.bytesIn.Add(uint64(len(body)))
-		code, reply = t.handleBody(t.ctx, r.RouteParams.Vars["id"], body, isOneway(r.Message))
+		oneway := isOneway(r.Message)
+		code, reply = t.handleBody(t.ctx, r.RouteParams.Vars["id"], body, oneway)
+		if oneway && r.Type() == message.NonConfirmable {
+			// Nothing waits for an answer.
+			if code != codes.Changed {
+				t.log.Debug("rpc: refused a one-way message", zap.Stringer("code", code), zap.ByteString("reply", reply))
+			}
+			return
+		}
 	}
 	var err error
 	if reply == nil {

@@ -96,7 +96,7 @@ func (s *coapServer) conn(raddr *net.UDPAddr) *srvConn {
 	cfg.Errors = t.coapError
 	cfg.MaxMessageSize = t.maxMessage()
 	cfg.BlockwiseEnable = true
-	cfg.BlockwiseSZX = blockwise.SZX1024
+	cfg.BlockwiseSZX = blockSize
 	cfg.BlockwiseTransferTimeout = t.blockTimeout()
 	cfg.MessagePool = t.pool
 	cfg.ProcessReceivedMessage = t.process

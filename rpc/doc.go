@@ -26,10 +26,12 @@
 //     come back on it. Pings keep it alive; a dead one is redialed on next use.
 //   - CoAP (plgd-dev/go-coap/v3, UDP): confirmable POSTs to /node/<to.ID>/receive,
 //     the reply in the 2.04 response; refusals are 4.xx responses that carry an
-//     error reply. A Send's POST carries the query "oneway" and is answered as
-//     soon as it decodes, before its handler runs (whose reply is dropped), so
-//     that no handler holds a POST open while it sends. Router() lets the node
-//     add its own routes.
+//     error reply. A Send's POST carries the query "oneway"; its handler runs
+//     after the envelope is accepted and its reply is dropped. It is
+//     non-confirmable when the envelope fits in one block (nothing waits for an
+//     acknowledgement: a lost one is a lost message), else confirmable and
+//     answered as soon as it decodes, so that no handler holds a worker for a
+//     round trip while it sends. Router() lets the node add its own routes.
 //   - MemTransport on a MemNetwork, for tests: seeded drops, delays, duplicates
 //     and partitions.
 //   - Multi picks one of them by the destination's scheme (ws://, coap://, mem://),
