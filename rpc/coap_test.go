@@ -322,3 +322,39 @@ func TestCoAPSlowHandlerRetransmissions(t *testing.T) {
 		t.Errorf("b received %d envelopes", s.Received)
 	}
 }
+
+// TestCoAPSendIsOneWay: a Send returns before the far side's handler has
+// finished, for an envelope that fits in one block (non-confirmable) and for
+// one that travels block-wise (confirmable); both arrive intact.
+func TestCoAPSendIsOneWay(t *testing.T) {
+	got := make(chan *Envelope, 2)
+	release := make(chan struct{})
+	b := startCoAP(t, 2, "127.0.0.1:0", func(ctx context.Context, env *Envelope) *Envelope {
+		<-release // the handler cannot finish before the test says so
+		got <- env
+		return nil
+	})
+	a := startCoAP(t, 1, "127.0.0.1:0", echo)
+	ctx := ctxTimeout(t, 10*time.Second)
+	small := `"` + strings.Repeat("s", 100) + `"`
+	large := `"` + strings.Repeat("l", 5000) + `"`
+	for i, payload := range []string{small, large} {
+		env := &Envelope{Type: TypeNotifySuccessor, ID: uint64(10 + i), From: a.self, Payload: []byte(payload)}
+		if err := a.Send(ctx, b.self.Addr, env); err != nil {
+			t.Fatalf("send of %d bytes: %v", len(payload), err)
+		}
+	}
+	close(release)
+	seen := map[uint64]string{}
+	for len(seen) < 2 {
+		select {
+		case env := <-got:
+			seen[env.ID] = string(env.Payload)
+		case <-ctx.Done():
+			t.Fatalf("the handler saw %d of 2 one-way messages", len(seen))
+		}
+	}
+	if seen[10] != small || seen[11] != large {
+		t.Errorf("payloads changed on the way: %d and %d bytes", len(seen[10]), len(seen[11]))
+	}
+}
