@@ -43,8 +43,8 @@
 // token; the reply must still carry the request's ID). The caller keeps IDs unique
 // among its calls in flight to one peer (else ErrDuplicateID). The far side stamps
 // the request's ID on its handler's reply. A reply no Call waits for (the answer
-// to a Send over WS or mem, or one that came too late) goes to the local Handler. An error reply
-// becomes a *RemoteError.
+// to a Send over WS or mem, or one that came too late) goes to the local Handler.
+// An error reply becomes a *RemoteError.
 //
 // Call honours ctx's deadline; without one each attempt gets CallOptions.Timeout.
 // Connection errors (ErrUnreachable, ErrConnLost) and timed-out attempts are

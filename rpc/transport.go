@@ -21,8 +21,9 @@ type Handler func(ctx context.Context, env *Envelope) (reply *Envelope)
 // Transport carries envelopes between nodes. Implementations: WS, CoAP,
 // MemTransport, and Multi, which picks one of them by address scheme.
 type Transport interface {
-	// Send delivers env to the node at addr, one way: it returns once the
-	// far side has it, not once it is handled. It reuses connections.
+	// Send delivers env to the node at addr, one way: it returns once env
+	// is on its way (written to the connection, or to the socket), never
+	// after the far side has handled it. It reuses connections.
 	Send(ctx context.Context, addr string, env *Envelope) error
 	// Call sends env and waits for the reply correlated by env.ID (the
 	// handler's return value on the far side), honouring ctx's deadline.

@@ -98,8 +98,8 @@ func TestCallAndSend(t *testing.T) {
 		}
 
 		// A Send whose handler replies: over a connection (WS, mem) the reply
-		// reaches a's handler; CoAP answers a one-way POST before its handler
-		// runs, so the handler runs and its reply is dropped.
+		// reaches a's handler; over CoAP the handler runs and its reply is
+		// dropped (a one-way POST has nothing to carry it back).
 		if err := p.a.Send(ctx, p.b.Addr, request(p.aSelf, 43, `"sent"`)); err != nil {
 			t.Fatal(err)
 		}
