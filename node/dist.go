@@ -53,6 +53,12 @@ type dist struct {
 	leaving atomic.Bool
 	log     *zap.Logger
 
+	// hadReplicas is set once the node has seen k-1 successors to
+	// replicate to. From then on a successor list shorter than that means
+	// failures or a partition, not a ring smaller than k (see
+	// ownerPutReadings).
+	hadReplicas atomic.Bool
+
 	// cur caches the ring state briefly: a put looks at the node's range
 	// once per key, and the driver answers State on its loop goroutine.
 	cur struct {
@@ -279,6 +285,9 @@ func (d *dist) state() chord.State {
 	defer d.cur.Unlock()
 	if time.Since(d.cur.at) >= stateFresh {
 		d.cur.st, d.cur.at = d.n.ring.State(), time.Now()
+		if len(d.replicaTargets(d.cur.st)) >= d.k-1 {
+			d.hadReplicas.Store(true)
+		}
 	}
 	return d.cur.st
 }

@@ -36,6 +36,7 @@ const (
 const (
 	codeMisrouted = "misrouted" // a key outside the node's range: look up again
 	codeLeaving   = "leaving"   // the node is handing its range on: retry shortly
+	codeReplicas  = "replicas"  // too few replicas for wait=replicas: retry shortly
 	codeInput     = "input"     // a reading the ledger refuses; "input N: why"
 	codeRefused   = "refused"   // bad data from a peer
 )

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -550,5 +551,38 @@ func TestOwnPointersBeyondOnePage(t *testing.T) {
 		if key, err := n.store.Pointer(rc.TxID); err != nil || key != rc.Key {
 			t.Fatalf("pointer of %s: %x, %v", rc.TxID, key, err)
 		}
+	}
+}
+
+// TestRingRefusesWaitReplicasAlone: a node that has lost every node it
+// replicated to (two failures here; a partition looks the same from inside)
+// refuses wait=replicas rather than acknowledge readings only it holds, and
+// signs nothing for them; wait=owner still works, naming no replicas.
+func TestRingRefusesWaitReplicasAlone(t *testing.T) {
+	r := newTestRing(t, 3, 3)
+	r.putMany(10, 10, PutOptions{WaitReplicas: true}) // a whole ring: accepted
+	live := r.live()
+	survivor := live[0]
+	r.kill(live[1])
+	r.kill(live[2])
+	r.waitIdeal(30 * time.Second) // the survivor is a ring of one
+	count := func() int {
+		c := 0
+		survivor.n.store.EachKeyIndex(func([20]byte, [32]byte) error { c++; return nil })
+		return c
+	}
+	before := count()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	_, err := survivor.n.Put(ctx, []ledger.Reading{reading(1)}, PutOptions{WaitReplicas: true})
+	cancel()
+	if err == nil || !strings.Contains(err.Error(), codeReplicas+":") {
+		t.Fatalf("wait=replicas with no replica left: %v, want a %q refusal", err, codeReplicas)
+	}
+	if got := count(); got != before {
+		t.Fatalf("the refused put stored something: %d entries, was %d", got, before)
+	}
+	got, err := survivor.n.Put(context.Background(), []ledger.Reading{reading(2)}, PutOptions{})
+	if err != nil || len(got) != 1 || len(got[0].Replicas) != 0 {
+		t.Fatalf("wait=owner alone: %+v %v", got, err)
 	}
 }

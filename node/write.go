@@ -242,12 +242,21 @@ func (d *dist) ownerPutReadings(ctx context.Context, rs []ledger.Reading, waitRe
 			return putAnswer{}, refusal(codeMisrouted, "key %s is outside this node's range (%s, %s]", k, from, to)
 		}
 	}
+	// wait=replicas promises k copies. A node cut off from the others
+	// believes them dead and owns the whole ring: acknowledging with the
+	// replicas it can still see would acknowledge data only it holds (the
+	// partition drill lost such readings). Refuse before signing anything;
+	// the entry node retries while the ring heals. A ring that never had k
+	// nodes (a lone dev node) gives what it has.
+	targets := d.replicaTargets(st)
+	if waitReplicas && len(targets) < d.k-1 && d.hadReplicas.Load() {
+		return putAnswer{}, refusal(codeReplicas, "only %d of the %d replicas are in this node's successor list: the readings would not survive its loss", len(targets), d.k-1)
+	}
 	lrs, err := d.n.ledger.Append(ctx, rs)
 	if err != nil {
 		return putAnswer{}, err
 	}
 	d.stats.owned.Add(uint64(len(lrs)))
-	targets := d.replicaTargets(st)
 	records := make([][]byte, len(lrs))
 	pointers := make([]store.Pointer, len(lrs))
 	for i, r := range lrs {
