@@ -46,21 +46,27 @@ type CoAPConfig struct {
 	NStart uint32
 	// IdleTimeout drops what is kept for a silent peer (default 2m).
 	IdleTimeout time.Duration
+	// MaxDatagram is the largest datagram a one-way message goes in
+	// (default 1452 bytes: it fits a 1500-byte Ethernet or Wi-Fi MTU under
+	// IPv6 as well as IPv4, so nothing is fragmented). A larger message
+	// travels block-wise.
+	MaxDatagram int
 }
 
 // CoAP is the CoAP-over-UDP transport (plgd-dev/go-coap/v3). A request is a
 // confirmable POST of the envelope to /node/<to.ID>/receive (Content-Format
 // application/json); the reply envelope is the response body (2.04 Changed,
-// empty when the handler returned none). Envelopes larger than a block
+// empty when the handler returned none). Requests larger than a block
 // (1 KiB) travel block-wise. Refusals carry an error reply in a 4.xx
 // response.
 //
 // Send is one way: its POST carries the query "oneway", the far side runs
 // its handler after it has accepted the envelope, and a reply the handler
-// returns is dropped. An envelope that fits in one block goes as a
-// non-confirmable POST, which nothing acknowledges: a lost one is a lost
-// message, as the Chord core expects of any message (its timeouts and TTLs
-// handle it). A larger one needs a block-wise transfer, so it goes as a
+// returns is dropped. An envelope that fits in one datagram of at most
+// MaxDatagram bytes goes as a non-confirmable POST, which nothing
+// acknowledges: a lost one is a lost message, as the Chord core expects of
+// any message (its timeouts and TTLs handle it). A larger one needs a
+// block-wise transfer, so it goes as a
 // confirmable POST that the far side answers (2.04, empty) as soon as the
 // envelope decodes. Were a Send to wait for the far side's handler, or even
 // for an acknowledgement, a handler that sends (a Chord node answering a
@@ -69,9 +75,12 @@ type CoAPConfig struct {
 // out, messages wait behind each other, requests are retransmitted, and
 // replies reach the Chord core after it gave up on them.
 //
-// This node's requests go out on a socket per peer (go-coap's udp.Dial),
-// whose read loop takes only the replies: a handler that waits for a round
-// trip can never stall the loop that must deliver its reply. The server
+// One-way messages in one datagram go out from the listening socket, and the
+// read loop hands them to their handler without go-coap's connection
+// machinery (see coap_oneway.go). This node's confirmable requests go out
+// on a socket per peer (go-coap's udp.Dial), whose read loop takes only the
+// replies: a handler that waits for a round trip can never stall the loop
+// that must deliver its reply. The server
 // side is this package's own read loop over go-coap's connection machinery
 // rather than go-coap's udp.Server, whose response cache breaks after
 // 65,536 requests from one peer and costs O(cache) per datagram (see
@@ -84,7 +93,9 @@ type CoAP struct {
 	pool   *pool.Pool
 	srv    *coapServer
 
-	inflight sync.Map // inflightKey → true, while a request is handled
+	inflight sync.Map      // inflightKey → true, while a request is handled
+	mid      atomic.Uint32 // message IDs of one-way datagrams
+	addrs    addrCache     // where one-way datagrams go
 
 	mu     sync.Mutex
 	closed bool
@@ -125,6 +136,9 @@ func NewCoAP(cfg CoAPConfig) (*CoAP, error) {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 2 * time.Minute
 	}
+	if cfg.MaxDatagram <= 0 {
+		cfg.MaxDatagram = 1452
+	}
 	ln, err := coapNet.NewListenUDP("udp", listen)
 	if err != nil {
 		return nil, fmt.Errorf("rpc: coap transport: %w", err)
@@ -149,6 +163,7 @@ func NewCoAP(cfg CoAPConfig) (*CoAP, error) {
 		ln.Close()
 		return nil, err
 	}
+	t.mid.Store(uint32(message.RandMID()))
 	t.srv = &coapServer{t: t, ln: ln, conns: map[string]*srvConn{}}
 	t.tasks.Go(t.srv.serve)
 	t.tasks.Go(t.srv.housekeeping)
@@ -171,8 +186,16 @@ func (t *CoAP) Send(ctx context.Context, addr string, env *Envelope) error {
 	if err != nil {
 		return opErr("send", env, addr, err)
 	}
-	if int64(len(b)) < blockSize.Size() {
-		err = t.sendNon(ctx, addr, hostport, env.To.ID, b)
+	toID := env.To.ID
+	if toID == "" {
+		toID = AnyNode
+	}
+	dgram, err := onewayDatagram(uint16(t.mid.Add(1)), toID, b)
+	if err != nil {
+		return opErr("send", env, addr, err)
+	}
+	if len(dgram) <= t.cfg.MaxDatagram {
+		err = t.sendOneway(ctx, addr, hostport, dgram, len(b))
 	} else {
 		_, err = t.retry(ctx, false, func(ctx context.Context) (*Envelope, error) {
 			reply, err := t.post(ctx, addr, hostport, env.To.ID, b, true)
@@ -230,31 +253,6 @@ const onewayQuery = "oneway"
 // blockSize is the block of block-wise transfers; a body this size or
 // larger travels in blocks.
 const blockSize = blockwise.SZX1024
-
-// sendNon sends a one-way envelope that fits in one block as a
-// non-confirmable POST: it returns once the datagram is written.
-func (t *CoAP) sendNon(ctx context.Context, addr, hostport, toID string, body []byte) error {
-	pc, err := t.peer(hostport)
-	if err != nil {
-		return err
-	}
-	if toID == "" {
-		toID = AnyNode
-	}
-	req, err := pc.cc.NewPostRequest(ctx, "/node/"+toID+"/receive", message.AppJSON, bytes.NewReader(body),
-		message.Option{ID: message.URIQuery, Value: []byte(onewayQuery)})
-	if err != nil {
-		return err
-	}
-	defer pc.cc.ReleaseMessage(req) // go-coap sends a copy of it and keeps nothing
-	req.SetType(message.NonConfirmable)
-	t.stats.out(len(body))
-	if err := pc.cc.WriteMessage(req); err != nil {
-		t.forget(hostport, pc)
-		return fmt.Errorf("%w: %s: %v", ErrConnLost, addr, err)
-	}
-	return nil
-}
 
 // post sends one confirmable POST and decodes the reply in its response
 // (nil when the body is empty). A 4.xx or 5.xx response is an error: a

@@ -17,6 +17,7 @@ import (
 	"github.com/plgd-dev/go-coap/v3/options"
 	"github.com/plgd-dev/go-coap/v3/udp"
 	"github.com/plgd-dev/go-coap/v3/udp/client"
+	"github.com/plgd-dev/go-coap/v3/udp/coder"
 	"go.uber.org/zap/zapcore"
 )
 
@@ -356,5 +357,103 @@ func TestCoAPSendIsOneWay(t *testing.T) {
 	}
 	if seen[10] != small || seen[11] != large {
 		t.Errorf("payloads changed on the way: %d and %d bytes", len(seen[10]), len(seen[11]))
+	}
+}
+
+// TestCoAPOnewayWire decodes a one-way datagram with go-coap's own decoder:
+// it is the non-confirmable POST any CoAP stack would send.
+func TestCoAPOnewayWire(t *testing.T) {
+	body := []byte(`{"type":"PING","id":1}`)
+	d, err := onewayDatagram(4711, nodeID(3), body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := pool.NewMessage(context.Background())
+	if _, err := m.UnmarshalWithDecoder(coder.DefaultCoder, d); err != nil {
+		t.Fatal(err)
+	}
+	path, _ := m.Path()
+	qs, _ := m.Queries()
+	cf, cfErr := m.ContentFormat()
+	got, _ := m.ReadBody()
+	if m.Type() != message.NonConfirmable || m.Code() != codes.POST || m.MessageID() != 4711 ||
+		path != "/node/"+nodeID(3)+"/receive" || len(qs) != 1 || qs[0] != onewayQuery ||
+		cfErr != nil || cf != message.AppJSON || !bytes.Equal(got, body) {
+		t.Fatalf("decoded %v %v mid %d path %q queries %q format %v (%v) body %q", m.Type(), m.Code(), m.MessageID(), path, qs, cf, cfErr, got)
+	}
+}
+
+// TestCoAPOnewayShape: the one-way path takes exactly the one-way POST and
+// leaves everything else (a confirmable message, another method or path, a
+// block, an option it does not know) to go-coap.
+func TestCoAPOnewayShape(t *testing.T) {
+	d, err := onewayDatagram(1, nodeID(3), []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	decode := func(t *testing.T) *message.Message {
+		var m message.Message
+		m.Options = make(message.Options, 0, 8)
+		if _, err := coder.DefaultCoder.Decode(bytes.Clone(d), &m); err != nil {
+			t.Fatal(err)
+		}
+		return &m
+	}
+	if id, ok := onewayTarget(decode(t)); !ok || id != nodeID(3) {
+		t.Fatalf("the one-way datagram: %q %v", id, ok)
+	}
+	for name, change := range map[string]func(*message.Message){
+		"confirmable": func(m *message.Message) { m.Type = message.Confirmable },
+		"GET":         func(m *message.Message) { m.Code = codes.GET },
+		"no oneway":   func(m *message.Message) { m.Options = m.Options.Remove(message.URIQuery) },
+		"other path":  func(m *message.Message) { m.Options[2].Value = []byte("send") },
+		"long path": func(m *message.Message) {
+			m.Options = m.Options.Add(message.Option{ID: message.URIPath, Value: []byte("x")})
+		},
+		"CBOR": func(m *message.Message) { m.Options[3].Value = []byte{byte(message.AppCBOR)} },
+		"block1": func(m *message.Message) {
+			m.Options = m.Options.Add(message.Option{ID: message.Block1, Value: []byte{0x0e}})
+		},
+		"unknown": func(m *message.Message) { m.Options = m.Options.Add(message.Option{ID: 2049, Value: []byte{1}}) },
+	} {
+		m := decode(t)
+		change(m)
+		if id, ok := onewayTarget(m); ok {
+			t.Errorf("%s: taken as a one-way message to %q", name, id)
+		}
+	}
+}
+
+// TestCoAPOnewayFromAnyClient: a one-way message from a stock go-coap
+// client (its own token, message IDs and source port) is handled too.
+func TestCoAPOnewayFromAnyClient(t *testing.T) {
+	got := make(chan *Envelope, 1)
+	b := startCoAP(t, 2, "127.0.0.1:0", func(ctx context.Context, env *Envelope) *Envelope {
+		got <- env
+		return nil
+	})
+	cc := rawCoAP(t, b)
+	ctx := ctxTimeout(t, 10*time.Second)
+	body, err := testCodec.Encode(&Envelope{Type: TypeNotifySuccessor, ID: 5, From: Peer{ID: nodeID(1), Addr: "coap://127.0.0.1:9"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := cc.NewPostRequest(ctx, "/node/"+nodeID(2)+"/receive", message.AppJSON, bytes.NewReader(body),
+		message.Option{ID: message.URIQuery, Value: []byte(onewayQuery)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.ReleaseMessage(req)
+	req.SetType(message.NonConfirmable)
+	if err := cc.WriteMessage(req); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case env := <-got:
+		if env.ID != 5 || env.Type != TypeNotifySuccessor {
+			t.Fatalf("got %+v", env)
+		}
+	case <-ctx.Done():
+		t.Fatal("the handler never saw the message")
 	}
 }

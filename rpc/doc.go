@@ -27,11 +27,13 @@
 //   - CoAP (plgd-dev/go-coap/v3, UDP): confirmable POSTs to /node/<to.ID>/receive,
 //     the reply in the 2.04 response; refusals are 4.xx responses that carry an
 //     error reply. A Send's POST carries the query "oneway"; its handler runs
-//     after the envelope is accepted and its reply is dropped. It is
-//     non-confirmable when the envelope fits in one block (nothing waits for an
-//     acknowledgement: a lost one is a lost message), else confirmable and
-//     answered as soon as it decodes, so that no handler holds a worker for a
-//     round trip while it sends. Router() lets the node add its own routes.
+//     after the envelope is accepted and its reply is dropped. It is one
+//     non-confirmable datagram when it fits in CoAPConfig.MaxDatagram (1452
+//     bytes: nothing waits for an acknowledgement, a lost one is a lost
+//     message), sent from the listening socket and taken by the read loop
+//     without go-coap's per-peer machinery; else confirmable and block-wise,
+//     answered as soon as it decodes. So no handler holds a worker for a round
+//     trip while it sends. Router() lets the node add its own routes.
 //   - MemTransport on a MemNetwork, for tests: seeded drops, delays, duplicates
 //     and partitions.
 //   - Multi picks one of them by the destination's scheme (ws://, coap://, mem://),

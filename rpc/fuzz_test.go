@@ -162,9 +162,10 @@ func FuzzCoAPBody(f *testing.F) {
 	})
 }
 
-// FuzzCoAPDatagram feeds arbitrary datagrams to go-coap's connection
-// machinery as the server loop does: a malformed datagram must not panic
-// the node (its handling runs on the node's own goroutines).
+// FuzzCoAPDatagram feeds arbitrary datagrams to the one-way path and then
+// go-coap's connection machinery, as the server loop does: a malformed
+// datagram must not panic the node (its handling runs on the node's own
+// goroutines).
 func FuzzCoAPDatagram(f *testing.F) {
 	log, _ := testLogger(f)
 	tr, err := NewCoAP(CoAPConfig{Self: Peer{ID: nodeID(2)}, Listen: "127.0.0.1:0", Handler: fuzzHandler, Logger: log})
@@ -174,7 +175,15 @@ func FuzzCoAPDatagram(f *testing.F) {
 	f.Cleanup(func() { tr.Close() })
 	// Answers go to the discard port of loopback, where nobody listens.
 	from := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}
+	for _, body := range []string{`{"type":"PING","id":1}`, `{`, ``} {
+		if d, err := onewayDatagram(7, nodeID(2), []byte(body)); err == nil {
+			f.Add(d)
+		}
+	}
 	f.Fuzz(func(t *testing.T, datagram []byte) {
+		if tr.takeOneway(datagram) {
+			return
+		}
 		if c := tr.srv.conn(from); c != nil {
 			_ = c.cc.Process(nil, datagram)
 		}
