@@ -5,7 +5,8 @@
 // send and events for the application (Ready); it owns no sockets,
 // goroutines, clocks or randomness, so a runtime loop can drive it with real
 // transports and timers and a simulator can drive it exhaustively
-// (../chord/chordsim). See /work/shared/CHORD.md for the rules and invariants.
+// (package chordsim). The rules and the invariants the tests check are in
+// docs/chord.md.
 //
 // # Using it
 //

@@ -13,7 +13,7 @@ import (
 	"github.com/flownode/flownode/ledger"
 )
 
-// The distributed ledger (ARCHITECTURE.md, write path; CHORD.md, data).
+// The distributed ledger (docs/architecture.md, a reading's way in; docs/chord.md, data).
 //
 // Placement. Three kinds of entries live on the ring, each at a ring position:
 // a record at its data key; a txID pointer (txID → data key) at txID[:20], so
@@ -285,11 +285,18 @@ func (d *dist) state() chord.State {
 	defer d.cur.Unlock()
 	if time.Since(d.cur.at) >= stateFresh {
 		d.cur.st, d.cur.at = d.n.ring.State(), time.Now()
-		if len(d.replicaTargets(d.cur.st)) >= d.k-1 {
-			d.hadReplicas.Store(true)
-		}
+		d.noteReplicas(d.cur.st)
 	}
 	return d.cur.st
+}
+
+// noteReplicas remembers when this node has seen its k-1 replicas (see
+// hadReplicas). Every state the node acts on passes here: puts, reads and
+// each sync round, which runs on every change of the successors.
+func (d *dist) noteReplicas(st chord.State) {
+	if len(d.replicaTargets(st)) >= d.k-1 {
+		d.hadReplicas.Store(true)
+	}
 }
 
 // self is this node's ring ID.

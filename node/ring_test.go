@@ -563,6 +563,10 @@ func TestRingRefusesWaitReplicasAlone(t *testing.T) {
 	r.putMany(10, 10, PutOptions{WaitReplicas: true}) // a whole ring: accepted
 	live := r.live()
 	survivor := live[0]
+	// The survivor must have seen its replicas before they go (its sync
+	// round notes them at the latest), or it would rightly take itself for
+	// a ring that never had k nodes.
+	waitFor(t, 30*time.Second, "the survivor to see its k-1 replicas", survivor.n.dist.hadReplicas.Load)
 	r.kill(live[1])
 	r.kill(live[2])
 	r.waitIdeal(30 * time.Second) // the survivor is a ring of one
@@ -584,5 +588,16 @@ func TestRingRefusesWaitReplicasAlone(t *testing.T) {
 	got, err := survivor.n.Put(context.Background(), []ledger.Reading{reading(2)}, PutOptions{})
 	if err != nil || len(got) != 1 || len(got[0].Replicas) != 0 {
 		t.Fatalf("wait=owner alone: %+v %v", got, err)
+	}
+}
+
+// waitFor polls cond until it holds, or fails the test after within, saying
+// what it waited for.
+func waitFor(tb testing.TB, within time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	for deadline := time.Now().Add(within); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			tb.Fatalf("waited %v for %s", within, what)
+		}
 	}
 }

@@ -69,6 +69,7 @@ func (d *dist) syncOnce(ctx context.Context) error {
 	if st.Status != chord.StatusMember.String() {
 		return nil
 	}
+	d.noteReplicas(st)
 	d.stats.syncRounds.Add(1)
 	var errs []error
 	if from, to, ok := ownRange(st); ok {

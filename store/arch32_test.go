@@ -6,7 +6,7 @@ import (
 	"github.com/dgraph-io/ristretto/v2/z"
 )
 
-// TestAllocatorKeepsEarlierSlices guards the 32-bit fix FACTS.md describes:
+// TestAllocatorKeepsEarlierSlices guards the 32-bit fix scripts/gateway/README.md describes:
 // ristretto's z.Allocator computes uint64((bufIdx+1)<<32) in int, which is 0
 // on 32-bit targets, so after growing it hands out its first buffer again and
 // overwrites earlier allocations; Badger then loses keys in flushed tables.

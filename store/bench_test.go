@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// benchValue is a 300-byte record, the payload size FACTS.md measured with.
+// benchValue is a 300-byte record, the payload size the store was first measured with.
 var benchValue = recordValue([32]byte{})
 
 // benchRecord is cheap to make, so that the benchmarks measure the store.

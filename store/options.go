@@ -39,7 +39,7 @@ type Options struct {
 }
 
 // profiles are the named option sets. Gateway is the low-memory set measured on
-// a 128 MB MIPS gateway (FACTS.md); laptop is Badger's defaults with the
+// a 128 MB MIPS gateway (see the README, "The gateway"); laptop is Badger's defaults with the
 // memory-hungry ones bounded; local is laptop with small memtables so tests
 // flush, split transactions and open quickly.
 var profiles = map[string]Options{

@@ -38,7 +38,7 @@ func TestProfiles(t *testing.T) {
 	}
 }
 
-// TestGatewayProfile pins the low-memory options measured in FACTS.md.
+// TestGatewayProfile pins the low-memory options measured for a 128 MB gateway.
 func TestGatewayProfile(t *testing.T) {
 	o, _ := ProfileOptions("gateway")
 	want := Options{

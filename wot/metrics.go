@@ -12,7 +12,8 @@ import (
 	"github.com/flownode/flownode/node"
 )
 
-// metrics is the node's Prometheus registry; every name starts with flownode_.
+// metrics is the node's Prometheus registry: the node's own metrics start
+// with flownode_, the Go runtime's with go_ and the process's with process_.
 type metrics struct {
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
@@ -34,10 +35,11 @@ func newMetrics(n *node.Node) *metrics {
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
-	// Every name starts with flownode_, the Go runtime's too (flownode_go_*).
-	prometheus.WrapRegistererWithPrefix("flownode_", m.reg).MustRegister(collectors.NewGoCollector())
+	// The Go runtime's and the process's metrics keep their standard names
+	// (go_*, process_*), which stock dashboards and alerts look for.
 	m.reg.MustRegister(m.requests, m.latency,
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "flownode"}),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		counter("flownode_records_appended_total", "Records signed and stored by this node since start.",
 			func() float64 { return float64(n.Ledger().Stats().Records) }),
 		counter("flownode_blocks_mined_total", "Blocks mined on this node's branch since start.",

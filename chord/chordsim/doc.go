@@ -2,7 +2,7 @@
 // scheduler (math/rand/v2) delivers the nodes' messages with delay, loss,
 // duplication and reordering, crashes and restarts nodes, splits the network
 // and heals it, and drives joins, leaves and client writes. After every step
-// it checks the safety invariants of CHORD.md (OneLiveSuccessor,
+// it checks the safety invariants of docs/chord.md (OneLiveSuccessor,
 // OrderedSuccessorLists, OneOrderedRing, Placement); once churn stops it
 // checks the liveness properties (Ideal, Fingers, Lookups, every
 // acknowledged key on its owner and k-1 successors) against the oracle ring,

@@ -19,6 +19,6 @@
 //
 // Walk follows the ring by successors, asking each node for its state with a
 // Call that the far driver answers itself (GET /api/v1/ring). IdealErr and
-// FingersErr check a set of node states against the oracle (CHORD.md,
+// FingersErr check a set of node states against the oracle (docs/chord.md,
 // invariants 5 and 6); the tests use them on live rings.
 package driver

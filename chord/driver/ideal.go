@@ -49,7 +49,7 @@ func (o Oracle) Next(i, k int) []chord.ID {
 func (o Oracle) Prev(i int) chord.ID { return o[(i+len(o)-1)%len(o)] }
 
 // IdealErr reports why the ring made of these node states is not Ideal
-// (CHORD.md, invariant 5), or nil: every node a member, its predecessor the
+// (docs/chord.md, invariant 5), or nil: every node a member, its predecessor the
 // true previous node, its successor list the true next r nodes.
 func IdealErr(states []chord.State) error {
 	ids := make([]chord.ID, len(states))
@@ -77,7 +77,7 @@ func IdealErr(states []chord.State) error {
 }
 
 // FingersErr reports a finger that is not the true successor of its start
-// (CHORD.md, invariant 6), or nil.
+// (docs/chord.md, invariant 6), or nil.
 func FingersErr(states []chord.State) error {
 	ids := make([]chord.ID, len(states))
 	for i, s := range states {

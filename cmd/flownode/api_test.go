@@ -432,12 +432,19 @@ func TestHTTPSurface(t *testing.T) {
 	if !strings.Contains(string(r.Body), "\nflownode_records_appended_total 1\n") {
 		t.Errorf("metrics after one put:\n%s", r.Body)
 	}
-	// API.md: every metric name starts with flownode_.
+	// docs/api.md: the node's own metrics start with flownode_; the Go
+	// runtime's and the process's keep their standard names, which stock
+	// dashboards look for.
 	for _, line := range strings.Split(string(r.Body), "\n") {
 		name := strings.TrimPrefix(strings.TrimPrefix(line, "# HELP "), "# TYPE ")
-		if line != "" && !strings.HasPrefix(name, "flownode_") {
-			t.Errorf("metric without the flownode_ prefix: %s", line)
+		if line != "" && !strings.HasPrefix(name, "flownode_") && !strings.HasPrefix(name, "go_") && !strings.HasPrefix(name, "process_") {
+			t.Errorf("metric without the flownode_, go_ or process_ prefix: %s", line)
 			break
+		}
+	}
+	for _, std := range []string{"\ngo_goroutines ", "\ngo_memstats_heap_inuse_bytes ", "\nprocess_resident_memory_bytes "} {
+		if !strings.Contains(string(r.Body), std) {
+			t.Errorf("no standard metric %q", strings.TrimSpace(std))
 		}
 	}
 	if code := n.Stop(); code != 0 {

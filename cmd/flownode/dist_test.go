@@ -2,7 +2,7 @@ package main
 
 // Black-box tests of the distributed ledger (node/dist.go, write.go, read.go,
 // sync.go) over real processes on loopback: placement of each record on
-// successor(key) and its k-1 successors (CHORD.md invariant 4), reads from
+// successor(key) and its k-1 successors (docs/chord.md, invariant 4), reads from
 // any node, repair after a failure of two adjacent nodes, handoff on join and
 // on a graceful leave racing with writes.
 

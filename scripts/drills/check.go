@@ -73,7 +73,7 @@ func info(c *http.Client, n *node) (nodeInfo, error) {
 func minSuccessors(n int) int { return min(4, n-1) }
 
 // idealErr says why the live nodes, each asked for its own state, do not
-// form the Ideal ring (CHORD.md): every one a member, its predecessor the
+// form the Ideal ring (docs/chord.md): every one a member, its predecessor the
 // true previous node and its successor list the true next nodes. "" when
 // they do.
 func idealErr(c *http.Client, live []*node) string {

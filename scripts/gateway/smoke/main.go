@@ -85,8 +85,8 @@ type smoke struct {
 	keys     []string
 	peakRSS  atomic.Int64 // highest VmRSS sampled, kB
 	peakAnon atomic.Int64 // highest RssAnon sampled, kB
-	peakHeap atomic.Int64 // highest flownode_go_memstats_heap_inuse_bytes sampled
-	peakSys  atomic.Int64 // highest flownode_go_memstats_sys_bytes sampled
+	peakHeap atomic.Int64 // highest go_memstats_heap_inuse_bytes sampled
+	peakSys  atomic.Int64 // highest go_memstats_sys_bytes sampled
 }
 
 func (s *smoke) run(ctx context.Context, bin, qemu, dataDir, memLimit string, idle time.Duration) int {
@@ -629,16 +629,16 @@ func (s *smoke) heap(ctx context.Context) (inuse, sys int64, err error) {
 			continue
 		}
 		switch name {
-		case "flownode_go_memstats_heap_inuse_bytes":
+		case "go_memstats_heap_inuse_bytes":
 			f, _ := strconv.ParseFloat(val, 64)
 			inuse = int64(f)
-		case "flownode_go_memstats_sys_bytes":
+		case "go_memstats_sys_bytes":
 			f, _ := strconv.ParseFloat(val, 64)
 			sys = int64(f)
 		}
 	}
 	if inuse == 0 {
-		return 0, 0, errors.New("no flownode_go_memstats_heap_inuse_bytes in /metrics")
+		return 0, 0, errors.New("no go_memstats_heap_inuse_bytes in /metrics")
 	}
 	return inuse, sys, sc.Err()
 }
