@@ -63,19 +63,20 @@ type CoAPConfig struct {
 // Send is one way: its POST carries the query "oneway", the far side runs
 // its handler after it has accepted the envelope, and a reply the handler
 // returns is dropped. An envelope that fits in one datagram of at most
-// MaxDatagram bytes goes as a non-confirmable POST, which nothing
-// acknowledges: a lost one is a lost message, as the Chord core expects of
-// any message (its timeouts and TTLs handle it). A larger one needs a
-// block-wise transfer, so it goes as a
-// confirmable POST that the far side answers (2.04, empty) as soon as the
-// envelope decodes. Were a Send to wait for the far side's handler, or even
-// for an acknowledgement, a handler that sends (a Chord node answering a
-// request sends its reply as a message of its own) would hold its worker
-// for a round trip, and so on down a chain: under load the workers run
-// out, messages wait behind each other, requests are retransmitted, and
-// replies reach the Chord core after it gave up on them.
+// MaxDatagram bytes goes as a non-confirmable POST, and one of up to 8 KiB
+// as non-confirmable 1 KiB blocks (RFC 7959 Block1): nothing acknowledges
+// them, so a lost datagram is a lost message, as the Chord core expects of
+// any message (its timeouts and TTLs handle it). A larger one goes as a
+// confirmable block-wise POST, whose lost blocks are sent again, that the
+// far side answers (2.04, empty) as soon as the envelope decodes. Were a
+// Send to wait for the far side's handler, or even for an acknowledgement,
+// a handler that sends (a Chord node answering a request sends its reply as
+// a message of its own) would hold its worker for a round trip, and so on
+// down a chain: under load the workers run out, messages wait behind each
+// other, requests are retransmitted, and replies reach the Chord core after
+// it gave up on them.
 //
-// One-way messages in one datagram go out from the listening socket, and the
+// Non-confirmable one-way messages go out from the listening socket, and the
 // read loop hands them to their handler without go-coap's connection
 // machinery (see coap_oneway.go). This node's confirmable requests go out
 // on a socket per peer (go-coap's udp.Dial), whose read loop takes only the
@@ -93,9 +94,10 @@ type CoAP struct {
 	pool   *pool.Pool
 	srv    *coapServer
 
-	inflight sync.Map      // inflightKey → true, while a request is handled
-	mid      atomic.Uint32 // message IDs of one-way datagrams
-	addrs    addrCache     // where one-way datagrams go
+	inflight sync.Map       // inflightKey → true, while a request is handled
+	mid      atomic.Uint32  // message IDs of one-way datagrams
+	addrs    addrCache      // where one-way datagrams go
+	blocks   blockAssembler // one-way messages in blocks, being received
 
 	mu     sync.Mutex
 	closed bool
@@ -164,6 +166,7 @@ func NewCoAP(cfg CoAPConfig) (*CoAP, error) {
 		return nil, err
 	}
 	t.mid.Store(uint32(message.RandMID()))
+	t.blocks.timeout = t.blockTimeout()
 	t.srv = &coapServer{t: t, ln: ln, conns: map[string]*srvConn{}}
 	t.tasks.Go(t.srv.serve)
 	t.tasks.Go(t.srv.housekeeping)
@@ -194,9 +197,15 @@ func (t *CoAP) Send(ctx context.Context, addr string, env *Envelope) error {
 	if err != nil {
 		return opErr("send", env, addr, err)
 	}
-	if len(dgram) <= t.cfg.MaxDatagram {
-		err = t.sendOneway(ctx, addr, hostport, dgram, len(b))
-	} else {
+	switch {
+	case len(dgram) <= t.cfg.MaxDatagram:
+		err = t.sendOneway(ctx, addr, hostport, [][]byte{dgram}, len(b))
+	case int64(len(b)) <= maxOnewayBlocks*blockSize.Size():
+		var blocks [][]byte
+		if blocks, err = t.onewayBlocks(toID, b); err == nil {
+			err = t.sendOneway(ctx, addr, hostport, blocks, len(b))
+		}
+	default:
 		_, err = t.retry(ctx, false, func(ctx context.Context) (*Envelope, error) {
 			reply, err := t.post(ctx, addr, hostport, env.To.ID, b, true)
 			if err == nil && reply != nil {

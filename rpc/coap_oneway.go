@@ -3,6 +3,7 @@ package rpc
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"net"
 	"sync"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
+	"github.com/plgd-dev/go-coap/v3/net/blockwise"
 	"github.com/plgd-dev/go-coap/v3/udp/coder"
 	"go.uber.org/zap"
 )
@@ -24,25 +26,35 @@ import (
 // transport writes such a message itself, from its listening socket, and
 // its read loop hands such a message straight to accept. The wire format is
 // the same non-confirmable POST as before: any CoAP client may send one, and
-// any datagram that is not exactly that shape goes the general way.
+// any datagram that is not exactly that shape goes the general way. An
+// envelope of a few blocks goes as non-confirmable blocks the same way
+// (onewayBlocks), rather than as a confirmable block-wise transfer, which
+// costs two acknowledged round trips and go-coap's machinery on both sides.
 
 // onewayDatagram encodes a one-way envelope as a non-confirmable POST to
 // /node/<toID>/receive?oneway, application/json, without a token (nothing
 // answers it, so nothing needs matching).
 func onewayDatagram(mid uint16, toID string, body []byte) ([]byte, error) {
+	return onewayMessage(mid, nil, toID, nil, body)
+}
+
+// onewayMessage encodes one non-confirmable one-way POST; extra options
+// (Block1, Size1) go after the others, in option number order.
+func onewayMessage(mid uint16, token []byte, toID string, extra message.Options, payload []byte) ([]byte, error) {
 	m := message.Message{
 		Code:      codes.POST,
 		Type:      message.NonConfirmable,
 		MessageID: int32(mid),
+		Token:     token,
 		// In option number order, as the encoding needs.
-		Options: message.Options{
+		Options: append(message.Options{
 			{ID: message.URIPath, Value: []byte("node")},
 			{ID: message.URIPath, Value: []byte(toID)},
 			{ID: message.URIPath, Value: []byte("receive")},
 			{ID: message.ContentFormat, Value: []byte{byte(message.AppJSON)}},
 			{ID: message.URIQuery, Value: []byte(onewayQuery)},
-		},
-		Payload: body,
+		}, extra...),
+		Payload: payload,
 	}
 	size, err := coder.DefaultCoder.Size(m)
 	if err != nil {
@@ -55,14 +67,59 @@ func onewayDatagram(mid uint16, toID string, body []byte) ([]byte, error) {
 	return b, nil
 }
 
+// onewayBlocks encodes a one-way envelope too large for one datagram as
+// non-confirmable blocks (RFC 7959 Block1 on non-confirmable requests):
+// each block a datagram of its own, all under one random token, the first
+// carrying the total size in Size1. Nothing acknowledges them: a lost block
+// loses the message, as a lost datagram would, which is why only envelopes
+// of a few blocks go this way (maxOnewayBlocks).
+func (t *CoAP) onewayBlocks(toID string, body []byte) ([][]byte, error) {
+	token := make([]byte, 8)
+	if _, err := rand.Read(token); err != nil {
+		return nil, err
+	}
+	size := int(blockSize.Size())
+	var out [][]byte
+	for num := 0; num*size < len(body); num++ {
+		part := body[num*size : min((num+1)*size, len(body))]
+		more := (num+1)*size < len(body)
+		v, err := blockwise.EncodeBlockOption(blockSize, int64(num), more)
+		if err != nil {
+			return nil, err
+		}
+		extra := message.Options{{ID: message.Block1, Value: uintOption(v)}}
+		if num == 0 {
+			extra = append(extra, message.Option{ID: message.Size1, Value: uintOption(uint32(len(body)))})
+		}
+		d, err := onewayMessage(uint16(t.mid.Add(1)), token, toID, extra, part)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// maxOnewayBlocks bounds the envelopes sent as non-confirmable blocks (8
+// KiB); a larger one is sent confirmable, block-wise, so that a lost block
+// is sent again rather than losing the whole message.
+const maxOnewayBlocks = 8
+
+func uintOption(v uint32) []byte {
+	var b [4]byte
+	n, _ := message.EncodeUint32(b[:], v)
+	return b[:n]
+}
+
 // onewayTarget returns the node ID a datagram is addressed to if it is a
 // one-way message this path takes: a non-confirmable POST to
-// /node/<id>/receive?oneway, JSON or no content format, in one block, with
-// no option it does not know (a critical option it ignored would break
-// RFC 7252; the general path answers those).
-func onewayTarget(m *message.Message) (string, bool) {
+// /node/<id>/receive?oneway, JSON or no content format, whole or one of its
+// non-confirmable blocks (block1 is then its Block1 option, else 0), with no
+// option it does not know (a critical option it ignored would break RFC
+// 7252; the general path answers those).
+func onewayTarget(m *message.Message) (id string, block1 uint32, hasBlock bool, ok bool) {
 	if m.Type != message.NonConfirmable || m.Code != codes.POST {
-		return "", false
+		return "", 0, false, false
 	}
 	var path [3][]byte
 	segments, oneway := 0, false
@@ -70,7 +127,7 @@ func onewayTarget(m *message.Message) (string, bool) {
 		switch o.ID {
 		case message.URIPath:
 			if segments == len(path) {
-				return "", false
+				return "", 0, false, false
 			}
 			path[segments] = o.Value
 			segments++
@@ -78,32 +135,46 @@ func onewayTarget(m *message.Message) (string, bool) {
 			oneway = oneway || string(o.Value) == onewayQuery
 		case message.ContentFormat:
 			if !bytes.Equal(o.Value, []byte{byte(message.AppJSON)}) {
-				return "", false
+				return "", 0, false, false
 			}
-		case message.URIHost, message.URIPort:
+		case message.Block1:
+			v, _, err := message.DecodeUint32(o.Value)
+			if err != nil || hasBlock {
+				return "", 0, false, false
+			}
+			block1, hasBlock = v, true
+		case message.URIHost, message.URIPort, message.Size1:
 		default:
-			return "", false
+			return "", 0, false, false
 		}
 	}
 	if !oneway || segments != 3 || string(path[0]) != "node" || string(path[2]) != "receive" {
-		return "", false
+		return "", 0, false, false
 	}
-	return string(path[1]), true
+	return string(path[1]), block1, hasBlock, true
 }
 
-// takeOneway handles dgram if it is a one-way message (see onewayTarget)
-// and reports whether it did. Nothing answers it: a refusal is only logged.
-func (t *CoAP) takeOneway(dgram []byte) bool {
-	var opts [8]message.Option
+// takeOneway handles dgram if it is a one-way message or block (see
+// onewayTarget) and reports whether it did. Nothing answers it: a refusal
+// is only logged.
+func (t *CoAP) takeOneway(from *net.UDPAddr, dgram []byte) bool {
+	var opts [10]message.Option
 	m := message.Message{Options: opts[:0]}
 	if _, err := coder.DefaultCoder.Decode(dgram, &m); err != nil {
 		return false // the general path reports it
 	}
-	id, ok := onewayTarget(&m)
+	id, block1, hasBlock, ok := onewayTarget(&m)
 	if !ok {
 		return false
 	}
-	body := bytes.Clone(m.Payload) // the read buffer is reused at once
+	body := m.Payload
+	if hasBlock {
+		if body = t.blocks.add(from, m.Token, block1, body, time.Now()); body == nil {
+			return true // more to come, or a block out of order (the message is lost)
+		}
+	} else {
+		body = bytes.Clone(body) // the read buffer is reused at once
+	}
 	t.stats.bytesIn.Add(uint64(len(body)))
 	if code, reply := t.handleBody(t.ctx, id, body, true); code != codes.Changed {
 		t.log.Debug("rpc: refused a one-way message", zap.Stringer("code", code), zap.ByteString("reply", reply))
@@ -111,17 +182,77 @@ func (t *CoAP) takeOneway(dgram []byte) bool {
 	return true
 }
 
-// sendOneway writes the datagram of a one-way envelope (onewayDatagram)
-// from the listening socket: it returns once the datagram is written.
-func (t *CoAP) sendOneway(ctx context.Context, addr, hostport string, dgram []byte, bodyLen int) error {
+// blockAssembler puts non-confirmable one-way blocks back together. What it
+// holds is bounded: at most maxAssemblies messages of at most
+// maxOnewayBlocks blocks, each dropped blockTimeout after its first block;
+// a block out of order drops its message (UDP seldom reorders, and the
+// Chord core copes with a lost message).
+type blockAssembler struct {
+	mu      sync.Mutex
+	pending map[string]*assembly // by source address and token
+	timeout time.Duration
+}
+
+type assembly struct {
+	body    []byte
+	next    int64
+	started time.Time
+}
+
+const maxAssemblies = 64
+
+// add takes one block and returns the whole body once its last block came.
+func (a *blockAssembler) add(from *net.UDPAddr, token []byte, block1 uint32, part []byte, now time.Time) []byte {
+	szx, num, more, err := blockwise.DecodeBlockOption(block1)
+	if err != nil || len(token) == 0 || (more && int64(len(part)) != szx.Size()) ||
+		num >= maxOnewayBlocks || int64(len(part)) > szx.Size() {
+		return nil
+	}
+	key := from.String() + "/" + string(token)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.pending == nil {
+		a.pending = map[string]*assembly{}
+	}
+	for k, p := range a.pending {
+		if now.Sub(p.started) > a.timeout {
+			delete(a.pending, k)
+		}
+	}
+	p := a.pending[key]
+	switch {
+	case num == 0:
+		if p == nil && len(a.pending) >= maxAssemblies {
+			return nil // full: this message is lost
+		}
+		p = &assembly{started: now}
+		a.pending[key] = p
+	case p == nil || p.next != num:
+		delete(a.pending, key)
+		return nil
+	}
+	p.body = append(p.body, part...)
+	p.next++
+	if more {
+		return nil
+	}
+	delete(a.pending, key)
+	return p.body
+}
+
+// sendOneway writes the datagrams of a one-way envelope (onewayDatagram,
+// onewayBlocks) from the listening socket: it returns once they are written.
+func (t *CoAP) sendOneway(ctx context.Context, addr, hostport string, dgrams [][]byte, bodyLen int) error {
 	raddr, err := t.addrs.resolve(hostport)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrUnreachable, addr, err)
 	}
 	t.stats.out(bodyLen)
-	if err := t.srv.ln.WriteWithContext(ctx, raddr, dgram); err != nil {
-		t.addrs.forget(hostport) // its address may have changed
-		return fmt.Errorf("%w: %s: %v", ErrConnLost, addr, err)
+	for _, d := range dgrams {
+		if err := t.srv.ln.WriteWithContext(ctx, raddr, d); err != nil {
+			t.addrs.forget(hostport) // its address may have changed
+			return fmt.Errorf("%w: %s: %v", ErrConnLost, addr, err)
+		}
 	}
 	return nil
 }

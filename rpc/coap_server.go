@@ -58,7 +58,7 @@ func (s *coapServer) serve() {
 			}
 			continue
 		}
-		if raddr == nil || s.t.takeOneway(buf[:n]) {
+		if raddr == nil || s.t.takeOneway(raddr, buf[:n]) {
 			continue
 		}
 		c := s.conn(raddr)

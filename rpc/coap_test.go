@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -328,7 +329,7 @@ func TestCoAPSlowHandlerRetransmissions(t *testing.T) {
 // finished, for an envelope that fits in one block (non-confirmable) and for
 // one that travels block-wise (confirmable); both arrive intact.
 func TestCoAPSendIsOneWay(t *testing.T) {
-	got := make(chan *Envelope, 2)
+	got := make(chan *Envelope, 3)
 	release := make(chan struct{})
 	b := startCoAP(t, 2, "127.0.0.1:0", func(ctx context.Context, env *Envelope) *Envelope {
 		<-release // the handler cannot finish before the test says so
@@ -338,8 +339,9 @@ func TestCoAPSendIsOneWay(t *testing.T) {
 	a := startCoAP(t, 1, "127.0.0.1:0", echo)
 	ctx := ctxTimeout(t, 10*time.Second)
 	small := `"` + strings.Repeat("s", 100) + `"`
-	large := `"` + strings.Repeat("l", 5000) + `"`
-	for i, payload := range []string{small, large} {
+	blocks := `"` + strings.Repeat("b", 5000) + `"` // non-confirmable blocks
+	large := `"` + strings.Repeat("l", 20000) + `"` // confirmable, block-wise
+	for i, payload := range []string{small, blocks, large} {
 		env := &Envelope{Type: TypeNotifySuccessor, ID: uint64(10 + i), From: a.self, Payload: []byte(payload)}
 		if err := a.Send(ctx, b.self.Addr, env); err != nil {
 			t.Fatalf("send of %d bytes: %v", len(payload), err)
@@ -347,16 +349,16 @@ func TestCoAPSendIsOneWay(t *testing.T) {
 	}
 	close(release)
 	seen := map[uint64]string{}
-	for len(seen) < 2 {
+	for len(seen) < 3 {
 		select {
 		case env := <-got:
 			seen[env.ID] = string(env.Payload)
 		case <-ctx.Done():
-			t.Fatalf("the handler saw %d of 2 one-way messages", len(seen))
+			t.Fatalf("the handler saw %d of 3 one-way messages", len(seen))
 		}
 	}
-	if seen[10] != small || seen[11] != large {
-		t.Errorf("payloads changed on the way: %d and %d bytes", len(seen[10]), len(seen[11]))
+	if seen[10] != small || seen[11] != blocks || seen[12] != large {
+		t.Errorf("payloads changed on the way: %d, %d and %d bytes", len(seen[10]), len(seen[11]), len(seen[12]))
 	}
 }
 
@@ -383,9 +385,10 @@ func TestCoAPOnewayWire(t *testing.T) {
 	}
 }
 
-// TestCoAPOnewayShape: the one-way path takes exactly the one-way POST and
-// leaves everything else (a confirmable message, another method or path, a
-// block, an option it does not know) to go-coap.
+// TestCoAPOnewayShape: the one-way path takes exactly the one-way POST (whole
+// or in non-confirmable blocks) and leaves everything else (a confirmable
+// message, another method or path, a response block, an option it does not
+// know) to go-coap.
 func TestCoAPOnewayShape(t *testing.T) {
 	d, err := onewayDatagram(1, nodeID(3), []byte(`{}`))
 	if err != nil {
@@ -399,8 +402,8 @@ func TestCoAPOnewayShape(t *testing.T) {
 		}
 		return &m
 	}
-	if id, ok := onewayTarget(decode(t)); !ok || id != nodeID(3) {
-		t.Fatalf("the one-way datagram: %q %v", id, ok)
+	if id, _, hasBlock, ok := onewayTarget(decode(t)); !ok || hasBlock || id != nodeID(3) {
+		t.Fatalf("the one-way datagram: %q %v %v", id, hasBlock, ok)
 	}
 	for name, change := range map[string]func(*message.Message){
 		"confirmable": func(m *message.Message) { m.Type = message.Confirmable },
@@ -411,14 +414,18 @@ func TestCoAPOnewayShape(t *testing.T) {
 			m.Options = m.Options.Add(message.Option{ID: message.URIPath, Value: []byte("x")})
 		},
 		"CBOR": func(m *message.Message) { m.Options[3].Value = []byte{byte(message.AppCBOR)} },
-		"block1": func(m *message.Message) {
+		"block2": func(m *message.Message) {
+			m.Options = m.Options.Add(message.Option{ID: message.Block2, Value: []byte{0x0e}})
+		},
+		"two block1s": func(m *message.Message) {
 			m.Options = m.Options.Add(message.Option{ID: message.Block1, Value: []byte{0x0e}})
+			m.Options = m.Options.Add(message.Option{ID: message.Block1, Value: []byte{0x1e}})
 		},
 		"unknown": func(m *message.Message) { m.Options = m.Options.Add(message.Option{ID: 2049, Value: []byte{1}}) },
 	} {
 		m := decode(t)
 		change(m)
-		if id, ok := onewayTarget(m); ok {
+		if id, _, _, ok := onewayTarget(m); ok {
 			t.Errorf("%s: taken as a one-way message to %q", name, id)
 		}
 	}
@@ -455,5 +462,70 @@ func TestCoAPOnewayFromAnyClient(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("the handler never saw the message")
+	}
+}
+
+// TestCoAPOnewayBlocks: non-confirmable blocks are put back together in
+// order; a block out of order, a stranger's block, an expired or an
+// overflowing assembly loses its message and nothing else.
+func TestCoAPOnewayBlocks(t *testing.T) {
+	tr := startCoAP(t, 2, "127.0.0.1:0", echo)
+	body := bytes.Repeat([]byte("0123456789"), 300) // 3 blocks
+	blocks, err := tr.onewayBlocks(nodeID(2), body)
+	if err != nil || len(blocks) != 3 {
+		t.Fatalf("%d blocks, %v", len(blocks), err)
+	}
+	type part struct {
+		token  []byte
+		block1 uint32
+		data   []byte
+	}
+	parts := make([]part, len(blocks))
+	for i, d := range blocks {
+		var m message.Message
+		m.Options = make(message.Options, 0, 10)
+		if _, err := coder.DefaultCoder.Decode(d, &m); err != nil {
+			t.Fatal(err)
+		}
+		id, b1, has, ok := onewayTarget(&m)
+		if !ok || !has || id != nodeID(2) || m.Type != message.NonConfirmable {
+			t.Fatalf("block %d: %q %v %v", i, id, has, ok)
+		}
+		parts[i] = part{m.Token, b1, m.Payload}
+	}
+	from := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 4000}
+	other := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 4001}
+	now := time.Now()
+	var a blockAssembler
+	a.timeout = time.Second
+	feed := func(src *net.UDPAddr, order ...int) []byte {
+		var out []byte
+		for _, i := range order {
+			out = a.add(src, parts[i].token, parts[i].block1, parts[i].data, now)
+		}
+		return out
+	}
+	if got := feed(from, 0, 1, 2); !bytes.Equal(got, body) {
+		t.Fatalf("in order: %d bytes back, want %d", len(got), len(body))
+	}
+	if got := feed(from, 0, 2, 1); got != nil {
+		t.Fatalf("out of order: %d bytes back", len(got))
+	}
+	feed(from, 0)
+	if got := feed(other, 1, 2); got != nil {
+		t.Fatal("another source completed the message")
+	}
+	now = now.Add(2 * time.Second)
+	if got := feed(from, 1, 2); got != nil {
+		t.Fatal("an expired assembly completed")
+	}
+	for i := 0; i < maxAssemblies; i++ {
+		a.add(&net.UDPAddr{IP: net.IPv4(10, 0, byte(i>>8), byte(i)), Port: 1}, parts[0].token, parts[0].block1, parts[0].data, now)
+	}
+	if got := feed(from, 0, 1, 2); got != nil {
+		t.Fatal("an assembly started beyond the bound")
+	}
+	if len(a.pending) > maxAssemblies {
+		t.Fatalf("%d assemblies held", len(a.pending))
 	}
 }

@@ -29,11 +29,12 @@
 //     error reply. A Send's POST carries the query "oneway"; its handler runs
 //     after the envelope is accepted and its reply is dropped. It is one
 //     non-confirmable datagram when it fits in CoAPConfig.MaxDatagram (1452
-//     bytes: nothing waits for an acknowledgement, a lost one is a lost
-//     message), sent from the listening socket and taken by the read loop
-//     without go-coap's per-peer machinery; else confirmable and block-wise,
-//     answered as soon as it decodes. So no handler holds a worker for a round
-//     trip while it sends. Router() lets the node add its own routes.
+//     bytes), or up to 8 KiB of non-confirmable 1 KiB blocks (nothing waits
+//     for an acknowledgement: a lost datagram is a lost message), sent from
+//     the listening socket and taken by the read loop without go-coap's
+//     per-peer machinery; else confirmable and block-wise, answered as soon as
+//     it decodes. So no handler holds a worker for a round trip while it
+//     sends. Router() lets the node add its own routes.
 //   - MemTransport on a MemNetwork, for tests: seeded drops, delays, duplicates
 //     and partitions.
 //   - Multi picks one of them by the destination's scheme (ws://, coap://, mem://),

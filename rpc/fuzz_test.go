@@ -180,8 +180,13 @@ func FuzzCoAPDatagram(f *testing.F) {
 			f.Add(d)
 		}
 	}
+	if blocks, err := tr.onewayBlocks(nodeID(2), bytes.Repeat([]byte("x"), 2100)); err == nil {
+		for _, d := range blocks {
+			f.Add(d)
+		}
+	}
 	f.Fuzz(func(t *testing.T, datagram []byte) {
-		if tr.takeOneway(datagram) {
+		if tr.takeOneway(from, datagram) {
 			return
 		}
 		if c := tr.srv.conn(from); c != nil {
