@@ -16,20 +16,19 @@ import (
 	"go.uber.org/zap"
 )
 
-// The one-way path. Most of a ring's traffic is one-way messages that fit
-// in one datagram (Sends, see CoAP and CoAPConfig.MaxDatagram). Through go-coap's connection machinery
-// each one costs a connection looked up or made per peer, a hand-off to the
-// goroutine of that connection, a router matching regular expressions, the
-// block-wise layer, and on the sending side a socket per peer: in a 64-node
-// ring on loopback, 143 µs of CPU per envelope against WebSocket's 82, and
-// at that load the queues behind a busy CPU made the lookup tail. So this
-// transport writes such a message itself, from its listening socket, and
-// its read loop hands such a message straight to accept. The wire format is
-// the same non-confirmable POST as before: any CoAP client may send one, and
-// any datagram that is not exactly that shape goes the general way. An
-// envelope of a few blocks goes as non-confirmable blocks the same way
-// (onewayBlocks), rather than as a confirmable block-wise transfer, which
-// costs two acknowledged round trips and go-coap's machinery on both sides.
+// The one-way path. Most of a ring's traffic is one-way messages (Sends)
+// that fit in one datagram (CoAPConfig.MaxDatagram) or a few blocks.
+// Through go-coap's connection machinery each one costs a connection looked
+// up or made per peer, a hand-off to the goroutine of that connection, a
+// router matching regular expressions, the block-wise layer, and on the
+// sending side a socket per peer; a message of two blocks costs two
+// acknowledged round trips on top. In a 64-node ring on loopback that was
+// 143 µs of CPU per envelope against WebSocket's 82, and at that load the
+// queues behind a busy CPU made the lookup tail. So this transport writes
+// such a message itself, from its listening socket, and its read loop hands
+// it straight to accept. The wire format is the same non-confirmable POST
+// (with RFC 7959 Block1 options when in blocks): any CoAP client may send
+// one, and a datagram that is not exactly that shape goes the general way.
 
 // onewayDatagram encodes a one-way envelope as a non-confirmable POST to
 // /node/<toID>/receive?oneway, application/json, without a token (nothing
