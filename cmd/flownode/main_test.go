@@ -152,6 +152,7 @@ func startNode(tb testing.TB, dataDir, profile string, extraArgs ...string) *nod
 	args := append([]string{"run", "--data", dataDir, "--http", "127.0.0.1:0", "--coap", "127.0.0.1:0", "--profile", profile}, extraArgs...)
 	cmd := exec.Command(binPath, args...)
 	cmd.Env = cleanEnv()
+	cmd.SysProcAttr = childAttr()
 	lines := make(chan string, 1)
 	cmd.Stdout = &firstLineWriter{ch: lines}
 	p := &nodeProc{tb: tb, cmd: cmd, Data: dataDir, Profile: profile, stderr: &lockedBuffer{}, done: make(chan struct{})}
