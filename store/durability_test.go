@@ -69,7 +69,7 @@ func TestAckedWritesSurviveKill(t *testing.T) {
 		t.Skip("starts a child process")
 	}
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
+	cmd := selfCommand("-test.run=^TestHelperProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(), helperDirEnv+"="+dir)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -126,4 +126,15 @@ func TestAckedWritesSurviveKill(t *testing.T) {
 		}
 	}
 	t.Logf("store has %d records: %d acknowledged, the rest in flight at the kill", len(inIndex), len(acked))
+}
+
+// selfCommand runs this test binary again with args. Under user-mode emulation
+// without binfmt_misc (make test-32bit on a kernel that cannot run the 32-bit
+// binary itself) the binary cannot exec itself directly: FLOWNODE_TEST_EXEC
+// names the emulator to put in front, as go test's -exec did for the parent.
+func selfCommand(args ...string) *exec.Cmd {
+	if emu := os.Getenv("FLOWNODE_TEST_EXEC"); emu != "" {
+		return exec.Command(emu, append([]string{os.Args[0]}, args...)...)
+	}
+	return exec.Command(os.Args[0], args...)
 }
