@@ -1,9 +1,8 @@
-// Package node wires a flownode together: the ledger, the store, the miner
-// and, once AttachRing gives it one, the ring, behind one small service (put,
-// get, status, verify) that the HTTP API calls. Inside it is this node's
-// share of the distributed ledger (dist): placement of readings on the
-// successor of their key, forwarding to that owner, replication to the next
-// k-1 successors, the txID pointer index, reads from any node, and the
-// repair rounds that do handoff, re-replication and anti-entropy.
-// docs/architecture.md follows one reading through it.
+// Package node is the facade of one flownode: it opens the node's identity,
+// store, ledger and miner from one Config, and, once AttachRing gives it a
+// ring, its share of the distributed ledger (package ringledger). The HTTP
+// API and the daemon call it: put, get, status, verify, leave. It writes
+// nothing to the store itself: records go through the ledger, placement and
+// copies through ringledger. docs/architecture.md follows one reading
+// through it.
 package node

@@ -13,6 +13,7 @@ import (
 
 	"github.com/flownode/flownode/ledger"
 	"github.com/flownode/flownode/miner"
+	"github.com/flownode/flownode/ringledger"
 	"github.com/flownode/flownode/store"
 )
 
@@ -29,12 +30,6 @@ type Config struct {
 	Log       *zap.Logger
 }
 
-// Peer names a node: its 40-hex ID and the address it is reached at.
-type Peer struct {
-	ID   ledger.Key `json:"id"`
-	Addr string     `json:"addr"`
-}
-
 // Node is one flownode: identity, store, ledger, miner and, once attached, its ring.
 type Node struct {
 	cfg       Config
@@ -45,8 +40,8 @@ type Node struct {
 	params    miner.Params
 	started   time.Time
 	log       *zap.Logger
-	ring      Ring // nil: a ring of one
-	dist      dist // its share of the distributed ledger, once in a ring
+	ring      Ring               // nil: a ring of one
+	dist      *ringledger.Ledger // its share of the distributed ledger
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -93,7 +88,8 @@ func Open(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, id: id, store: st, ledger: l, params: params, started: time.Now(), log: cfg.Log}
-	n.dist.init(n, cfg.Replicas)
+	n.dist = ringledger.New(ringledger.Config{Self: n.Self(), Ledger: l, Store: st, Replicas: cfg.Replicas,
+		SyncInterval: cfg.Profile.SyncInterval, Log: cfg.Log.Named("dist")})
 	n.miner = miner.New(params, id.ID, l, miner.NewTicker, time.Now, cfg.Log.Named("miner"))
 	return n, nil
 }
@@ -128,7 +124,7 @@ func (n *Node) Run(ctx context.Context) error {
 // returned. (Close does not leave the ring: see Leave.)
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
-		n.dist.stop()
+		n.dist.Close()
 		n.closeErr = n.store.Close()
 	})
 	return n.closeErr

@@ -2,87 +2,59 @@ package node
 
 import (
 	"context"
-	"errors"
-	"fmt"
+	"encoding/json"
 
+	"github.com/flownode/flownode/chord"
 	"github.com/flownode/flownode/ledger"
-	"github.com/flownode/flownode/store"
+	"github.com/flownode/flownode/ringledger"
 )
 
-// ErrNotFound is returned for a record, key or block this node does not hold.
-var ErrNotFound = errors.New("not found")
+// The types of the facade's answers are the distributed ledger's own.
+type (
+	// Peer names a node: its 40-hex ID and the address it is reached at.
+	Peer = ringledger.Peer
+	// Receipt is what a client gets once its record is durable.
+	Receipt = ringledger.Receipt
+	// BlockRef names a block in API answers.
+	BlockRef = ringledger.BlockRef
+	// PutOptions say when Put returns.
+	PutOptions = ringledger.PutOptions
+	// DistStats are counters of the node's part in the distributed ledger.
+	DistStats = ringledger.Stats
+)
 
-// Receipt is what a client gets once its record is durable.
-type Receipt struct {
-	TxID     ledger.Hash `json:"txID"`
-	Key      ledger.Key  `json:"key"`
-	Owner    Peer        `json:"owner"`
-	Block    BlockRef    `json:"block"`
-	Replicas []Peer      `json:"replicas"`
+// ErrNotFound is returned for a record, key or block no node holds.
+var ErrNotFound = ringledger.ErrNotFound
+
+// DefaultReplicas is k, the number of copies of each entry (owner included).
+const DefaultReplicas = ringledger.DefaultReplicas
+
+// Put takes readings from a client: each goes to the owner of its key, which
+// signs it and stores it durably. Receipts come back in the readings' order.
+// Invalid input returns a *ledger.InputError and stores nothing of the batch's
+// invalid reading (readings of other owners may have been stored: a batch is
+// all-or-nothing per owner).
+func (n *Node) Put(ctx context.Context, readings []ledger.Reading, opt PutOptions) ([]Receipt, error) {
+	return n.dist.Put(ctx, readings, opt)
 }
 
-// BlockRef names a block in API answers (numbers, not the signed format's strings).
-type BlockRef struct {
-	Branch ledger.Key  `json:"branch"`
-	No     uint64      `json:"no"`
-	Hash   ledger.Hash `json:"hash"`
-}
-
-// putLocal signs readings into this node's branch (a node without a ring) and
-// returns their receipts once they are durable. Invalid input returns a
-// *ledger.InputError and stores nothing.
-func (n *Node) putLocal(ctx context.Context, readings []ledger.Reading) ([]Receipt, error) {
-	rs, err := n.ledger.Append(ctx, readings)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Receipt, len(rs))
-	self := n.Self()
-	for i, r := range rs {
-		out[i] = Receipt{TxID: r.TxID, Key: r.Key, Owner: self,
-			Block: BlockRef{Branch: r.Block.Branch, No: r.Block.No, Hash: r.Block.Hash}, Replicas: []Peer{}}
-	}
-	return out, nil
+// Record returns a record's bytes, from whichever node holds it.
+func (n *Node) Record(ctx context.Context, txID ledger.Hash) ([]byte, error) {
+	return n.dist.Record(ctx, txID)
 }
 
 // LocalRecord returns a record's stored bytes from this node's store only.
-func (n *Node) LocalRecord(txID ledger.Hash) ([]byte, error) {
-	b, err := n.store.Record(txID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrNotFound
-	}
-	return b, err
+func (n *Node) LocalRecord(txID ledger.Hash) ([]byte, error) { return n.dist.LocalRecord(txID) }
+
+// RecordsByKey returns the records stored under a data key, from the key's owner.
+func (n *Node) RecordsByKey(ctx context.Context, key ledger.Key, limit int) ([][]byte, error) {
+	return n.dist.RecordsByKey(ctx, key, limit)
 }
 
-// localByKey returns the records this node stores under a data key.
-func (n *Node) localByKey(key ledger.Key, limit int) ([][]byte, error) {
-	ids, err := n.store.RecordsByKey(key, limit)
-	if err != nil {
-		return nil, err
-	}
-	return n.fetch(ids)
-}
-
-// localByThing returns the Thing's records this node stores with from ≤ time < to
-// (to 0: no bound), in time order.
-func (n *Node) localByThing(thing string, from, to int64, limit int) ([][]byte, error) {
-	ids, err := n.store.RecordsByThing(thing, from, to, limit)
-	if err != nil {
-		return nil, err
-	}
-	return n.fetch(ids)
-}
-
-func (n *Node) fetch(ids [][32]byte) ([][]byte, error) {
-	out := make([][]byte, 0, len(ids))
-	for _, id := range ids {
-		b, err := n.store.Record(id)
-		if err != nil {
-			return nil, fmt.Errorf("index names record %x: %w", id, err)
-		}
-		out = append(out, b)
-	}
-	return out, nil
+// RecordsByThing returns a Thing's records with from ≤ time < to (to 0: no
+// bound), in time order, gathered from every node.
+func (n *Node) RecordsByThing(ctx context.Context, thing string, from, to int64, limit int) ([][]byte, error) {
+	return n.dist.RecordsByThing(ctx, thing, from, to, limit)
 }
 
 // Blocks returns up to limit stored blocks of a branch from number from.
@@ -93,4 +65,21 @@ func (n *Node) Blocks(branch ledger.Key, from uint64, limit int) ([][]byte, erro
 // Verify checks the node's whole store (live).
 func (n *Node) Verify(ctx context.Context) (*ledger.Report, error) {
 	return ledger.Verify(ctx, n.store, n.ledger.Genesis(), ProofCheck(n.ledger.Genesis()), n.id.ID)
+}
+
+// DistStats returns the distributed ledger's counters.
+func (n *Node) DistStats() DistStats { return n.dist.Stats() }
+
+// SyncNow runs one repair round and returns when it is done.
+func (n *Node) SyncNow(ctx context.Context) error { return n.dist.SyncNow(ctx) }
+
+// Leave hands this node's range to its replicas and leaves the ring. New
+// readings for the range are refused meanwhile, so their entry nodes retry
+// and reach the successor once it has taken over.
+func (n *Node) Leave(ctx context.Context) error { return n.dist.Leave(ctx) }
+
+// HandleMessage answers a peer's application MESSAGE (the driver's
+// Config.Messages); before AttachRing it refuses every one as "starting".
+func (n *Node) HandleMessage(ctx context.Context, from chord.Peer, data json.RawMessage) (json.RawMessage, error) {
+	return n.dist.HandleMessage(ctx, from, data)
 }

@@ -2,32 +2,22 @@ package node
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/flownode/flownode/chord"
-	"github.com/flownode/flownode/ledger"
+	"github.com/flownode/flownode/ringledger"
 )
 
 // Ring is the node's live view of its Chord ring and its way to the other
 // nodes (chord/driver.Driver in the daemon). The driver must hand the
 // application MESSAGEs it receives to Node.HandleMessage.
-type Ring interface {
-	State() chord.State
-	Walk(ctx context.Context, limit int) ([]chord.Peer, error)
-	// Lookup finds successor(key).
-	Lookup(ctx context.Context, key chord.ID) (owner chord.Peer, hops int, err error)
-	// Call sends an application MESSAGE and returns its reply's data.
-	Call(ctx context.Context, p chord.Peer, data json.RawMessage) (json.RawMessage, error)
-	// Leave tells the neighbours this node goes.
-	Leave(ctx context.Context) error
-}
+type Ring = ringledger.Ring
 
 // AttachRing gives the node its ring and starts the background work of a
 // ring member (anti-entropy, block catch-up); call it once, before serving.
 func (n *Node) AttachRing(r Ring) {
 	n.ring = r
-	n.dist.start()
+	n.dist.Attach(r)
 }
 
 // Neighbours is the ring as this node sees it, with peers addressed by their
@@ -48,9 +38,9 @@ func (n *Node) Neighbours() Neighbours {
 		return Neighbours{Status: "member", Predecessor: &self, Successors: []Peer{self}, Fingers: []Peer{}}
 	}
 	st := n.ring.State()
-	nb := Neighbours{Status: st.Status, RPC: st.Self.Addr, Successors: peers(st.Succs), Fingers: peers(st.DistinctFingers())}
+	nb := Neighbours{Status: st.Status, RPC: st.Self.Addr, Successors: ringledger.PeersOf(st.Succs), Fingers: ringledger.PeersOf(st.DistinctFingers())}
 	if !st.Pred.IsZero() {
-		p := peer(st.Pred)
+		p := ringledger.PeerOf(st.Pred)
 		nb.Predecessor = &p
 	}
 	return nb
@@ -65,7 +55,7 @@ func (n *Node) WalkRing(ctx context.Context) ([]Peer, error) {
 		return []Peer{n.Self()}, nil
 	}
 	ps, err := n.ring.Walk(ctx, maxWalk)
-	return peers(ps), err
+	return ringledger.PeersOf(ps), err
 }
 
 // ringReady says why the node is not a ring member yet, or nil.
@@ -77,14 +67,4 @@ func (n *Node) ringReady() error {
 		return fmt.Errorf("not a ring member yet (%s)", s)
 	}
 	return nil
-}
-
-func peer(p chord.Peer) Peer { return Peer{ID: ledger.Key(p.ID), Addr: p.Addr} }
-
-func peers(ps []chord.Peer) []Peer {
-	out := make([]Peer, 0, len(ps))
-	for _, p := range ps {
-		out = append(out, peer(p))
-	}
-	return out
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/flownode/flownode/chord"
 	"github.com/flownode/flownode/chord/driver"
 	"github.com/flownode/flownode/ledger"
+	"github.com/flownode/flownode/ringledger"
 	"github.com/flownode/flownode/rpc"
 )
 
@@ -532,13 +533,21 @@ func TestPeerBadInput(t *testing.T) {
 		// sender's own checks.
 		env := &rpc.Envelope{Type: rpc.TypeMessage, ID: rand.Uint64(), From: rpc.Peer{ID: c.from.id().Hex(), Addr: c.from.d.Self().Addr},
 			To: rpc.Peer{ID: victimPeer.ID.Hex(), Addr: victimPeer.Addr}, Payload: []byte(`{"data":` + c.data + `}`)}
-		_, err := c.from.d.Transport().Call(context.Background(), victimPeer.Addr, env)
-		var re *rpc.RemoteError
-		if !errors.As(err, &re) {
+		rep, err := c.from.d.Transport().Call(context.Background(), victimPeer.Addr, env)
+		if err != nil {
 			t.Errorf("%s: want a refusal, got %v", c.name, err)
 			continue
 		}
-		t.Logf("%s: %s", c.name, re.Msg)
+		var answer struct {
+			Data struct {
+				Refusal *ringledger.Refusal `json:"refusal"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(rep.Payload, &answer); err != nil || answer.Data.Refusal == nil || answer.Data.Refusal.Code != ringledger.CodeRefused {
+			t.Errorf("%s: want a %q refusal, got %s (%v)", c.name, ringledger.CodeRefused, rep.Payload, err)
+			continue
+		}
+		t.Logf("%s: %v", c.name, answer.Data.Refusal)
 	}
 	// A frame cut short on the wire never reaches the node: the transport
 	// refuses it (logged and counted; with no readable id there is nothing
@@ -621,7 +630,7 @@ func TestRingRefusesWaitReplicasAlone(t *testing.T) {
 	// The survivor must have seen its replicas before they go (its sync
 	// round notes them at the latest), or it would rightly take itself for
 	// a ring that never had k nodes.
-	waitFor(t, 30*time.Second, "the survivor to see its k-1 replicas", survivor.n.dist.hadReplicas.Load)
+	waitFor(t, 30*time.Second, "the survivor to see its k-1 replicas", survivor.n.dist.HadReplicas)
 	r.kill(live[1])
 	r.kill(live[2])
 	r.waitIdeal(30 * time.Second) // the survivor is a ring of one
@@ -634,8 +643,9 @@ func TestRingRefusesWaitReplicasAlone(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	_, err := survivor.n.Put(ctx, []ledger.Reading{reading(1)}, PutOptions{WaitReplicas: true})
 	cancel()
-	if err == nil || !strings.Contains(err.Error(), codeReplicas+":") {
-		t.Fatalf("wait=replicas with no replica left: %v, want a %q refusal", err, codeReplicas)
+	var refusal *ringledger.Refusal
+	if !errors.As(err, &refusal) || refusal.Code != ringledger.CodeReplicas {
+		t.Fatalf("wait=replicas with no replica left: %v, want a %q refusal", err, ringledger.CodeReplicas)
 	}
 	if got := count(); got != before {
 		t.Fatalf("the refused put stored something: %d entries, was %d", got, before)

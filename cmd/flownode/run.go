@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -84,15 +81,9 @@ func cmdRun(args []string, stdout io.Writer) error {
 	advHost, _, _ := net.SplitHostPort(addr)
 	mux := http.NewServeMux()
 	mux.Handle("/", wot.NewServer(n, log.Named("http")))
-	// Peers may call before the ring is attached to the node: they are
-	// told to retry until it is.
-	var attached atomic.Bool
-	messages := func(ctx context.Context, from chord.Peer, data json.RawMessage) (json.RawMessage, error) {
-		if !attached.Load() {
-			return nil, errors.New("leaving: the node is starting")
-		}
-		return n.HandleMessage(ctx, from, data)
-	}
+	// Peers may call before the ring is attached to the node: it refuses
+	// their messages as "starting" until then, and they retry.
+	messages := n.HandleMessage
 	ring, err := startRing(&ringFlags{id: chord.ID(n.ID()), profile: profile.Name, rpc: *rpcPref, coap: *coapAddr,
 		advHost: advHost, httpPort: ln.Addr().(*net.TCPAddr).Port, mux: mux, log: log, messages: messages})
 	if err != nil {
@@ -101,7 +92,6 @@ func cmdRun(args []string, stdout io.Writer) error {
 		return usageErr("%v", err)
 	}
 	n.AttachRing(ring)
-	attached.Store(true)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -1,4 +1,4 @@
-package node
+package ringledger
 
 import (
 	"context"
@@ -7,11 +7,10 @@ import (
 	"fmt"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/flownode/flownode/chord"
 	"github.com/flownode/flownode/ledger"
 	"github.com/flownode/flownode/store"
+	"go.uber.org/zap"
 )
 
 // subRanges is how finely a range is cut when two nodes' digests differ: a
@@ -20,25 +19,25 @@ const subRanges = 64
 
 // syncLoop runs an anti-entropy round every SyncInterval, and at once when
 // the node's range or successors change.
-func (d *dist) syncLoop() {
+func (d *Ledger) syncLoop() {
 	defer d.wg.Done()
-	every := d.n.cfg.Profile.SyncInterval
+	every := d.cfg.SyncInterval
 	if every <= 0 {
 		every = 5 * time.Second
 	}
 	// Look for ring changes more often than full rounds run.
 	watch := time.NewTicker(min(every, time.Second) / 4)
 	defer watch.Stop()
-	next := time.Now().Add(every)
+	next := d.now().Add(every)
 	var last string
 	for {
 		select {
 		case <-d.ctx.Done():
 			return
 		case <-watch.C:
-			st := d.n.ring.State()
+			st := d.ring.State()
 			now := shape(st, d.k)
-			if now == last && time.Now().Before(next) {
+			if now == last && d.now().Before(next) {
 				continue
 			}
 			last = now
@@ -46,7 +45,7 @@ func (d *dist) syncLoop() {
 		if err := d.syncOnce(d.ctx); err != nil && d.ctx.Err() == nil {
 			d.log.Debug("anti-entropy round incomplete", zap.Error(err))
 		}
-		next = time.Now().Add(every)
+		next = d.now().Add(every)
 	}
 }
 
@@ -64,8 +63,8 @@ func shape(st chord.State, k int) string {
 
 // syncOnce reconciles this node's range with each replica, both ways, then
 // catches up the blocks of the branches it holds records of.
-func (d *dist) syncOnce(ctx context.Context) error {
-	st := d.n.ring.State()
+func (d *Ledger) syncOnce(ctx context.Context) error {
+	st := d.ring.State()
 	if st.Status != chord.StatusMember.String() {
 		return nil
 	}
@@ -86,16 +85,16 @@ func (d *dist) syncOnce(ctx context.Context) error {
 }
 
 // SyncNow runs one anti-entropy round and returns when it is done.
-func (n *Node) SyncNow(ctx context.Context) error {
-	if n.ring == nil {
+func (d *Ledger) SyncNow(ctx context.Context) error {
+	if !d.attached.Load() {
 		return nil
 	}
-	return n.dist.syncOnce(ctx)
+	return d.syncOnce(ctx)
 }
 
 // reconcile makes p and this node hold the same entries of (from, to]: what
 // p lacks is pushed, and, when pull is set, what this node lacks is pulled.
-func (d *dist) reconcile(ctx context.Context, p chord.Peer, from, to ledger.Key, pull bool) error {
+func (d *Ledger) reconcile(ctx context.Context, p chord.Peer, from, to ledger.Key, pull bool) error {
 	parts := splitRange(from, to, subRanges)
 	ranges := make([]wireRange, len(parts))
 	for i, r := range parts {
@@ -127,7 +126,7 @@ func (d *dist) reconcile(ctx context.Context, p chord.Peer, from, to ledger.Key,
 
 // reconcileList compares the records (or pointers) of one range on both sides
 // and moves what is missing.
-func (d *dist) reconcileList(ctx context.Context, p chord.Peer, r wireRange, pointers, pull bool) error {
+func (d *Ledger) reconcileList(ctx context.Context, p chord.Peer, r wireRange, pointers, pull bool) error {
 	theirs := map[ledger.Hash]ledger.Key{}
 	q := listBody{Range: r, Pointers: pointers}
 	for {
@@ -159,9 +158,9 @@ func (d *dist) reconcileList(ctx context.Context, p chord.Peer, r wireRange, poi
 	}
 	var err error
 	if pointers {
-		err = d.n.store.EachPointerInRange(r.From, r.To, collect)
+		err = d.store.EachPointerInRange(r.From, r.To, collect)
 	} else {
-		err = d.n.store.EachKeyInRange(r.From, r.To, func(key [20]byte, txID [32]byte) error { return collect(txID, key) })
+		err = d.store.EachKeyInRange(r.From, r.To, func(key [20]byte, txID [32]byte) error { return collect(txID, key) })
 	}
 	if err != nil {
 		return err
@@ -181,7 +180,7 @@ func (d *dist) reconcileList(ctx context.Context, p chord.Peer, r wireRange, poi
 }
 
 // push sends p the entries it lacks.
-func (d *dist) push(ctx context.Context, p chord.Peer, entries []wirePointer, pointers bool) error {
+func (d *Ledger) push(ctx context.Context, p chord.Peer, entries []wirePointer, pointers bool) error {
 	if pointers {
 		ps := make([]store.Pointer, len(entries))
 		for i, e := range entries {
@@ -197,7 +196,7 @@ func (d *dist) push(ctx context.Context, p chord.Peer, entries []wirePointer, po
 	}
 	recs := make([][]byte, 0, len(entries))
 	for _, e := range entries {
-		raw, err := d.n.store.Record(e.TxID)
+		raw, err := d.store.Record(e.TxID)
 		if err != nil {
 			return err
 		}
@@ -218,7 +217,7 @@ func (d *dist) push(ctx context.Context, p chord.Peer, entries []wirePointer, po
 
 // pull takes from p the entries this node lacks. Entries must lie in the
 // range asked for; records are checked like any replica.
-func (d *dist) pull(ctx context.Context, p chord.Peer, r wireRange, want map[ledger.Hash]ledger.Key, pointers bool) error {
+func (d *Ledger) pull(ctx context.Context, p chord.Peer, r wireRange, want map[ledger.Hash]ledger.Key, pointers bool) error {
 	if pointers {
 		var ws []wirePointer
 		for txID, key := range want {
@@ -280,8 +279,8 @@ func (d *dist) pull(ctx context.Context, p chord.Peer, r wireRange, want map[led
 
 // catchUpBlocks fetches, from each branch's own node, the blocks this node
 // lacks of the branches it holds records of, so that their seals arrive.
-func (d *dist) catchUpBlocks(ctx context.Context, st chord.State) error {
-	branches, err := d.n.store.Branches()
+func (d *Ledger) catchUpBlocks(ctx context.Context, st chord.State) error {
+	branches, err := d.store.Branches()
 	if err != nil {
 		return err
 	}
@@ -296,7 +295,7 @@ func (d *dist) catchUpBlocks(ctx context.Context, st chord.State) error {
 		if err != nil || ledger.Key(o.ID) != branch {
 			continue
 		}
-		top, _, err := d.n.store.Head(branch)
+		top, _, err := d.store.Head(branch)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -309,7 +308,7 @@ func (d *dist) catchUpBlocks(ctx context.Context, st chord.State) error {
 		if len(bs) == 0 {
 			continue
 		}
-		got, err := d.n.ledger.Ingest(ctx, bs, nil)
+		got, err := d.ledger.Ingest(ctx, bs, nil)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("blocks of %s: %w", branch, err))
 			continue
@@ -322,13 +321,12 @@ func (d *dist) catchUpBlocks(ctx context.Context, st chord.State) error {
 // Leave hands this node's range to its successor and leaves the ring. New
 // readings for the range are refused meanwhile ("leaving"), so their entry
 // nodes retry and reach the successor once it has taken over.
-func (n *Node) Leave(ctx context.Context) error {
-	if n.ring == nil {
+func (d *Ledger) Leave(ctx context.Context) error {
+	if !d.attached.Load() {
 		return nil
 	}
-	d := &n.dist
 	d.leaving.Store(true)
-	st := n.ring.State()
+	st := d.ring.State()
 	var handErr error
 	if from, to, ok := ownRange(st); ok && !alone(st) {
 		// Every replica, not only the successor: the ring then keeps k
@@ -339,10 +337,60 @@ func (n *Node) Leave(ctx context.Context) error {
 			}
 		}
 	}
-	err := n.ring.Leave(ctx)
-	d.stop()
+	err := d.ring.Leave(ctx)
+	d.Close()
 	if handErr != nil {
 		return handErr
 	}
 	return err
 }
+
+// missingBlocks fetches from p the blocks of each branch that recs need and
+// this node does not hold yet: from its highest stored block to the highest
+// block a record is attached to.
+func (d *Ledger) missingBlocks(ctx context.Context, p chord.Peer, recs []*ledger.Record) ([][]byte, error) {
+	need := map[ledger.Key]uint64{}
+	for _, r := range recs {
+		if r.Block.No > need[r.Block.Branch] {
+			need[r.Block.Branch] = r.Block.No
+		}
+	}
+	var out [][]byte
+	for branch, upTo := range need {
+		top, _, err := d.store.Head(branch)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		if top >= upTo {
+			continue
+		}
+		bs, err := d.fetchBlocks(ctx, p, branch, top+1, upTo)
+		if err != nil {
+			return nil, fmt.Errorf("blocks %d-%d of branch %s from %s: %w", top+1, upTo, branch, p.Addr, err)
+		}
+		out = append(out, bs...)
+	}
+	return out, nil
+}
+
+// fetchBlocks asks p for blocks from..to (to 0: up to its head) of a branch.
+func (d *Ledger) fetchBlocks(ctx context.Context, p chord.Peer, branch ledger.Key, from, to uint64) ([][]byte, error) {
+	var out [][]byte
+	for {
+		var ans rawList
+		if err := d.call(ctx, p, opBlocks, blocksBody{Branch: branch, From: from, To: to}, &ans); err != nil {
+			return nil, err
+		}
+		for _, raw := range ans.Items {
+			out = append(out, raw)
+		}
+		from += uint64(len(ans.Items))
+		if !ans.More || len(ans.Items) == 0 || (to != 0 && from > to) || len(out) >= maxCatchUp {
+			return out, nil
+		}
+	}
+}
+
+// maxCatchUp bounds the blocks fetched in one go (a node long gone has many
+// to catch up; the next round goes on).
+const maxCatchUp = 4096

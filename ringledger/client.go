@@ -1,0 +1,437 @@
+package ringledger
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/flownode/flownode/chord"
+	"github.com/flownode/flownode/ledger"
+)
+
+// PutOptions say when Put returns.
+type PutOptions struct {
+	// WaitReplicas: return once the records are durable on the replicas too,
+	// not only on their owner.
+	WaitReplicas bool
+}
+
+// putRetryFor bounds how long Put keeps retrying readings whose owner refused
+// them (a ring change in progress) or did not answer.
+const putRetryFor = 20 * time.Second
+
+// Put takes readings from a client: each goes to the owner of its key, which
+// signs it and stores it durably. Receipts come back in the readings' order.
+// Invalid input returns a *ledger.InputError and stores nothing of the batch's
+// invalid reading (readings of other owners may have been stored: a batch is
+// all-or-nothing per owner).
+func (d *Ledger) Put(ctx context.Context, readings []ledger.Reading, opt PutOptions) ([]Receipt, error) {
+	if !d.attached.Load() {
+		return d.putLocal(ctx, readings)
+	}
+	keys := make([]ledger.Key, len(readings))
+	if err := ledger.StampReadings(readings, d.now(), rand.Reader); err != nil {
+		return nil, err
+	}
+	for i := range readings {
+		if err := ledger.ValidThingID(readings[i].Thing); err != nil {
+			return nil, &ledger.InputError{Index: i, Err: err}
+		}
+		k, err := ledger.ReadingKey(readings[i])
+		if err != nil {
+			return nil, &ledger.InputError{Index: i, Err: err}
+		}
+		keys[i] = k
+	}
+	ctx, cancel := context.WithTimeout(ctx, putRetryFor)
+	defer cancel()
+	out := make([]Receipt, len(readings))
+	pending := make([]int, len(readings))
+	for i := range pending {
+		pending[i] = i
+	}
+	var lastErr error
+	for attempt := 0; len(pending) > 0; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return nil, fmt.Errorf("%d readings not stored: %w (last: %w)", len(pending), ctx.Err(), lastErr)
+			case <-time.After(min(time.Duration(attempt)*50*time.Millisecond, time.Second)):
+			}
+		}
+		groups := map[chord.ID][]int{}
+		owners := map[chord.ID]chord.Peer{}
+		for _, i := range pending {
+			o, err := d.owner(ctx, keys[i])
+			if err != nil {
+				lastErr = err
+				groups = nil
+				break
+			}
+			groups[o.ID] = append(groups[o.ID], i)
+			owners[o.ID] = o
+		}
+		if groups == nil {
+			continue
+		}
+		var (
+			mu    sync.Mutex
+			retry []int
+			wg    sync.WaitGroup
+			fatal error
+		)
+		for id, idx := range groups {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := d.putTo(ctx, owners[id], readings, idx, out, opt)
+				mu.Lock()
+				defer mu.Unlock()
+				var ie *ledger.InputError
+				switch {
+				case err == nil:
+				case errors.As(err, &ie):
+					fatal = err
+				default:
+					lastErr = err
+					retry = append(retry, idx...)
+				}
+			}()
+		}
+		wg.Wait()
+		if fatal != nil {
+			return nil, fatal
+		}
+		pending = retry
+	}
+	return out, nil
+}
+
+// putTo sends the readings idx to their owner (in messages that fit) and
+// fills their receipts.
+func (d *Ledger) putTo(ctx context.Context, owner chord.Peer, readings []ledger.Reading, idx []int, out []Receipt, opt PutOptions) error {
+	if owner.ID == d.self() {
+		rs := make([]ledger.Reading, len(idx))
+		for j, i := range idx {
+			rs[j] = readings[i]
+		}
+		ans, err := d.ownerPutReadings(ctx, rs, opt.WaitReplicas)
+		if err != nil {
+			return d.inputIndex(err, idx)
+		}
+		for j, i := range idx {
+			out[i] = ans.Receipts[j]
+		}
+		return nil
+	}
+	for len(idx) > 0 {
+		body := putBody{Wait: opt.WaitReplicas}
+		size, j := 0, 0
+		for ; j < len(idx); j++ {
+			r := readings[idx[j]]
+			sz := len(r.Data) + len(r.Thing) + 200
+			if (size+sz > maxPayload || j == maxPutReadings) && j > 0 {
+				break
+			}
+			size += sz
+			body.Readings = append(body.Readings, wireReading{Thing: r.Thing, Data: r.Data, Key: r.Key, Time: r.Time, Salt: r.Salt})
+		}
+		var ans putAnswer
+		err := d.call(ctx, owner, opPut, body, &ans)
+		if err == nil && len(ans.Receipts) != j {
+			err = fmt.Errorf("owner %s answered %d receipts for %d readings", owner.Addr, len(ans.Receipts), j)
+		}
+		if err != nil {
+			if hasCode(err, CodeInput) {
+				return d.inputIndex(err, idx[:j])
+			}
+			d.ranges.forget(owner.ID)
+			return err
+		}
+		d.ranges.learn(ans.Range.From, ans.Range.To, owner, d.now())
+		for m, i := range idx[:j] {
+			out[i] = ans.Receipts[m]
+		}
+		d.stats.forwarded.Add(uint64(j))
+		idx = idx[j:]
+	}
+	return nil
+}
+
+// inputIndex maps an input refusal of a sub-batch back to the client's index.
+func (d *Ledger) inputIndex(err error, idx []int) error {
+	var ie *ledger.InputError
+	if errors.As(err, &ie) && ie.Index >= 0 && ie.Index < len(idx) {
+		return &ledger.InputError{Index: idx[ie.Index], Err: ie.Err}
+	}
+	if r := refusalOf(err); r != nil && r.Code == CodeInput {
+		if r.Index != nil && *r.Index >= 0 && *r.Index < len(idx) {
+			return &ledger.InputError{Index: idx[*r.Index], Err: errors.New(r.Reason)}
+		}
+		return &ledger.InputError{Index: idx[0], Err: err}
+	}
+	return err
+}
+
+// Reads from any node.
+//
+// Costs, for a ring of N nodes (h = Chord lookup hops, about ½·log2 N; a
+// lookup is skipped when the range cache knows the owner):
+//   - by txID: the local store; else the pointer's owner (h + 1 round trip),
+//     which often holds the record too, else the record's owner (h + 1); if
+//     both fail (a ring change in progress), every node is asked at once (N).
+//   - by data key: the key's owner (h + 1); if it fails, every node (N).
+//   - by Thing and time: every node is asked at once (N round trips in
+//     parallel, each answering from its own index, at most limit records
+//     each), then the answers are merged in time order. Records of one Thing
+//     are spread over the whole ring by their keys, so no single node can
+//     answer; for the tens of gateways of a flownode ring this costs one
+//     parallel round, and it needs no extra index to keep consistent.
+// Every record that comes from a peer is checked (signature, txID) before it
+// is handed out.
+
+// Record returns a record's bytes, from whichever node holds it.
+func (d *Ledger) Record(ctx context.Context, txID ledger.Hash) ([]byte, error) {
+	raw, err := d.LocalRecord(txID)
+	if err == nil || !errors.Is(err, ErrNotFound) || !d.attached.Load() {
+		return raw, err
+	}
+	q := getBody{TxID: &txID}
+	// The pointer's owner: it knows the key, and may hold the record.
+	var key *ledger.Key
+	if p, err := d.owner(ctx, keyOf(txID)); err == nil {
+		if ans, err := d.getFrom(ctx, p, q); err == nil {
+			if raw := pickRecord(ans.Records, txID); raw != nil {
+				return raw, nil
+			}
+			key = ans.Pointer
+		}
+	}
+	if key != nil {
+		if o, err := d.owner(ctx, *key); err == nil {
+			if ans, err := d.getFrom(ctx, o, q); err == nil {
+				if raw := pickRecord(ans.Records, txID); raw != nil {
+					return raw, nil
+				}
+			}
+		}
+	}
+	var found []byte
+	err = d.everyNode(ctx, func(ctx context.Context, p chord.Peer) bool {
+		ans, err := d.getFrom(ctx, p, q)
+		if err != nil {
+			return false
+		}
+		if raw := pickRecord(ans.Records, txID); raw != nil {
+			found = raw
+			return true
+		}
+		return false
+	})
+	if found != nil {
+		return found, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return nil, ErrNotFound
+}
+
+// pickRecord returns the record with txID among raws if its signature checks.
+func pickRecord(raws []json.RawMessage, txID ledger.Hash) []byte {
+	for _, raw := range raws {
+		r, err := ledger.ParseRecord(raw)
+		if err == nil && r.TxID == txID && r.CheckSelf(raw) == nil {
+			return raw
+		}
+	}
+	return nil
+}
+
+// checkedRecords keeps the records that parse and verify, keyed by txID.
+func checkedRecords(raws []json.RawMessage, keep func(*ledger.Record) bool, into map[ledger.Hash]recordAt) {
+	for _, raw := range raws {
+		r, err := ledger.ParseRecord(raw)
+		if err != nil || r.CheckSelf(raw) != nil || !keep(r) {
+			continue
+		}
+		into[r.TxID] = recordAt{time: r.Time, txID: r.TxID, raw: raw}
+	}
+}
+
+type recordAt struct {
+	time int64
+	txID ledger.Hash
+	raw  []byte
+}
+
+// RecordsByKey returns the records stored under a data key, from the key's owner.
+func (d *Ledger) RecordsByKey(ctx context.Context, key ledger.Key, limit int) ([][]byte, error) {
+	if !d.attached.Load() {
+		return d.localByKey(key, limit)
+	}
+	q := getBody{Key: &key, Limit: limit}
+	got := map[ledger.Hash]recordAt{}
+	keep := func(r *ledger.Record) bool { return r.Key == key }
+	o, err := d.owner(ctx, key)
+	if err == nil {
+		err = d.getAll(ctx, o, q, limit, func(raws []json.RawMessage) { checkedRecords(raws, keep, got) })
+	}
+	if err != nil {
+		var mu sync.Mutex
+		err = d.everyNode(ctx, func(ctx context.Context, p chord.Peer) bool {
+			d.getAll(ctx, p, q, limit, func(raws []json.RawMessage) {
+				mu.Lock()
+				checkedRecords(raws, keep, got)
+				mu.Unlock()
+			})
+			return false
+		})
+		if err != nil && len(got) == 0 {
+			return nil, err
+		}
+	}
+	return ordered(got, limit, func(a, b recordAt) bool { return bytes.Compare(a.txID[:], b.txID[:]) < 0 }), nil
+}
+
+// RecordsByThing returns a Thing's records with from ≤ time < to (to 0: no
+// bound), in time order, gathered from every node.
+func (d *Ledger) RecordsByThing(ctx context.Context, thing string, from, to int64, limit int) ([][]byte, error) {
+	if !d.attached.Load() {
+		return d.localByThing(thing, from, to, limit)
+	}
+	q := getBody{Thing: thing, From: from, To: to, Limit: limit}
+	keep := func(r *ledger.Record) bool { return r.Thing == thing && r.Time >= from && (to == 0 || r.Time < to) }
+	got := map[ledger.Hash]recordAt{}
+	var mu sync.Mutex
+	answered := 0
+	err := d.everyNode(ctx, func(ctx context.Context, p chord.Peer) bool {
+		err := d.getAll(ctx, p, q, limit, func(raws []json.RawMessage) {
+			mu.Lock()
+			checkedRecords(raws, keep, got)
+			mu.Unlock()
+		})
+		if err == nil {
+			mu.Lock()
+			answered++
+			mu.Unlock()
+		}
+		return false
+	})
+	if err != nil && answered == 0 {
+		return nil, err
+	}
+	return ordered(got, limit, func(a, b recordAt) bool {
+		if a.time != b.time {
+			return a.time < b.time
+		}
+		return bytes.Compare(a.txID[:], b.txID[:]) < 0
+	}), nil
+}
+
+func ordered(got map[ledger.Hash]recordAt, limit int, less func(a, b recordAt) bool) [][]byte {
+	all := make([]recordAt, 0, len(got))
+	for _, r := range got {
+		all = append(all, r)
+	}
+	sort.Slice(all, func(i, j int) bool { return less(all[i], all[j]) })
+	if limit > 0 && len(all) > limit {
+		all = all[:limit]
+	}
+	out := make([][]byte, len(all))
+	for i, r := range all {
+		out[i] = r.raw
+	}
+	return out
+}
+
+// getFrom asks p (or this node) for a local read.
+func (d *Ledger) getFrom(ctx context.Context, p chord.Peer, q getBody) (getAnswer, error) {
+	if p.ID == d.self() {
+		return d.localGet(q)
+	}
+	var ans getAnswer
+	err := d.call(ctx, p, opGet, q, &ans)
+	if err != nil && refusalOf(err) == nil && ctx.Err() == nil {
+		d.ranges.forget(p.ID) // unreachable: ask the ring next time
+	}
+	return ans, err
+}
+
+// getAll pages through p's answer to q until limit records or the end.
+func (d *Ledger) getAll(ctx context.Context, p chord.Peer, q getBody, limit int, take func([]json.RawMessage)) error {
+	for got := 0; ; {
+		q.Skip = got
+		ans, err := d.getFrom(ctx, p, q)
+		if err != nil {
+			return err
+		}
+		take(ans.Records)
+		got += len(ans.Records)
+		if !ans.More || len(ans.Records) == 0 || got >= limit {
+			return nil
+		}
+	}
+}
+
+// everyNode runs f on every ring member at once until one returns true.
+func (d *Ledger) everyNode(ctx context.Context, f func(context.Context, chord.Peer) bool) error {
+	ps, err := d.memberList(ctx)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, p := range ps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if f(ctx, p) {
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// Receipt is what a client gets once its record is durable.
+type Receipt struct {
+	TxID     ledger.Hash `json:"txID"`
+	Key      ledger.Key  `json:"key"`
+	Owner    Peer        `json:"owner"`
+	Block    BlockRef    `json:"block"`
+	Replicas []Peer      `json:"replicas"`
+}
+
+// Peer names a node: its 40-hex ID and the address it is reached at.
+type Peer struct {
+	ID   ledger.Key `json:"id"`
+	Addr string     `json:"addr"`
+}
+
+// BlockRef names a block in API answers (numbers, not the signed format's strings).
+type BlockRef struct {
+	Branch ledger.Key  `json:"branch"`
+	No     uint64      `json:"no"`
+	Hash   ledger.Hash `json:"hash"`
+}
+
+// PeerOf converts a ring peer.
+func PeerOf(p chord.Peer) Peer { return Peer{ID: ledger.Key(p.ID), Addr: p.Addr} }
+
+// PeersOf converts ring peers.
+func PeersOf(ps []chord.Peer) []Peer {
+	out := make([]Peer, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, PeerOf(p))
+	}
+	return out
+}

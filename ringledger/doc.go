@@ -1,0 +1,50 @@
+// Package ringledger is one node's share of the distributed ledger: the
+// records and txID pointers of the keys it owns on the Chord ring, and copies
+// of its predecessors'. It places each reading on successor(key), has that
+// owner sign and store it, replicates it to the owner's next k-1 successors,
+// keeps the txID → key pointer index, reads from any node, and repairs copies
+// after joins, leaves, failures and partitions. It knows the ring only
+// through the narrow Ring interface (chord/driver.Driver in the daemon).
+//
+// The files are cut by direction, like go-libp2p-kad-dht:
+//
+//	wire.go       the peer requests and answers (JSON), and call, the client stub
+//	errors.go     Refusal: a peer's structured no, with a Code that says what to do
+//	client.go     the asking side: Put, Record, RecordsByKey, RecordsByThing
+//	handlers.go   the answering side: one handler per op, each saying what it checks
+//	replicate.go  queues and batches of copies to the replicas
+//	pointers.go   the txID pointer writes
+//	repair.go     repair rounds (handoff, re-replication, anti-entropy), Leave
+//	placement.go  ranges and who holds what (pure functions)
+//	routing.go    finding a key's owner: own range, cached ranges, Chord lookup
+//	local.go      this node's own store: a ring of one, local reads
+//
+// A reading's way, in one direction (docs/architecture.md draws it):
+//
+//  1. client.go Put: the entry node stamps the readings (time, salt), computes
+//     each key (H_DATA), groups them by owner (routing.go owner) and sends
+//     each owner a put (putTo → wire.go call).
+//  2. handlers.go handlePut → ownerPutReadings, on the owner: every key must
+//     be in its range (else CodeMisrouted, and the entry node looks up again);
+//     the ledger signs the readings into the head block and stores them in
+//     one fsynced group commit; replication (replicate.go) and the pointer
+//     writes (pointers.go) start; the answer carries the receipts once the
+//     records are durable (and on every replica with wait=replicas).
+//  3. replicate.go → handlers.go handleReplicate, on each replica: each record
+//     is checked (signature, txID, block, range) before the ledger ingests it.
+//
+// Placement of the three kinds of entries: a record lives at its data key; a
+// txID pointer (txID → data key) at txID[:20], so that any node finds a
+// record from its txID in two routed steps; the blocks of a branch travel
+// with the records that need them. The owner of a position is
+// successor(position); its next k-1 successors hold copies.
+//
+// Repair: every SyncInterval, and at once when the range or the successors
+// change, the owner reconciles its range (pred, self] with each of its k-1
+// first successors, both ways (range digests, then lists of the sub-ranges
+// that differ). That one mechanism is the handoff on join (the new node pulls
+// its range from its successor, which held it), the re-replication after a
+// failure (the successor's range grew; it pushes it on) and anti-entropy
+// after a partition or a crash. A graceful leave runs it towards the
+// replicas before leaving.
+package ringledger

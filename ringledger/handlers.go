@@ -1,0 +1,446 @@
+package ringledger
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/flownode/flownode/chord"
+	"github.com/flownode/flownode/ledger"
+	"github.com/flownode/flownode/store"
+	"go.uber.org/zap"
+)
+
+// HandleMessage answers a peer's application MESSAGE (the driver's
+// Config.Messages). The reply is always an answer or a structured refusal
+// (wire.go); bad input is refused with a logged reason and changes nothing.
+// Before Attach every message is refused as "leaving" (the node is
+// starting), so the asking node retries elsewhere or later.
+func (d *Ledger) HandleMessage(ctx context.Context, from chord.Peer, data json.RawMessage) (json.RawMessage, error) {
+	var out any
+	var err error
+	if d.attached.Load() {
+		out, err = d.handle(ctx, from, data)
+	} else {
+		err = refuse(CodeLeaving, "this node is starting")
+	}
+	if err == nil {
+		return json.Marshal(reply{Answer: out})
+	}
+	r := refusalOf(err)
+	if r == nil {
+		r = refuse(CodeUnavailable, "%v", err)
+	}
+	if r.Code == CodeRefused {
+		d.stats.rejected.Add(1)
+		d.log.Warn("refused a peer's message", zap.String("from", from.Addr), zap.Error(r))
+	}
+	return json.Marshal(reply{Refusal: r})
+}
+
+func (d *Ledger) handle(ctx context.Context, from chord.Peer, data json.RawMessage) (any, error) {
+	var req peerRequest
+	if err := decodeStrict(data, &req); err != nil {
+		return nil, refuse(CodeRefused, "malformed message: %v", err)
+	}
+	body := func(v any) error {
+		if err := decodeStrict(req.Body, v); err != nil {
+			return refuse(CodeRefused, "malformed %s body: %v", req.Op, err)
+		}
+		return nil
+	}
+	switch req.Op {
+	case opPut:
+		var b putBody
+		if err := body(&b); err != nil {
+			return nil, err
+		}
+		return d.ownerPut(ctx, b)
+	case opReplicate:
+		var b replicateBody
+		if err := body(&b); err != nil {
+			return nil, err
+		}
+		stored, err := d.acceptReplicas(ctx, from, b, false)
+		return storedAnswer{Stored: stored}, err
+	case opPointers:
+		var b replicateBody
+		if err := body(&b); err != nil {
+			return nil, err
+		}
+		return d.ownerPointers(ctx, b.Pointers)
+	case opBlocks:
+		var b blocksBody
+		if err := body(&b); err != nil {
+			return nil, err
+		}
+		return d.localBlocks(b)
+	case opDigest:
+		var b digestBody
+		if err := body(&b); err != nil {
+			return nil, err
+		}
+		return d.localDigests(b)
+	case opList:
+		var b listBody
+		if err := body(&b); err != nil {
+			return nil, err
+		}
+		return d.localList(b)
+	case opFetch:
+		var b fetchBody
+		if err := body(&b); err != nil {
+			return nil, err
+		}
+		return d.localFetch(b)
+	case opGet:
+		var b getBody
+		if err := body(&b); err != nil {
+			return nil, err
+		}
+		return d.localGet(b)
+	}
+	return nil, refuse(CodeRefused, "unknown op %q", clip(req.Op))
+}
+
+// ownerPut answers opPut.
+func (d *Ledger) ownerPut(ctx context.Context, b putBody) (putAnswer, error) {
+	if len(b.Readings) == 0 || len(b.Readings) > maxPutReadings {
+		return putAnswer{}, refuse(CodeRefused, "%d readings in one put; 1 to %d", len(b.Readings), maxPutReadings)
+	}
+	rs := make([]ledger.Reading, len(b.Readings))
+	for i, w := range b.Readings {
+		if w.Time == 0 || len(w.Salt) == 0 {
+			return putAnswer{}, refuse(CodeRefused, "reading %d is not stamped (time, salt)", i)
+		}
+		rs[i] = ledger.Reading{Thing: w.Thing, Data: w.Data, Key: w.Key, Time: w.Time, Salt: w.Salt}
+	}
+	ans, err := d.ownerPutReadings(ctx, rs, b.Wait)
+	var ie *ledger.InputError
+	if errors.As(err, &ie) {
+		return ans, &Refusal{Code: CodeInput, Index: &ie.Index, Reason: ie.Err.Error()}
+	}
+	return ans, err
+}
+
+// takingRange returns the range this node takes new entries for, or the
+// refusal to answer when it takes none.
+func (d *Ledger) takingRange() (st chord.State, from, to ledger.Key, err error) {
+	if d.leaving.Load() {
+		return st, from, to, refuse(CodeLeaving, "this node is leaving the ring")
+	}
+	st = d.state()
+	from, to, ok := ownRange(st)
+	if !ok {
+		return st, from, to, refuse(CodeMisrouted, "this node does not know its range yet")
+	}
+	return st, from, to, nil
+}
+
+// ownerPutReadings signs readings this node owns, stores them, writes their
+// pointers and replicates them.
+func (d *Ledger) ownerPutReadings(ctx context.Context, rs []ledger.Reading, waitReplicas bool) (putAnswer, error) {
+	st, from, to, err := d.takingRange()
+	if err != nil {
+		return putAnswer{}, err
+	}
+	for i := range rs {
+		k, err := ledger.ReadingKey(rs[i])
+		if err != nil {
+			return putAnswer{}, &ledger.InputError{Index: i, Err: err}
+		}
+		if !inRange(from, k, to) {
+			return putAnswer{}, refuse(CodeMisrouted, "key %s is outside this node's range (%s, %s]", k, from, to)
+		}
+	}
+	// wait=replicas promises k copies. A node cut off from the others
+	// believes them dead and owns the whole ring: acknowledging with the
+	// replicas it can still see would acknowledge data only it holds (the
+	// partition drill lost such readings). Refuse before signing anything;
+	// the entry node retries while the ring heals. A ring that never had k
+	// nodes (a lone dev node) gives what it has.
+	targets := d.replicaTargets(st)
+	if waitReplicas && len(targets) < d.k-1 && d.hadReplicas.Load() {
+		return putAnswer{}, refuse(CodeReplicas, "only %d of the %d replicas are in this node's successor list: the readings would not survive its loss", len(targets), d.k-1)
+	}
+	lrs, err := d.ledger.Append(ctx, rs)
+	if err != nil {
+		return putAnswer{}, err
+	}
+	d.stats.owned.Add(uint64(len(lrs)))
+	records := make([][]byte, len(lrs))
+	pointers := make([]store.Pointer, len(lrs))
+	for i, r := range lrs {
+		records[i] = r.Record
+		pointers[i] = store.Pointer{TxID: r.TxID, Key: r.Key}
+	}
+	// Replication and the pointer writes start now; the answer does not
+	// wait for the pointers (a read by txID that finds none searches the ring).
+	done := d.repl.send(targets, records, nil)
+	d.ptrs.add(pointers)
+	if waitReplicas {
+		if err := done(ctx); err != nil {
+			return putAnswer{}, fmt.Errorf("records durable on their owner, not on every replica: %w", err)
+		}
+	}
+	self := PeerOf(st.Self)
+	reps := PeersOf(targets)
+	out := putAnswer{Receipts: make([]Receipt, len(lrs)), Range: wireRange{From: from, To: to}}
+	for i, r := range lrs {
+		out.Receipts[i] = Receipt{TxID: r.TxID, Key: r.Key, Owner: self, Replicas: reps,
+			Block: BlockRef{Branch: r.Block.Branch, No: r.Block.No, Hash: r.Block.Hash}}
+	}
+	return out, nil
+}
+
+// ownerPointers answers opPointers: pointers this node owns, stored durably
+// and replicated like records.
+func (d *Ledger) ownerPointers(ctx context.Context, ws []wirePointer) (storedAnswer, error) {
+	if len(ws) == 0 || len(ws) > listPage {
+		return storedAnswer{}, refuse(CodeRefused, "%d pointers in one message; 1 to %d", len(ws), listPage)
+	}
+	return d.storeOwnPointers(ctx, ws)
+}
+
+// storeOwnPointers stores pointers in this node's range durably and replicates them.
+func (d *Ledger) storeOwnPointers(ctx context.Context, ws []wirePointer) (storedAnswer, error) {
+	st, from, to, err := d.takingRange()
+	if err != nil {
+		return storedAnswer{}, err
+	}
+	for _, w := range ws {
+		if !inRange(from, keyOf(w.TxID), to) {
+			return storedAnswer{}, refuse(CodeMisrouted, "pointer %s is outside this node's range (%s, %s]", w.TxID, from, to)
+		}
+	}
+	ps := storePointers(ws)
+	if err := d.store.Write(ctx, store.Write{Pointers: ps}); err != nil {
+		return storedAnswer{}, err
+	}
+	d.repl.send(d.replicaTargets(st), nil, ps)
+	return storedAnswer{Stored: len(ps), Range: wireRange{From: from, To: to}}, nil
+}
+
+// acceptReplicas answers opReplicate: records and pointers from a peer that
+// owns them (or from a node handing on its range). Each record must be
+// correctly signed into a valid block (fetched from the sender when this node
+// lacks it), and no entry may lie in (sender, self]: the sender cannot own a
+// position there, because this node or a node between them does. pulled
+// marks entries this node asked for itself (a handoff pull), for which the
+// range rule does not apply: the caller checked them against the range it
+// asked for.
+func (d *Ledger) acceptReplicas(ctx context.Context, from chord.Peer, b replicateBody, pulled bool) (int, error) {
+	self := ledger.Key(d.self())
+	sender := ledger.Key(from.ID)
+	recs := make([]*ledger.Record, len(b.Records))
+	for i, raw := range b.Records {
+		r, err := ledger.ParseRecord(raw)
+		if err != nil {
+			return 0, refuse(CodeRefused, "record %d: %v", i, err)
+		}
+		if !pulled && sender != self && inRange(sender, r.Key, self) {
+			return 0, refuse(CodeRefused, "record %s has key %s, outside the sender's range", r.TxID, r.Key)
+		}
+		recs[i] = r
+	}
+	for _, p := range b.Pointers {
+		if !pulled && sender != self && inRange(sender, keyOf(p.TxID), self) {
+			return 0, refuse(CodeRefused, "pointer %s is outside the sender's range", p.TxID)
+		}
+	}
+	stored := 0
+	if len(recs) > 0 {
+		blocks, err := d.missingBlocks(ctx, from, recs)
+		if err != nil {
+			return 0, err
+		}
+		raws := make([][]byte, len(b.Records))
+		for i, r := range b.Records {
+			raws[i] = r
+		}
+		st, err := d.ledger.Ingest(ctx, blocks, raws)
+		var ie *ledger.IngestError
+		if errors.As(err, &ie) {
+			return 0, refuse(CodeRefused, "%v", ie)
+		}
+		if err != nil {
+			return 0, err
+		}
+		stored += st.Records
+		d.stats.blocksIn.Add(uint64(st.Blocks))
+		if !pulled {
+			d.stats.replicasIn.Add(uint64(st.Records))
+		}
+	}
+	if len(b.Pointers) > 0 {
+		if err := d.store.Write(ctx, store.Write{Pointers: storePointers(b.Pointers)}); err != nil {
+			return stored, err
+		}
+		stored += len(b.Pointers)
+	}
+	return stored, nil
+}
+
+// localBlocks answers opBlocks from the store, as many as fit one message.
+func (d *Ledger) localBlocks(b blocksBody) (rawList, error) {
+	if b.From == 0 {
+		return rawList{}, refuse(CodeRefused, "blocks are numbered from 1")
+	}
+	const page = 64
+	raws, err := d.store.Blocks(b.Branch, b.From, page)
+	if err != nil {
+		return rawList{}, err
+	}
+	out := rawList{Items: []json.RawMessage{}}
+	size := 0
+	for i, raw := range raws {
+		no := b.From + uint64(i)
+		if b.To != 0 && no > b.To {
+			break
+		}
+		if size+len(raw) > maxPayload && len(out.Items) > 0 {
+			out.More = true
+			break
+		}
+		size += len(raw)
+		out.Items = append(out.Items, raw)
+	}
+	if len(raws) == page && !out.More && (b.To == 0 || b.From+page-1 < b.To) {
+		out.More = true
+	}
+	return out, nil
+}
+
+// localDigests answers opDigest.
+func (d *Ledger) localDigests(b digestBody) ([]wireDigest, error) {
+	if len(b.Ranges) > 256 {
+		return nil, refuse(CodeRefused, "%d ranges in one digest request; at most 256", len(b.Ranges))
+	}
+	out := make([]wireDigest, len(b.Ranges))
+	for i, r := range b.Ranges {
+		dg, err := d.store.RangeDigest(r.From, r.To)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = wireDigest{Records: dg.Records, Pointers: dg.Pointers, Sum: dg.Sum}
+	}
+	return out, nil
+}
+
+// localList answers opList: a page of the range's records or pointers, in
+// ring order after the cursor.
+func (d *Ledger) localList(b listBody) (listAnswer, error) {
+	out := listAnswer{Entries: []wirePointer{}}
+	from := b.Range.From
+	var skipUntil *wireCursor
+	if b.After != nil {
+		if !inRange(b.Range.From, b.After.Pos, b.Range.To) {
+			return out, refuse(CodeRefused, "list cursor outside the range")
+		}
+		// Resume at the cursor's position; entries at that same position up
+		// to the cursor's txID were on the previous page.
+		from = prevKey(b.After.Pos)
+		skipUntil = b.After
+	}
+	stop := errors.New("page full")
+	add := func(pos ledger.Key, txID ledger.Hash, key ledger.Key) error {
+		if skipUntil != nil && pos == skipUntil.Pos {
+			if bytes.Compare(txID[:], skipUntil.TxID[:]) <= 0 {
+				return nil
+			}
+		}
+		if len(out.Entries) == listPage {
+			out.More = true
+			return stop
+		}
+		out.Entries = append(out.Entries, wirePointer{TxID: txID, Key: key})
+		return nil
+	}
+	var err error
+	if b.Pointers {
+		err = d.store.EachPointerInRange(from, b.Range.To, func(txID [32]byte, key [20]byte) error {
+			return add(keyOf(txID), txID, key)
+		})
+	} else {
+		err = d.store.EachKeyInRange(from, b.Range.To, func(key [20]byte, txID [32]byte) error {
+			return add(key, txID, key)
+		})
+	}
+	if err != nil && !errors.Is(err, stop) {
+		return out, err
+	}
+	return out, nil
+}
+
+// localFetch answers opFetch: the records this node holds, as many as fit.
+func (d *Ledger) localFetch(b fetchBody) (rawList, error) {
+	var raws [][]byte
+	size := 0
+	for _, id := range b.TxIDs {
+		raw, err := d.store.Record(id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return rawList{}, err
+		}
+		raws = append(raws, raw)
+		if size += len(raw); size > maxPayload {
+			break // fitPayload cuts here and says there is more
+		}
+	}
+	items, more := fitPayload(raws)
+	return rawList{Items: items, More: more}, nil
+}
+
+// maxGetLimit bounds one local read.
+const maxGetLimit = 10000
+
+// localGet answers opGet from this node's store only.
+func (d *Ledger) localGet(q getBody) (getAnswer, error) {
+	out := getAnswer{Records: []json.RawMessage{}}
+	if q.Limit < 0 || q.Limit > maxGetLimit || q.Skip < 0 || q.Skip > maxGetLimit {
+		return out, refuse(CodeRefused, "limit and skip must be 0 to %d", maxGetLimit)
+	}
+	var raws [][]byte
+	var err error
+	switch {
+	case q.TxID != nil && q.Key == nil && q.Thing == "":
+		raw, err := d.LocalRecord(*q.TxID)
+		if err == nil {
+			out.Records = append(out.Records, raw)
+			return out, nil
+		}
+		if !errors.Is(err, ErrNotFound) {
+			return out, err
+		}
+		if key, err := d.store.Pointer(*q.TxID); err == nil {
+			k := ledger.Key(key)
+			out.Pointer = &k
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return out, err
+		}
+		return out, nil
+	case q.Key != nil && q.TxID == nil && q.Thing == "":
+		raws, err = d.localByKey(*q.Key, q.Limit+q.Skip)
+	case q.Thing != "" && q.TxID == nil && q.Key == nil:
+		if err := ledger.ValidThingID(q.Thing); err != nil {
+			return out, refuse(CodeRefused, "%v", err)
+		}
+		raws, err = d.localByThing(q.Thing, q.From, q.To, q.Limit+q.Skip)
+	default:
+		return out, refuse(CodeRefused, "a get names exactly one of txID, key or thing")
+	}
+	if err != nil {
+		return out, err
+	}
+	if q.Skip < len(raws) {
+		raws = raws[q.Skip:]
+	} else {
+		raws = nil
+	}
+	out.Records, out.More = fitPayload(raws)
+	return out, nil
+}

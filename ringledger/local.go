@@ -1,0 +1,67 @@
+package ringledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/flownode/flownode/ledger"
+	"github.com/flownode/flownode/store"
+)
+
+// putLocal signs readings into this node's branch (a ring of one) and
+// returns their receipts once they are durable. Invalid input returns a
+// *ledger.InputError and stores nothing.
+func (d *Ledger) putLocal(ctx context.Context, readings []ledger.Reading) ([]Receipt, error) {
+	rs, err := d.ledger.Append(ctx, readings)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Receipt, len(rs))
+	self := d.cfg.Self
+	for i, r := range rs {
+		out[i] = Receipt{TxID: r.TxID, Key: r.Key, Owner: self,
+			Block: BlockRef{Branch: r.Block.Branch, No: r.Block.No, Hash: r.Block.Hash}, Replicas: []Peer{}}
+	}
+	return out, nil
+}
+
+// LocalRecord returns a record's stored bytes from this node's store only.
+func (d *Ledger) LocalRecord(txID ledger.Hash) ([]byte, error) {
+	b, err := d.store.Record(txID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	return b, err
+}
+
+// localByKey returns the records this node stores under a data key.
+func (d *Ledger) localByKey(key ledger.Key, limit int) ([][]byte, error) {
+	ids, err := d.store.RecordsByKey(key, limit)
+	if err != nil {
+		return nil, err
+	}
+	return d.fetch(ids)
+}
+
+// localByThing returns the Thing's records this node stores with from ≤ time < to
+// (to 0: no bound), in time order.
+func (d *Ledger) localByThing(thing string, from, to int64, limit int) ([][]byte, error) {
+	ids, err := d.store.RecordsByThing(thing, from, to, limit)
+	if err != nil {
+		return nil, err
+	}
+	return d.fetch(ids)
+}
+
+func (d *Ledger) fetch(ids [][32]byte) ([][]byte, error) {
+	out := make([][]byte, 0, len(ids))
+	for _, id := range ids {
+		b, err := d.store.Record(id)
+		if err != nil {
+			return nil, fmt.Errorf("index names record %x: %w", id, err)
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}

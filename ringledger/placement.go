@@ -1,0 +1,101 @@
+package ringledger
+
+import (
+	"math/big"
+
+	"github.com/flownode/flownode/chord"
+	"github.com/flownode/flownode/ledger"
+)
+
+// inRange reports whether x lies in the ring range (from, to]; (a, a] is the
+// whole ring.
+func inRange(from, x, to ledger.Key) bool {
+	return chord.BetweenRightIncl(chord.ID(from), chord.ID(x), chord.ID(to))
+}
+
+// keyOf is the ring position of a pointer: the first 160 bits of its txID.
+func keyOf(txID ledger.Hash) ledger.Key {
+	var k ledger.Key
+	copy(k[:], txID[:20])
+	return k
+}
+
+// ownRange is the range (pred, self] this node owns. ok is false while the
+// node does not know its predecessor. A node alone owns the whole ring.
+func ownRange(st chord.State) (from, to ledger.Key, ok bool) {
+	self := ledger.Key(st.Self.ID)
+	if alone(st) {
+		return self, self, true
+	}
+	if st.Pred.IsZero() {
+		return ledger.Key{}, ledger.Key{}, false
+	}
+	return ledger.Key(st.Pred.ID), self, true
+}
+
+// alone: the node is a ring of one.
+func alone(st chord.State) bool {
+	for _, s := range st.Succs {
+		if s.ID != st.Self.ID {
+			return false
+		}
+	}
+	return true
+}
+
+// replicaTargets are the k-1 first distinct successors, which hold copies of
+// what this node owns.
+func (d *Ledger) replicaTargets(st chord.State) []chord.Peer {
+	out := make([]chord.Peer, 0, d.k-1)
+	seen := map[chord.ID]bool{st.Self.ID: true}
+	for _, s := range st.Succs {
+		if len(out) == d.k-1 {
+			break
+		}
+		if !seen[s.ID] && !s.IsZero() {
+			seen[s.ID] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// ringSize is 2^160.
+var ringSize = new(big.Int).Lsh(big.NewInt(1), 160)
+
+// splitRange cuts (from, to] into n consecutive ranges of about equal size.
+func splitRange(from, to ledger.Key, n int) [][2]ledger.Key {
+	a := new(big.Int).SetBytes(from[:])
+	size := new(big.Int).Sub(new(big.Int).SetBytes(to[:]), a)
+	size.Mod(size, ringSize)
+	if size.Sign() == 0 {
+		size.Set(ringSize)
+	}
+	step := new(big.Int).Div(size, big.NewInt(int64(n)))
+	out := make([][2]ledger.Key, 0, n)
+	prev := from
+	for i := 1; i <= n; i++ {
+		next := to
+		if i < n {
+			b := new(big.Int).Mul(step, big.NewInt(int64(i)))
+			b.Add(b, a).Mod(b, ringSize)
+			b.FillBytes(next[:])
+		}
+		if next != prev || i == n {
+			out = append(out, [2]ledger.Key{prev, next})
+		}
+		prev = next
+	}
+	return out
+}
+
+// prevKey is k-1 on the ring, so that (prevKey(k), to] starts at k.
+func prevKey(k ledger.Key) ledger.Key {
+	for i := len(k) - 1; i >= 0; i-- {
+		k[i]--
+		if k[i] != 0xff {
+			break
+		}
+	}
+	return k
+}

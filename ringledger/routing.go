@@ -1,0 +1,129 @@
+package ringledger
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/flownode/flownode/chord"
+	"github.com/flownode/flownode/ledger"
+)
+
+// rangeCache remembers which node owned which range when it last said so, so
+// that a batch of readings does not need one Chord lookup each. An owner
+// checks every key it is sent, so a stale entry costs a refused call and a
+// fresh lookup, never a misplaced record.
+type rangeCache struct {
+	mu      sync.Mutex
+	entries []ownerRange
+}
+
+type ownerRange struct {
+	from, to ledger.Key
+	owner    chord.Peer
+	at       time.Time
+}
+
+// rangeTTL bounds how long a learned range is trusted without a refusal.
+const rangeTTL = 30 * time.Second
+
+func (c *rangeCache) find(key ledger.Key, now time.Time) (chord.Peer, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.entries {
+		if now.Sub(e.at) < rangeTTL && inRange(e.from, key, e.to) {
+			return e.owner, true
+		}
+	}
+	return chord.Peer{}, false
+}
+
+// learn records that owner owns (from, to], dropping entries it overlaps.
+func (c *rangeCache) learn(from, to ledger.Key, owner chord.Peer, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	kept := c.entries[:0]
+	for _, e := range c.entries {
+		overlap := inRange(from, e.to, to) || inRange(e.from, to, e.to)
+		if e.owner.ID != owner.ID && !overlap && now.Sub(e.at) < rangeTTL {
+			kept = append(kept, e)
+		}
+	}
+	c.entries = append(kept, ownerRange{from: from, to: to, owner: owner, at: now})
+}
+
+// forget drops what the cache believes of owner.
+func (c *rangeCache) forget(owner chord.ID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	kept := c.entries[:0]
+	for _, e := range c.entries {
+		if e.owner.ID != owner {
+			kept = append(kept, e)
+		}
+	}
+	c.entries = kept
+}
+
+// stateFresh bounds how old the cached ring state may be. Ring changes take
+// whole ticks (50 ms at the fastest); an owner refusing a key with a state this
+// old costs the entry node a retry, never a misplaced record.
+const stateFresh = 10 * time.Millisecond
+
+// state returns the ring state, at most stateFresh old.
+func (d *Ledger) state() chord.State {
+	d.cur.Lock()
+	defer d.cur.Unlock()
+	if d.now().Sub(d.cur.at) >= stateFresh {
+		d.cur.st, d.cur.at = d.ring.State(), d.now()
+		d.noteReplicas(d.cur.st)
+	}
+	return d.cur.st
+}
+
+// noteReplicas remembers when this node has seen its k-1 replicas (see
+// hadReplicas). Every state the node acts on passes here: puts, reads and
+// each sync round, which runs on every change of the successors.
+func (d *Ledger) noteReplicas(st chord.State) {
+	if len(d.replicaTargets(st)) >= d.k-1 {
+		d.hadReplicas.Store(true)
+	}
+}
+
+// owner finds successor(key): this node when the key is in its own range, a
+// cached range, or a Chord lookup.
+func (d *Ledger) owner(ctx context.Context, key ledger.Key) (chord.Peer, error) {
+	st := d.state()
+	if from, to, ok := ownRange(st); ok && inRange(from, key, to) {
+		return st.Self, nil
+	}
+	if p, ok := d.ranges.find(key, d.now()); ok {
+		return p, nil
+	}
+	p, _, err := d.ring.Lookup(ctx, chord.ID(key))
+	return p, err
+}
+
+// members lists the ring's nodes, walked at most once per sync interval.
+func (d *Ledger) memberList(ctx context.Context) ([]chord.Peer, error) {
+	d.members.Lock()
+	defer d.members.Unlock()
+	fresh := max(d.cfg.SyncInterval, time.Second)
+	if d.members.peers != nil && d.now().Sub(d.members.at) < fresh {
+		return d.members.peers, nil
+	}
+	ps, err := d.ring.Walk(ctx, maxWalk)
+	if len(ps) == 0 {
+		return nil, err
+	}
+	// A walk broken by a failed node still names the nodes before the break;
+	// keep what it found but do not cache a partial list for long.
+	d.members.peers, d.members.at = ps, d.now()
+	if err != nil {
+		d.members.at = d.now().Add(-fresh + time.Second)
+	}
+	return ps, nil
+}
+
+// maxWalk bounds a ring walk: the walk asks every node in turn.
+const maxWalk = 1024

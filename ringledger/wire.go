@@ -1,0 +1,229 @@
+package ringledger
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/flownode/flownode/chord"
+	"github.com/flownode/flownode/ledger"
+	"github.com/flownode/flownode/store"
+)
+
+// The peer API: what nodes ask each other in application MESSAGEs. The data
+// of each is {"op": NAME, "body": {...}}; the reply's data is the op's answer.
+// Every body is decoded strictly (unknown fields refused) and checked before
+// anything is stored; a refusal is an error reply whose text starts with one
+// of the codes below, so the asking node knows whether to retry elsewhere.
+const (
+	opPut       = "put"       // readings for their owner to sign
+	opReplicate = "replicate" // signed records and pointers for a replica
+	opPointers  = "pointers"  // txID pointers for their owner
+	opBlocks    = "blocks"    // a branch's blocks from a number on
+	opDigest    = "digest"    // digests of ring ranges
+	opList      = "list"      // the entries of a ring range
+	opFetch     = "fetch"     // records by txID
+	opGet       = "get"       // local reads: by txID, key or thing
+)
+
+type peerRequest struct {
+	Op   string          `json:"op"`
+	Body json.RawMessage `json:"body"`
+}
+
+// wireReading is a stamped reading on its way to its owner.
+type wireReading struct {
+	Thing string          `json:"thing"`
+	Data  json.RawMessage `json:"data"`
+	Key   *ledger.Key     `json:"key,omitempty"`
+	Time  int64           `json:"time,string"`
+	Salt  ledger.HexBytes `json:"salt"`
+}
+
+type putBody struct {
+	Readings []wireReading `json:"readings"`
+	Wait     bool          `json:"waitReplicas,omitempty"`
+}
+
+type putAnswer struct {
+	Receipts []Receipt `json:"receipts"`
+	Range    wireRange `json:"range"`
+}
+
+type wireRange struct {
+	From ledger.Key `json:"from"`
+	To   ledger.Key `json:"to"`
+}
+
+type wirePointer struct {
+	TxID ledger.Hash `json:"t"`
+	Key  ledger.Key  `json:"k"`
+}
+
+type replicateBody struct {
+	Records  []json.RawMessage `json:"records,omitempty"`
+	Pointers []wirePointer     `json:"pointers,omitempty"`
+}
+
+type storedAnswer struct {
+	Stored int       `json:"stored"`
+	Range  wireRange `json:"range"`
+}
+
+type blocksBody struct {
+	Branch ledger.Key `json:"branch"`
+	From   uint64     `json:"from,string"`
+	To     uint64     `json:"to,string"` // 0: up to the head
+}
+
+type rawList struct {
+	Items []json.RawMessage `json:"items"`
+	More  bool              `json:"more,omitempty"` // the answer was cut to fit a message
+}
+
+type digestBody struct {
+	Ranges []wireRange `json:"ranges"`
+}
+
+type wireDigest struct {
+	Records  int         `json:"r"`
+	Pointers int         `json:"p"`
+	Sum      ledger.Hash `json:"s"`
+}
+
+type listBody struct {
+	Range    wireRange   `json:"range"`
+	Pointers bool        `json:"pointers,omitempty"` // list pointers, not records
+	After    *wireCursor `json:"after,omitempty"`
+}
+
+// wireCursor is the last entry of the previous page.
+type wireCursor struct {
+	Pos  ledger.Key  `json:"pos"`
+	TxID ledger.Hash `json:"t"`
+}
+
+type listAnswer struct {
+	Entries []wirePointer `json:"entries"` // (txID, key) of records or pointers
+	More    bool          `json:"more,omitempty"`
+}
+
+type fetchBody struct {
+	TxIDs []ledger.Hash `json:"txIDs"`
+}
+
+type getBody struct {
+	TxID  *ledger.Hash `json:"txID,omitempty"`
+	Key   *ledger.Key  `json:"key,omitempty"`
+	Thing string       `json:"thing,omitempty"`
+	From  int64        `json:"from,string,omitempty"`
+	To    int64        `json:"to,string,omitempty"`
+	Limit int          `json:"limit,omitempty"`
+	Skip  int          `json:"skip,omitempty"`
+}
+
+type getAnswer struct {
+	Records []json.RawMessage `json:"records"`
+	Pointer *ledger.Key       `json:"pointer,omitempty"` // for a txID: the data key, when only the pointer is here
+	More    bool              `json:"more,omitempty"`
+}
+
+// decodeStrict decodes one JSON value, refusing unknown fields and trailing data.
+func decodeStrict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("trailing data")
+	}
+	return nil
+}
+
+func wirePointers(ps []store.Pointer) []wirePointer {
+	out := make([]wirePointer, len(ps))
+	for i, p := range ps {
+		out[i] = wirePointer{TxID: p.TxID, Key: p.Key}
+	}
+	return out
+}
+
+func storePointers(ws []wirePointer) []store.Pointer {
+	out := make([]store.Pointer, len(ws))
+	for i, w := range ws {
+		out[i] = store.Pointer{TxID: w.TxID, Key: w.Key}
+	}
+	return out
+}
+
+// fitPayload takes raws from the start while they fit one message (at least
+// one), and says whether it had to leave some out.
+func fitPayload(raws [][]byte) (items []json.RawMessage, more bool) {
+	items = []json.RawMessage{}
+	size := 0
+	for _, raw := range raws {
+		if size+len(raw) > maxPayload && len(items) > 0 {
+			return items, true
+		}
+		size += len(raw)
+		items = append(items, raw)
+	}
+	return items, false
+}
+
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:37] + "..."
+	}
+	return s
+}
+
+// listPage is how many entries one list answer carries (~110 bytes each).
+const listPage = 300
+
+// maxPutReadings bounds the readings of one put message: its answer holds a
+// receipt of ~500 bytes for each, and must fit a message too.
+const maxPutReadings = 64
+
+// call sends op to p and decodes its answer into out.
+func (d *Ledger) call(ctx context.Context, p chord.Peer, op string, body, out any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(peerRequest{Op: op, Body: b})
+	if err != nil {
+		return err
+	}
+	raw, err := d.ring.Call(ctx, p, data)
+	if err != nil {
+		return err
+	}
+	var rep struct {
+		Answer  json.RawMessage `json:"answer"`
+		Refusal *Refusal        `json:"refusal"`
+	}
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		return fmt.Errorf("%s answer from %s: %w", op, p.Addr, err)
+	}
+	if rep.Refusal != nil {
+		return fmt.Errorf("%s refused %s: %w", p.Addr, op, rep.Refusal)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(rep.Answer, out); err != nil {
+		return fmt.Errorf("%s answer from %s: %w", op, p.Addr, err)
+	}
+	return nil
+}
+
+// reply is the data of every answer to a peer request: the op's answer, or a
+// refusal saying why not.
+type reply struct {
+	Answer  any      `json:"answer,omitempty"`
+	Refusal *Refusal `json:"refusal,omitempty"`
+}
