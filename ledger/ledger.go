@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha1"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -45,6 +46,11 @@ type Reading struct {
 	Key   *Key   // optional ring key chosen by the client; H_DATA otherwise
 	Time  int64  // unix nanoseconds when the reading was taken; 0: not stamped
 	Salt  []byte // SaltSize random bytes; nil: not stamped
+	// Resend marks a stamped reading that may have been appended before: a put
+	// retried after its answer was lost, or one sent with an idempotency key.
+	// Append then answers with the record already stored under the same key,
+	// Thing and salt (see findResent) instead of signing a second one.
+	Resend bool
 }
 
 // MaxClockSkew bounds how far the Time of a stamped reading may be from the owner's
@@ -62,6 +68,36 @@ func (r *Reading) stamped() (bool, error) {
 		return false, fmt.Errorf("reading salt is %d bytes, want %d", len(r.Salt), SaltSize)
 	}
 	return true, nil
+}
+
+// MaxIdempotencyKey bounds an idempotency key's length.
+const MaxIdempotencyKey = 200
+
+// StampIdempotent stamps a reading that a client sent with an idempotency key
+// (any node may receive it, any number of times): its salt is derived from the
+// Thing and the key instead of drawn, its ring key too unless the client chose
+// one, and it is marked Resend. Every copy is then routed to the same owner,
+// which finds the first one's record by key, Thing and salt and answers with
+// it: the reading is recorded once (Append, findResent).
+func StampIdempotent(r *Reading, idempotencyKey string, now time.Time) error {
+	if idempotencyKey == "" || len(idempotencyKey) > MaxIdempotencyKey {
+		return fmt.Errorf("an idempotency key has 1 to %d characters", MaxIdempotencyKey)
+	}
+	if r.Time != 0 || r.Salt != nil {
+		return errors.New("a reading with an idempotency key must not carry its own time and salt")
+	}
+	h := sha256.New()
+	h.Write([]byte("flownode/idempotency/v1\x00"))
+	h.Write([]byte(r.Thing))
+	h.Write([]byte{0})
+	h.Write([]byte(idempotencyKey))
+	sum := h.Sum(nil)
+	r.Time, r.Salt, r.Resend = now.UnixNano(), sum[:SaltSize:SaltSize], true
+	if r.Key == nil {
+		k := Key(sha1.Sum(sum))
+		r.Key = &k
+	}
+	return nil
 }
 
 // StampReadings sets the Time (now, the same for the whole batch) and Salt (from rnd, one
@@ -160,6 +196,8 @@ type Ledger struct {
 	stats     Stats
 
 	ingestMu sync.Mutex // one Ingest at a time: it checks the store, then writes
+
+	resends resendLock // resent readings, one identity at a time
 }
 
 type head struct {
@@ -341,6 +379,7 @@ func (l *Ledger) Append(ctx context.Context, readings []Reading) ([]Receipt, err
 			if r.Key != nil {
 				key = *r.Key
 			}
+			st.key = key
 			st.what = identity(r.Thing, key)
 			stamps[i] = st
 		}
@@ -353,6 +392,9 @@ func (l *Ledger) Append(ctx context.Context, readings []Reading) ([]Receipt, err
 		}
 	}
 
+	if resent, err := l.resent(ctx, readings, datas, stamps); err != nil || resent != nil {
+		return resent, err
+	}
 	ref, seqs, err := l.attach(ctx, stamps)
 	if err != nil {
 		return nil, err
@@ -368,10 +410,141 @@ func (l *Ledger) Append(ctx context.Context, readings []Reading) ([]Receipt, err
 	return receipts, nil
 }
 
+// resent handles a batch with readings marked Resend: each one already stored
+// is answered with its record; the others are appended (recursively, without
+// the mark). It returns nil, nil when no reading is marked.
+//
+// Resends of one reading are serialized (resendLock), so two copies of it in
+// flight at once (a device that sent it to two nodes) become one record. A
+// retry of the very same stamp that races the first attempt is caught by
+// attach, which gives a txID already in the head block the same position.
+func (l *Ledger) resent(ctx context.Context, readings []Reading, datas [][]byte, stamps []*stamp) ([]Receipt, error) {
+	var marked []int
+	for i := range readings {
+		if readings[i].Resend && stamps[i] != nil {
+			marked = append(marked, i)
+		}
+	}
+	if len(marked) == 0 {
+		return nil, nil
+	}
+	ids := make([][32]byte, len(marked))
+	for j, i := range marked {
+		ids[j] = resendID(stamps[i].key, readings[i].Salt)
+	}
+	unlock := l.resends.lock(ids)
+	defer unlock()
+	out := make([]Receipt, len(readings))
+	var fresh []Reading
+	var freshAt []int
+	for i := range readings {
+		r := readings[i]
+		if r.Resend && stamps[i] != nil {
+			rc, found, err := l.findResent(r, datas[i], stamps[i].key)
+			if err != nil {
+				return nil, &InputError{Index: i, Err: err}
+			}
+			if found {
+				out[i] = rc
+				continue
+			}
+		}
+		r.Resend = false
+		fresh = append(fresh, r)
+		freshAt = append(freshAt, i)
+	}
+	if len(fresh) > 0 {
+		rcs, err := l.Append(ctx, fresh)
+		var ie *InputError
+		if errors.As(err, &ie) && ie.Index >= 0 && ie.Index < len(freshAt) {
+			return nil, &InputError{Index: freshAt[ie.Index], Err: ie.Err}
+		}
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range freshAt {
+			out[i] = rcs[j]
+		}
+	}
+	return out, nil
+}
+
+// findResent looks for a stored record of a resent reading: same key, Thing
+// and salt (the salt is random, or derived from an idempotency key). The same
+// identity with other data is the client reusing an idempotency key for
+// another reading, which is refused.
+func (l *Ledger) findResent(r Reading, data []byte, key Key) (Receipt, bool, error) {
+	ids, err := l.cfg.Store.RecordsByKey(key, 0)
+	if err != nil {
+		return Receipt{}, false, err
+	}
+	for _, id := range ids {
+		raw, err := l.cfg.Store.Record(id)
+		if err != nil {
+			return Receipt{}, false, err
+		}
+		rec, err := ParseRecord(raw)
+		if err != nil || rec.Thing != r.Thing || !bytes.Equal(rec.Salt, r.Salt) {
+			continue
+		}
+		if !bytes.Equal(rec.Data, data) {
+			return Receipt{}, false, errors.New("this idempotency key was used before for a reading with other data")
+		}
+		return Receipt{TxID: rec.TxID, Key: rec.Key, Block: rec.Block, Record: raw}, true, nil
+	}
+	return Receipt{}, false, nil
+}
+
+// resendID names a resent reading's identity for resendLock.
+func resendID(key Key, salt []byte) [32]byte {
+	return sha256.Sum256(append(key[:], salt...))
+}
+
+// resendLock serializes the handling of resends of one reading.
+type resendLock struct {
+	mu   sync.Mutex
+	busy map[[32]byte]chan struct{}
+}
+
+// lock takes every id (waiting for holders) and returns the release.
+func (rl *resendLock) lock(ids [][32]byte) func() {
+	for {
+		rl.mu.Lock()
+		if rl.busy == nil {
+			rl.busy = map[[32]byte]chan struct{}{}
+		}
+		var wait chan struct{}
+		for _, id := range ids {
+			if ch, ok := rl.busy[id]; ok {
+				wait = ch
+				break
+			}
+		}
+		if wait == nil {
+			done := make(chan struct{})
+			for _, id := range ids {
+				rl.busy[id] = done
+			}
+			rl.mu.Unlock()
+			return func() {
+				rl.mu.Lock()
+				for _, id := range ids {
+					delete(rl.busy, id)
+				}
+				rl.mu.Unlock()
+				close(done)
+			}
+		}
+		rl.mu.Unlock()
+		<-wait
+	}
+}
+
 // stamp is what makes a stamped reading's record: its H_DATA (with the head block, its
 // txID) and, as identity, its Thing and key.
 type stamp struct {
 	hData Key
+	key   Key
 	what  [32]byte
 }
 

@@ -415,3 +415,92 @@ func TestSameStampOtherThingIsRefused(t *testing.T) {
 		t.Fatalf("report %+v, want 1 record", rep)
 	}
 }
+
+// TestResentReadingAfterASealIsTheStoredRecord: a put retried after its
+// answer was lost, once the owner has mined on, must not become a second
+// record (a meter's kWh counted twice): marked Resend, it is answered with the
+// record already stored, byte for byte.
+func TestResentReadingAfterASealIsTheStoredRecord(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	rs := []Reading{{Thing: "meter-1", Data: []byte(`{"kWh":1.5}`)}, {Thing: "meter-2", Data: []byte(`{"kWh":2}`)}}
+	if err := StampReadings(rs, f.advance(0), f.l.cfg.Rand); err != nil {
+		t.Fatal(err)
+	}
+	first, err := f.l.Append(ctx, rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mine()
+	f.mine()
+	resent := []Reading{rs[1], {Thing: "meter-3", Data: []byte(`3`)}, rs[0]}
+	resent[0].Resend, resent[2].Resend = true, true
+	if err := StampReadings(resent, f.advance(0), f.l.cfg.Rand); err != nil {
+		t.Fatal(err)
+	}
+	again, err := f.l.Append(ctx, resent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ got, want Receipt }{{again[0], first[1]}, {again[2], first[0]}} {
+		if c.got.TxID != c.want.TxID || c.got.Block != c.want.Block || !bytes.Equal(c.got.Record, c.want.Record) {
+			t.Fatalf("a resent reading became another record:\n%s\nwant\n%s", c.got.Record, c.want.Record)
+		}
+	}
+	if again[1].Block.No != 2 {
+		t.Fatalf("the fresh reading of the batch: %+v, want it in block 2", again[1].Block)
+	}
+	f.mine()
+	if rep := f.mustBeValid(); rep.Records != 3 {
+		t.Fatalf("report %+v, want 3 records", rep)
+	}
+}
+
+// TestIdempotencyKeyRecordsOnce: a device that sends one reading twice with
+// one idempotency key (at other times, through other nodes) gets one record;
+// the key reused for other data is refused and stores nothing.
+func TestIdempotencyKeyRecordsOnce(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	send := func(data string) ([]Receipt, error) {
+		r := Reading{Thing: "meter-1", Data: []byte(data)}
+		if err := StampIdempotent(&r, "reading-0042", f.advance(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		return f.l.Append(ctx, []Reading{r})
+	}
+	first, err := send(`{"kWh": 1.5}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mine()
+	again, err := send(`{"kWh":1.5}`) // same JSON value, other spacing
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again[0].TxID != first[0].TxID || !bytes.Equal(again[0].Record, first[0].Record) {
+		t.Fatalf("the resent reading became another record:\n%s\n%s", again[0].Record, first[0].Record)
+	}
+	_, err = send(`{"kWh": 9}`)
+	var ie *InputError
+	if !errors.As(err, &ie) || ie.Index != 0 {
+		t.Fatalf("the key reused for other data: %v, want an input error", err)
+	}
+	other := Reading{Thing: "meter-2", Data: []byte(`{"kWh": 1.5}`)}
+	if err := StampIdempotent(&other, "reading-0042", f.advance(0)); err != nil {
+		t.Fatal(err)
+	}
+	if rs, err := f.l.Append(ctx, []Reading{other}); err != nil || rs[0].TxID == first[0].TxID {
+		t.Fatalf("the same key for another Thing is another reading: %v", err)
+	}
+	for _, bad := range []string{"", strings.Repeat("k", MaxIdempotencyKey+1)} {
+		r := Reading{Thing: "meter-1", Data: []byte(`1`)}
+		if err := StampIdempotent(&r, bad, f.advance(0)); err == nil {
+			t.Fatalf("idempotency key of %d characters accepted", len(bad))
+		}
+	}
+	f.mine()
+	if rep := f.mustBeValid(); rep.Records != 2 {
+		t.Fatalf("report %+v, want 2 records", rep)
+	}
+}

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	crand "crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -680,4 +681,63 @@ func testLog() *zap.Logger {
 		return zap.NewNop()
 	}
 	return l
+}
+
+// TestRetriedPutIsRecordedOnce: a put resent after its owner mined on (its
+// answer lost, say) and a device's reading sent twice with one idempotency key
+// through two entry nodes each become one record: the second answer is the
+// first receipt, and the owner holds one record.
+func TestRetriedPutIsRecordedOnce(t *testing.T) {
+	r := newTestRing(t, 3, 3)
+	live := r.live()
+	ctx := context.Background()
+	stamped := []ledger.Reading{reading(1)}
+	if err := ledger.StampReadings(stamped, time.Now(), crand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	first, err := live[0].n.Put(ctx, slices.Clone(stamped), PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := r.byID(chord.ID(first[0].Owner.ID))
+	waitFor(t, 30*time.Second, "the owner to mine past the record's block", func() bool {
+		return owner.n.Ledger().HeadRef().No > first[0].Block.No
+	})
+	resent := slices.Clone(stamped)
+	resent[0].Resend = true
+	again, err := live[1].n.Put(ctx, resent, PutOptions{WaitReplicas: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again[0].TxID != first[0].TxID || again[0].Owner != first[0].Owner || again[0].Block != first[0].Block {
+		t.Fatalf("the resent put: %+v, want the first receipt %+v", again[0], first[0])
+	}
+	// One idempotency key, two entry nodes, a block apart.
+	var idem []Receipt
+	for i, via := range []*ringNode{live[2], live[0]} {
+		rd := ledger.Reading{Thing: "meter-7", Data: []byte(`{"kWh":12.5}`)}
+		if err := ledger.StampIdempotent(&rd, "meter-7/2026-12-06T20:00", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		rcs, err := via.n.Put(ctx, []ledger.Reading{rd}, PutOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		idem = append(idem, rcs[0])
+		if i == 0 {
+			o := r.byID(chord.ID(rcs[0].Owner.ID))
+			waitFor(t, 30*time.Second, "the owner to mine on", func() bool {
+				return o.n.Ledger().HeadRef().No > rcs[0].Block.No
+			})
+		}
+	}
+	if idem[0].TxID != idem[1].TxID {
+		t.Fatalf("one idempotency key made two records: %s and %s", idem[0].TxID, idem[1].TxID)
+	}
+	for _, rc := range []Receipt{first[0], idem[0]} {
+		raws, err := live[0].n.RecordsByKey(ctx, rc.Key, 0)
+		if err != nil || len(raws) != 1 {
+			t.Fatalf("records under key %s: %d (%v), want 1", rc.Key, len(raws), err)
+		}
+	}
 }

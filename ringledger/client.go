@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"sort"
 	"sync"
-	"time"
 
 	"github.com/flownode/flownode/chord"
 	"github.com/flownode/flownode/ledger"
@@ -21,10 +20,6 @@ type PutOptions struct {
 	// not only on their owner.
 	WaitReplicas bool
 }
-
-// putRetryFor bounds how long Put keeps retrying readings whose owner refused
-// them (a ring change in progress) or did not answer.
-const putRetryFor = 20 * time.Second
 
 // Put takes readings from a client: each goes to the owner of its key, which
 // signs it and stores it durably. Receipts come back in the readings' order.
@@ -59,10 +54,11 @@ func (d *Ledger) Put(ctx context.Context, readings []ledger.Reading, opt PutOpti
 	var lastErr error
 	for attempt := 0; len(pending) > 0; attempt++ {
 		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				return nil, fmt.Errorf("%d readings not stored: %w (last: %w)", len(pending), ctx.Err(), lastErr)
-			case <-time.After(min(time.Duration(attempt)*50*time.Millisecond, time.Second)):
+			if err := pause(ctx, attempt); err != nil {
+				if lastErr == nil {
+					return nil, fmt.Errorf("%d readings not stored: %w", len(pending), err)
+				}
+				return nil, fmt.Errorf("%d readings not stored: %w (last: %w)", len(pending), err, lastErr)
 			}
 		}
 		groups := map[chord.ID][]int{}
@@ -101,6 +97,13 @@ func (d *Ledger) Put(ctx context.Context, readings []ledger.Reading, opt PutOpti
 				default:
 					lastErr = err
 					retry = append(retry, idx...)
+					if mayHaveRun(err) {
+						// The owner may hold them already: it must
+						// answer with those records, not sign new ones.
+						for _, i := range idx {
+							readings[i].Resend = true
+						}
+					}
 				}
 			}()
 		}
@@ -140,7 +143,7 @@ func (d *Ledger) putTo(ctx context.Context, owner chord.Peer, readings []ledger.
 				break
 			}
 			size += sz
-			body.Readings = append(body.Readings, wireReading{Thing: r.Thing, Data: r.Data, Key: r.Key, Time: r.Time, Salt: r.Salt})
+			body.Readings = append(body.Readings, wireReading{Thing: r.Thing, Data: r.Data, Key: r.Key, Time: r.Time, Salt: r.Salt, Resend: r.Resend})
 		}
 		var ans putAnswer
 		err := d.call(ctx, owner, opPut, body, &ans)
@@ -354,7 +357,7 @@ func ordered(got map[ledger.Hash]recordAt, limit int, less func(a, b recordAt) b
 // getFrom asks p (or this node) for a local read.
 func (d *Ledger) getFrom(ctx context.Context, p chord.Peer, q getBody) (getAnswer, error) {
 	if p.ID == d.self() {
-		return d.localGet(q)
+		return d.handleGet(q)
 	}
 	var ans getAnswer
 	err := d.call(ctx, p, opGet, q, &ans)

@@ -57,56 +57,55 @@ func (d *Ledger) handle(ctx context.Context, from chord.Peer, data json.RawMessa
 		if err := body(&b); err != nil {
 			return nil, err
 		}
-		return d.ownerPut(ctx, b)
+		return d.handlePut(ctx, b)
 	case opReplicate:
 		var b replicateBody
 		if err := body(&b); err != nil {
 			return nil, err
 		}
-		stored, err := d.acceptReplicas(ctx, from, b, false)
-		return storedAnswer{Stored: stored}, err
+		return d.handleReplicate(ctx, from, b)
 	case opPointers:
 		var b replicateBody
 		if err := body(&b); err != nil {
 			return nil, err
 		}
-		return d.ownerPointers(ctx, b.Pointers)
+		return d.handlePointers(ctx, b.Pointers)
 	case opBlocks:
 		var b blocksBody
 		if err := body(&b); err != nil {
 			return nil, err
 		}
-		return d.localBlocks(b)
+		return d.handleBlocks(b)
 	case opDigest:
 		var b digestBody
 		if err := body(&b); err != nil {
 			return nil, err
 		}
-		return d.localDigests(b)
+		return d.handleDigest(b)
 	case opList:
 		var b listBody
 		if err := body(&b); err != nil {
 			return nil, err
 		}
-		return d.localList(b)
+		return d.handleList(b)
 	case opFetch:
 		var b fetchBody
 		if err := body(&b); err != nil {
 			return nil, err
 		}
-		return d.localFetch(b)
+		return d.handleFetch(b)
 	case opGet:
 		var b getBody
 		if err := body(&b); err != nil {
 			return nil, err
 		}
-		return d.localGet(b)
+		return d.handleGet(b)
 	}
 	return nil, refuse(CodeRefused, "unknown op %q", clip(req.Op))
 }
 
-// ownerPut answers opPut.
-func (d *Ledger) ownerPut(ctx context.Context, b putBody) (putAnswer, error) {
+// handlePut answers opPut.
+func (d *Ledger) handlePut(ctx context.Context, b putBody) (putAnswer, error) {
 	if len(b.Readings) == 0 || len(b.Readings) > maxPutReadings {
 		return putAnswer{}, refuse(CodeRefused, "%d readings in one put; 1 to %d", len(b.Readings), maxPutReadings)
 	}
@@ -115,7 +114,7 @@ func (d *Ledger) ownerPut(ctx context.Context, b putBody) (putAnswer, error) {
 		if w.Time == 0 || len(w.Salt) == 0 {
 			return putAnswer{}, refuse(CodeRefused, "reading %d is not stamped (time, salt)", i)
 		}
-		rs[i] = ledger.Reading{Thing: w.Thing, Data: w.Data, Key: w.Key, Time: w.Time, Salt: w.Salt}
+		rs[i] = ledger.Reading{Thing: w.Thing, Data: w.Data, Key: w.Key, Time: w.Time, Salt: w.Salt, Resend: w.Resend}
 	}
 	ans, err := d.ownerPutReadings(ctx, rs, b.Wait)
 	var ie *ledger.InputError
@@ -189,15 +188,21 @@ func (d *Ledger) ownerPutReadings(ctx context.Context, rs []ledger.Reading, wait
 	reps := PeersOf(targets)
 	out := putAnswer{Receipts: make([]Receipt, len(lrs)), Range: wireRange{From: from, To: to}}
 	for i, r := range lrs {
-		out.Receipts[i] = Receipt{TxID: r.TxID, Key: r.Key, Owner: self, Replicas: reps,
+		owner := self
+		if r.Block.Branch != self.ID {
+			// A resent reading found as a copy of the record another
+			// node signed (the owner before a ring change).
+			owner = knownPeer(st, r.Block.Branch)
+		}
+		out.Receipts[i] = Receipt{TxID: r.TxID, Key: r.Key, Owner: owner, Replicas: reps,
 			Block: BlockRef{Branch: r.Block.Branch, No: r.Block.No, Hash: r.Block.Hash}}
 	}
 	return out, nil
 }
 
-// ownerPointers answers opPointers: pointers this node owns, stored durably
+// handlePointers answers opPointers: pointers this node owns, stored durably
 // and replicated like records.
-func (d *Ledger) ownerPointers(ctx context.Context, ws []wirePointer) (storedAnswer, error) {
+func (d *Ledger) handlePointers(ctx context.Context, ws []wirePointer) (storedAnswer, error) {
 	if len(ws) == 0 || len(ws) > listPage {
 		return storedAnswer{}, refuse(CodeRefused, "%d pointers in one message; 1 to %d", len(ws), listPage)
 	}
@@ -223,7 +228,14 @@ func (d *Ledger) storeOwnPointers(ctx context.Context, ws []wirePointer) (stored
 	return storedAnswer{Stored: len(ps), Range: wireRange{From: from, To: to}}, nil
 }
 
-// acceptReplicas answers opReplicate: records and pointers from a peer that
+// handleReplicate answers opReplicate: copies pushed by the peer that owns
+// them (acceptReplicas says what is checked).
+func (d *Ledger) handleReplicate(ctx context.Context, from chord.Peer, b replicateBody) (storedAnswer, error) {
+	stored, err := d.acceptReplicas(ctx, from, b, false)
+	return storedAnswer{Stored: stored}, err
+}
+
+// acceptReplicas stores records and pointers from a peer that
 // owns them (or from a node handing on its range). Each record must be
 // correctly signed into a valid block (fetched from the sender when this node
 // lacks it), and no entry may lie in (sender, self]: the sender cannot own a
@@ -283,8 +295,8 @@ func (d *Ledger) acceptReplicas(ctx context.Context, from chord.Peer, b replicat
 	return stored, nil
 }
 
-// localBlocks answers opBlocks from the store, as many as fit one message.
-func (d *Ledger) localBlocks(b blocksBody) (rawList, error) {
+// handleBlocks answers opBlocks from the store, as many as fit one message.
+func (d *Ledger) handleBlocks(b blocksBody) (rawList, error) {
 	if b.From == 0 {
 		return rawList{}, refuse(CodeRefused, "blocks are numbered from 1")
 	}
@@ -313,8 +325,8 @@ func (d *Ledger) localBlocks(b blocksBody) (rawList, error) {
 	return out, nil
 }
 
-// localDigests answers opDigest.
-func (d *Ledger) localDigests(b digestBody) ([]wireDigest, error) {
+// handleDigest answers opDigest.
+func (d *Ledger) handleDigest(b digestBody) ([]wireDigest, error) {
 	if len(b.Ranges) > 256 {
 		return nil, refuse(CodeRefused, "%d ranges in one digest request; at most 256", len(b.Ranges))
 	}
@@ -329,9 +341,9 @@ func (d *Ledger) localDigests(b digestBody) ([]wireDigest, error) {
 	return out, nil
 }
 
-// localList answers opList: a page of the range's records or pointers, in
+// handleList answers opList: a page of the range's records or pointers, in
 // ring order after the cursor.
-func (d *Ledger) localList(b listBody) (listAnswer, error) {
+func (d *Ledger) handleList(b listBody) (listAnswer, error) {
 	out := listAnswer{Entries: []wirePointer{}}
 	from := b.Range.From
 	var skipUntil *wireCursor
@@ -374,8 +386,8 @@ func (d *Ledger) localList(b listBody) (listAnswer, error) {
 	return out, nil
 }
 
-// localFetch answers opFetch: the records this node holds, as many as fit.
-func (d *Ledger) localFetch(b fetchBody) (rawList, error) {
+// handleFetch answers opFetch: the records this node holds, as many as fit.
+func (d *Ledger) handleFetch(b fetchBody) (rawList, error) {
 	var raws [][]byte
 	size := 0
 	for _, id := range b.TxIDs {
@@ -398,8 +410,8 @@ func (d *Ledger) localFetch(b fetchBody) (rawList, error) {
 // maxGetLimit bounds one local read.
 const maxGetLimit = 10000
 
-// localGet answers opGet from this node's store only.
-func (d *Ledger) localGet(q getBody) (getAnswer, error) {
+// handleGet answers opGet from this node's store only.
+func (d *Ledger) handleGet(q getBody) (getAnswer, error) {
 	out := getAnswer{Records: []json.RawMessage{}}
 	if q.Limit < 0 || q.Limit > maxGetLimit || q.Skip < 0 || q.Skip > maxGetLimit {
 		return out, refuse(CodeRefused, "limit and skip must be 0 to %d", maxGetLimit)

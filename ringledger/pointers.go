@@ -3,7 +3,6 @@ package ringledger
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/flownode/flownode/chord"
 	"github.com/flownode/flownode/store"
@@ -60,14 +59,9 @@ func (w *pointerWriter) run() {
 // counted and logged: reads by txID then fall back to asking every node.
 func (d *Ledger) writePointers(ctx context.Context, ps []store.Pointer) {
 	pending := ps
-	for attempt := 0; len(pending) > 0 && attempt < 5; attempt++ {
-		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				attempt = 5
-				continue
-			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
-			}
+	for attempt := 0; len(pending) > 0 && attempt < pointerRounds; attempt++ {
+		if attempt > 0 && pause(ctx, attempt) != nil {
+			break
 		}
 		groups := map[chord.ID][]store.Pointer{}
 		owners := map[chord.ID]chord.Peer{}

@@ -107,7 +107,7 @@ func (d *Ledger) reconcile(ctx context.Context, p chord.Peer, from, to ledger.Ke
 	if len(theirs) != len(ranges) {
 		return fmt.Errorf("digest answer has %d ranges, want %d", len(theirs), len(ranges))
 	}
-	mine, err := d.localDigests(digestBody{Ranges: ranges})
+	mine, err := d.handleDigest(digestBody{Ranges: ranges})
 	if err != nil {
 		return err
 	}

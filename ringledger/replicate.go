@@ -210,21 +210,17 @@ func (r *replicator) finish(batch []*replJob, err error) {
 	}
 }
 
-// deliver sends one replicate message, retrying transport failures a few
-// times; a refusal is final.
+// deliver sends one replicate message, once: what does not arrive is
+// restored by the repair rounds, and a put waiting for its replicas fails and
+// is resent by its entry node.
 func (r *replicator) deliver(p chord.Peer, body replicateBody) error {
-	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		ctx, cancel := context.WithTimeout(r.d.ctx, 10*time.Second)
-		err = r.d.call(ctx, p, opReplicate, body, nil)
-		cancel()
-		if err == nil || refusalOf(err) != nil || r.d.ctx.Err() != nil {
-			return err
-		}
-		time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
-	}
-	return err
+	ctx, cancel := context.WithTimeout(r.d.ctx, replTimeout)
+	defer cancel()
+	return r.d.call(ctx, p, opReplicate, body, nil)
 }
+
+// replTimeout bounds one replicate message.
+const replTimeout = 10 * time.Second
 
 func (r *replicator) failAll(q *replQueue, err error) {
 	r.mu.Lock()

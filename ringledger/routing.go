@@ -127,3 +127,14 @@ func (d *Ledger) memberList(ctx context.Context) ([]chord.Peer, error) {
 
 // maxWalk bounds a ring walk: the walk asks every node in turn.
 const maxWalk = 1024
+
+// knownPeer names the node with this ID with the address this node knows it
+// by (its neighbours and fingers), or with no address.
+func knownPeer(st chord.State, id ledger.Key) Peer {
+	for _, p := range append(append([]chord.Peer{st.Pred}, st.Succs...), st.Fingers...) {
+		if ledger.Key(p.ID) == id && !p.IsZero() {
+			return PeerOf(p)
+		}
+	}
+	return Peer{ID: id}
+}

@@ -40,6 +40,9 @@ type wireReading struct {
 	Key   *ledger.Key     `json:"key,omitempty"`
 	Time  int64           `json:"time,string"`
 	Salt  ledger.HexBytes `json:"salt"`
+	// Resend: the reading may be stored already (a retry, an idempotency
+	// key); the owner answers with the stored record if so.
+	Resend bool `json:"resend,omitempty"`
 }
 
 type putBody struct {

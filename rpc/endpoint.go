@@ -244,7 +244,7 @@ func (e *endpoint) retry(ctx context.Context, isCall bool, attempt func(context.
 			e.stats.callTimeouts.Add(1)
 		}
 		retryable := timedOut || errors.Is(err, ErrUnreachable) || errors.Is(err, ErrConnLost)
-		if !retryable || n >= e.opts.Retries || ctx.Err() != nil {
+		if !retryable || n >= e.opts.Retries || ctx.Err() != nil || !retriesAllowed(ctx) {
 			return nil, err
 		}
 		e.stats.retries.Add(1)

@@ -74,6 +74,17 @@ func (o CallOptions) withDefaults() CallOptions {
 	return o
 }
 
+type noRetriesKey struct{}
+
+// WithoutRetries returns a context under which Call and Send make a single
+// attempt, whatever CallOptions.Retries says: for callers that own their
+// retry policy and must know that a failed request ran at most once.
+func WithoutRetries(ctx context.Context) context.Context {
+	return context.WithValue(ctx, noRetriesKey{}, true)
+}
+
+func retriesAllowed(ctx context.Context) bool { return ctx.Value(noRetriesKey{}) == nil }
+
 // opErr gives an error the context of the operation that failed.
 func opErr(op string, env *Envelope, addr string, err error) error {
 	if env == nil {

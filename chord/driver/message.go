@@ -45,13 +45,16 @@ func (d *Driver) answerMessage(ctx context.Context, env *rpc.Envelope) *rpc.Enve
 var ErrEmptyReply = errors.New("driver: empty reply")
 
 // Call sends data to p as an application MESSAGE and returns the data of its
-// reply. A refusal by p's handler comes back as an *rpc.RemoteError.
+// reply, in one attempt (the application owns its retries). An error returned
+// by p's handler comes back as an *rpc.RemoteError.
 func (d *Driver) Call(ctx context.Context, p chord.Peer, data json.RawMessage) (json.RawMessage, error) {
 	payload, err := json.Marshal(chord.Payload{Data: data})
 	if err != nil {
 		return nil, err
 	}
-	reply, err := d.tr.Call(ctx, p.Addr, &rpc.Envelope{
+	// One attempt: the application owns its retries, and must know whether a
+	// failed request may have run (ringledger marks such readings Resend).
+	reply, err := d.tr.Call(rpc.WithoutRetries(ctx), p.Addr, &rpc.Envelope{
 		Type: rpc.TypeMessage, ID: rand.Uint64(), From: wirePeer(d.self), To: wirePeer(p), Payload: payload,
 	})
 	if err != nil {
