@@ -78,6 +78,10 @@ func (n *Node) SyncNow(ctx context.Context) error { return n.dist.SyncNow(ctx) }
 // and reach the successor once it has taken over.
 func (n *Node) Leave(ctx context.Context) error { return n.dist.Leave(ctx) }
 
+// RingEvent takes the ring core's events (the driver's Config.OnEvent): the
+// distributed ledger repairs copies when the range or successors change.
+func (n *Node) RingEvent(e chord.Event) { n.dist.RingEvent(e) }
+
 // HandleMessage answers a peer's application MESSAGE (the driver's
 // Config.Messages); before AttachRing it refuses every one as "starting".
 func (n *Node) HandleMessage(ctx context.Context, from chord.Peer, data json.RawMessage) (json.RawMessage, error) {

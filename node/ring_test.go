@@ -72,7 +72,7 @@ func (r *testRing) add() *ringNode {
 	id := chord.ID(n.ID())
 	dprof, _ := driver.ProfileConfig(driver.ProfileLocal)
 	d, err := driver.New(driver.Config{
-		Self: chord.Peer{ID: id, Addr: addr}, Profile: dprof, Messages: n.HandleMessage,
+		Self: chord.Peer{ID: id, Addr: addr}, Profile: dprof, Messages: n.HandleMessage, OnEvent: n.RingEvent,
 		Transport: func(h rpc.Handler) (rpc.Transport, error) {
 			ws, err := rpc.NewWS(rpc.WSConfig{Self: rpc.Peer{ID: id.Hex(), Addr: addr}, Handler: h})
 			if err != nil {

@@ -17,35 +17,29 @@ import (
 // few lost records then cost a list of 1/64 of the range, not all of it.
 const subRanges = 64
 
-// syncLoop runs an anti-entropy round every SyncInterval, and at once when
-// the node's range or successors change.
+// syncLoop runs a repair round every SyncInterval, and at once when a ring
+// event changed what a round depends on (shape).
 func (d *Ledger) syncLoop() {
 	defer d.wg.Done()
 	every := d.cfg.SyncInterval
-	if every <= 0 {
-		every = 5 * time.Second
-	}
-	// Look for ring changes more often than full rounds run.
-	watch := time.NewTicker(min(every, time.Second) / 4)
-	defer watch.Stop()
-	next := d.now().Add(every)
+	timer := time.NewTimer(every)
+	defer timer.Stop()
 	var last string
 	for {
 		select {
 		case <-d.ctx.Done():
 			return
-		case <-watch.C:
-			st := d.ring.State()
-			now := shape(st, d.k)
-			if now == last && d.now().Before(next) {
+		case <-d.changed:
+			if now := shape(d.state(), d.k); now == last {
 				continue
 			}
-			last = now
+		case <-timer.C:
 		}
+		last = shape(d.state(), d.k)
 		if err := d.syncOnce(d.ctx); err != nil && d.ctx.Err() == nil {
 			d.log.Debug("anti-entropy round incomplete", zap.Error(err))
 		}
-		next = d.now().Add(every)
+		timer.Reset(every)
 	}
 }
 

@@ -58,9 +58,13 @@ type Ledger struct {
 	// ownerPutReadings).
 	hadReplicas atomic.Bool
 
-	// cur caches the ring state briefly: a put looks at the node's range
-	// once per key, and the driver answers State on its loop goroutine.
-	cur struct {
+	// cur caches the ring state until the next ring event: a put looks at
+	// the node's range once per key, and the driver answers State on its
+	// loop goroutine. stale is set by RingEvent.
+	stale atomic.Bool
+	// changed wakes the repair loop after a ring event.
+	changed chan struct{}
+	cur     struct {
 		sync.Mutex
 		at time.Time
 		st chord.State
@@ -124,7 +128,8 @@ func New(cfg Config) *Ledger {
 	if cfg.SyncInterval <= 0 {
 		cfg.SyncInterval = 5 * time.Second
 	}
-	d := &Ledger{cfg: cfg, k: cfg.Replicas, ledger: cfg.Ledger, store: cfg.Store, log: cfg.Log}
+	d := &Ledger{cfg: cfg, k: cfg.Replicas, ledger: cfg.Ledger, store: cfg.Store, log: cfg.Log,
+		changed: make(chan struct{}, 1)}
 	if d.k <= 0 {
 		d.k = DefaultReplicas
 	}
@@ -165,7 +170,8 @@ func (d *Ledger) self() chord.ID { return chord.ID(d.cfg.Self.ID) }
 
 // Ring is the node's live view of its Chord ring and its way to the other
 // nodes (chord/driver.Driver in the daemon). The driver must hand the
-// application MESSAGEs it receives to Ledger.HandleMessage.
+// application MESSAGEs it receives to Ledger.HandleMessage, and the core's
+// events to Ledger.RingEvent.
 type Ring interface {
 	State() chord.State
 	Walk(ctx context.Context, limit int) ([]chord.Peer, error)

@@ -65,20 +65,38 @@ func (c *rangeCache) forget(owner chord.ID) {
 	c.entries = kept
 }
 
-// stateFresh bounds how old the cached ring state may be. Ring changes take
-// whole ticks (50 ms at the fastest); an owner refusing a key with a state this
-// old costs the entry node a retry, never a misplaced record.
-const stateFresh = 10 * time.Millisecond
+// stateMaxAge bounds how old the cached ring state may be. The cache is
+// dropped at once on every ring event (RingEvent), so this only bounds the
+// cost of a missed one: the state is read again at least this often.
+const stateMaxAge = time.Second
 
-// state returns the ring state, at most stateFresh old.
+// state returns the ring state: the one cached since the last ring event, at
+// most stateMaxAge old.
 func (d *Ledger) state() chord.State {
 	d.cur.Lock()
 	defer d.cur.Unlock()
-	if d.now().Sub(d.cur.at) >= stateFresh {
+	// Clear the flag before reading: an event that lands while the driver
+	// answers sets it again, and the next call reads again.
+	if d.stale.Swap(false) || d.now().Sub(d.cur.at) >= stateMaxAge {
 		d.cur.st, d.cur.at = d.ring.State(), d.now()
 		d.noteReplicas(d.cur.st)
 	}
 	return d.cur.st
+}
+
+// RingEvent tells the ledger of an event of the ring's core (the driver's
+// Config.OnEvent). It never blocks: it drops the cached ring state and, when
+// the node's range, successors or membership changed, wakes the repair loop.
+func (d *Ledger) RingEvent(e chord.Event) {
+	switch e.(type) {
+	case chord.LookupDone, chord.Delivered, chord.ProtocolError:
+		return
+	}
+	d.stale.Store(true)
+	select {
+	case d.changed <- struct{}{}:
+	default:
+	}
 }
 
 // noteReplicas remembers when this node has seen its k-1 replicas (see

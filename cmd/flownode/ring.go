@@ -31,6 +31,8 @@ type ringFlags struct {
 	coapBound *net.UDPAddr // set once the CoAP transport listens
 	// messages answers application MESSAGEs (node.Node.HandleMessage).
 	messages func(ctx context.Context, from chord.Peer, data json.RawMessage) (json.RawMessage, error)
+	// events sees the core's events (node.Node.RingEvent).
+	events func(chord.Event)
 }
 
 // parseJoin reads --join: comma-separated ws://HOST:PORT, coap://HOST:PORT, or
@@ -89,7 +91,7 @@ func startRing(rf *ringFlags) (*driver.Driver, error) {
 		return advertising{rpc.NewMulti(map[string]rpc.Transport{rpc.SchemeWS: ws, rpc.SchemeCoAP: co}), &self}, nil
 	}
 	return driver.New(driver.Config{Self: chord.Peer{ID: rf.id}, Profile: prof, Transport: build,
-		Messages: rf.messages, Logger: rf.log.Named("chord")})
+		Messages: rf.messages, OnEvent: rf.events, Logger: rf.log.Named("chord")})
 }
 
 // coapPort returns the UDP address to listen on and its port. Port 0 (tests)

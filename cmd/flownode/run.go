@@ -83,9 +83,8 @@ func cmdRun(args []string, stdout io.Writer) error {
 	mux.Handle("/", wot.NewServer(n, log.Named("http")))
 	// Peers may call before the ring is attached to the node: it refuses
 	// their messages as "starting" until then, and they retry.
-	messages := n.HandleMessage
 	ring, err := startRing(&ringFlags{id: chord.ID(n.ID()), profile: profile.Name, rpc: *rpcPref, coap: *coapAddr,
-		advHost: advHost, httpPort: ln.Addr().(*net.TCPAddr).Port, mux: mux, log: log, messages: messages})
+		advHost: advHost, httpPort: ln.Addr().(*net.TCPAddr).Port, mux: mux, log: log, messages: n.HandleMessage, events: n.RingEvent})
 	if err != nil {
 		ln.Close()
 		n.Close()
