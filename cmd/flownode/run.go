@@ -17,10 +17,10 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/flownode/flownode/api"
 	"github.com/flownode/flownode/chord"
 	"github.com/flownode/flownode/ledger"
 	"github.com/flownode/flownode/node"
-	"github.com/flownode/flownode/wot"
 )
 
 func cmdRun(args []string, stdout io.Writer) error {
@@ -83,7 +83,7 @@ func cmdRun(args []string, stdout io.Writer) error {
 	}
 	advHost, _, _ := net.SplitHostPort(addr)
 	mux := http.NewServeMux()
-	mux.Handle("/", wot.NewServer(n, log.Named("http")))
+	mux.Handle("/", api.NewServer(n, log.Named("http")))
 	// Peers may call before the ring is attached to the node: they are
 	// told to retry until it is.
 	var attached atomic.Bool

@@ -1,4 +1,4 @@
-package wot
+package api
 
 import (
 	"encoding/json"
@@ -87,7 +87,7 @@ func friendlyType(t string) string {
 		return "a string"
 	case strings.HasPrefix(t, "[]"):
 		return "an array"
-	case strings.HasPrefix(t, "wot."), strings.HasPrefix(t, "struct"):
+	case strings.HasPrefix(t, "api."), strings.HasPrefix(t, "struct"):
 		return "an object"
 	default:
 		return t
