@@ -9,8 +9,8 @@ import (
 	"strings"
 )
 
-// errorBody is every error answer: one clear sentence.
-type errorBody struct {
+// ErrorBody is every error answer (4xx and 5xx): one clear sentence.
+type ErrorBody struct {
 	Error string `json:"error"`
 }
 
@@ -26,7 +26,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) {
-	b, _ := json.Marshal(errorBody{Error: msg})
+	b, _ := json.Marshal(ErrorBody{Error: msg})
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
