@@ -129,14 +129,14 @@ type NodeInfo struct {
 
 // NodeStats is NodeInfo's "stats": the node's counters since it started.
 type NodeStats struct {
-	UptimeSeconds  float64 `json:"uptimeSeconds"`
-	Records        uint64  `json:"records"`
-	Unsealed       int     `json:"unsealed"`
-	BlocksMined    uint64  `json:"blocksMined"`
-	MinerAttempts  uint64  `json:"minerAttempts"`
-	StoreWrites    uint64  `json:"storeWrites"`
-	StoreSyncs     uint64  `json:"storeSyncs"`
-	MeanGroupWrite float64 `json:"meanGroupSize"`
+	UptimeSeconds float64 `json:"uptimeSeconds"`
+	Records       uint64  `json:"records"`
+	Unsealed      int     `json:"unsealed"`
+	BlocksMined   uint64  `json:"blocksMined"`
+	MinerAttempts uint64  `json:"minerAttempts"`
+	StoreWrites   uint64  `json:"storeWrites"`
+	StoreSyncs    uint64  `json:"storeSyncs"`
+	MeanGroupSize float64 `json:"meanGroupSize"` // mean writes per group commit
 	// Dist counts this node's part in the distributed ledger: readings
 	// forwarded and owned, replication, anti-entropy, refused peer input.
 	Dist node.DistStats `json:"dist"`
@@ -157,7 +157,7 @@ func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {
 		Branch: node.BlockRef{Branch: self.ID, No: ls.HeadNo, Hash: ls.HeadHash},
 		Stats: NodeStats{UptimeSeconds: n.Uptime().Round(time.Millisecond).Seconds(), Records: ls.Records,
 			Unsealed: ls.Unsealed, BlocksMined: ls.Blocks, MinerAttempts: ms.Attempts,
-			StoreWrites: ss.Writes, StoreSyncs: ss.Groups, MeanGroupWrite: ss.MeanGroupSize, Dist: n.DistStats()},
+			StoreWrites: ss.Writes, StoreSyncs: ss.Groups, MeanGroupSize: ss.MeanGroupSize, Dist: n.DistStats()},
 	})
 }
 
