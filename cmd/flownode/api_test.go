@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flownode/flownode/api"
 	"github.com/flownode/flownode/ledger"
 )
 
@@ -315,7 +316,7 @@ func TestQueries(t *testing.T) {
 	}
 
 	// Blocks 1..5 of the node's branch, chained to genesis.
-	var info nodeInfo
+	var info api.NodeInfo
 	if !waitFor(10*time.Second, 20*time.Millisecond, func() bool { info = getNode(t, n.URL); return info.Branch.No >= 6 }) {
 		t.Fatalf("local profile: head still at block %d after 10 s", info.Branch.No)
 	}
@@ -324,7 +325,7 @@ func TestQueries(t *testing.T) {
 	if len(bl.Blocks) != 5 {
 		t.Fatalf("blocks?from=1&limit=5: %d blocks", len(bl.Blocks))
 	}
-	prev := info.Genesis
+	prev := info.Genesis.String()
 	for i, raw := range bl.Blocks {
 		b, err := ledger.ParseBlock(raw)
 		if err != nil {
@@ -372,13 +373,13 @@ func TestRecordBeforeFirstBlock(t *testing.T) {
 		n.Kill()
 	}
 	info := getNode(t, n.URL)
-	if rc.Block.No != 0 || rc.Block.Hash != info.Genesis {
+	if rc.Block.No != 0 || rc.Block.Hash != info.Genesis.String() {
 		t.Fatalf("first record attached to block %d %s, want 0 (genesis %s)", rc.Block.No, rc.Block.Hash, info.Genesis)
 	}
 	if rep := getVerify(t, n.URL); !rep.Valid || rep.Records != 1 || (rep.Blocks == 0 && rep.Unsealed != 1) {
 		t.Errorf("verify right after the put: %+v", rep)
 	}
-	var rep verifyReport
+	var rep ledger.Report
 	start := time.Now()
 	if !waitFor(10*time.Second, 25*time.Millisecond, func() bool {
 		rep = getVerify(t, n.URL)
@@ -390,7 +391,7 @@ func TestRecordBeforeFirstBlock(t *testing.T) {
 	var bl struct{ Blocks []json.RawMessage }
 	getJSON(t, n.URL+"/api/v1/blocks?from=1&limit=1", &bl)
 	b, err := ledger.ParseBlock(bl.Blocks[0])
-	if err != nil || b.No != 1 || b.Sealed != 1 || b.Prev.String() != info.Genesis {
+	if err != nil || b.No != 1 || b.Sealed != 1 || b.Prev != info.Genesis {
 		t.Fatalf("block 1: %+v %v; want it to seal 1 record on genesis", b, err)
 	}
 	if rec := storedRecord(t, n.URL, rc.TxID); rec.Block.No != 0 || rec.Seq != 0 {
@@ -416,7 +417,7 @@ func TestHTTPSurface(t *testing.T) {
 		}
 	}
 	info := getNode(t, n.URL)
-	if info.ID != n.ID || info.Addr != n.Addr || info.Profile != "local" || len(info.Genesis) != 64 {
+	if info.ID.String() != n.ID || info.Addr != n.Addr || info.Profile != "local" || info.Genesis.IsZero() {
 		t.Errorf("/api/v1/node: %+v; started as %s at %s", info, n.ID, n.Addr)
 	}
 	var ring struct {
