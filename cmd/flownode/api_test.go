@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flownode/flownode/api"
 	"github.com/flownode/flownode/ledger"
 )
 
@@ -127,7 +128,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	}
 	// Batches are all-or-nothing: the good items before a bad one were not stored.
 	for _, thing := range []string{"bad-batch", "many", "bad-a", "bad-h", "big"} {
-		var l struct{ Records []json.RawMessage }
+		var l api.RecordList
 		getJSON(t, n.URL+"/api/v1/things/"+thing+"/records", &l)
 		if len(l.Records) != 0 {
 			t.Errorf("thing %s has %d records after rejected requests", thing, len(l.Records))
@@ -196,7 +197,7 @@ func storedRecord(t *testing.T, base, txID string) *ledger.Record {
 // listTxIDs GETs a {"records":[..]} list and returns the records' txIDs in order.
 func listTxIDs(t *testing.T, url string) ([]string, []*ledger.Record) {
 	t.Helper()
-	var l struct{ Records []json.RawMessage }
+	var l api.RecordList
 	getJSON(t, url, &l)
 	var ids []string
 	var recs []*ledger.Record
@@ -274,7 +275,7 @@ func TestQueries(t *testing.T) {
 			t.Errorf("things/%s/records%s: got %d records %v, want %d %v", thing, c.params, len(got), got, len(c.want), c.want)
 		}
 	}
-	var none struct{ Records []json.RawMessage }
+	var none api.RecordList
 	getJSON(t, n.URL+"/api/v1/things/never-seen/records", &none)
 	if none.Records == nil || len(none.Records) != 0 {
 		t.Errorf(`a thing without records: want {"records":[]}, got %v`, none.Records)
@@ -315,16 +316,16 @@ func TestQueries(t *testing.T) {
 	}
 
 	// Blocks 1..5 of the node's branch, chained to genesis.
-	var info nodeInfo
+	var info api.NodeInfo
 	if !waitFor(10*time.Second, 20*time.Millisecond, func() bool { info = getNode(t, n.URL); return info.Branch.No >= 6 }) {
 		t.Fatalf("local profile: head still at block %d after 10 s", info.Branch.No)
 	}
-	var bl struct{ Blocks []json.RawMessage }
+	var bl api.BlockList
 	getJSON(t, n.URL+"/api/v1/blocks?from=1&limit=5", &bl)
 	if len(bl.Blocks) != 5 {
 		t.Fatalf("blocks?from=1&limit=5: %d blocks", len(bl.Blocks))
 	}
-	prev := info.Genesis
+	prev := info.Genesis.String()
 	for i, raw := range bl.Blocks {
 		b, err := ledger.ParseBlock(raw)
 		if err != nil {
@@ -372,13 +373,13 @@ func TestRecordBeforeFirstBlock(t *testing.T) {
 		n.Kill()
 	}
 	info := getNode(t, n.URL)
-	if rc.Block.No != 0 || rc.Block.Hash != info.Genesis {
+	if rc.Block.No != 0 || rc.Block.Hash != info.Genesis.String() {
 		t.Fatalf("first record attached to block %d %s, want 0 (genesis %s)", rc.Block.No, rc.Block.Hash, info.Genesis)
 	}
 	if rep := getVerify(t, n.URL); !rep.Valid || rep.Records != 1 || (rep.Blocks == 0 && rep.Unsealed != 1) {
 		t.Errorf("verify right after the put: %+v", rep)
 	}
-	var rep verifyReport
+	var rep ledger.Report
 	start := time.Now()
 	if !waitFor(10*time.Second, 25*time.Millisecond, func() bool {
 		rep = getVerify(t, n.URL)
@@ -387,10 +388,10 @@ func TestRecordBeforeFirstBlock(t *testing.T) {
 		t.Fatalf("record not sealed within 10 s: %+v", rep)
 	}
 	t.Logf("sealed %v after the put: %+v", time.Since(start).Round(time.Millisecond), rep)
-	var bl struct{ Blocks []json.RawMessage }
+	var bl api.BlockList
 	getJSON(t, n.URL+"/api/v1/blocks?from=1&limit=1", &bl)
 	b, err := ledger.ParseBlock(bl.Blocks[0])
-	if err != nil || b.No != 1 || b.Sealed != 1 || b.Prev.String() != info.Genesis {
+	if err != nil || b.No != 1 || b.Sealed != 1 || b.Prev != info.Genesis {
 		t.Fatalf("block 1: %+v %v; want it to seal 1 record on genesis", b, err)
 	}
 	if rec := storedRecord(t, n.URL, rc.TxID); rec.Block.No != 0 || rec.Seq != 0 {
@@ -416,14 +417,12 @@ func TestHTTPSurface(t *testing.T) {
 		}
 	}
 	info := getNode(t, n.URL)
-	if info.ID != n.ID || info.Addr != n.Addr || info.Profile != "local" || len(info.Genesis) != 64 {
+	if info.ID.String() != n.ID || info.Addr != n.Addr || info.Profile != "local" || info.Genesis.IsZero() {
 		t.Errorf("/api/v1/node: %+v; started as %s at %s", info, n.ID, n.Addr)
 	}
-	var ring struct {
-		Nodes []struct{ ID, Addr string }
-	}
+	var ring api.RingWalk
 	getJSON(t, n.URL+"/api/v1/ring", &ring)
-	if len(ring.Nodes) != 1 || ring.Nodes[0].ID != n.ID || ring.Nodes[0].Addr != "ws://"+n.Addr {
+	if len(ring.Nodes) != 1 || ring.Nodes[0].ID.String() != n.ID || ring.Nodes[0].Addr != "ws://"+n.Addr {
 		t.Errorf("/api/v1/ring: %+v", ring)
 	}
 	// The metrics count what was put.

@@ -20,6 +20,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/flownode/flownode/api"
+	"github.com/flownode/flownode/ledger"
 )
 
 // benchReading is a gateway-like sensor reading of about 150 bytes.
@@ -167,21 +170,10 @@ func BenchmarkIngest(b *testing.B) {
 	}
 }
 
-// fullStats is the stats object of GET /api/v1/node.
-type fullStats struct {
-	Records       uint64  `json:"records"`
-	Unsealed      int     `json:"unsealed"`
-	BlocksMined   uint64  `json:"blocksMined"`
-	StoreWrites   uint64  `json:"storeWrites"`
-	StoreSyncs    uint64  `json:"storeSyncs"`
-	MeanGroupSize float64 `json:"meanGroupSize"`
-}
-
-func nodeStats(tb testing.TB, base string) fullStats {
+// nodeStats GETs the stats object of GET /api/v1/node.
+func nodeStats(tb testing.TB, base string) api.NodeStats {
 	tb.Helper()
-	var v struct{ Stats fullStats }
-	getJSON(tb, base+"/api/v1/node", &v)
-	return v.Stats
+	return getNode(tb, base).Stats
 }
 
 // BenchmarkVerify: the full verification of a ledger of 20,000 records, live (GET
@@ -191,7 +183,7 @@ func BenchmarkVerify(b *testing.B) {
 	dir := b.TempDir()
 	n := startNode(b, dir, "laptop", "--log-level", "warn")
 	ingest(b, n.URL, 4, 500, records, "verify")
-	var rep verifyReport
+	var rep ledger.Report
 	if !waitFor(30*time.Second, 50*time.Millisecond, func() bool { rep = getVerify(b, n.URL); return rep.Unsealed == 0 }) {
 		b.Logf("records still unsealed after 30 s: %+v", rep)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flownode/flownode/api"
 	"github.com/flownode/flownode/ledger"
 )
 
@@ -187,8 +188,8 @@ func TestCLIAgainstLiveNode(t *testing.T) {
 		t.Errorf("status: %v", r)
 	}
 	r = runCLI(t, env, "status", "--json")
-	var info nodeInfo
-	if r.Code != 0 || json.Unmarshal([]byte(r.Stdout), &info) != nil || info.ID != n.ID || info.Stats.Records != 2 {
+	var info api.NodeInfo
+	if r.Code != 0 || json.Unmarshal([]byte(r.Stdout), &info) != nil || info.ID.String() != n.ID || info.Stats.Records != 2 {
 		t.Errorf("status --json: %v", r)
 	}
 	ver := runCLI(t, nil, "version")

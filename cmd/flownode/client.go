@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/flownode/flownode/api"
 )
 
 const defaultNode = "http://127.0.0.1:8000"
@@ -75,9 +77,7 @@ func unwrapURLError(err error) error {
 }
 
 func serverMessage(b []byte, status string) string {
-	var e struct {
-		Error string `json:"error"`
-	}
+	var e api.ErrorBody
 	if json.Unmarshal(b, &e) == nil && e.Error != "" {
 		return e.Error
 	}
@@ -170,21 +170,7 @@ func cmdStatus(args []string, stdout io.Writer) error {
 	if *asJSON {
 		return writeIndented(stdout, out)
 	}
-	var n struct {
-		ID, Addr, Profile, Version, Network string
-		RPC, Status                         string
-		Predecessor                         *peerJSON
-		Successors                          []peerJSON
-		Fingers                             []peerJSON
-		Branch                              struct {
-			No   uint64
-			Hash string
-		}
-		Stats struct {
-			Records  uint64
-			Unsealed int
-		}
-	}
+	var n api.NodeInfo
 	if err := json.Unmarshal(out, &n); err != nil {
 		return usageErr("unexpected answer from the node: %v", err)
 	}
@@ -208,11 +194,6 @@ func cmdStatus(args []string, stdout io.Writer) error {
 	return nil
 }
 
-type peerJSON struct {
-	ID   string `json:"id"`
-	Addr string `json:"addr"`
-}
-
 func cmdRing(args []string, stdout io.Writer) error {
 	fs := newFlags("ring")
 	node := nodeFlag(fs)
@@ -231,10 +212,7 @@ func cmdRing(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var ring struct {
-		Nodes []peerJSON
-		Error string
-	}
+	var ring api.RingWalk
 	if err := json.Unmarshal(out, &ring); err != nil {
 		return usageErr("unexpected answer from the node: %v", err)
 	}

@@ -2,12 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flownode/flownode/api"
 )
 
 // chromium finds a headless-capable Chromium. Under CI (CI=true) its absence is a
@@ -37,9 +38,7 @@ func TestDashboardRendersInChromium(t *testing.T) {
 	// Wait until a block beyond genesis is mined, so the blocks table has
 	// rows of the miner's own.
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		var got struct {
-			Blocks []json.RawMessage `json:"blocks"`
-		}
+		var got api.BlockList
 		getJSON(t, n.URL+"/api/v1/blocks?branch="+n.ID, &got)
 		if len(got.Blocks) >= 2 {
 			break

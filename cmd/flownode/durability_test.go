@@ -183,7 +183,7 @@ func TestDurabilityAfterSIGKILL(t *testing.T) {
 
 	// The records attached to the head at the kill get sealed: the block after the
 	// highest receipt block appears and the whole ledger verifies with nothing unsealed.
-	var rep verifyReport
+	var rep ledger.Report
 	if !waitFor(10*time.Second, 20*time.Millisecond, func() bool {
 		rep = getVerify(t, n.URL)
 		return !rep.Valid || rep.Unsealed == 0
@@ -323,7 +323,7 @@ func TestLiveVerifyDuringWrites(t *testing.T) {
 			}
 		}()
 	}
-	var invalid []verifyReport
+	var invalid []ledger.Report
 	runs := 0
 	deadline := time.Now().Add(3 * time.Second)
 	for ; runs < 50 && time.Now().Before(deadline); runs++ {

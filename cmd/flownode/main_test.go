@@ -28,6 +28,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flownode/flownode/api"
+	"github.com/flownode/flownode/ledger"
 )
 
 // binPath is the flownode binary under test, set by TestMain.
@@ -339,7 +342,17 @@ func getJSON(tb testing.TB, url string, v any) {
 	}
 }
 
-// receipt is the answer to a put.
+// peerJSON is a peer as the API names it ({"id","addr"}), read as plain strings:
+// the ring and dist tests compare IDs with nodeProc.ID and slice them for logs.
+// (The CLI itself decodes node.Peer, inside api.NodeInfo and api.RingWalk.)
+type peerJSON struct {
+	ID   string `json:"id"`
+	Addr string `json:"addr"`
+}
+
+// receipt is the answer to a put (node.Receipt), read with plain strings and raw
+// replicas: the dist and durability tests use txIDs and keys as strings (map keys,
+// URLs, oracles) and check each replica themselves.
 type receipt struct {
 	TxID  string `json:"txID"`
 	Key   string `json:"key"`
@@ -373,45 +386,18 @@ func putOne(tb testing.TB, base, thing, data string, key ...string) receipt {
 	return rc
 }
 
-// nodeInfo is the part of GET /api/v1/node the tests read.
-type nodeInfo struct {
-	ID      string `json:"id"`
-	Addr    string `json:"addr"`
-	Profile string `json:"profile"`
-	Version string `json:"version"`
-	Genesis string `json:"genesis"`
-	Branch  struct {
-		No   uint64 `json:"no"`
-		Hash string `json:"hash"`
-	} `json:"branch"`
-	Stats struct {
-		Records  uint64 `json:"records"`
-		Unsealed int    `json:"unsealed"`
-	} `json:"stats"`
-}
-
-func getNode(tb testing.TB, base string) nodeInfo {
+// getNode GETs /api/v1/node.
+func getNode(tb testing.TB, base string) api.NodeInfo {
 	tb.Helper()
-	var n nodeInfo
+	var n api.NodeInfo
 	getJSON(tb, base+"/api/v1/node", &n)
 	return n
 }
 
-// verifyReport is GET /api/v1/verify.
-type verifyReport struct {
-	Valid    bool   `json:"valid"`
-	Where    string `json:"where"`
-	Expected string `json:"expected"`
-	Actual   string `json:"actual"`
-	Branches int    `json:"branches"`
-	Blocks   int    `json:"blocks"`
-	Records  int    `json:"records"`
-	Unsealed int    `json:"unsealed"`
-}
-
-func getVerify(tb testing.TB, base string) verifyReport {
+// getVerify GETs /api/v1/verify.
+func getVerify(tb testing.TB, base string) ledger.Report {
 	tb.Helper()
-	var v verifyReport
+	var v ledger.Report
 	getJSON(tb, base+"/api/v1/verify", &v)
 	return v
 }

@@ -14,10 +14,10 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/flownode/flownode/api"
 	"github.com/flownode/flownode/chord"
 	"github.com/flownode/flownode/ledger"
 	"github.com/flownode/flownode/node"
-	"github.com/flownode/flownode/wot"
 )
 
 func cmdRun(args []string, stdout io.Writer) error {
@@ -80,7 +80,7 @@ func cmdRun(args []string, stdout io.Writer) error {
 	}
 	advHost, _, _ := net.SplitHostPort(addr)
 	mux := http.NewServeMux()
-	mux.Handle("/", wot.NewServer(n, log.Named("http")))
+	mux.Handle("/", api.NewServer(n, log.Named("http")))
 	// Peers may call before the ring is attached to the node: it refuses
 	// their messages as "starting" until then, and they retry.
 	ring, err := startRing(&ringFlags{id: chord.ID(n.ID()), profile: profile.Name, rpc: *rpcPref, coap: *coapAddr,

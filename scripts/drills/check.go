@@ -16,31 +16,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flownode/flownode/api"
 	"github.com/flownode/flownode/ledger"
 )
-
-// peer is a node as /api/v1/node names its neighbours.
-type peer struct {
-	ID   string `json:"id"`
-	Addr string `json:"addr"`
-}
-
-// nodeInfo is the part of GET /api/v1/node the drills read.
-type nodeInfo struct {
-	ID          string `json:"id"`
-	Status      string `json:"status"`
-	Predecessor *peer  `json:"predecessor"`
-	Successors  []peer `json:"successors"`
-	Stats       struct {
-		Records uint64 `json:"records"`
-		Dist    struct {
-			ReplPending int64  `json:"replPending"`
-			Rejected    uint64 `json:"rejected"`
-			Pulled      uint64 `json:"pulled"`
-			Pushed      uint64 `json:"pushed"`
-		} `json:"dist"`
-	} `json:"stats"`
-}
 
 // get fetches a URL and returns the status and body.
 func get(c *http.Client, url string) (int, []byte, error) {
@@ -53,8 +31,8 @@ func get(c *http.Client, url string) (int, []byte, error) {
 	return resp.StatusCode, body, err
 }
 
-func info(c *http.Client, n *node) (nodeInfo, error) {
-	var in nodeInfo
+func info(c *http.Client, n *node) (api.NodeInfo, error) {
+	var in api.NodeInfo
 	code, body, err := get(c, n.url+"/api/v1/node")
 	if err != nil {
 		return in, fmt.Errorf("%s: %v", n.name, err)
@@ -78,26 +56,26 @@ func minSuccessors(n int) int { return min(4, n-1) }
 // they do.
 func idealErr(c *http.Client, live []*node) string {
 	ids := make([]string, len(live))
-	infos := make([]nodeInfo, len(live))
+	infos := make([]api.NodeInfo, len(live))
 	for i, n := range live {
 		in, err := info(c, n)
 		if err != nil {
 			return err.Error()
 		}
-		if in.ID != n.id {
+		if in.ID.String() != n.id {
 			return fmt.Sprintf("%s now has id %.8s, was %.8s", n.name, in.ID, n.id)
 		}
-		infos[i], ids[i] = in, in.ID
+		infos[i], ids[i] = in, in.ID.String()
 	}
 	slices.Sort(ids) // 40 lowercase hex characters sort as the numbers do
 	for i, in := range infos {
 		name := live[i].name
-		at := slices.Index(ids, in.ID)
+		at := slices.Index(ids, in.ID.String())
 		if in.Status != "member" {
 			return fmt.Sprintf("%s is %s", name, in.Status)
 		}
 		if len(ids) > 1 {
-			if want := ids[(at+len(ids)-1)%len(ids)]; in.Predecessor == nil || in.Predecessor.ID != want {
+			if want := ids[(at+len(ids)-1)%len(ids)]; in.Predecessor == nil || in.Predecessor.ID.String() != want {
 				return fmt.Sprintf("%s has predecessor %v, want %.8s", name, in.Predecessor, want)
 			}
 		}
@@ -109,7 +87,7 @@ func idealErr(c *http.Client, live []*node) string {
 			if len(ids) > 1 && j+1 >= len(ids) {
 				return fmt.Sprintf("%s lists %d successors in a ring of %d", name, len(in.Successors), len(ids))
 			}
-			if s.ID != want {
+			if s.ID.String() != want {
 				return fmt.Sprintf("%s successor %d is %.8s, want %.8s", name, j, s.ID, want)
 			}
 		}
@@ -210,7 +188,7 @@ func readOne(c *http.Client, a *acked, live []*node) (readResult, string) {
 	notFound := 0
 	for try := 0; try < 4; try++ {
 		n := live[rand.IntN(len(live))]
-		code, body, err := get(c, n.url+"/api/v1/records/"+a.rc.TxID)
+		code, body, err := get(c, n.url+"/api/v1/records/"+a.rc.TxID.String())
 		switch {
 		case err != nil:
 			whys = append(whys, fmt.Sprintf("%s: %v", n.name, err))
@@ -241,10 +219,10 @@ func checkRecord(a *acked, raw []byte) error {
 	if err := r.CheckSelf(raw); err != nil {
 		return fmt.Errorf("does not check: %v", err)
 	}
-	if r.TxID.String() != a.rc.TxID || r.Key.String() != a.rc.Key || r.Block.No != a.rc.Block.No {
+	if r.TxID != a.rc.TxID || r.Key != a.rc.Key || r.Block.No != a.rc.Block.No {
 		return fmt.Errorf("record %s/%s block %d, receipt %s/%s block %d", r.TxID, r.Key, r.Block.No, a.rc.TxID, a.rc.Key, a.rc.Block.No)
 	}
-	if s := sha1.Sum(r.Signer); hex.EncodeToString(s[:]) != a.rc.Owner.ID {
+	if s := sha1.Sum(r.Signer); hex.EncodeToString(s[:]) != a.rc.Owner.ID.String() {
 		return fmt.Errorf("signed by %x, receipt owner %s", s, a.rc.Owner.ID)
 	}
 	if !bytes.Contains(raw, []byte(a.data)) {

@@ -12,22 +12,15 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	// fnode: this package names its own node type "node".
+	fnode "github.com/flownode/flownode/node"
 )
 
-// receipt is the part of a put's answer the drills keep.
-type receipt struct {
-	TxID  string `json:"txID"`
-	Key   string `json:"key"`
-	Owner peer   `json:"owner"`
-	Block struct {
-		No uint64 `json:"no"`
-	} `json:"block"`
-}
-
-// acked is a reading whose receipt reached the client: the ring must never
+// acked is a reading whose receipt (node.Receipt) reached the client: the ring must never
 // lose it.
 type acked struct {
-	rc   receipt
+	rc   fnode.Receipt
 	data string // the canonical JSON sent, which the record must hold
 	via  string // the node it was put through
 	wait string // what the acknowledgement promised: "replicas" or "owner"
@@ -122,7 +115,7 @@ func (l *load) putBatch(ctx context.Context, w, seq int) {
 		l.fail(fmt.Sprintf("%s: %d %s", n.name, resp.StatusCode, firstLine(body)))
 		return
 	}
-	var rcs []receipt
+	var rcs []fnode.Receipt
 	if err := json.Unmarshal(body, &rcs); err != nil || len(rcs) != len(bodies) {
 		l.fail(fmt.Sprintf("%s: %d receipts for %d readings: %v", n.name, len(rcs), len(bodies), err))
 		return

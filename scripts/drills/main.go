@@ -146,7 +146,7 @@ func (d *drills) start() error {
 		if err != nil {
 			return err
 		}
-		n.id = in.ID
+		n.id = in.ID.String()
 		fmt.Printf("  %s %s id %.8s\n", n.name, n.url, n.id)
 	}
 	took, err := waitIdeal(d.c, d.nodes, t0, d.idealTimeout)

@@ -33,6 +33,10 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/flownode/flownode/api"
+	"github.com/flownode/flownode/ledger"
+	"github.com/flownode/flownode/node"
 )
 
 func main() {
@@ -167,7 +171,7 @@ func (s *smoke) run(ctx context.Context, bin, qemu, dataDir, memLimit string, id
 		if err != nil {
 			return fail("verify: %v", err)
 		}
-		fmt.Printf("smoke: verify in %v: %s\n", time.Since(t0).Round(time.Millisecond), rep)
+		fmt.Printf("smoke: verify in %v: %s\n", time.Since(t0).Round(time.Millisecond), verdict(rep))
 		verified = "verify valid"
 	}
 	if err := s.pointers(ctx); err != nil {
@@ -340,16 +344,6 @@ func (s *smoke) makeReadings() {
 	}
 }
 
-type putItem struct {
-	Thing string          `json:"thing"`
-	Data  json.RawMessage `json:"data"`
-}
-
-type receipt struct {
-	TxID string `json:"txID"`
-	Key  string `json:"key"`
-}
-
 // put sends the readings in batches from s.clients goroutines and keeps each receipt.
 func (s *smoke) put(ctx context.Context) error {
 	nreq := (s.records + s.batch - 1) / s.batch
@@ -366,12 +360,12 @@ func (s *smoke) put(ctx context.Context) error {
 					return
 				}
 				lo, hi := r*s.batch, min((r+1)*s.batch, s.records)
-				items := make([]putItem, 0, hi-lo)
+				items := make([]api.PutRequest, 0, hi-lo)
 				for i := lo; i < hi; i++ {
-					items = append(items, putItem{s.things[i], s.data[i]})
+					items = append(items, api.PutRequest{Thing: s.things[i], Data: s.data[i]})
 				}
 				body, _ := json.Marshal(items)
-				var rcs []receipt
+				var rcs []node.Receipt
 				code, err := s.do(ctx, http.MethodPost, "/api/v1/records?batch=1", body, &rcs)
 				if err == nil && code != http.StatusCreated {
 					err = fmt.Errorf("status %d", code)
@@ -385,12 +379,12 @@ func (s *smoke) put(ctx context.Context) error {
 					return
 				}
 				for j, rc := range rcs {
-					if len(rc.TxID) != 64 {
+					if rc.TxID.IsZero() {
 						errs <- fmt.Errorf("reading %d: receipt without a txID: %+v", lo+j, rc)
 						next.Store(int64(nreq))
 						return
 					}
-					s.txIDs[lo+j], s.keys[lo+j] = rc.TxID, rc.Key
+					s.txIDs[lo+j], s.keys[lo+j] = rc.TxID.String(), rc.Key.String()
 				}
 			}
 		}()
@@ -411,15 +405,6 @@ func (s *smoke) put(ctx context.Context) error {
 		seen[tx] = i
 	}
 	return nil
-}
-
-// record is the part of a stored record the smoke test checks.
-type record struct {
-	TxID  string          `json:"txID"`
-	Thing string          `json:"thing"`
-	Key   string          `json:"key"`
-	Type  string          `json:"type"`
-	Data  json.RawMessage `json:"data"`
 }
 
 // readBack gets every record by txID from s.readers goroutines and compares it with
@@ -447,14 +432,14 @@ func (s *smoke) readBack(ctx context.Context) error {
 				if i >= s.records {
 					return
 				}
-				var rec record
+				var rec ledger.Record
 				code, err := s.do(ctx, http.MethodGet, "/api/v1/records/"+s.txIDs[i], nil, &rec)
 				switch {
 				case err != nil:
 					report("reading %d (txID %s): %v", i, s.txIDs[i], err)
 				case code != http.StatusOK:
 					report("reading %d (txID %s): status %d", i, s.txIDs[i], code)
-				case rec.TxID != s.txIDs[i] || rec.Thing != s.things[i] || rec.Key != s.keys[i] || rec.Type != "Reading":
+				case rec.TxID.String() != s.txIDs[i] || rec.Thing != s.things[i] || rec.Key.String() != s.keys[i] || rec.Type != ledger.RecordType:
 					report("reading %d: got txID %s thing %q key %s type %q, want txID %s thing %q key %s type Reading",
 						i, rec.TxID, rec.Thing, rec.Key, rec.Type, s.txIDs[i], s.things[i], s.keys[i])
 				case !sameJSON(rec.Data, s.data[i]):
@@ -480,26 +465,16 @@ func sameJSON(a, b []byte) bool {
 	return reflect.DeepEqual(va, vb)
 }
 
-type verifyReport struct {
-	Valid    bool   `json:"valid"`
-	Where    string `json:"where"`
-	Expected string `json:"expected"`
-	Actual   string `json:"actual"`
-	Branches int    `json:"branches"`
-	Blocks   int    `json:"blocks"`
-	Records  int    `json:"records"`
-	Unsealed int    `json:"unsealed"`
-}
-
-func (r verifyReport) String() string {
+// verdict is a verify report in one line.
+func verdict(r ledger.Report) string {
 	if !r.Valid {
 		return fmt.Sprintf("INVALID at %s: expected %s, actual %s", r.Where, r.Expected, r.Actual)
 	}
 	return fmt.Sprintf("valid: %d records (%d unsealed) in %d blocks of %d branches", r.Records, r.Unsealed, r.Blocks, r.Branches)
 }
 
-func (s *smoke) verify(ctx context.Context) (verifyReport, error) {
-	var rep verifyReport
+func (s *smoke) verify(ctx context.Context) (ledger.Report, error) {
+	var rep ledger.Report
 	// Verify checks every signature and block: minutes under emulation. The run's
 	// deadline bounds it, not the client's per-request timeout.
 	code, err := s.doWith(ctx, &http.Client{Transport: s.client.Transport}, http.MethodGet, "/api/v1/verify", nil, &rep)
@@ -509,9 +484,9 @@ func (s *smoke) verify(ctx context.Context) (verifyReport, error) {
 	case code != http.StatusOK:
 		return rep, fmt.Errorf("status %d", code)
 	case !rep.Valid:
-		return rep, errors.New(rep.String())
+		return rep, errors.New(verdict(rep))
 	case rep.Records != s.records:
-		return rep, fmt.Errorf("verify counts %d records, %d were put: %s", rep.Records, s.records, rep)
+		return rep, fmt.Errorf("verify counts %d records, %d were put: %s", rep.Records, s.records, verdict(rep))
 	}
 	return rep, nil
 }

@@ -1,4 +1,4 @@
-package wot
+package api
 
 import (
 	"encoding/json"
@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 )
 
-// errorBody is every error answer: one clear sentence.
-type errorBody struct {
+// ErrorBody is every error answer (4xx and 5xx): one clear sentence.
+type ErrorBody struct {
 	Error string `json:"error"`
 }
 
@@ -26,7 +27,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) {
-	b, _ := json.Marshal(errorBody{Error: msg})
+	b, _ := json.Marshal(ErrorBody{Error: msg})
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
@@ -73,7 +74,7 @@ func decodeStatus(err error, limit int64) (int, error) {
 		if field == "" {
 			field = "body"
 		}
-		return http.StatusBadRequest, fmt.Errorf("field %q must be %s, not %s", field, friendlyType(typ.Type.String()), typ.Value)
+		return http.StatusBadRequest, fmt.Errorf("field %q must be %s, not %s", field, friendlyType(typ.Type), typ.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field"):
 		return http.StatusBadRequest, fmt.Errorf("request body has an %s", strings.TrimPrefix(err.Error(), "json: "))
 	default:
@@ -81,15 +82,17 @@ func decodeStatus(err error, limit int64) (int, error) {
 	}
 }
 
-func friendlyType(t string) string {
-	switch {
-	case t == "string":
+// friendlyType names a Go type as the JSON a client should send. It goes by the
+// type's kind, not its name, so it does not depend on this package's name.
+func friendlyType(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
 		return "a string"
-	case strings.HasPrefix(t, "[]"):
+	case reflect.Slice, reflect.Array:
 		return "an array"
-	case strings.HasPrefix(t, "wot."), strings.HasPrefix(t, "struct"):
+	case reflect.Struct, reflect.Map:
 		return "an object"
 	default:
-		return t
+		return t.String()
 	}
 }

@@ -1,4 +1,4 @@
-package wot
+package api
 
 import (
 	"encoding/json"
@@ -12,8 +12,11 @@ import (
 	"github.com/flownode/flownode/node"
 )
 
-// putRequest is the body of POST /api/v1/records (or one element of a batch).
-type putRequest struct {
+// PutRequest is the body of POST /api/v1/records, or one element of the array a
+// batch (?batch=1) sends. Thing and Data are required; Key, 40 hex characters,
+// defaults to one derived from the reading. The answer is a node.Receipt (an
+// array of them for a batch), status 201. Unknown fields are refused.
+type PutRequest struct {
 	Thing string          `json:"thing"`
 	Data  json.RawMessage `json:"data"`
 	Key   *string         `json:"key,omitempty"`
@@ -23,7 +26,7 @@ type putRequest struct {
 }
 
 // toReading checks what the ledger does not: presence of fields and the key's form.
-func (p putRequest) toReading() (ledger.Reading, error) {
+func (p PutRequest) toReading() (ledger.Reading, error) {
 	if p.Thing == "" {
 		return ledger.Reading{}, errors.New(`field "thing" is required`)
 	}
@@ -47,14 +50,14 @@ func (s *Server) postRecords(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, `query "batch" must be 1 or absent`)
 		return
 	}
-	var reqs []putRequest
+	var reqs []PutRequest
 	if batch == "" {
-		var one putRequest
+		var one PutRequest
 		if code, err := decodeBody(w, r, s.maxBody, &one); err != nil {
 			writeError(w, code, err.Error())
 			return
 		}
-		reqs = []putRequest{one}
+		reqs = []PutRequest{one}
 	} else {
 		if code, err := decodeBody(w, r, s.maxBody, &reqs); err != nil {
 			writeError(w, code, err.Error())
@@ -149,13 +152,15 @@ func (s *Server) getRecord(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// recordList is {"records":[...]} with each record's stored bytes embedded verbatim.
-type recordList struct {
+// RecordList is the answer to GET /api/v1/keys/{key} and
+// GET /api/v1/things/{id}/records: {"records":[...]}, each record's stored
+// bytes embedded verbatim (decode one with ledger.ParseRecord or into your own type).
+type RecordList struct {
 	Records []json.RawMessage `json:"records"`
 }
 
-func list(recs [][]byte) recordList {
-	out := recordList{Records: make([]json.RawMessage, len(recs))}
+func list(recs [][]byte) RecordList {
+	out := RecordList{Records: make([]json.RawMessage, len(recs))}
 	for i, b := range recs {
 		out.Records[i] = b
 	}
@@ -245,6 +250,12 @@ func queryInt(r *http.Request, name string, def, lo, hi int) (int, error) {
 	return n, nil
 }
 
+// BlockList is the answer to GET /api/v1/blocks: {"blocks":[...]}, blocks of one
+// branch from this node's store, each block's stored bytes embedded verbatim.
+type BlockList struct {
+	Blocks []json.RawMessage `json:"blocks"`
+}
+
 func (s *Server) getBlocks(w http.ResponseWriter, r *http.Request) {
 	branch := s.node.ID()
 	if v := r.URL.Query().Get("branch"); v != "" {
@@ -274,9 +285,7 @@ func (s *Server) getBlocks(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, err)
 		return
 	}
-	out := struct {
-		Blocks []json.RawMessage `json:"blocks"`
-	}{Blocks: make([]json.RawMessage, len(blocks))}
+	out := BlockList{Blocks: make([]json.RawMessage, len(blocks))}
 	for i, b := range blocks {
 		out.Blocks[i] = b
 	}

@@ -1,4 +1,4 @@
-package wot
+package api
 
 import (
 	_ "embed"

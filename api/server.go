@@ -1,4 +1,4 @@
-package wot
+package api
 
 import (
 	"context"
@@ -108,8 +108,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]bool{"ready": true})
 }
 
-// nodeInfo is GET /api/v1/node.
-type nodeInfo struct {
+// NodeInfo is the answer to GET /api/v1/node: who the node is, where it stands in
+// the ring and its counters. Peers are named by their RPC URLs (ws:// or coap://)
+// except Addr, the node's HTTP address.
+type NodeInfo struct {
 	ID          ledger.Key    `json:"id"`
 	Addr        string        `json:"addr"`
 	Profile     string        `json:"profile"`
@@ -122,18 +124,19 @@ type nodeInfo struct {
 	Successors  []node.Peer   `json:"successors"`
 	Fingers     []node.Peer   `json:"fingers"`
 	Branch      node.BlockRef `json:"branch"`
-	Stats       nodeStats     `json:"stats"`
+	Stats       NodeStats     `json:"stats"`
 }
 
-type nodeStats struct {
-	UptimeSeconds  float64 `json:"uptimeSeconds"`
-	Records        uint64  `json:"records"`
-	Unsealed       int     `json:"unsealed"`
-	BlocksMined    uint64  `json:"blocksMined"`
-	MinerAttempts  uint64  `json:"minerAttempts"`
-	StoreWrites    uint64  `json:"storeWrites"`
-	StoreSyncs     uint64  `json:"storeSyncs"`
-	MeanGroupWrite float64 `json:"meanGroupSize"`
+// NodeStats is NodeInfo's "stats": the node's counters since it started.
+type NodeStats struct {
+	UptimeSeconds float64 `json:"uptimeSeconds"`
+	Records       uint64  `json:"records"`
+	Unsealed      int     `json:"unsealed"`
+	BlocksMined   uint64  `json:"blocksMined"`
+	MinerAttempts uint64  `json:"minerAttempts"`
+	StoreWrites   uint64  `json:"storeWrites"`
+	StoreSyncs    uint64  `json:"storeSyncs"`
+	MeanGroupSize float64 `json:"meanGroupSize"` // mean writes per group commit
 	// Dist counts this node's part in the distributed ledger: readings
 	// forwarded and owned, replication, anti-entropy, refused peer input.
 	Dist node.DistStats `json:"dist"`
@@ -147,15 +150,22 @@ func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {
 	self := n.Self()
 	g := n.Ledger().Genesis()
 	nb := n.Neighbours()
-	writeJSON(w, http.StatusOK, nodeInfo{
+	writeJSON(w, http.StatusOK, NodeInfo{
 		ID: self.ID, Addr: self.Addr, Profile: n.Profile().Name, Version: node.Version,
 		Network: g.Network, Genesis: g.Hash, RPC: nb.RPC, Status: nb.Status,
 		Predecessor: nb.Predecessor, Successors: nb.Successors, Fingers: nb.Fingers,
 		Branch: node.BlockRef{Branch: self.ID, No: ls.HeadNo, Hash: ls.HeadHash},
-		Stats: nodeStats{UptimeSeconds: n.Uptime().Round(time.Millisecond).Seconds(), Records: ls.Records,
+		Stats: NodeStats{UptimeSeconds: n.Uptime().Round(time.Millisecond).Seconds(), Records: ls.Records,
 			Unsealed: ls.Unsealed, BlocksMined: ls.Blocks, MinerAttempts: ms.Attempts,
-			StoreWrites: ss.Writes, StoreSyncs: ss.Groups, MeanGroupWrite: ss.MeanGroupSize, Dist: n.DistStats()},
+			StoreWrites: ss.Writes, StoreSyncs: ss.Groups, MeanGroupSize: ss.MeanGroupSize, Dist: n.DistStats()},
 	})
+}
+
+// RingWalk is the answer to GET /api/v1/ring: the nodes met walking the ring by
+// successors from this one, and why the walk stopped short, if it did.
+type RingWalk struct {
+	Nodes []node.Peer `json:"nodes"`
+	Error string      `json:"error,omitempty"`
 }
 
 // ringWalkTimeout bounds GET /api/v1/ring, which asks every node in turn.
@@ -169,10 +179,7 @@ func (s *Server) getRing(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), ringWalkTimeout)
 	defer cancel()
 	nodes, err := s.node.WalkRing(ctx)
-	out := struct {
-		Nodes []node.Peer `json:"nodes"`
-		Error string      `json:"error,omitempty"`
-	}{Nodes: nodes}
+	out := RingWalk{Nodes: nodes}
 	if err != nil {
 		out.Error = err.Error()
 	}
