@@ -23,6 +23,11 @@ type PutRequest struct {
 	// Wait is "owner" (the default: the receipt comes once the record is
 	// durable on its owner) or "replicas" (and on its k-1 replicas).
 	Wait string `json:"wait,omitempty"`
+	// IdempotencyKey, 1 to 200 characters chosen by the device, makes a
+	// re-sent reading (a lost acknowledgement) one record, whichever node
+	// it is sent to: the answer is the first receipt. It wins over the
+	// Idempotency-Key header for its reading.
+	IdempotencyKey string `json:"idempotencyKey,omitempty"`
 }
 
 // toReading checks what the ledger does not: presence of fields and the key's form.
@@ -77,9 +82,22 @@ func (s *Server) postRecords(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, `query "wait" must be owner or replicas`)
 		return
 	}
+	// The Idempotency-Key header names the request: reading i of a batch
+	// takes "KEY#i".
+	header := r.Header.Get("Idempotency-Key")
+	now := time.Now()
 	readings := make([]ledger.Reading, len(reqs))
 	for i, p := range reqs {
 		rd, err := p.toReading()
+		if idem := p.IdempotencyKey; err == nil && (idem != "" || header != "") {
+			if idem == "" {
+				idem = header
+				if batch != "" {
+					idem = fmt.Sprintf("%s#%d", header, i)
+				}
+			}
+			err = ledger.StampIdempotent(&rd, idem, now)
+		}
 		if err == nil {
 			switch p.Wait {
 			case "", "owner":

@@ -599,3 +599,56 @@ func TestAPIBadInputStoresNothing(t *testing.T) {
 	// The node still takes good input.
 	tn.checkReceipt(t, tn.putOne(t, item("ok")), "ok", "1")
 }
+
+// TestAPIIdempotencyKey: a device re-sending a reading with the same
+// idempotency key (header or field), even after blocks were mined, gets the
+// first receipt and the ledger one record; the key reused for other data is
+// refused with 400 and stores nothing.
+func TestAPIIdempotencyKey(t *testing.T) {
+	tn := openTestNode(t, true, nil)
+	put := func(path, key, body string) answer {
+		req, err := http.NewRequest(http.MethodPost, tn.srv.URL+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if key != "" {
+			req.Header.Set("Idempotency-Key", key)
+		}
+		resp, err := tn.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return answer{code: resp.StatusCode, body: b, head: resp.Header}
+	}
+	var first, again, field node.Receipt
+	wantJSON(t, "first", put("/api/v1/records", "m-1/0042", `{"thing":"meter-1","data":{"kWh":1.5}}`), http.StatusCreated, &first)
+	deadline := time.Now().Add(20 * time.Second)
+	for tn.n.Ledger().HeadRef().No <= first.Block.No && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	wantJSON(t, "again", put("/api/v1/records", "m-1/0042", `{"thing":"meter-1","data":{"kWh":1.5}}`), http.StatusCreated, &again)
+	wantJSON(t, "field", put("/api/v1/records", "", `{"thing":"meter-1","data":{"kWh":1.5},"idempotencyKey":"m-1/0042"}`), http.StatusCreated, &field)
+	if !receiptsEqual(again, first) || !receiptsEqual(field, first) {
+		t.Fatalf("re-sent with its idempotency key: %+v and %+v, want the first receipt %+v", again, field, first)
+	}
+	wantError(t, "same key, other data", put("/api/v1/records", "m-1/0042", `{"thing":"meter-1","data":{"kWh":9}}`), http.StatusBadRequest, "idempotency key")
+	// A batch: reading i is KEY#i, so a re-sent batch is the same records.
+	var b1, b2 []node.Receipt
+	body := `[{"thing":"meter-2","data":1},{"thing":"meter-2","data":2}]`
+	wantJSON(t, "batch", put("/api/v1/records?batch=1", "batch-7", body), http.StatusCreated, &b1)
+	wantJSON(t, "batch again", put("/api/v1/records?batch=1", "batch-7", body), http.StatusCreated, &b2)
+	if len(b1) != 2 || len(b2) != 2 || b1[0].TxID != b2[0].TxID || b1[1].TxID != b2[1].TxID || b1[0].TxID == b1[1].TxID {
+		t.Fatalf("a re-sent batch: %v then %v", b1, b2)
+	}
+	wantError(t, "key too long", put("/api/v1/records", strings.Repeat("k", 201), `{"thing":"meter-1","data":1}`), http.StatusBadRequest, "idempotency key")
+	if got := tn.n.Ledger().Stats().Records; got != 3 {
+		t.Fatalf("the ledger counts %d records, want 3", got)
+	}
+}
+
+func receiptsEqual(a, b node.Receipt) bool {
+	return a.TxID == b.TxID && a.Key == b.Key && a.Block == b.Block && a.Owner == b.Owner
+}
