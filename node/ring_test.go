@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/flownode/flownode/chord"
+	"github.com/flownode/flownode/chord/chordtest"
 	"github.com/flownode/flownode/chord/driver"
 	"github.com/flownode/flownode/ledger"
 	"github.com/flownode/flownode/ringledger"
@@ -152,12 +153,12 @@ func (r *testRing) live() []*ringNode {
 	return out
 }
 
-func (r *testRing) oracle() driver.Oracle {
+func (r *testRing) oracle() chordtest.Oracle {
 	var ids []chord.ID
 	for _, rn := range r.live() {
 		ids = append(ids, rn.id())
 	}
-	return driver.NewOracle(ids)
+	return chordtest.NewOracle(ids)
 }
 
 func (r *testRing) byID(id chord.ID) *ringNode {
@@ -169,7 +170,7 @@ func (r *testRing) byID(id chord.ID) *ringNode {
 	return nil
 }
 
-// waitIdeal waits until the live nodes form the Ideal ring (driver.IdealErr:
+// waitIdeal waits until the live nodes form the Ideal ring (chordtest.IdealErr:
 // every predecessor and whole successor list the oracle's), so that the
 // replicas an owner names are the oracle's next k-1 nodes.
 func (r *testRing) waitIdeal(within time.Duration) {
@@ -180,7 +181,7 @@ func (r *testRing) waitIdeal(within time.Duration) {
 		for _, rn := range r.live() {
 			sts = append(sts, rn.d.State())
 		}
-		err := driver.IdealErr(sts)
+		err := chordtest.IdealErr(chordtest.FromStates(sts), nil)
 		if err == nil {
 			return
 		}

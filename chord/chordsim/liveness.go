@@ -6,53 +6,45 @@ import (
 	"slices"
 
 	"github.com/flownode/flownode/chord"
+	"github.com/flownode/flownode/chord/chordtest"
 )
 
 // idealErr reports why the ring is not Ideal (nil if it is): every live node
 // a member, its successor list the next r live nodes, its predecessor the
-// previous live node.
+// previous live node (chordtest.IdealErr), and, beyond that, a lone node
+// without a predecessor.
 func (s *Sim) idealErr() error {
 	o := s.oracle()
-	for i, id := range o.ids {
+	views := make([]chordtest.View, len(o))
+	for i, id := range o {
 		n := s.nodes[id]
-		if n.status() != chord.StatusMember {
-			return fmt.Errorf("%s is %s", n.name, n.status())
-		}
-		got := n.succs()
-		want := o.next(i, n.r())
-		if len(o.ids) == 1 {
-			want = []chord.ID{id}
-		}
-		if !sameIDs(got, want) {
-			return fmt.Errorf("%s has successors %s, want %s", n.name, s.names(got), s.idNames(want))
-		}
-		p := n.pred()
-		if len(o.ids) == 1 {
-			if !p.IsZero() {
-				return fmt.Errorf("lone %s has predecessor %s", n.name, s.nameOf(p.ID))
-			}
-			continue
-		}
-		if p.ID != o.prev(i) {
-			return fmt.Errorf("%s has predecessor %s, want %s", n.name, s.nameOf(p.ID), s.nameOf(o.prev(i)))
+		views[i] = chordtest.View{Self: id, Status: n.status().String(), Pred: n.pred().ID, Succs: peerIDs(n.succs()), R: n.r()}
+	}
+	if err := chordtest.IdealErr(views, s.nameOf); err != nil {
+		return err
+	}
+	if len(o) == 1 {
+		if n := s.nodes[o[0]]; !n.pred().IsZero() {
+			return fmt.Errorf("lone %s has predecessor %s", n.name, s.nameOf(n.pred().ID))
 		}
 	}
 	return nil
 }
 
-// fingersErr reports a finger that is not the true successor of its start.
+// fingersErr reports a finger that is not the true successor of its start
+// (chordtest.FingersErr).
 func (s *Sim) fingersErr() error {
 	o := s.oracle()
-	for _, id := range o.ids {
+	views := make([]chordtest.View, len(o))
+	for i, id := range o {
 		n := s.nodes[id]
-		for i := range chord.Bits {
-			want := o.successor(id.AddPow2(i))
-			if got := n.core.Finger(i); got.ID != want {
-				return fmt.Errorf("%s finger %d is %s, want %s", n.name, i, s.nameOf(got.ID), s.nameOf(want))
-			}
+		fs := make([]chord.ID, chord.Bits)
+		for j := range fs {
+			fs[j] = n.core.Finger(j).ID
 		}
+		views[i] = chordtest.View{Self: id, Fingers: fs}
 	}
-	return nil
+	return chordtest.FingersErr(views, s.nameOf)
 }
 
 // idealBound is how many stabilize rounds the ring may take to become Ideal
@@ -213,7 +205,7 @@ func (s *Sim) keysErr() error {
 			}
 			return fmt.Errorf("key %s is lost", k.Short())
 		}
-		owner := s.nodes[o.successor(k)]
+		owner := s.nodes[o.Successor(k)]
 		if !owner.store.primary[k] {
 			return fmt.Errorf("key %s is not primary on its owner %s", k.Short(), owner.name)
 		}
@@ -222,7 +214,7 @@ func (s *Sim) keysErr() error {
 				return fmt.Errorf("key %s is primary on %s as well as on its owner %s", k.Short(), n.name, owner.name)
 			}
 		}
-		for _, id := range o.next(o.index(owner.peer.ID), s.opt.Replicas-1) {
+		for _, id := range o.Next(o.Index(owner.peer.ID), s.opt.Replicas-1) {
 			if r := s.nodes[id]; !r.store.holds(k) {
 				return fmt.Errorf("key %s (owner %s) has no replica on %s", k.Short(), owner.name, r.name)
 			}
@@ -275,22 +267,10 @@ func mapKeysRec(m map[chord.ID]*keyRecord) []chord.ID {
 	return out
 }
 
-func sameIDs(got []chord.Peer, want []chord.ID) bool {
-	if len(got) != len(want) {
-		return false
+func peerIDs(ps []chord.Peer) []chord.ID {
+	out := make([]chord.ID, len(ps))
+	for i, p := range ps {
+		out[i] = p.ID
 	}
-	for i := range got {
-		if got[i].ID != want[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func (s *Sim) idNames(ids []chord.ID) string {
-	ps := make([]chord.Peer, len(ids))
-	for i, id := range ids {
-		ps[i] = chord.Peer{ID: id}
-	}
-	return s.names(ps)
+	return out
 }

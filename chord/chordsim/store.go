@@ -282,7 +282,7 @@ func (s *Sim) lookupDone(n *simNode, e chord.LookupDone) {
 	}
 	switch op.kind {
 	case opLookup:
-		want := s.oracle().successor(op.key)
+		want := s.oracle().Successor(op.key)
 		s.Stats.Lookups = append(s.Stats.Lookups, LookupResult{Hops: e.Hops, Err: e.Err, Correct: e.Err == nil && e.Owner.ID == want})
 		if s.checkLookups && (e.Err != nil || e.Owner.ID != want) && s.violation == nil {
 			s.violation = &Violation{Invariant: "Lookups", Node: n.name, Step: s.steps, Time: s.now,

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flownode/flownode/chord/chordtest"
 	"github.com/flownode/flownode/chord/driver"
 	"github.com/flownode/flownode/rpc"
 )
@@ -18,16 +19,16 @@ import (
 // key from a random node. It prints p50 / p99 latency and the mean hops
 // (armon/go-chord over TCP, fixed: p50 37 µs / 109 µs for 16 / 64 nodes).
 func BenchmarkLookup(b *testing.B) {
-	for _, k := range []kind{"ws", "coap"} {
+	for _, k := range []chordtest.Kind{chordtest.WS, chordtest.CoAP} {
 		for _, n := range []int{16, 64} {
 			b.Run(fmt.Sprintf("%s/%d", k, n), func(b *testing.B) {
-				prof := localProfile(b)
+				prof := chordtest.LocalProfile(b)
 				// Maintenance traffic grows with N; on a small machine 64
 				// nodes at the local tick saturate the CPU (and the ring
 				// then never settles), so the bigger ring ticks slower.
 				prof.Tick *= time.Duration(n / 16)
 				nodes := startRing(b, k, n, uint64(n), prof)
-				waitIdeal(b, nodes, 90*time.Second, uint64(n))
+				chordtest.WaitIdeal(b, nodes, 90*time.Second, uint64(n))
 				r := rand.New(rand.NewPCG(1, 2))
 				lat := make([]time.Duration, 0, b.N)
 				hops := 0
@@ -38,7 +39,7 @@ func BenchmarkLookup(b *testing.B) {
 					for j := range key {
 						key[j] = byte(r.UintN(256))
 					}
-					d := nodes[r.IntN(len(nodes))].d
+					d := nodes[r.IntN(len(nodes))].Driver
 					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 					start := time.Now()
 					_, h, err := d.Lookup(ctx, key)
@@ -66,10 +67,10 @@ func BenchmarkLookup(b *testing.B) {
 
 // droppedMessages sums what the nodes' drivers lost: full send queues and
 // failed sends.
-func droppedMessages(nodes []*testNode) uint64 {
+func droppedMessages(nodes []*chordtest.Node) uint64 {
 	var n uint64
 	for _, nd := range nodes {
-		n += nd.d.Dropped()
+		n += nd.Driver.Dropped()
 	}
 	return n
 }
@@ -80,7 +81,7 @@ func droppedMessages(nodes []*testNode) uint64 {
 // transports send over a fixed number of ticks once the ring is Ideal,
 // scaled to the gateway's tick period.
 func BenchmarkMaintenance(b *testing.B) {
-	for _, k := range []kind{"ws", "coap"} {
+	for _, k := range []chordtest.Kind{chordtest.WS, chordtest.CoAP} {
 		b.Run(string(k), func(b *testing.B) {
 			const n, window = 16, 200
 			prof, _ := driver.ProfileConfig(driver.ProfileGateway)
@@ -113,12 +114,12 @@ func BenchmarkMaintenance(b *testing.B) {
 			}()
 			defer func() { close(stop); <-done }()
 			nodes := startRingTicks(b, k, n, 9, prof, ticks)
-			waitIdeal(b, nodes, 60*time.Second, 9)
+			chordtest.WaitIdeal(b, nodes, 60*time.Second, 9)
 			// One fixed window whatever b.N is: run with -benchtime=1x.
 			{
 				before := bytesOut(nodes)
-				t0 := nodes[0].d.State().Tick
-				for nodes[0].d.State().Tick < t0+window {
+				t0 := nodes[0].Driver.State().Tick
+				for nodes[0].Driver.State().Tick < t0+window {
 					time.Sleep(prof.Tick)
 				}
 				sent := bytesOut(nodes) - before
@@ -132,10 +133,10 @@ func BenchmarkMaintenance(b *testing.B) {
 	}
 }
 
-func bytesOut(nodes []*testNode) uint64 {
+func bytesOut(nodes []*chordtest.Node) uint64 {
 	var sum uint64
 	for _, nd := range nodes {
-		if s, ok := nd.d.Transport().(interface{ Stats() rpc.Stats }); ok {
+		if s, ok := nd.Driver.Transport().(interface{ Stats() rpc.Stats }); ok {
 			sum += s.Stats().BytesOut
 		}
 	}

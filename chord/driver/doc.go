@@ -18,7 +18,7 @@
 // merges again.
 //
 // Walk follows the ring by successors, asking each node for its state with a
-// Call that the far driver answers itself (GET /api/v1/ring). IdealErr and
-// FingersErr check a set of node states against the oracle (docs/chord.md,
-// invariants 5 and 6); the tests use them on live rings.
+// Call that the far driver answers itself (GET /api/v1/ring). The checks of
+// a live ring against the oracle (docs/chord.md, invariants 5 and 6) and the
+// test rings are in package chord/chordtest.
 package driver

@@ -4,16 +4,18 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/flownode/flownode/chord/chordtest"
 )
 
 // TestCloseEndsGoroutines: closing every driver (and its listeners) ends
 // every goroutine they started.
 func TestCloseEndsGoroutines(t *testing.T) {
 	before := runtime.NumGoroutine()
-	nodes := startRing(t, "mixed", 4, 21, localProfile(t))
-	waitIdeal(t, nodes, 20*time.Second, 21)
+	nodes := startRing(t, chordtest.Mixed, 4, 21, chordtest.LocalProfile(t))
+	chordtest.WaitIdeal(t, nodes, 20*time.Second, 21)
 	for _, n := range nodes {
-		n.close()
+		n.Close()
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/flownode/flownode/chord"
-	"github.com/flownode/flownode/chord/driver"
+	"github.com/flownode/flownode/chord/chordtest"
 	"github.com/flownode/flownode/rpc"
 )
 
@@ -19,49 +19,41 @@ import (
 // disconnect" drill found it stranded forever).
 func TestCutOffNodeComesBackAfterHeal(t *testing.T) {
 	net := rpc.NewMemNetwork()
-	prof := localProfile(t)
-	ids := randomIDs(7, 4)
-	nodes := make([]*testNode, len(ids))
+	prof := chordtest.LocalProfile(t)
+	ids := chordtest.RandomIDs(7, 4)
+	nodes := make([]*chordtest.Node, len(ids))
 	for i, id := range ids {
-		addr := fmt.Sprintf("mem://n%d", i)
-		d, err := driver.New(driver.Config{Self: chord.Peer{ID: id, Addr: addr}, Profile: prof, OnEvent: countEvent,
-			Transport: func(h rpc.Handler) (rpc.Transport, error) {
-				return net.Transport(rpc.Peer{ID: id.Hex(), Addr: addr}, h)
-			}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		nodes[i] = &testNode{d: d}
-		t.Cleanup(nodes[i].close)
+		nodes[i] = chordtest.NewNode(t, chordtest.NodeConfig{Kind: chordtest.Mem, Net: net, Addr: fmt.Sprintf("mem://n%d", i),
+			ID: id, Profile: prof, Events: &events})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := nodes[0].d.Start(ctx); err != nil {
+	if err := nodes[0].Driver.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range nodes[1:] {
-		if err := n.d.Join(ctx, []string{"mem://n0"}); err != nil {
+		if err := n.Driver.Join(ctx, []string{"mem://n0"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	waitIdeal(t, nodes, 20*time.Second, 7)
+	chordtest.WaitIdeal(t, nodes, 20*time.Second, 7)
 
 	// Cut the node that others joined through: the hardest case, since
 	// nobody else's bootstrap list names it.
 	cut := nodes[0]
 	for _, n := range nodes[1:] {
-		net.Partition(cut.d.Self().Addr, n.d.Self().Addr)
+		net.Partition(cut.Driver.Self().Addr, n.Driver.Self().Addr)
 	}
 	rest := nodes[1:]
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		st := cut.d.State()
+		st := cut.Driver.State()
 		alone := st.Status == chord.StatusMember.String() && len(st.Succs) == 1 && st.Succs[0].ID == st.Self.ID
-		if alone && driver.IdealErr(states(rest)) == nil {
+		if alone && chordtest.IdealErr(chordtest.Views(rest), nil) == nil {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after the cut: lone node %s %v, rest: %v", st.Status, st.Succs, driver.IdealErr(states(rest)))
+			t.Fatalf("after the cut: lone node %s %v, rest: %v", st.Status, st.Succs, chordtest.IdealErr(chordtest.Views(rest), nil))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -70,6 +62,6 @@ func TestCutOffNodeComesBackAfterHeal(t *testing.T) {
 	// and probes in the meantime all fail.
 	time.Sleep(120 * prof.Tick)
 	net.HealAll()
-	took := waitIdeal(t, nodes, 30*time.Second, 7)
+	took := chordtest.WaitIdeal(t, nodes, 30*time.Second, 7)
 	t.Logf("whole ring Ideal %v after the heal", took)
 }

@@ -3,33 +3,35 @@ package driver_test
 import (
 	"context"
 	"errors"
-
-	"github.com/flownode/flownode/chord"
-	"github.com/flownode/flownode/chord/driver"
 	"testing"
 	"time"
+
+	"github.com/flownode/flownode/chord"
+	"github.com/flownode/flownode/chord/chordtest"
+	"github.com/flownode/flownode/chord/driver"
+	"github.com/flownode/flownode/rpc"
 )
 
 // TestRing forms a 16-node ring over each transport (and a mix of both), waits
 // for Ideal, closes three nodes abruptly and waits for Ideal again.
 func TestRing(t *testing.T) {
-	for i, k := range []kind{"ws", "coap", "mixed"} {
+	for i, k := range []chordtest.Kind{chordtest.WS, chordtest.CoAP, chordtest.Mixed} {
 		t.Run(string(k), func(t *testing.T) {
 			seed := uint64(100 + i)
 			// CoAP rings need no extra slack: a reply lost to a full UDP
 			// buffer comes back with the retransmission, after the core's
 			// request timeout, and the core still uses it (chord's
 			// onLateReply).
-			prof := localProfile(t)
+			prof := chordtest.LocalProfile(t)
 			nodes := startRing(t, k, 16, seed, prof)
-			took := waitIdeal(t, nodes, 40*time.Second, seed)
+			took := chordtest.WaitIdeal(t, nodes, 40*time.Second, seed)
 			t.Logf("%s: 16 nodes Ideal %v after the joins returned", k, took.Round(time.Millisecond))
 
 			for _, j := range []int{3, 4, 11} { // two neighbours in ID order are likely among them
-				nodes[j].close()
+				nodes[j].Close()
 			}
-			live := append(append(append([]*testNode{}, nodes[:3]...), nodes[5:11]...), nodes[12:]...)
-			took = waitIdeal(t, live, 40*time.Second, seed+1)
+			live := append(append(append([]*chordtest.Node{}, nodes[:3]...), nodes[5:11]...), nodes[12:]...)
+			took = chordtest.WaitIdeal(t, live, 40*time.Second, seed+1)
 			t.Logf("%s: 13 nodes Ideal again %v after 3 abrupt failures", k, took.Round(time.Millisecond))
 		})
 	}
@@ -37,11 +39,11 @@ func TestRing(t *testing.T) {
 
 // TestWalk walks a small mixed ring by successors, asking each node.
 func TestWalk(t *testing.T) {
-	nodes := startRing(t, "mixed", 5, 7, localProfile(t))
-	waitIdeal(t, nodes, 20*time.Second, 7)
+	nodes := startRing(t, chordtest.Mixed, 5, 7, chordtest.LocalProfile(t))
+	chordtest.WaitIdeal(t, nodes, 20*time.Second, 7)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ring, err := nodes[2].d.Walk(ctx, 64)
+	ring, err := nodes[2].Driver.Walk(ctx, 64)
 	if err != nil || len(ring) != 5 {
 		t.Fatalf("walk: %d nodes, %v", len(ring), err)
 	}
@@ -55,33 +57,33 @@ func TestWalk(t *testing.T) {
 // TestLeave: a node that leaves gracefully is spliced out by its neighbours
 // at once (NOTIFY_EDGE), and the ring is Ideal without it.
 func TestLeave(t *testing.T) {
-	nodes := startRing(t, "ws", 6, 11, localProfile(t))
-	waitIdeal(t, nodes, 20*time.Second, 11)
+	nodes := startRing(t, chordtest.WS, 6, 11, chordtest.LocalProfile(t))
+	chordtest.WaitIdeal(t, nodes, 20*time.Second, 11)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := nodes[2].d.Leave(ctx); err != nil {
+	if err := nodes[2].Driver.Leave(ctx); err != nil {
 		t.Fatalf("leave: %v", err)
 	}
-	nodes[2].close()
-	live := append(append([]*testNode{}, nodes[:2]...), nodes[3:]...)
-	took := waitIdeal(t, live, 20*time.Second, 12)
+	nodes[2].Close()
+	live := append(append([]*chordtest.Node{}, nodes[:2]...), nodes[3:]...)
+	took := chordtest.WaitIdeal(t, live, 20*time.Second, 12)
 	t.Logf("5 nodes Ideal %v after a graceful leave", took.Round(time.Millisecond))
 }
 
 // TestJoinNobody: a join through addresses where nobody answers fails with
 // ErrNoBootstrap, and the node can still create a ring.
 func TestJoinNobody(t *testing.T) {
-	n := newNode(t, "ws", randomIDs(3, 1)[0], "ws", localProfile(t), nil)
+	n := chordtest.NewNode(t, chordtest.NodeConfig{Kind: chordtest.WS, ID: chordtest.RandomIDs(3, 1)[0], Advertise: rpc.SchemeWS, Profile: chordtest.LocalProfile(t), Events: &events})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := n.d.Join(ctx, []string{"ws://127.0.0.1:1", "coap://127.0.0.1:1"})
+	err := n.Driver.Join(ctx, []string{"ws://127.0.0.1:1", "coap://127.0.0.1:1"})
 	if !errors.Is(err, driver.ErrNoBootstrap) {
 		t.Fatalf("join through nobody: %v, want ErrNoBootstrap", err)
 	}
-	if err := n.d.Start(ctx); err != nil {
+	if err := n.Driver.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := driver.IdealErr(states([]*testNode{n})); err != nil {
+	if err := chordtest.IdealErr(chordtest.Views([]*chordtest.Node{n}), nil); err != nil {
 		t.Fatalf("lone ring: %v", err)
 	}
 }

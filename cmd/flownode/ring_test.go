@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flownode/flownode/chord"
+	"github.com/flownode/flownode/chord/chordtest"
 )
 
 // ringInfo is the ring part of GET /api/v1/node.
@@ -96,40 +98,50 @@ func rpcArgs(mixed bool, i int) []string {
 	return nil
 }
 
-// ringIdealErr says why the ring the nodes report is not Ideal, or "".
+// ringIdealErr says why the ring the nodes report is not Ideal
+// (chordtest.IdealErr: /api/v1/node does not show r, so each successor list
+// must be the true next nodes, at least min(4, N-1) of them), or "".
 func ringIdealErr(tb testing.TB, nodes []*nodeProc) string {
-	var infos []ringInfo
+	var views []chordtest.View
 	for _, p := range nodes {
 		r := doHTTP(tb, http.MethodGet, p.URL+"/api/v1/node", "", nil)
 		var in ringInfo
 		if r.Code != http.StatusOK || json.Unmarshal(r.Body, &in) != nil {
 			return fmt.Sprintf("%s: /api/v1/node answered %d", p.URL, r.Code)
 		}
-		infos = append(infos, in)
+		v, err := in.view()
+		if err != nil {
+			return fmt.Sprintf("%s: /api/v1/node: %v", p.URL, err)
+		}
+		views = append(views, v)
 	}
-	ids := make([]string, len(infos))
-	for i, in := range infos {
-		ids[i] = in.ID
-	}
-	slices.Sort(ids) // 40 lowercase hex characters sort as the numbers do
-	for _, in := range infos {
-		i := slices.Index(ids, in.ID)
-		if in.Status != "member" {
-			return fmt.Sprintf("%s is %s", in.ID[:8], in.Status)
-		}
-		if want := ids[(i+len(ids)-1)%len(ids)]; in.Predecessor == nil || in.Predecessor.ID != want {
-			return fmt.Sprintf("%s has predecessor %v, want %s", in.ID[:8], in.Predecessor, want[:8])
-		}
-		if len(in.Successors) < min(4, len(ids)-1) {
-			return fmt.Sprintf("%s has %d successors", in.ID[:8], len(in.Successors))
-		}
-		for j, s := range in.Successors {
-			if want := ids[(i+1+j)%len(ids)]; s.ID != want || j+1 >= len(ids) {
-				return fmt.Sprintf("%s successor %d is %s, want %s", in.ID[:8], j, s.ID[:8], want[:8])
-			}
-		}
+	if err := chordtest.IdealErr(views, nil); err != nil {
+		return err.Error()
 	}
 	return ""
+}
+
+// view is the node as the ring checks see it (its r not known).
+func (in ringInfo) view() (chordtest.View, error) {
+	var v chordtest.View
+	var err error
+	if v.Self, err = chord.ParseID(in.ID); err != nil {
+		return v, err
+	}
+	v.Status = in.Status
+	if in.Predecessor != nil {
+		if v.Pred, err = chord.ParseID(in.Predecessor.ID); err != nil {
+			return v, err
+		}
+	}
+	for _, s := range in.Successors {
+		id, err := chord.ParseID(s.ID)
+		if err != nil {
+			return v, err
+		}
+		v.Succs = append(v.Succs, id)
+	}
+	return v, nil
 }
 
 // TestReadyzUntilMember: a node whose --join peers are not there keeps

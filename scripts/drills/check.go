@@ -11,12 +11,13 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/flownode/flownode/api"
+	"github.com/flownode/flownode/chord"
+	"github.com/flownode/flownode/chord/chordtest"
 	"github.com/flownode/flownode/ledger"
 )
 
@@ -46,17 +47,13 @@ func info(c *http.Client, n *node) (api.NodeInfo, error) {
 	return in, nil
 }
 
-// minSuccessors is the shortest successor list an Ideal node of a ring of
-// n keeps: r is at least 4 (chord.Config.MinR), capped by the n-1 others.
-func minSuccessors(n int) int { return min(4, n-1) }
-
 // idealErr says why the live nodes, each asked for its own state, do not
-// form the Ideal ring (docs/chord.md): every one a member, its predecessor the
-// true previous node and its successor list the true next nodes. "" when
-// they do.
+// form the Ideal ring (docs/chord.md; chordtest.IdealErr, r not known): every
+// one a member, its predecessor the true previous node and its successor
+// list the true next nodes. "" when they do.
 func idealErr(c *http.Client, live []*node) string {
-	ids := make([]string, len(live))
-	infos := make([]api.NodeInfo, len(live))
+	views := make([]chordtest.View, len(live))
+	names := make(map[chord.ID]string, len(live))
 	for i, n := range live {
 		in, err := info(c, n)
 		if err != nil {
@@ -65,34 +62,31 @@ func idealErr(c *http.Client, live []*node) string {
 		if in.ID.String() != n.id {
 			return fmt.Sprintf("%s now has id %.8s, was %.8s", n.name, in.ID, n.id)
 		}
-		infos[i], ids[i] = in, in.ID.String()
+		views[i] = view(in)
+		names[views[i].Self] = n.name
 	}
-	slices.Sort(ids) // 40 lowercase hex characters sort as the numbers do
-	for i, in := range infos {
-		name := live[i].name
-		at := slices.Index(ids, in.ID.String())
-		if in.Status != "member" {
-			return fmt.Sprintf("%s is %s", name, in.Status)
+	name := func(id chord.ID) string {
+		if s, ok := names[id]; ok {
+			return s
 		}
-		if len(ids) > 1 {
-			if want := ids[(at+len(ids)-1)%len(ids)]; in.Predecessor == nil || in.Predecessor.ID.String() != want {
-				return fmt.Sprintf("%s has predecessor %v, want %.8s", name, in.Predecessor, want)
-			}
-		}
-		if len(in.Successors) < minSuccessors(len(ids)) {
-			return fmt.Sprintf("%s has %d successors, want %d", name, len(in.Successors), minSuccessors(len(ids)))
-		}
-		for j, s := range in.Successors {
-			want := ids[(at+1+j)%len(ids)]
-			if len(ids) > 1 && j+1 >= len(ids) {
-				return fmt.Sprintf("%s lists %d successors in a ring of %d", name, len(in.Successors), len(ids))
-			}
-			if s.ID.String() != want {
-				return fmt.Sprintf("%s successor %d is %.8s, want %.8s", name, j, s.ID, want)
-			}
-		}
+		return chordtest.ShortName(id)
+	}
+	if err := chordtest.IdealErr(views, name); err != nil {
+		return err.Error()
 	}
 	return ""
+}
+
+// view is the node as chordtest's ring checks see it (r not shown: 0).
+func view(in api.NodeInfo) chordtest.View {
+	v := chordtest.View{Self: chord.ID(in.ID), Status: in.Status}
+	if in.Predecessor != nil {
+		v.Pred = chord.ID(in.Predecessor.ID)
+	}
+	for _, s := range in.Successors {
+		v.Succs = append(v.Succs, chord.ID(s.ID))
+	}
+	return v
 }
 
 // waitIdeal polls until the live nodes form the Ideal ring and returns how
