@@ -310,6 +310,13 @@ func (l *Ledger) Genesis() *Genesis { return l.cfg.Genesis }
 // Identity returns the node's identity.
 func (l *Ledger) Identity() *Identity { return l.cfg.Identity }
 
+// PutPointers stores txID → data-key pointers durably (the ring's txID index,
+// kept by the owner of each pointer's position and its replicas), so that the
+// ledger stays the store's one writer.
+func (l *Ledger) PutPointers(ctx context.Context, ps []store.Pointer) error {
+	return l.cfg.Store.Write(ctx, store.Write{Pointers: ps})
+}
+
 // Store returns the underlying store, for reads.
 func (l *Ledger) Store() *store.Store { return l.cfg.Store }
 

@@ -221,7 +221,7 @@ func (d *Ledger) storeOwnPointers(ctx context.Context, ws []wirePointer) (stored
 		}
 	}
 	ps := storePointers(ws)
-	if err := d.store.Write(ctx, store.Write{Pointers: ps}); err != nil {
+	if err := d.ledger.PutPointers(ctx, ps); err != nil {
 		return storedAnswer{}, err
 	}
 	d.repl.send(d.replicaTargets(st), nil, ps)
@@ -287,7 +287,7 @@ func (d *Ledger) acceptReplicas(ctx context.Context, from chord.Peer, b replicat
 		}
 	}
 	if len(b.Pointers) > 0 {
-		if err := d.store.Write(ctx, store.Write{Pointers: storePointers(b.Pointers)}); err != nil {
+		if err := d.ledger.PutPointers(ctx, storePointers(b.Pointers)); err != nil {
 			return stored, err
 		}
 		stored += len(b.Pointers)

@@ -25,7 +25,7 @@ const maxPayload = 40 << 10
 type Config struct {
 	Self         Peer           // this node: its ID and the address clients reach it at
 	Ledger       *ledger.Ledger // signs this node's records, checks and stores peers'
-	Store        *store.Store   // read for answers and repair; written for pointers only
+	Store        *store.Store   // read for answers and repair; the ledger writes
 	Replicas     int            // k, copies of each entry (owner included); 0: DefaultReplicas
 	SyncInterval time.Duration  // how often a repair round runs at the latest; 0: 5 s
 	Log          *zap.Logger

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/flownode/flownode/chord"
 )
 
 // Peer is a node as the wire shows it: its ring ID (40 lowercase hex
@@ -34,20 +36,21 @@ type Envelope struct {
 	Error   string          `json:"error,omitempty"`
 }
 
-// The Flowchain message types (the wire vocabulary of the Chord layer), and
-// TypeError, which transports use for error replies and every Codec accepts.
+// The Flowchain message types: the Chord protocol's vocabulary, declared
+// (and documented) once in package chord; and TypeError, which transports use
+// for error replies and every Codec accepts.
 const (
-	TypeNotifyStabilize   = "NOTIFY_STABILIZE"
-	TypeNotifyPredecessor = "NOTIFY_PREDECESSOR"
-	TypeNotifySuccessor   = "NOTIFY_SUCCESSOR"
-	TypeNotifyJoin        = "NOTIFY_JOIN"
-	TypeNotifyEdge        = "NOTIFY_EDGE"
-	TypeFindSuccessor     = "FIND_SUCCESSOR"
-	TypeFoundSuccessor    = "FOUND_SUCCESSOR"
-	TypeCheckPredecessor  = "CHECK_PREDECESSOR"
-	TypeCheckSuccessor    = "CHECK_SUCCESSOR"
-	TypeCheckTTL          = "CHECK_TTL"
-	TypeMessage           = "MESSAGE"
+	TypeNotifyStabilize   = string(chord.NotifyStabilize)
+	TypeNotifyPredecessor = string(chord.NotifyPredecessor)
+	TypeNotifySuccessor   = string(chord.NotifySuccessor)
+	TypeNotifyJoin        = string(chord.NotifyJoin)
+	TypeNotifyEdge        = string(chord.NotifyEdge)
+	TypeFindSuccessor     = string(chord.FindSuccessor)
+	TypeFoundSuccessor    = string(chord.FoundSuccessor)
+	TypeCheckPredecessor  = string(chord.CheckPredecessor)
+	TypeCheckSuccessor    = string(chord.CheckSuccessor)
+	TypeCheckTTL          = string(chord.CheckTTL)
+	TypeMessage           = string(chord.AppMessage)
 
 	// TypeError marks a reply that only reports a failure (Error says which).
 	TypeError = "ERROR"
