@@ -5,6 +5,7 @@ import (
 
 	"github.com/flownode/flownode/chord"
 	"github.com/flownode/flownode/ledger"
+	"github.com/flownode/flownode/ringledger/placement"
 )
 
 // inRange reports whether x lies in the ring range (from, to]; (a, a] is the
@@ -20,45 +21,16 @@ func keyOf(txID ledger.Hash) ledger.Key {
 	return k
 }
 
-// ownRange is the range (pred, self] this node owns. ok is false while the
-// node does not know its predecessor. A node alone owns the whole ring.
+// ownRange is the range (pred, self] this node owns (placement.Own). ok is
+// false while the node does not know its predecessor.
 func ownRange(st chord.State) (from, to ledger.Key, ok bool) {
-	self := ledger.Key(st.Self.ID)
-	if alone(st) {
-		return self, self, true
-	}
-	if st.Pred.IsZero() {
-		return ledger.Key{}, ledger.Key{}, false
-	}
-	return ledger.Key(st.Pred.ID), self, true
-}
-
-// alone: the node is a ring of one.
-func alone(st chord.State) bool {
-	for _, s := range st.Succs {
-		if s.ID != st.Self.ID {
-			return false
-		}
-	}
-	return true
+	r, ok := placement.Own(st)
+	return ledger.Key(r.From), ledger.Key(r.To), ok
 }
 
 // replicaTargets are the k-1 first distinct successors, which hold copies of
-// what this node owns.
-func (d *Ledger) replicaTargets(st chord.State) []chord.Peer {
-	out := make([]chord.Peer, 0, d.k-1)
-	seen := map[chord.ID]bool{st.Self.ID: true}
-	for _, s := range st.Succs {
-		if len(out) == d.k-1 {
-			break
-		}
-		if !seen[s.ID] && !s.IsZero() {
-			seen[s.ID] = true
-			out = append(out, s)
-		}
-	}
-	return out
-}
+// what this node owns (placement.Replicas).
+func (d *Ledger) replicaTargets(st chord.State) []chord.Peer { return placement.Replicas(st, d.k) }
 
 // ringSize is 2^160.
 var ringSize = new(big.Int).Lsh(big.NewInt(1), 160)

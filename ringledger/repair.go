@@ -9,6 +9,7 @@ import (
 
 	"github.com/flownode/flownode/chord"
 	"github.com/flownode/flownode/ledger"
+	"github.com/flownode/flownode/ringledger/placement"
 	"github.com/flownode/flownode/store"
 	"go.uber.org/zap"
 )
@@ -322,7 +323,7 @@ func (d *Ledger) Leave(ctx context.Context) error {
 	d.leaving.Store(true)
 	st := d.ring.State()
 	var handErr error
-	if from, to, ok := ownRange(st); ok && !alone(st) {
+	if from, to, ok := ownRange(st); ok && !placement.Alone(st) {
 		// Every replica, not only the successor: the ring then keeps k
 		// copies of the range without waiting for a round.
 		for i, t := range d.replicaTargets(st) {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/flownode/flownode/chord"
+	"github.com/flownode/flownode/ringledger/placement"
 )
 
 // keyStore is the simulated application data of one node: keys held as
@@ -141,20 +142,17 @@ func (n *simNode) onApp(from *simNode, a *appMsg) {
 	}
 }
 
-// replicate pushes the primary keys to the next k-1 successors.
+// replicate pushes the primary keys to the nodes that hold their copies:
+// placement.Replicas, the very decision the shipped ledger (ringledger) makes,
+// so the Placement invariant checks it.
 func (n *simNode) replicate() {
 	if len(n.store.primary) == 0 {
 		return
 	}
 	keys := sortKeys(mapKeys(n.store.primary))
-	sent := 0
-	for _, p := range n.core.Successors() {
-		if sent >= n.s.opt.Replicas-1 {
-			break
-		}
-		if o := n.s.nodes[p.ID]; o != nil && o != n {
+	for _, p := range placement.Replicas(n.core.State(), n.s.opt.Replicas) {
+		if o := n.s.nodes[p.ID]; o != nil {
 			n.s.sendApp(n, o, &appMsg{kind: appReplica, keys: keys})
-			sent++
 		}
 	}
 }

@@ -1,0 +1,59 @@
+// Package placement decides where the entries of the distributed ledger live
+// on a Chord ring, from what one node sees of the ring (its chord.State). It is
+// pure (no I/O, no clock), so that the shipped ledger (package ringledger) and
+// the simulator (chord/chordsim), which checks the placement invariants of
+// docs/chord.md after every simulated step, run the very same decisions.
+//
+// An entry at position x belongs to successor(x), its owner, which holds it as
+// primary; the owner's first k-1 distinct successors hold copies. After every
+// ring change a node owns Own(st) and copies it to Replicas(st, k).
+package placement
+
+import "github.com/flownode/flownode/chord"
+
+// Range is the ring range (From, To]; (a, a] is the whole ring.
+type Range struct{ From, To chord.ID }
+
+// Contains reports whether x lies in r.
+func (r Range) Contains(x chord.ID) bool { return chord.BetweenRightIncl(r.From, x, r.To) }
+
+// Own is the range (pred, self] a node owns. ok is false while it does not
+// know its predecessor: it then owns nothing new (and keeps what it holds). A
+// node alone owns the whole ring.
+func Own(st chord.State) (r Range, ok bool) {
+	if Alone(st) {
+		return Range{From: st.Self.ID, To: st.Self.ID}, true
+	}
+	if st.Pred.IsZero() {
+		return Range{}, false
+	}
+	return Range{From: st.Pred.ID, To: st.Self.ID}, true
+}
+
+// Alone reports whether the node is a ring of one: no successor but itself.
+func Alone(st chord.State) bool {
+	for _, s := range st.Succs {
+		if s.ID != st.Self.ID {
+			return false
+		}
+	}
+	return true
+}
+
+// Replicas are the nodes that hold copies of what this node owns: its first
+// k-1 distinct successors other than itself (fewer in a ring of fewer than k
+// nodes, or while its successor list is short).
+func Replicas(st chord.State, k int) []chord.Peer {
+	out := make([]chord.Peer, 0, max(k-1, 0))
+	seen := map[chord.ID]bool{st.Self.ID: true}
+	for _, s := range st.Succs {
+		if len(out) >= k-1 {
+			break
+		}
+		if !seen[s.ID] && !s.IsZero() {
+			seen[s.ID] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}

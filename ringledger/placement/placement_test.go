@@ -1,0 +1,47 @@
+package placement
+
+import (
+	"testing"
+
+	"github.com/flownode/flownode/chord"
+)
+
+func peer(b byte) chord.Peer { return chord.Peer{ID: chord.ID{b}, Addr: string(rune('a' + b))} }
+
+func TestOwnAndReplicas(t *testing.T) {
+	self := peer(5)
+	cases := []struct {
+		name     string
+		st       chord.State
+		own      Range
+		ok       bool
+		replicas []byte
+	}{
+		{"alone", chord.State{Self: self, Succs: []chord.Peer{self}}, Range{self.ID, self.ID}, true, nil},
+		{"no predecessor yet", chord.State{Self: self, Succs: []chord.Peer{peer(7), peer(9)}}, Range{}, false, []byte{7, 9}},
+		{"ring", chord.State{Self: self, Pred: peer(3), Succs: []chord.Peer{peer(7), peer(9), peer(1), peer(3)}}, Range{peer(3).ID, self.ID}, true, []byte{7, 9}},
+		{"two nodes", chord.State{Self: self, Pred: peer(7), Succs: []chord.Peer{peer(7), self}}, Range{peer(7).ID, self.ID}, true, []byte{7}},
+		{"duplicates and zeros skipped", chord.State{Self: self, Pred: peer(3), Succs: []chord.Peer{peer(7), peer(7), {}, self, peer(9)}}, Range{peer(3).ID, self.ID}, true, []byte{7, 9}},
+	}
+	for _, c := range cases {
+		own, ok := Own(c.st)
+		if own != c.own || ok != c.ok {
+			t.Errorf("%s: Own = %v %v, want %v %v", c.name, own, ok, c.own, c.ok)
+		}
+		reps := Replicas(c.st, 3)
+		if len(reps) != len(c.replicas) {
+			t.Fatalf("%s: Replicas = %v, want %v", c.name, reps, c.replicas)
+		}
+		for i, r := range reps {
+			if r.ID != peer(c.replicas[i]).ID {
+				t.Errorf("%s: replica %d is %s, want %d", c.name, i, r.ID.Short(), c.replicas[i])
+			}
+		}
+	}
+	if r := (Range{peer(9).ID, peer(2).ID}); !r.Contains(peer(1).ID) || r.Contains(peer(5).ID) || !r.Contains(peer(2).ID) || r.Contains(peer(9).ID) {
+		t.Error("a range that wraps around zero")
+	}
+	if got := Replicas(chord.State{Self: self, Succs: []chord.Peer{peer(7)}}, 1); len(got) != 0 {
+		t.Errorf("k=1 has no replicas: %v", got)
+	}
+}
