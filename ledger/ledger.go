@@ -317,6 +317,38 @@ func (l *Ledger) PutPointers(ctx context.Context, ps []store.Pointer) error {
 	return l.cfg.Store.Write(ctx, store.Write{Pointers: ps})
 }
 
+// DropCopies deletes copies this node holds for others and no longer needs
+// (the ring's repair decides which): records of other branches, with their
+// index entries, and txID pointers. A record of this node's own branch is
+// never dropped: its blocks' seals prove it. It returns how many records it
+// dropped.
+func (l *Ledger) DropCopies(ctx context.Context, records [][32]byte, pointers [][32]byte) (int, error) {
+	var w store.Write
+	for _, id := range records {
+		raw, err := l.cfg.Store.Record(id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		r, err := ParseRecord(raw)
+		if err != nil {
+			return 0, fmt.Errorf("stored record %x: %w", id, err)
+		}
+		if r.Block.Branch == l.cfg.Identity.ID {
+			continue
+		}
+		w.DropRecords = append(w.DropRecords, store.Record{TxID: r.TxID, Key: r.Key, Thing: r.Thing, Time: r.Time,
+			Branch: r.Block.Branch, BlockNo: r.Block.No, Seq: r.Seq})
+	}
+	w.DropPointers = pointers
+	if len(w.DropRecords)+len(w.DropPointers) == 0 {
+		return 0, nil
+	}
+	return len(w.DropRecords), l.cfg.Store.Write(ctx, w)
+}
+
 // Store returns the underlying store, for reads.
 func (l *Ledger) Store() *store.Store { return l.cfg.Store }
 

@@ -747,3 +747,53 @@ func TestRetriedPutIsRecordedOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestRingDropsSurplusCopiesAfterJoins: after two joins the nodes that held a
+// range's copies before hold more than their share; once the ring has been
+// quiet for the grace period they drop every copy they no longer need, except
+// the records they signed themselves (their blocks' seals prove them), while
+// every record stays on its k holders and readable, and verify stays valid.
+func TestRingDropsSurplusCopiesAfterJoins(t *testing.T) {
+	r := newTestRing(t, 3, 3)
+	receipts := r.putMany(300, 30, PutOptions{WaitReplicas: true})
+	r.waitPlaced(receipts, 30*time.Second)
+	r.add()
+	r.add()
+	r.waitIdeal(30 * time.Second)
+	r.waitPlaced(receipts, repairBound)
+	surplus := func() int {
+		n := 0
+		for _, rc := range receipts {
+			holders := r.holders(rc.Key)
+			for _, rn := range r.live() {
+				if slices.Contains(holders, rn.id()) || rn.id() == chord.ID(rc.Owner.ID) {
+					continue
+				}
+				if _, err := rn.n.LocalRecord(rc.TxID); err == nil {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	before := surplus()
+	if before == 0 {
+		t.Fatal("no surplus copies after two joins into a ring of three: the test proves nothing")
+	}
+	waitFor(t, repairBound, "every surplus copy to be dropped", func() bool { return surplus() == 0 })
+	r.waitPlaced(receipts, time.Second) // still on every holder
+	var dropped uint64
+	for _, rn := range r.live() {
+		dropped += rn.n.DistStats().Dropped
+		rep, err := rn.n.Verify(context.Background())
+		if err != nil || !rep.Valid {
+			t.Fatalf("verify on %s after the drops: %+v %v", rn.id().Short(), rep, err)
+		}
+	}
+	for _, rc := range receipts {
+		if _, err := r.live()[0].n.Record(context.Background(), rc.TxID); err != nil {
+			t.Fatalf("record %s unreadable after the drops: %v", rc.TxID, err)
+		}
+	}
+	t.Logf("%d surplus copies after the joins, all dropped (counted %d, pointers included)", before, dropped)
+}

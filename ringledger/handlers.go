@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/flownode/flownode/chord"
 	"github.com/flownode/flownode/ledger"
+	"github.com/flownode/flownode/ringledger/placement"
 	"github.com/flownode/flownode/store"
 	"go.uber.org/zap"
 )
@@ -81,7 +83,7 @@ func (d *Ledger) handle(ctx context.Context, from chord.Peer, data json.RawMessa
 		if err := body(&b); err != nil {
 			return nil, err
 		}
-		return d.handleDigest(b)
+		return d.handleDigest(from, b)
 	case opList:
 		var b listBody
 		if err := body(&b); err != nil {
@@ -94,6 +96,12 @@ func (d *Ledger) handle(ctx context.Context, from chord.Peer, data json.RawMessa
 			return nil, err
 		}
 		return d.handleFetch(b)
+	case opHas:
+		var b hasBody
+		if err := body(&b); err != nil {
+			return nil, err
+		}
+		return d.handleHas(b)
 	case opGet:
 		var b getBody
 		if err := body(&b); err != nil {
@@ -325,8 +333,19 @@ func (d *Ledger) handleBlocks(b blocksBody) (rawList, error) {
 	return out, nil
 }
 
-// handleDigest answers opDigest.
-func (d *Ledger) handleDigest(b digestBody) ([]wireDigest, error) {
+// handleDigest answers opDigest. An owner asks its replicas for digests of
+// its range in every repair round, so the request also tells this node which
+// range it holds copies of for whom (see noteAssigned, dropSurplus).
+func (d *Ledger) handleDigest(from chord.Peer, b digestBody) ([]wireDigest, error) {
+	out, err := d.digests(b)
+	if err == nil && len(b.Ranges) > 0 {
+		d.noteAssigned(from.ID, placement.Range{From: chord.ID(b.Ranges[0].From), To: chord.ID(b.Ranges[len(b.Ranges)-1].To)})
+	}
+	return out, err
+}
+
+// digests computes the digests of ranges from this node's store.
+func (d *Ledger) digests(b digestBody) ([]wireDigest, error) {
 	if len(b.Ranges) > 256 {
 		return nil, refuse(CodeRefused, "%d ranges in one digest request; at most 256", len(b.Ranges))
 	}
@@ -454,5 +473,34 @@ func (d *Ledger) handleGet(q getBody) (getAnswer, error) {
 		raws = nil
 	}
 	out.Records, out.More = fitPayload(raws)
+	return out, nil
+}
+
+// handleHas answers opHas: which of the entries this node holds, for a node
+// about to drop its surplus copies of them (repair.go dropSurplus).
+func (d *Ledger) handleHas(b hasBody) (hasAnswer, error) {
+	if len(b.TxIDs) == 0 || len(b.TxIDs) > listPage {
+		return hasAnswer{}, refuse(CodeRefused, "%d entries in one has request; 1 to %d", len(b.TxIDs), listPage)
+	}
+	st, from, to, err := d.takingRange()
+	if err != nil {
+		return hasAnswer{}, err
+	}
+	out := hasAnswer{Held: make([]bool, len(b.TxIDs)), Range: wireRange{From: from, To: to}, Replicas: []ledger.Key{}}
+	for i, id := range b.TxIDs {
+		if b.Pointers {
+			_, err = d.store.Pointer(id)
+		} else {
+			_, err = d.store.Record(id)
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return hasAnswer{}, err
+		}
+		out.Held[i] = err == nil
+	}
+	for _, p := range d.replicaTargets(st) {
+		out.Replicas = append(out.Replicas, ledger.Key(p.ID))
+	}
+	out.RepairedMs = d.now().Sub(time.Unix(0, d.repairedAt.Load())).Milliseconds()
 	return out, nil
 }

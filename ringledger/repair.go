@@ -67,14 +67,22 @@ func (d *Ledger) syncOnce(ctx context.Context) error {
 	d.stats.syncRounds.Add(1)
 	var errs []error
 	if from, to, ok := ownRange(st); ok {
+		started := d.now()
 		for _, t := range d.replicaTargets(st) {
 			if err := d.reconcile(ctx, t, from, to, true); err != nil {
 				errs = append(errs, fmt.Errorf("with %s: %w", t.Addr, err))
 			}
 		}
+		if len(errs) == 0 {
+			// Every entry held when the round started is on every replica.
+			d.repairedAt.Store(started.UnixNano())
+		}
 	}
 	if err := d.catchUpBlocks(ctx, st); err != nil {
 		errs = append(errs, err)
+	}
+	if err := d.dropSurplus(ctx, st); err != nil {
+		errs = append(errs, fmt.Errorf("drop surplus copies: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -102,7 +110,7 @@ func (d *Ledger) reconcile(ctx context.Context, p chord.Peer, from, to ledger.Ke
 	if len(theirs) != len(ranges) {
 		return fmt.Errorf("digest answer has %d ranges, want %d", len(theirs), len(ranges))
 	}
-	mine, err := d.handleDigest(digestBody{Ranges: ranges})
+	mine, err := d.digests(digestBody{Ranges: ranges})
 	if err != nil {
 		return err
 	}

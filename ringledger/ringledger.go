@@ -76,6 +76,14 @@ type Ledger struct {
 		peers []chord.Peer
 	}
 
+	// Surplus copies (surplus.go): the ranges owners assigned this node, when
+	// the ring around it last changed, when it was attached, and when its last
+	// complete repair round started.
+	assigned   assignments
+	changedAt  atomic.Int64 // unix ns
+	attachedAt time.Time
+	repairedAt atomic.Int64 // unix ns
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -86,7 +94,7 @@ type Ledger struct {
 // counters are the distributed ledger's counters (see Stats).
 type counters struct {
 	forwarded, owned, replicasIn, replicasOut, pointerFails atomic.Uint64
-	rejected, syncRounds, pulled, pushed, blocksIn          atomic.Uint64
+	rejected, syncRounds, pulled, pushed, blocksIn, dropped atomic.Uint64
 	replPending, ptrPending                                 atomic.Int64
 }
 
@@ -105,6 +113,7 @@ type Stats struct {
 	Pulled        uint64 `json:"pulled"`        // entries taken from peers by anti-entropy or handoff
 	Pushed        uint64 `json:"pushed"`        // entries given to peers by anti-entropy or handoff
 	BlocksFetched uint64 `json:"blocksFetched"` // foreign blocks stored
+	Dropped       uint64 `json:"dropped"`       // surplus copies dropped (no longer among an entry's k holders)
 }
 
 // Stats returns the counters.
@@ -113,7 +122,7 @@ func (d *Ledger) Stats() Stats {
 	return Stats{Replicas: d.k, Forwarded: c.forwarded.Load(), Owned: c.owned.Load(),
 		ReplicasIn: c.replicasIn.Load(), ReplicasOut: c.replicasOut.Load(), ReplPending: c.replPending.Load(), PtrPending: c.ptrPending.Load(),
 		PointerFails: c.pointerFails.Load(), Rejected: c.rejected.Load(), SyncRounds: c.syncRounds.Load(),
-		Pulled: c.pulled.Load(), Pushed: c.pushed.Load(), BlocksFetched: c.blocksIn.Load()}
+		Pulled: c.pulled.Load(), Pushed: c.pushed.Load(), BlocksFetched: c.blocksIn.Load(), Dropped: c.dropped.Load()}
 }
 
 // New returns a node's share of the distributed ledger, a ring of one until
@@ -144,6 +153,7 @@ func New(cfg Config) *Ledger {
 // messages.
 func (d *Ledger) Attach(r Ring) {
 	d.ring = r
+	d.attachedAt = d.now()
 	d.attached.Store(true)
 	d.wg.Add(1)
 	go d.syncLoop()

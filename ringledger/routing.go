@@ -93,6 +93,7 @@ func (d *Ledger) RingEvent(e chord.Event) {
 		return
 	}
 	d.stale.Store(true)
+	d.changedAt.Store(d.now().UnixNano())
 	select {
 	case d.changed <- struct{}{}:
 	default:

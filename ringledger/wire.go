@@ -26,6 +26,7 @@ const (
 	opList      = "list"      // the entries of a ring range
 	opFetch     = "fetch"     // records by txID
 	opGet       = "get"       // local reads: by txID, key or thing
+	opHas       = "has"       // which of these entries the owner holds (before a copy is dropped)
 )
 
 type peerRequest struct {
@@ -229,4 +230,20 @@ func (d *Ledger) call(ctx context.Context, p chord.Peer, op string, body, out an
 type reply struct {
 	Answer  any      `json:"answer,omitempty"`
 	Refusal *Refusal `json:"refusal,omitempty"`
+}
+
+// hasBody asks an entry's owner which of these records (or pointers) it holds.
+type hasBody struct {
+	TxIDs    []ledger.Hash `json:"txIDs"`
+	Pointers bool          `json:"pointers,omitempty"`
+}
+
+// hasAnswer says what the owner holds, the range it owns, the replicas it
+// copies that range to, and how long ago its last complete repair round
+// (every replica reconciled) ended.
+type hasAnswer struct {
+	Held       []bool       `json:"held"`
+	Range      wireRange    `json:"range"`
+	Replicas   []ledger.Key `json:"replicas"`
+	RepairedMs int64        `json:"repairedMs,string"`
 }

@@ -187,7 +187,13 @@ func (s *Store) commitTxn(writes int, ops ...[]op) error {
 	defer txn.Discard()
 	for _, group := range ops {
 		for _, o := range group {
-			if err := txn.Set(o.key, o.val); err != nil {
+			var err error
+			if o.del {
+				err = txn.Delete(o.key)
+			} else {
+				err = txn.Set(o.key, o.val)
+			}
+			if err != nil {
 				return err
 			}
 		}

@@ -42,10 +42,18 @@ type Write struct {
 	Blocks   []Block
 	Pointers []Pointer
 	Meta     map[string][]byte
+	// DropRecords deletes records with their index entries (Value unused);
+	// DropPointers deletes txID pointers. For copies a node no longer needs
+	// to hold. Dropping what is not stored is harmless.
+	DropRecords  []Record
+	DropPointers [][32]byte
 }
 
-// op is one Badger entry to set.
-type op struct{ key, val []byte }
+// op is one Badger entry to set, or to delete.
+type op struct {
+	key, val []byte
+	del      bool
+}
 
 // opSize over-estimates what Badger charges an entry against a transaction's
 // size limit (txn.checkSize: key + value + 2 meta bytes + 10 for the version,
@@ -110,6 +118,20 @@ func (s *Store) prepare(w Write) (*pending, error) {
 		x := &w.Pointers[i]
 		p.add(PointerKey(x.TxID), append([]byte(nil), x.Key[:]...))
 	}
+	for i := range w.DropRecords {
+		r := &w.DropRecords[i]
+		tk, err := ThingIndexKey(r.Thing, r.Time, r.TxID)
+		if err != nil {
+			return nil, fmt.Errorf("store: drop record %x: %w", r.TxID, err)
+		}
+		p.drop(RecordKey(r.TxID))
+		p.drop(KeyIndexKey(r.Key, r.TxID))
+		p.drop(tk)
+		p.drop(AttachmentKey(r.Branch, r.BlockNo, r.Seq))
+	}
+	for _, txID := range w.DropPointers {
+		p.drop(PointerKey(txID))
+	}
 	for name, v := range w.Meta {
 		if name == "" || len(name) > MaxMetaNameLen {
 			return nil, fmt.Errorf("store: write meta: name must be 1 to %d bytes, got %d", MaxMetaNameLen, len(name))
@@ -124,6 +146,12 @@ func (s *Store) prepare(w Write) (*pending, error) {
 
 func (p *pending) add(key, val []byte) {
 	o := op{key: key, val: val}
+	p.ops = append(p.ops, o)
+	p.size += opSize(o)
+}
+
+func (p *pending) drop(key []byte) {
+	o := op{key: key, del: true}
 	p.ops = append(p.ops, o)
 	p.size += opSize(o)
 }

@@ -57,3 +57,21 @@ func Replicas(st chord.State, k int) []chord.Peer {
 	}
 	return out
 }
+
+// Surplus reports whether a node may drop its copy at pos: it knows the
+// range it owns and pos lies outside it, and outside every range an owner has
+// recently named it a replica holder of (assigned). The caller still makes
+// sure that the entry's owner holds it before dropping (ringledger's repair),
+// so that a surplus copy is never the last one.
+func Surplus(st chord.State, assigned []Range, pos chord.ID) bool {
+	own, ok := Own(st)
+	if !ok || own.Contains(pos) {
+		return false
+	}
+	for _, r := range assigned {
+		if r.Contains(pos) {
+			return false
+		}
+	}
+	return true
+}

@@ -45,3 +45,23 @@ func TestOwnAndReplicas(t *testing.T) {
 		t.Errorf("k=1 has no replicas: %v", got)
 	}
 }
+
+func TestSurplus(t *testing.T) {
+	self := peer(5)
+	st := chord.State{Self: self, Pred: peer(3), Succs: []chord.Peer{peer(7), peer(9)}}
+	assigned := []Range{{peer(1).ID, peer(3).ID}} // this node holds copies of (1, 3]
+	for _, c := range []struct {
+		pos  byte
+		want bool
+	}{{4, false}, {5, false}, {2, false}, {3, false}, {1, true}, {6, true}, {200, true}} {
+		if got := Surplus(st, assigned, chord.ID{c.pos}); got != c.want {
+			t.Errorf("Surplus at %d = %v, want %v", c.pos, got, c.want)
+		}
+	}
+	if Surplus(chord.State{Self: self, Succs: []chord.Peer{peer(7)}}, nil, chord.ID{200}) {
+		t.Error("a node that does not know its range dropped a copy")
+	}
+	if Surplus(chord.State{Self: self, Succs: []chord.Peer{self}}, nil, chord.ID{200}) {
+		t.Error("a node alone dropped a copy")
+	}
+}
