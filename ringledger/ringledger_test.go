@@ -1,0 +1,267 @@
+package ringledger
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flownode/flownode/chord"
+	"github.com/flownode/flownode/ledger"
+	"github.com/flownode/flownode/store"
+)
+
+// A static ring: every node's view is the Ideal one of a fixed membership, and
+// a Call is the far ledger's HandleMessage, in process. It tests the ledger's
+// handlers and client without sockets, timers or a Chord core; the live rings
+// of package node test it with all of them.
+type staticRing struct {
+	mu    sync.Mutex
+	nodes map[chord.ID]*Ledger
+	ids   []chord.ID // sorted
+}
+
+type ringView struct {
+	r    *staticRing
+	self chord.ID
+}
+
+func (r *staticRing) peer(id chord.ID) chord.Peer { return chord.Peer{ID: id, Addr: "mem://" + id.Short()} }
+
+func (v ringView) State() chord.State {
+	r := v.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	i := slices.Index(r.ids, v.self)
+	st := chord.State{Self: r.peer(v.self), Status: chord.StatusMember.String()}
+	n := len(r.ids)
+	if n == 1 {
+		st.Succs = []chord.Peer{st.Self}
+		return st
+	}
+	st.Pred = r.peer(r.ids[(i+n-1)%n])
+	for j := 1; j < n && j <= 4; j++ {
+		st.Succs = append(st.Succs, r.peer(r.ids[(i+j)%n]))
+	}
+	return st
+}
+
+func (v ringView) Walk(context.Context, int) ([]chord.Peer, error) {
+	v.r.mu.Lock()
+	defer v.r.mu.Unlock()
+	var out []chord.Peer
+	for _, id := range v.r.ids {
+		out = append(out, v.r.peer(id))
+	}
+	return out, nil
+}
+
+func (v ringView) Lookup(_ context.Context, key chord.ID) (chord.Peer, int, error) {
+	v.r.mu.Lock()
+	defer v.r.mu.Unlock()
+	for _, id := range v.r.ids {
+		if key.Cmp(id) <= 0 {
+			return v.r.peer(id), 1, nil
+		}
+	}
+	return v.r.peer(v.r.ids[0]), 1, nil
+}
+
+func (v ringView) Call(ctx context.Context, p chord.Peer, data json.RawMessage) (json.RawMessage, error) {
+	v.r.mu.Lock()
+	to := v.r.nodes[p.ID]
+	v.r.mu.Unlock()
+	if to == nil {
+		return nil, errors.New("unreachable")
+	}
+	return to.HandleMessage(ctx, v.r.peer(v.self), data)
+}
+
+func (v ringView) Leave(context.Context) error { return nil }
+
+func testProof(seed [32]byte, _ int64, branch [20]byte, nonce uint64, _ int64) ([32]byte, error) {
+	return sha256.Sum256(append(append(seed[:], branch[:]...), byte(nonce))), nil
+}
+
+// newStaticRing opens n ledgers on temporary stores and attaches them to one
+// static ring, k = 3.
+func newStaticRing(t *testing.T, n int) *staticRing {
+	t.Helper()
+	g, err := ledger.NewGenesis(ledger.Network{Name: "ringledger-test", Mining: ledger.MiningParams{Rate: 20, MeanBlockTime: time.Second, Variance: 0.2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &staticRing{nodes: map[chord.ID]*Ledger{}}
+	for i := 0; i < n; i++ {
+		d := openLedger(t, g, byte(i+1))
+		r.nodes[d.self()] = d
+		r.ids = append(r.ids, d.self())
+	}
+	slices.SortFunc(r.ids, chord.ID.Cmp)
+	for id, d := range r.nodes {
+		d.Attach(ringView{r: r, self: id})
+	}
+	return r
+}
+
+func openLedger(t *testing.T, g *ledger.Genesis, seed byte) *Ledger {
+	t.Helper()
+	dir := t.TempDir()
+	id, err := ledger.NewIdentity(slices.Repeat([]byte{seed}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := store.ProfileOptions("local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(dir, opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := ledger.Open(ledger.Config{Genesis: g, Identity: id, Store: st, Proof: testProof})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := New(Config{Self: Peer{ID: id.ID, Addr: "http://node-" + fmt.Sprint(seed)}, Ledger: l, Store: st, Replicas: 3,
+		SyncInterval: time.Hour})
+	t.Cleanup(func() {
+		d.Close()
+		st.Close()
+	})
+	return d
+}
+
+// refusalIn decodes a reply's refusal, or nil.
+func refusalIn(t *testing.T, raw json.RawMessage) *Refusal {
+	t.Helper()
+	var rep struct {
+		Answer  json.RawMessage `json:"answer"`
+		Refusal *Refusal        `json:"refusal"`
+	}
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		t.Fatalf("reply %s: %v", raw, err)
+	}
+	return rep.Refusal
+}
+
+// TestPeerMessagesAreRefusedWithCodes: bad messages get a structured
+// refusal with the right code, are counted, and store nothing; a node not
+// attached to its ring yet refuses everything as "leaving".
+func TestPeerMessagesAreRefusedWithCodes(t *testing.T) {
+	r := newStaticRing(t, 3)
+	d := r.nodes[r.ids[0]]
+	from := r.peer(r.ids[1])
+	ctx := context.Background()
+	outside := ledger.Key(r.ids[1]) // owned by ids[1], not by d
+	cases := []struct {
+		name string
+		data string
+		code Code
+	}{
+		{"not JSON", `{"op":`, CodeRefused},
+		{"a string", `"garbage"`, CodeRefused},
+		{"unknown op", `{"op":"drop-table","body":{}}`, CodeRefused},
+		{"unknown field", `{"op":"get","body":{"txID":null,"evil":1}}`, CodeRefused},
+		{"empty put", `{"op":"put","body":{"readings":[]}}`, CodeRefused},
+		{"unstamped reading", `{"op":"put","body":{"readings":[{"thing":"t","data":1}]}}`, CodeRefused},
+		{"a key outside the range", fmt.Sprintf(`{"op":"put","body":{"readings":[{"thing":"t","data":1,"key":"%s","time":"%d","salt":"00112233445566778899aabbccddeeff"}]}}`, outside, time.Now().UnixNano()), CodeMisrouted},
+		{"a reading the ledger refuses", fmt.Sprintf(`{"op":"put","body":{"readings":[{"thing":"t","data":1,"key":"%s","time":"%d","salt":"00112233445566778899aabbccddeeff"},{"thing":"bad/thing","data":1,"key":"%s","time":"%d","salt":"00112233445566778899aabbccddeeff"}]}}`,
+			ledger.Key(r.ids[0]), time.Now().UnixNano(), ledger.Key(r.ids[0]), time.Now().UnixNano()), CodeInput},
+		{"too many has", `{"op":"has","body":{"txIDs":[]}}`, CodeRefused},
+	}
+	rejected := d.Stats().Rejected
+	for _, c := range cases {
+		raw, err := d.HandleMessage(ctx, from, json.RawMessage(c.data))
+		if err != nil {
+			t.Fatalf("%s: HandleMessage returned an error instead of a refusal: %v", c.name, err)
+		}
+		rf := refusalIn(t, raw)
+		if rf == nil || rf.Code != c.code {
+			t.Errorf("%s: reply %s, want a %q refusal", c.name, raw, c.code)
+			continue
+		}
+		if c.code == CodeInput && (rf.Index == nil || *rf.Index != 1) {
+			t.Errorf("%s: refusal %+v names the wrong reading", c.name, rf)
+		}
+	}
+	if got := d.Stats().Rejected - rejected; got != 7 {
+		t.Errorf("rejected counter moved by %d, want 7 (the refused ones)", got)
+	}
+	var n int
+	d.store.EachKeyIndex(func([20]byte, [32]byte) error { n++; return nil })
+	if n != 0 {
+		t.Errorf("refused messages stored %d records", n)
+	}
+	g, err := ledger.NewGenesis(ledger.Network{Name: "ringledger-test", Mining: ledger.MiningParams{Rate: 20, MeanBlockTime: time.Second, Variance: 0.2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loose := openLedger(t, g, 99)
+	raw, err := loose.HandleMessage(ctx, from, json.RawMessage(`{"op":"get","body":{"key":"`+outside.String()+`"}}`))
+	if rf := refusalIn(t, raw); err != nil || rf == nil || rf.Code != CodeLeaving {
+		t.Errorf("a ledger not attached to its ring answered %s (%v), want a leaving refusal", raw, err)
+	}
+}
+
+// TestPutPlacesOnOwnerAndReplicas: readings put through any node land on
+// their key's owner and its two successors, signed by the owner; a resent
+// reading is the same record; the receipts' owner and replicas are the ring's.
+func TestPutPlacesOnOwnerAndReplicas(t *testing.T) {
+	r := newStaticRing(t, 5)
+	ctx := context.Background()
+	var rs []ledger.Reading
+	for i := 0; i < 60; i++ {
+		rs = append(rs, ledger.Reading{Thing: fmt.Sprintf("t-%d", i%4), Data: []byte(fmt.Sprint(i))})
+	}
+	entry := r.nodes[r.ids[2]]
+	rcs, err := entry.Put(ctx, rs, PutOptions{WaitReplicas: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, rc := range rcs {
+		v := ringView{r: r}
+		owner, _, _ := v.Lookup(ctx, chord.ID(rc.Key))
+		if chord.ID(rc.Owner.ID) != owner.ID {
+			t.Fatalf("reading %d: owner %s, want %s", i, rc.Owner.ID, owner.ID)
+		}
+		holders := []chord.ID{owner.ID}
+		for _, p := range rc.Replicas {
+			holders = append(holders, chord.ID(p.ID))
+		}
+		if len(holders) != 3 {
+			t.Fatalf("reading %d: replicas %v", i, rc.Replicas)
+		}
+		for _, h := range holders {
+			raw, err := r.nodes[h].LocalRecord(rc.TxID)
+			if err != nil {
+				t.Fatalf("reading %d: holder %s lacks it: %v", i, h.Short(), err)
+			}
+			rec, err := ledger.ParseRecord(raw)
+			if err != nil || rec.CheckSelf(raw) != nil || rec.Block.Branch != ledger.Key(owner.ID) {
+				t.Fatalf("reading %d on %s: %v", i, h.Short(), err)
+			}
+		}
+	}
+	// The entry node resends one stamped reading: the owner answers with the
+	// stored record.
+	again := []ledger.Reading{rs[7]}
+	again[0].Resend = true
+	rc2, err := r.nodes[r.ids[4]].Put(ctx, again, PutOptions{})
+	if err != nil || rc2[0].TxID != rcs[7].TxID {
+		t.Fatalf("a resent reading: %v %v, want txID %s", rc2, err, rcs[7].TxID)
+	}
+	// Reads from any node.
+	for _, rc := range rcs[:10] {
+		for _, id := range r.ids {
+			if _, err := r.nodes[id].Record(ctx, rc.TxID); err != nil {
+				t.Fatalf("read %s from %s: %v", rc.TxID, id.Short(), err)
+			}
+		}
+	}
+}
