@@ -31,7 +31,9 @@ type ringView struct {
 	self chord.ID
 }
 
-func (r *staticRing) peer(id chord.ID) chord.Peer { return chord.Peer{ID: id, Addr: "mem://" + id.Short()} }
+func (r *staticRing) peer(id chord.ID) chord.Peer {
+	return chord.Peer{ID: id, Addr: "mem://" + id.Short()}
+}
 
 func (v ringView) State() chord.State {
 	r := v.r
