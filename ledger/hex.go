@@ -3,35 +3,32 @@ package ledger
 import (
 	"encoding/hex"
 	"fmt"
+
+	"github.com/flownode/flownode/keyspace"
 )
 
 // Key is a 160-bit ring key: the key of a reading (H_DATA or a client's own key) and the
-// ID of a node and of its branch. It is written as 40 lowercase hex characters.
-type Key [20]byte
+// ID of a node and of its branch, written as 40 lowercase hex characters. It is the
+// ring's own ID type (package keyspace), so keys and node IDs need no conversion.
+type Key = keyspace.ID
 
 // Hash is a SHA-256 digest: block hashes, txIDs, Merkle roots. It is written as 64
 // lowercase hex characters.
 type Hash [32]byte
 
-func (k Key) String() string  { return hex.EncodeToString(k[:]) }
 func (h Hash) String() string { return hex.EncodeToString(h[:]) }
-
-// IsZero reports whether k is all zero bytes.
-func (k Key) IsZero() bool { return k == Key{} }
 
 // IsZero reports whether h is all zero bytes.
 func (h Hash) IsZero() bool { return h == Hash{} }
 
-func (k Key) MarshalText() ([]byte, error)  { return []byte(k.String()), nil }
 func (h Hash) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
 
-func (k *Key) UnmarshalText(b []byte) error  { return decodeHex(k[:], b, "key") }
 func (h *Hash) UnmarshalText(b []byte) error { return decodeHex(h[:], b, "hash") }
 
 // ParseKey parses 40 hex characters.
 func ParseKey(s string) (Key, error) {
 	var k Key
-	return k, k.UnmarshalText([]byte(s))
+	return k, decodeHex(k[:], []byte(s), "key")
 }
 
 // ParseHash parses 64 hex characters.

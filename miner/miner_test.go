@@ -257,7 +257,7 @@ func TestRunNeverStampsTheFuture(t *testing.T) {
 			t.Errorf("block %d stamped %v, after the clock's %v", i, time.Unix(0, b.Time), limit)
 		}
 	}
-	if s := h.m.Stats(); s.Attempts > uint64(p.Rate)*30+uint64(len(blocks)) {
+	if s := h.m.Stats(); s.Attempts > p.Rate*30+uint64(len(blocks)) {
 		t.Errorf("%d attempts in the clock's 30 s at %d/s", s.Attempts, p.Rate)
 	}
 }
@@ -392,7 +392,7 @@ func TestRunCountsMissedTicks(t *testing.T) {
 	h := start(t, p, minertest.NewChain(p, branch, genesis, t0), farFuture)
 	period := p.Period()
 	for _, k := range []time.Duration{1, 2, 5, 6, 9} { // ticks 3, 4, 7 and 8 were dropped
-		h.tick(t, t0.Add(k*period+time.Duration(k)*time.Microsecond)) // with a little lateness
+		h.tick(t, t0.Add(k*period+k*time.Microsecond)) // with a little lateness
 	}
 	h.stop(t)
 	if s := h.m.Stats(); s.MissedTicks != 4 || s.Attempts+s.Skipped != 5 {

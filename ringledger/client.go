@@ -428,7 +428,7 @@ type BlockRef struct {
 }
 
 // PeerOf converts a ring peer.
-func PeerOf(p chord.Peer) Peer { return Peer{ID: ledger.Key(p.ID), Addr: p.Addr} }
+func PeerOf(p chord.Peer) Peer { return Peer{ID: p.ID, Addr: p.Addr} }
 
 // PeersOf converts ring peers.
 func PeersOf(ps []chord.Peer) []Peer {

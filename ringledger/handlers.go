@@ -252,8 +252,8 @@ func (d *Ledger) handleReplicate(ctx context.Context, from chord.Peer, b replica
 // range rule does not apply: the caller checked them against the range it
 // asked for.
 func (d *Ledger) acceptReplicas(ctx context.Context, from chord.Peer, b replicateBody, pulled bool) (int, error) {
-	self := ledger.Key(d.self())
-	sender := ledger.Key(from.ID)
+	self := d.self()
+	sender := from.ID
 	recs := make([]*ledger.Record, len(b.Records))
 	for i, raw := range b.Records {
 		r, err := ledger.ParseRecord(raw)
@@ -339,7 +339,7 @@ func (d *Ledger) handleBlocks(b blocksBody) (rawList, error) {
 func (d *Ledger) handleDigest(from chord.Peer, b digestBody) ([]wireDigest, error) {
 	out, err := d.digests(b)
 	if err == nil && len(b.Ranges) > 0 {
-		d.noteAssigned(from.ID, placement.Range{From: chord.ID(b.Ranges[0].From), To: chord.ID(b.Ranges[len(b.Ranges)-1].To)})
+		d.noteAssigned(from.ID, placement.Range{From: b.Ranges[0].From, To: b.Ranges[len(b.Ranges)-1].To})
 	}
 	return out, err
 }
@@ -499,7 +499,7 @@ func (d *Ledger) handleHas(b hasBody) (hasAnswer, error) {
 		out.Held[i] = err == nil
 	}
 	for _, p := range d.replicaTargets(st) {
-		out.Replicas = append(out.Replicas, ledger.Key(p.ID))
+		out.Replicas = append(out.Replicas, p.ID)
 	}
 	out.RepairedMs = d.now().Sub(time.Unix(0, d.repairedAt.Load())).Milliseconds()
 	return out, nil

@@ -11,7 +11,7 @@ import (
 // inRange reports whether x lies in the ring range (from, to]; (a, a] is the
 // whole ring.
 func inRange(from, x, to ledger.Key) bool {
-	return chord.BetweenRightIncl(chord.ID(from), chord.ID(x), chord.ID(to))
+	return chord.BetweenRightIncl(from, x, to)
 }
 
 // keyOf is the ring position of a pointer: the first 160 bits of its txID.
@@ -25,7 +25,7 @@ func keyOf(txID ledger.Hash) ledger.Key {
 // false while the node does not know its predecessor.
 func ownRange(st chord.State) (from, to ledger.Key, ok bool) {
 	r, ok := placement.Own(st)
-	return ledger.Key(r.From), ledger.Key(r.To), ok
+	return r.From, r.To, ok
 }
 
 // replicaTargets are the k-1 first distinct successors, which hold copies of

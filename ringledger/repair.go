@@ -290,12 +290,12 @@ func (d *Ledger) catchUpBlocks(ctx context.Context, st chord.State) error {
 	var errs []error
 	for _, b := range branches {
 		branch := ledger.Key(b)
-		if branch == ledger.Key(st.Self.ID) {
+		if branch == st.Self.ID {
 			continue
 		}
 		// A branch's node is the owner of its own ID, while it lives.
 		o, err := d.owner(ctx, branch)
-		if err != nil || ledger.Key(o.ID) != branch {
+		if err != nil || o.ID != branch {
 			continue
 		}
 		top, _, err := d.store.Head(branch)

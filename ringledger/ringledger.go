@@ -176,7 +176,7 @@ func (d *Ledger) K() int { return d.k }
 func (d *Ledger) now() time.Time { return d.cfg.Now() }
 
 // self is this node's ring ID.
-func (d *Ledger) self() chord.ID { return chord.ID(d.cfg.Self.ID) }
+func (d *Ledger) self() chord.ID { return d.cfg.Self.ID }
 
 // Ring is the node's live view of its Chord ring and its way to the other
 // nodes (chord/driver.Driver in the daemon). The driver must hand the

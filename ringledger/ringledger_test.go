@@ -160,7 +160,7 @@ func TestPeerMessagesAreRefusedWithCodes(t *testing.T) {
 	d := r.nodes[r.ids[0]]
 	from := r.peer(r.ids[1])
 	ctx := context.Background()
-	outside := ledger.Key(r.ids[1]) // owned by ids[1], not by d
+	outside := r.ids[1] // owned by ids[1], not by d
 	cases := []struct {
 		name string
 		data string
@@ -174,7 +174,7 @@ func TestPeerMessagesAreRefusedWithCodes(t *testing.T) {
 		{"unstamped reading", `{"op":"put","body":{"readings":[{"thing":"t","data":1}]}}`, CodeRefused},
 		{"a key outside the range", fmt.Sprintf(`{"op":"put","body":{"readings":[{"thing":"t","data":1,"key":"%s","time":"%d","salt":"00112233445566778899aabbccddeeff"}]}}`, outside, time.Now().UnixNano()), CodeMisrouted},
 		{"a reading the ledger refuses", fmt.Sprintf(`{"op":"put","body":{"readings":[{"thing":"t","data":1,"key":"%s","time":"%d","salt":"00112233445566778899aabbccddeeff"},{"thing":"bad/thing","data":1,"key":"%s","time":"%d","salt":"00112233445566778899aabbccddeeff"}]}}`,
-			ledger.Key(r.ids[0]), time.Now().UnixNano(), ledger.Key(r.ids[0]), time.Now().UnixNano()), CodeInput},
+			r.ids[0], time.Now().UnixNano(), r.ids[0], time.Now().UnixNano()), CodeInput},
 		{"too many has", `{"op":"has","body":{"txIDs":[]}}`, CodeRefused},
 	}
 	rejected := d.Stats().Rejected
@@ -228,13 +228,13 @@ func TestPutPlacesOnOwnerAndReplicas(t *testing.T) {
 	}
 	for i, rc := range rcs {
 		v := ringView{r: r}
-		owner, _, _ := v.Lookup(ctx, chord.ID(rc.Key))
-		if chord.ID(rc.Owner.ID) != owner.ID {
+		owner, _, _ := v.Lookup(ctx, rc.Key)
+		if rc.Owner.ID != owner.ID {
 			t.Fatalf("reading %d: owner %s, want %s", i, rc.Owner.ID, owner.ID)
 		}
 		holders := []chord.ID{owner.ID}
 		for _, p := range rc.Replicas {
-			holders = append(holders, chord.ID(p.ID))
+			holders = append(holders, p.ID)
 		}
 		if len(holders) != 3 {
 			t.Fatalf("reading %d: replicas %v", i, rc.Replicas)
@@ -245,7 +245,7 @@ func TestPutPlacesOnOwnerAndReplicas(t *testing.T) {
 				t.Fatalf("reading %d: holder %s lacks it: %v", i, h.Short(), err)
 			}
 			rec, err := ledger.ParseRecord(raw)
-			if err != nil || rec.CheckSelf(raw) != nil || rec.Block.Branch != ledger.Key(owner.ID) {
+			if err != nil || rec.CheckSelf(raw) != nil || rec.Block.Branch != owner.ID {
 				t.Fatalf("reading %d on %s: %v", i, h.Short(), err)
 			}
 		}

@@ -119,7 +119,7 @@ func (d *Ledger) owner(ctx context.Context, key ledger.Key) (chord.Peer, error) 
 	if p, ok := d.ranges.find(key, d.now()); ok {
 		return p, nil
 	}
-	p, _, err := d.ring.Lookup(ctx, chord.ID(key))
+	p, _, err := d.ring.Lookup(ctx, key)
 	return p, err
 }
 
@@ -151,7 +151,7 @@ const maxWalk = 1024
 // by (its neighbours and fingers), or with no address.
 func knownPeer(st chord.State, id ledger.Key) Peer {
 	for _, p := range append(append([]chord.Peer{st.Pred}, st.Succs...), st.Fingers...) {
-		if ledger.Key(p.ID) == id && !p.IsZero() {
+		if p.ID == id && !p.IsZero() {
 			return PeerOf(p)
 		}
 	}

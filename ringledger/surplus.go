@@ -114,7 +114,7 @@ func (d *Ledger) dropSurplus(ctx context.Context, st chord.State) error {
 		return err
 	}
 	err = d.store.EachPointerInRange(own.To, own.From, func(txID [32]byte, key [20]byte) error {
-		if pos := keyOf(txID); placement.Surplus(st, assigned, chord.ID(pos)) {
+		if pos := keyOf(txID); placement.Surplus(st, assigned, pos) {
 			ptrs = append(ptrs, surplusEntry{pos: pos, txID: txID})
 		}
 		if len(ptrs) >= maxSurplus {
@@ -148,7 +148,7 @@ func (d *Ledger) dropSurplus(ctx context.Context, st chord.State) error {
 // and returns the txIDs that may be dropped.
 func (d *Ledger) confirmSurplus(ctx context.Context, entries []surplusEntry, pointers bool) ([][32]byte, error) {
 	var out [][32]byte
-	self := ledger.Key(d.self())
+	self := d.self()
 	for i := 0; i < len(entries); {
 		owner, err := d.owner(ctx, entries[i].pos)
 		if err != nil {

@@ -79,12 +79,12 @@ func idealErr(c *http.Client, live []*node) string {
 
 // view is the node as chordtest's ring checks see it (r not shown: 0).
 func view(in api.NodeInfo) chordtest.View {
-	v := chordtest.View{Self: chord.ID(in.ID), Status: in.Status}
+	v := chordtest.View{Self: in.ID, Status: in.Status}
 	if in.Predecessor != nil {
-		v.Pred = chord.ID(in.Predecessor.ID)
+		v.Pred = in.Predecessor.ID
 	}
 	for _, s := range in.Successors {
-		v.Succs = append(v.Succs, chord.ID(s.ID))
+		v.Succs = append(v.Succs, s.ID)
 	}
 	return v
 }

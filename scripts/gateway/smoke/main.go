@@ -653,7 +653,7 @@ func dirSize(dir string) (disk, apparent int64) {
 		if fi, err := d.Info(); err == nil {
 			apparent += fi.Size()
 			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-				disk += int64(st.Blocks) * 512
+				disk += st.Blocks * 512
 			}
 		}
 		return nil
