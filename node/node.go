@@ -74,11 +74,7 @@ func Open(cfg Config) (*Node, error) {
 	if created {
 		cfg.Log.Info("created node key", zap.String("dir", cfg.DataDir), zap.Stringer("id", id.ID))
 	}
-	sopts, err := store.ProfileOptions(cfg.Profile.Store)
-	if err != nil {
-		return nil, err
-	}
-	st, err := store.Open(cfg.DataDir, sopts, cfg.Log.Named("store"))
+	st, err := store.Open(cfg.DataDir, cfg.Profile.Store, cfg.Log.Named("store"))
 	if err != nil {
 		return nil, err
 	}

@@ -15,11 +15,7 @@ import (
 
 func openTestNode(t *testing.T, dir string) *Node {
 	t.Helper()
-	p, err := LookupProfile("local")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := Open(Config{DataDir: dir, Profile: p, Network: "node-test", Advertise: "127.0.0.1:0"})
+	n, err := Open(Config{DataDir: dir, Profile: LocalProfile(), Network: "node-test", Advertise: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,8 +60,7 @@ func TestMinedBranchVerifiesWithRealProofs(t *testing.T) {
 	}
 
 	// The same data dir under another network is refused with a clear error.
-	p, _ := LookupProfile("local")
-	if _, err := Open(Config{DataDir: dir, Profile: p, Network: "other"}); err == nil {
+	if _, err := Open(Config{DataDir: dir, Profile: LocalProfile(), Network: "other"}); err == nil {
 		t.Fatal("opened a data dir of another network")
 	}
 	// And under the same network, the node comes back with its branch.
@@ -107,13 +102,24 @@ func TestForgedProofIsFound(t *testing.T) {
 }
 
 func TestUnknownProfile(t *testing.T) {
-	if _, err := LookupProfile("huge"); err == nil {
+	if _, err := ProfileNamed("huge"); err == nil {
 		t.Fatal("unknown profile accepted")
 	}
-	for name, p := range Profiles {
+	for _, name := range []string{"gateway", "laptop", "local"} {
+		p, err := ProfileNamed(name)
+		if err != nil || p.Name != name || p.Store.Profile != name || p.Ring.Name != name {
+			t.Errorf("profile %s: %+v, %v", name, p, err)
+			continue
+		}
 		if err := MinerParams(p.Mining).Validate(); err != nil {
 			t.Errorf("profile %s: %v", name, err)
 		}
+	}
+	// Each call is a fresh value: editing one changes no other node's.
+	p := LocalProfile()
+	p.MaxBatch = 1
+	if LocalProfile().MaxBatch == 1 {
+		t.Error("LocalProfile returned a shared value")
 	}
 }
 

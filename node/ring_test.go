@@ -62,7 +62,7 @@ func newTestRing(tb testing.TB, size, k int) *testRing {
 func (r *testRing) add() *ringNode {
 	tb := r.tb
 	tb.Helper()
-	prof, _ := LookupProfile("local")
+	prof := LocalProfile()
 	n, err := Open(Config{DataDir: tb.TempDir(), Profile: prof, Replicas: r.k, Log: testLog()})
 	if err != nil {
 		tb.Fatal(err)
@@ -71,9 +71,8 @@ func (r *testRing) add() *ringNode {
 	srv := httptest.NewServer(mux)
 	addr := "ws://" + srv.Listener.Addr().String()
 	id := chord.ID(n.ID())
-	dprof, _ := driver.ProfileConfig(driver.ProfileLocal)
 	d, err := driver.New(driver.Config{
-		Self: chord.Peer{ID: id, Addr: addr}, Profile: dprof, Messages: n.HandleMessage, OnEvent: n.RingEvent,
+		Self: chord.Peer{ID: id, Addr: addr}, Profile: prof.Ring, Messages: n.HandleMessage, OnEvent: n.RingEvent,
 		Transport: func(h rpc.Handler) (rpc.Transport, error) {
 			ws, err := rpc.NewWS(rpc.WSConfig{Self: rpc.Peer{ID: id.Hex(), Addr: addr}, Handler: h})
 			if err != nil {

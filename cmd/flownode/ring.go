@@ -20,7 +20,7 @@ import (
 // ringFlags is what `flownode run` needs to put the node in a ring.
 type ringFlags struct {
 	id        chord.ID
-	profile   string
+	profile   driver.Profile
 	rpc       string   // "ws" or "coap": the transport this node advertises
 	join      []string // peer URLs; empty: create a ring
 	coap      string   // UDP address to listen on
@@ -59,10 +59,6 @@ func parseJoin(s string) ([]string, error) {
 // startRing builds the WS and CoAP transports and the driver. The WS handler
 // is mounted on rf.mux at rpc.ReceivePattern.
 func startRing(rf *ringFlags) (*driver.Driver, error) {
-	prof, err := driver.ProfileConfig(rf.profile)
-	if err != nil {
-		return nil, err
-	}
 	wsAddr := "ws://" + net.JoinHostPort(rf.advHost, fmt.Sprint(rf.httpPort))
 	var self chord.Peer
 	build := func(h rpc.Handler) (rpc.Transport, error) {
@@ -90,7 +86,7 @@ func startRing(rf *ringFlags) (*driver.Driver, error) {
 		}
 		return advertising{rpc.NewMulti(map[string]rpc.Transport{rpc.SchemeWS: ws, rpc.SchemeCoAP: co}), &self}, nil
 	}
-	return driver.New(driver.Config{Self: chord.Peer{ID: rf.id}, Profile: prof, Transport: build,
+	return driver.New(driver.Config{Self: chord.Peer{ID: rf.id}, Profile: rf.profile, Transport: build,
 		Messages: rf.messages, OnEvent: rf.events, Logger: rf.log.Named("chord")})
 }
 

@@ -41,7 +41,7 @@ func cmdRun(args []string, stdout io.Writer) error {
 	if err := wantArgs(rest, 0, "no arguments"); err != nil {
 		return err
 	}
-	profile, err := node.LookupProfile(*profileName)
+	profile, err := node.ProfileNamed(*profileName)
 	if err != nil {
 		return usageErr("%v", err)
 	}
@@ -83,7 +83,7 @@ func cmdRun(args []string, stdout io.Writer) error {
 	mux.Handle("/", api.NewServer(n, log.Named("http")))
 	// Peers may call before the ring is attached to the node: it refuses
 	// their messages as "starting" until then, and they retry.
-	ring, err := startRing(&ringFlags{id: chord.ID(n.ID()), profile: profile.Name, rpc: *rpcPref, coap: *coapAddr,
+	ring, err := startRing(&ringFlags{id: chord.ID(n.ID()), profile: profile.Ring, rpc: *rpcPref, coap: *coapAddr,
 		advHost: advHost, httpPort: ln.Addr().(*net.TCPAddr).Port, mux: mux, log: log, messages: n.HandleMessage, events: n.RingEvent})
 	if err != nil {
 		ln.Close()
