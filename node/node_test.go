@@ -130,3 +130,54 @@ func TestRecordNotFound(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestHooks: a node without a ring (Open) reports each record it signs and
+// each read it answers, in order, and Close delivers them all.
+func TestHooks(t *testing.T) {
+	var recs []Receipt
+	var qs []Query
+	n, err := Open(Config{DataDir: t.TempDir(), Profile: LocalProfile(), Advertise: "127.0.0.1:0",
+		OnRecord: func(rc Receipt, rec []byte) {
+			if r, err := ledger.ParseRecord(rec); err != nil || r.TxID != rc.TxID {
+				t.Errorf("record %s: %v", rec, err)
+			}
+			recs = append(recs, rc)
+		},
+		OnQuery: func(q Query) { qs = append(qs, q) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rcs, err := n.Put(ctx, []ledger.Reading{{Thing: "t1", Data: []byte(`1`)}, {Thing: "t1", Data: []byte(`2`)}}, PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.LocalRecord(rcs[1].TxID)
+	n.Record(ctx, ledger.Hash{1})
+	n.RecordsByThing(ctx, "t1", 0, 0, 10)
+	n.RecordsByKey(ctx, rcs[0].Key, 5)
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 || recs[0].TxID != rcs[0].TxID || recs[1].TxID != rcs[1].TxID || recs[0].Owner.ID != n.ID() {
+		t.Errorf("OnRecord got %+v, want the receipts %+v", recs, rcs)
+	}
+	want := []Query{
+		{Kind: QueryRecord, TxID: rcs[1].TxID, Local: true, Found: 1},
+		{Kind: QueryRecord, TxID: ledger.Hash{1}, Err: ErrNotFound},
+		{Kind: QueryThing, Thing: "t1", Limit: 10, Found: 2},
+		{Kind: QueryKey, Key: rcs[0].Key, Limit: 5, Found: 1},
+	}
+	if len(qs) != len(want) {
+		t.Fatalf("OnQuery got %d calls: %+v", len(qs), qs)
+	}
+	for i := range want {
+		if !errors.Is(qs[i].Err, want[i].Err) {
+			t.Errorf("query %d: err %v, want %v", i, qs[i].Err, want[i].Err)
+		}
+		qs[i].Err = want[i].Err
+		if qs[i] != want[i] {
+			t.Errorf("query %d: %+v, want %+v", i, qs[i], want[i])
+		}
+	}
+}
