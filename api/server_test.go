@@ -28,10 +28,7 @@ type testNode struct {
 // when given, changes the profile's HTTP limits (the mining rules stay local's).
 func openTestNode(t *testing.T, mine bool, edit func(*node.Profile)) *testNode {
 	t.Helper()
-	p, err := node.LookupProfile("local")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := node.LocalProfile()
 	if edit != nil {
 		edit(&p)
 	}

@@ -62,11 +62,8 @@ func newFixture(t *testing.T) *fixture {
 
 func (f *fixture) open() {
 	f.t.Helper()
-	opts, err := store.ProfileOptions("local")
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	f.st, err = store.Open(f.dir, opts, nil)
+	var err error
+	f.st, err = store.Open(f.dir, store.LocalOptions(), nil)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -79,11 +76,7 @@ func (f *fixture) open() {
 
 // openBench opens a store and ledger on the laptop profile with the real clock.
 func openBench(b *testing.B, dir string, g *Genesis, id *Identity) (*store.Store, *Ledger) {
-	opts, err := store.ProfileOptions("laptop")
-	if err != nil {
-		b.Fatal(err)
-	}
-	st, err := store.Open(dir, opts, nil)
+	st, err := store.Open(dir, store.LaptopOptions(), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

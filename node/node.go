@@ -20,14 +20,47 @@ import (
 // Version is set at build time with -ldflags "-X github.com/flownode/flownode/node.Version=...".
 var Version = "dev"
 
-// Config says how to open a node.
+// Config says how to open (Open) or start (Start) a node.
 type Config struct {
-	DataDir   string
-	Profile   Profile
-	Network   string // network name; the genesis block is derived from it and the profile
-	Advertise string // the address peers and clients reach this node at (its HTTP URL)
-	Replicas  int    // k, copies of each entry in a ring (owner included); 0: DefaultReplicas
+	DataDir string
+	Profile Profile // LaptopProfile() is the daemon's default; a zero Profile is not valid
+	Network string  // network name; the genesis block is derived from it and the profile
+	// Advertise is the address peers and clients reach this node at: its
+	// HTTP host:port. For Start it may be a host alone (the port is then
+	// Listen's) or empty (Listen's host, 127.0.0.1 for an unspecified one).
+	Advertise string
+	Replicas  int // k, copies of each entry in a ring (owner included); 0: DefaultReplicas
 	Log       *zap.Logger
+
+	// The ring, for Start (Open ignores these).
+
+	// Listen is the TCP address for HTTP and WebSocket RPC; "" is ":8000".
+	// Port 0 picks a free port.
+	Listen string
+	// CoAPListen is the UDP address for CoAP RPC; "" is ":5683". Port 0
+	// picks a free port.
+	CoAPListen string
+	// RPC is the transport this node advertises to peers: "ws" (the
+	// default) or "coap". It listens on both either way.
+	RPC string
+	// Join lists peers to join through: ws://HOST:PORT, coap://HOST:PORT or
+	// HOST:PORT (WebSocket on the peer's HTTP port). Empty: create a ring.
+	Join []string
+	// Seed makes this node start a new ring when none of the Join peers is
+	// in one (give it to one node of a fixed set).
+	Seed bool
+
+	// Hooks. They run on one goroutine of the node's own, in order, never on
+	// the write or read path (see hooks); Close delivers the queued ones.
+
+	// OnRecord is called for each reading this node signs as its owner, once
+	// the record is durable here, with its receipt and the record's stored
+	// bytes (JSON-LD; do not modify them). A reading an entry node resent
+	// after a failure may be reported twice: the txID identifies it.
+	OnRecord func(rc Receipt, record []byte)
+	// OnQuery is called for each read the node answered for a client
+	// (Record, LocalRecord, RecordsByKey, RecordsByThing).
+	OnQuery func(Query)
 }
 
 // Node is one flownode: identity, store, ledger, miner and, once attached, its ring.
@@ -42,6 +75,8 @@ type Node struct {
 	log       *zap.Logger
 	ring      Ring               // nil: a ring of one
 	dist      *ringledger.Ledger // its share of the distributed ledger
+	hooks     *hooks
+	run       *running // set by Start
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -74,11 +109,7 @@ func Open(cfg Config) (*Node, error) {
 	if created {
 		cfg.Log.Info("created node key", zap.String("dir", cfg.DataDir), zap.Stringer("id", id.ID))
 	}
-	sopts, err := store.ProfileOptions(cfg.Profile.Store)
-	if err != nil {
-		return nil, err
-	}
-	st, err := store.Open(cfg.DataDir, sopts, cfg.Log.Named("store"))
+	st, err := store.Open(cfg.DataDir, cfg.Profile.Store, cfg.Log.Named("store"))
 	if err != nil {
 		return nil, err
 	}
@@ -87,9 +118,10 @@ func Open(cfg Config) (*Node, error) {
 		st.Close()
 		return nil, err
 	}
-	n := &Node{cfg: cfg, id: id, store: st, ledger: l, params: params, started: time.Now(), log: cfg.Log}
+	n := &Node{cfg: cfg, id: id, store: st, ledger: l, params: params, started: time.Now(), log: cfg.Log,
+		hooks: newHooks(cfg.OnRecord, cfg.OnQuery)}
 	n.dist = ringledger.New(ringledger.Config{Self: n.Self(), Ledger: l, Store: st, Replicas: cfg.Replicas,
-		SyncInterval: cfg.Profile.SyncInterval, Log: cfg.Log.Named("dist")})
+		SyncInterval: cfg.Profile.SyncInterval, Log: cfg.Log.Named("dist"), OnRecord: n.hooks.record()})
 	n.miner = miner.New(params, id.ID, l, miner.NewTicker, time.Now, cfg.Log.Named("miner"))
 	return n, nil
 }
@@ -120,11 +152,13 @@ func (n *Node) Run(ctx context.Context) error {
 	return err
 }
 
-// Close stops the node's ring work and closes the store; Run must have
-// returned. (Close does not leave the ring: see Leave.)
+// Close stops the node's ring work, delivers the hooks' queued calls and
+// closes the store; Run must have returned. (Close does not leave the ring:
+// see Leave. A node made by Start is stopped with Stop.)
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		n.dist.Close()
+		n.hooks.close()
 		n.closeErr = n.store.Close()
 	})
 	return n.closeErr

@@ -15,11 +15,7 @@ import (
 
 func openTestNode(t *testing.T, dir string) *Node {
 	t.Helper()
-	p, err := LookupProfile("local")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := Open(Config{DataDir: dir, Profile: p, Network: "node-test", Advertise: "127.0.0.1:0"})
+	n, err := Open(Config{DataDir: dir, Profile: LocalProfile(), Network: "node-test", Advertise: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,8 +60,7 @@ func TestMinedBranchVerifiesWithRealProofs(t *testing.T) {
 	}
 
 	// The same data dir under another network is refused with a clear error.
-	p, _ := LookupProfile("local")
-	if _, err := Open(Config{DataDir: dir, Profile: p, Network: "other"}); err == nil {
+	if _, err := Open(Config{DataDir: dir, Profile: LocalProfile(), Network: "other"}); err == nil {
 		t.Fatal("opened a data dir of another network")
 	}
 	// And under the same network, the node comes back with its branch.
@@ -107,13 +102,24 @@ func TestForgedProofIsFound(t *testing.T) {
 }
 
 func TestUnknownProfile(t *testing.T) {
-	if _, err := LookupProfile("huge"); err == nil {
+	if _, err := ProfileNamed("huge"); err == nil {
 		t.Fatal("unknown profile accepted")
 	}
-	for name, p := range Profiles {
+	for _, name := range []string{"gateway", "laptop", "local"} {
+		p, err := ProfileNamed(name)
+		if err != nil || p.Name != name || p.Store.Profile != name || p.Ring.Name != name {
+			t.Errorf("profile %s: %+v, %v", name, p, err)
+			continue
+		}
 		if err := MinerParams(p.Mining).Validate(); err != nil {
 			t.Errorf("profile %s: %v", name, err)
 		}
+	}
+	// Each call is a fresh value: editing one changes no other node's.
+	p := LocalProfile()
+	p.MaxBatch = 1
+	if LocalProfile().MaxBatch == 1 {
+		t.Error("LocalProfile returned a shared value")
 	}
 }
 
@@ -122,5 +128,56 @@ func TestRecordNotFound(t *testing.T) {
 	defer n.Close()
 	if _, err := n.Record(context.Background(), ledger.Hash{1}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestHooks: a node without a ring (Open) reports each record it signs and
+// each read it answers, in order, and Close delivers them all.
+func TestHooks(t *testing.T) {
+	var recs []Receipt
+	var qs []Query
+	n, err := Open(Config{DataDir: t.TempDir(), Profile: LocalProfile(), Advertise: "127.0.0.1:0",
+		OnRecord: func(rc Receipt, rec []byte) {
+			if r, err := ledger.ParseRecord(rec); err != nil || r.TxID != rc.TxID {
+				t.Errorf("record %s: %v", rec, err)
+			}
+			recs = append(recs, rc)
+		},
+		OnQuery: func(q Query) { qs = append(qs, q) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rcs, err := n.Put(ctx, []ledger.Reading{{Thing: "t1", Data: []byte(`1`)}, {Thing: "t1", Data: []byte(`2`)}}, PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.LocalRecord(rcs[1].TxID)
+	n.Record(ctx, ledger.Hash{1})
+	n.RecordsByThing(ctx, "t1", 0, 0, 10)
+	n.RecordsByKey(ctx, rcs[0].Key, 5)
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 || recs[0].TxID != rcs[0].TxID || recs[1].TxID != rcs[1].TxID || recs[0].Owner.ID != n.ID() {
+		t.Errorf("OnRecord got %+v, want the receipts %+v", recs, rcs)
+	}
+	want := []Query{
+		{Kind: QueryRecord, TxID: rcs[1].TxID, Local: true, Found: 1},
+		{Kind: QueryRecord, TxID: ledger.Hash{1}, Err: ErrNotFound},
+		{Kind: QueryThing, Thing: "t1", Limit: 10, Found: 2},
+		{Kind: QueryKey, Key: rcs[0].Key, Limit: 5, Found: 1},
+	}
+	if len(qs) != len(want) {
+		t.Fatalf("OnQuery got %d calls: %+v", len(qs), qs)
+	}
+	for i := range want {
+		if !errors.Is(qs[i].Err, want[i].Err) {
+			t.Errorf("query %d: err %v, want %v", i, qs[i].Err, want[i].Err)
+		}
+		qs[i].Err = want[i].Err
+		if qs[i] != want[i] {
+			t.Errorf("query %d: %+v, want %+v", i, qs[i], want[i])
+		}
 	}
 }

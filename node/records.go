@@ -40,21 +40,39 @@ func (n *Node) Put(ctx context.Context, readings []ledger.Reading, opt PutOption
 
 // Record returns a record's bytes, from whichever node holds it.
 func (n *Node) Record(ctx context.Context, txID ledger.Hash) ([]byte, error) {
-	return n.dist.Record(ctx, txID)
+	rec, err := n.dist.Record(ctx, txID)
+	n.hooks.query(Query{Kind: QueryRecord, TxID: txID}, found(err == nil), err)
+	return rec, err
 }
 
 // LocalRecord returns a record's stored bytes from this node's store only.
-func (n *Node) LocalRecord(txID ledger.Hash) ([]byte, error) { return n.dist.LocalRecord(txID) }
+func (n *Node) LocalRecord(txID ledger.Hash) ([]byte, error) {
+	rec, err := n.dist.LocalRecord(txID)
+	n.hooks.query(Query{Kind: QueryRecord, TxID: txID, Local: true}, found(err == nil), err)
+	return rec, err
+}
 
 // RecordsByKey returns the records stored under a data key, from the key's owner.
 func (n *Node) RecordsByKey(ctx context.Context, key ledger.Key, limit int) ([][]byte, error) {
-	return n.dist.RecordsByKey(ctx, key, limit)
+	recs, err := n.dist.RecordsByKey(ctx, key, limit)
+	n.hooks.query(Query{Kind: QueryKey, Key: key, Limit: limit}, len(recs), err)
+	return recs, err
 }
 
 // RecordsByThing returns a Thing's records with from ≤ time < to (to 0: no
 // bound), in time order, gathered from every node.
 func (n *Node) RecordsByThing(ctx context.Context, thing string, from, to int64, limit int) ([][]byte, error) {
-	return n.dist.RecordsByThing(ctx, thing, from, to, limit)
+	recs, err := n.dist.RecordsByThing(ctx, thing, from, to, limit)
+	n.hooks.query(Query{Kind: QueryThing, Thing: thing, From: from, To: to, Limit: limit}, len(recs), err)
+	return recs, err
+}
+
+// found counts one record when ok.
+func found(ok bool) int {
+	if ok {
+		return 1
+	}
+	return 0
 }
 
 // Blocks returns up to limit stored blocks of a branch from number from.

@@ -45,7 +45,7 @@ type ringNode struct {
 	dead   bool
 }
 
-func (rn *ringNode) id() chord.ID { return chord.ID(rn.n.ID()) }
+func (rn *ringNode) id() chord.ID { return rn.n.ID() }
 
 func newTestRing(tb testing.TB, size, k int) *testRing {
 	tb.Helper()
@@ -62,7 +62,7 @@ func newTestRing(tb testing.TB, size, k int) *testRing {
 func (r *testRing) add() *ringNode {
 	tb := r.tb
 	tb.Helper()
-	prof, _ := LookupProfile("local")
+	prof := LocalProfile()
 	n, err := Open(Config{DataDir: tb.TempDir(), Profile: prof, Replicas: r.k, Log: testLog()})
 	if err != nil {
 		tb.Fatal(err)
@@ -70,10 +70,9 @@ func (r *testRing) add() *ringNode {
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
 	addr := "ws://" + srv.Listener.Addr().String()
-	id := chord.ID(n.ID())
-	dprof, _ := driver.ProfileConfig(driver.ProfileLocal)
+	id := n.ID()
 	d, err := driver.New(driver.Config{
-		Self: chord.Peer{ID: id, Addr: addr}, Profile: dprof, Messages: n.HandleMessage, OnEvent: n.RingEvent,
+		Self: chord.Peer{ID: id, Addr: addr}, Profile: prof.Ring, Messages: n.HandleMessage, OnEvent: n.RingEvent,
 		Transport: func(h rpc.Handler) (rpc.Transport, error) {
 			ws, err := rpc.NewWS(rpc.WSConfig{Self: rpc.Peer{ID: id.Hex(), Addr: addr}, Handler: h})
 			if err != nil {
@@ -195,7 +194,7 @@ func (r *testRing) waitIdeal(within time.Duration) {
 // holders returns the live nodes that must hold key: its owner and k-1 successors.
 func (r *testRing) holders(key ledger.Key) []chord.ID {
 	o := r.oracle()
-	owner := o.Successor(chord.ID(key))
+	owner := o.Successor(key)
 	i := o.Index(owner)
 	out := []chord.ID{owner}
 	for j := 1; j < min(r.k, len(o)); j++ {
@@ -300,19 +299,19 @@ func TestRingPlacesReplicatesAndReads(t *testing.T) {
 	exact := 0
 	for i, rc := range receipts {
 		want := r.holders(rc.Key)
-		if chord.ID(rc.Owner.ID) != o.Successor(chord.ID(rc.Key)) {
-			t.Fatalf("receipt %s: owner %s, oracle %s", rc.TxID, rc.Owner.ID, o.Successor(chord.ID(rc.Key)))
+		if rc.Owner.ID != o.Successor(rc.Key) {
+			t.Fatalf("receipt %s: owner %s, oracle %s", rc.TxID, rc.Owner.ID, o.Successor(rc.Key))
 		}
 		var reps []chord.ID
 		for _, p := range rc.Replicas {
-			reps = append(reps, chord.ID(p.ID))
+			reps = append(reps, p.ID)
 		}
 		// wait=replicas promises k copies: two replicas besides the owner.
 		// wait=owner names the successors the owner saw when it signed:
 		// fewer if a loaded machine made it think one dead for a moment
 		// (repair restores the copy), never the owner, never one twice.
 		want2 := i >= 400
-		if len(reps) > 2 || (want2 && len(reps) != 2) || len(reps) == 0 || slices.Contains(reps, chord.ID(rc.Owner.ID)) || (len(reps) == 2 && reps[0] == reps[1]) {
+		if len(reps) > 2 || (want2 && len(reps) != 2) || len(reps) == 0 || slices.Contains(reps, rc.Owner.ID) || (len(reps) == 2 && reps[0] == reps[1]) {
 			t.Fatalf("receipt %s (wait=replicas %v): replicas %v, want 2 nodes other than the owner", rc.TxID, want2, reps)
 		}
 		if slices.Equal(reps, want[1:]) {
@@ -326,7 +325,7 @@ func TestRingPlacesReplicatesAndReads(t *testing.T) {
 	// way it must be true: every replica it names holds the record.
 	for _, rc := range receipts {
 		for _, p := range rc.Replicas {
-			if _, err := r.byID(chord.ID(p.ID)).n.LocalRecord(rc.TxID); err != nil {
+			if _, err := r.byID(p.ID).n.LocalRecord(rc.TxID); err != nil {
 				t.Fatalf("receipt %s names replica %s, which does not hold it: %v", rc.TxID, p.ID, err)
 			}
 		}
@@ -483,7 +482,7 @@ func TestPeerBadInput(t *testing.T) {
 	o := r.oracle()
 	// The victim receives from a sender; pick a record the sender owns.
 	rc := receipts[0]
-	owner := r.byID(chord.ID(rc.Owner.ID))
+	owner := r.byID(rc.Owner.ID)
 	ownerIdx := o.Index(owner.id())
 	victim := r.byID(o[(ownerIdx+1)%len(o)])
 	raw, err := owner.n.LocalRecord(rc.TxID)
@@ -705,7 +704,7 @@ func TestRetriedPutIsRecordedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	owner := r.byID(chord.ID(first[0].Owner.ID))
+	owner := r.byID(first[0].Owner.ID)
 	waitFor(t, 30*time.Second, "the owner to mine past the record's block", func() bool {
 		return owner.n.Ledger().HeadRef().No > first[0].Block.No
 	})
@@ -731,7 +730,7 @@ func TestRetriedPutIsRecordedOnce(t *testing.T) {
 		}
 		idem = append(idem, rcs[0])
 		if i == 0 {
-			o := r.byID(chord.ID(rcs[0].Owner.ID))
+			o := r.byID(rcs[0].Owner.ID)
 			waitFor(t, 30*time.Second, "the owner to mine on", func() bool {
 				return o.n.Ledger().HeadRef().No > rcs[0].Block.No
 			})
@@ -766,7 +765,7 @@ func TestRingDropsSurplusCopiesAfterJoins(t *testing.T) {
 		for _, rc := range receipts {
 			holders := r.holders(rc.Key)
 			for _, rn := range r.live() {
-				if slices.Contains(holders, rn.id()) || rn.id() == chord.ID(rc.Owner.ID) {
+				if slices.Contains(holders, rn.id()) || rn.id() == rc.Owner.ID {
 					continue
 				}
 				if _, err := rn.n.LocalRecord(rc.TxID); err == nil {

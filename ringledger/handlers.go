@@ -177,6 +177,7 @@ func (d *Ledger) ownerPutReadings(ctx context.Context, rs []ledger.Reading, wait
 		return putAnswer{}, err
 	}
 	d.stats.owned.Add(uint64(len(lrs)))
+	d.recorded(lrs, PeerOf(st.Self), PeersOf(targets))
 	records := make([][]byte, len(lrs))
 	pointers := make([]store.Pointer, len(lrs))
 	for i, r := range lrs {

@@ -17,6 +17,7 @@ func (d *Ledger) putLocal(ctx context.Context, readings []ledger.Reading) ([]Rec
 	if err != nil {
 		return nil, err
 	}
+	d.recorded(rs, d.cfg.Self, []Peer{})
 	out := make([]Receipt, len(rs))
 	self := d.cfg.Self
 	for i, r := range rs {

@@ -31,6 +31,24 @@ type Config struct {
 	Log          *zap.Logger
 	// Now is the clock (time.Now when nil): range-cache ages, retry pacing.
 	Now func() time.Time
+	// OnRecord, when set, is called for each record this node signs as its
+	// owner, once it is durable here, with its receipt and stored bytes.
+	// It runs on the write path, before the put is answered: it must be
+	// quick (hand the record to a queue) and must not call back into the
+	// ledger. A resent reading the owner already holds is reported again.
+	OnRecord func(Receipt, []byte)
+}
+
+// recorded hands OnRecord the records this node just signed and stored;
+// records of other branches (a resend found as another owner's copy) are
+// not this node's.
+func (d *Ledger) recorded(lrs []ledger.Receipt, self Peer, replicas []Peer) {
+	for _, r := range lrs {
+		if d.cfg.OnRecord != nil && r.Block.Branch == self.ID {
+			d.cfg.OnRecord(Receipt{TxID: r.TxID, Key: r.Key, Owner: self, Replicas: replicas,
+				Block: BlockRef{Branch: r.Block.Branch, No: r.Block.No, Hash: r.Block.Hash}}, r.Record)
+		}
+	}
 }
 
 // Ledger is one node's share of the distributed ledger: it routes readings

@@ -118,11 +118,7 @@ func openLedger(t *testing.T, g *ledger.Genesis, seed byte) *Ledger {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts, err := store.ProfileOptions("local")
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(dir, opts, nil)
+	st, err := store.Open(dir, store.LocalOptions(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,11 +24,7 @@ func benchRecord(i uint64) Record {
 	return r
 }
 
-func openBench(b *testing.B, profile string) *Store {
-	o, err := ProfileOptions(profile)
-	if err != nil {
-		b.Fatal(err)
-	}
+func openBench(b *testing.B, o Options) *Store {
 	s, err := Open(b.TempDir(), o, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -46,10 +42,11 @@ func report(b *testing.B, s *Store, records int) {
 // records are synced to disk.
 func BenchmarkWrite(b *testing.B) {
 	ctx := context.Background()
-	for _, profile := range []string{"gateway", "laptop"} {
+	for _, o := range []Options{GatewayOptions(), LaptopOptions()} {
+		profile := o.Profile
 		// One writer, one record per Write: one sync per record.
 		b.Run(profile+"/single", func(b *testing.B) {
-			s := openBench(b, profile)
+			s := openBench(b, o)
 			for i := range uint64(b.N) {
 				if err := s.Write(ctx, Write{Records: []Record{benchRecord(i)}}); err != nil {
 					b.Fatal(err)
@@ -59,7 +56,7 @@ func BenchmarkWrite(b *testing.B) {
 		})
 		// 32 writers, one record per Write: group commit shares the syncs.
 		b.Run(profile+"/concurrent32", func(b *testing.B) {
-			s := openBench(b, profile)
+			s := openBench(b, o)
 			var next atomic.Uint64
 			var wg sync.WaitGroup
 			for range 32 {
@@ -77,7 +74,7 @@ func BenchmarkWrite(b *testing.B) {
 		})
 		// One writer, 1000 records per Write.
 		b.Run(profile+"/batch1000", func(b *testing.B) {
-			s := openBench(b, profile)
+			s := openBench(b, o)
 			recs := make([]Record, 1000)
 			for n := range uint64(b.N) {
 				for i := range recs {

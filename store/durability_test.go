@@ -24,7 +24,7 @@ func TestHelperProcess(t *testing.T) {
 	if dir == "" {
 		t.Skip("helper process for TestAckedWritesSurviveKill")
 	}
-	o, _ := ProfileOptions("local")
+	o := LocalOptions()
 	s, err := Open(dir, o, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -12,8 +12,7 @@ func Example() {
 	dir, _ := os.MkdirTemp("", "store-example")
 	defer os.RemoveAll(dir)
 
-	opts, _ := store.ProfileOptions("local")
-	s, err := store.Open(dir, opts, nil)
+	s, err := store.Open(dir, store.LocalOptions(), nil)
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -1,8 +1,6 @@
 package store
 
 import (
-	"fmt"
-
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
 	"go.uber.org/zap"
@@ -14,7 +12,8 @@ const (
 )
 
 // Options are the Badger sizes the store opens with. Get them from
-// ProfileOptions; a zero field takes the laptop profile's value.
+// GatewayOptions, LaptopOptions or LocalOptions; a zero field takes the
+// laptop profile's value.
 type Options struct {
 	// Profile names the profile these options came from, for logs.
 	Profile string
@@ -38,12 +37,10 @@ type Options struct {
 	NoCompression bool
 }
 
-// profiles are the named option sets. Gateway is the low-memory set measured on
-// a 128 MB MIPS gateway (see the README, "The gateway"); laptop is Badger's defaults with the
-// memory-hungry ones bounded; local is laptop with small memtables so tests
-// flush, split transactions and open quickly.
-var profiles = map[string]Options{
-	"gateway": {
+// GatewayOptions is the low-memory set measured on a 128 MB MIPS gateway (see
+// the README, "The gateway").
+func GatewayOptions() Options {
+	return Options{
 		Profile:                 "gateway",
 		MemTableSize:            2 * mib,
 		NumMemtables:            2,
@@ -58,8 +55,13 @@ var profiles = map[string]Options{
 		BlockCacheSize:          1 * mib,
 		IndexCacheSize:          0,
 		NoCompression:           true,
-	},
-	"laptop": {
+	}
+}
+
+// LaptopOptions is Badger's defaults with the memory-hungry ones bounded; a
+// zero field of any Options takes its value here.
+func LaptopOptions() Options {
+	return Options{
 		Profile:                 "laptop",
 		MemTableSize:            64 * mib,
 		NumMemtables:            3,
@@ -73,8 +75,13 @@ var profiles = map[string]Options{
 		NumCompactors:           4,
 		BlockCacheSize:          64 * mib,
 		IndexCacheSize:          0,
-	},
-	"local": {
+	}
+}
+
+// LocalOptions is laptop with small memtables, so that tests flush, split
+// transactions and open quickly.
+func LocalOptions() Options {
+	return Options{
 		Profile:                 "local",
 		MemTableSize:            2 * mib,
 		NumMemtables:            2,
@@ -88,17 +95,7 @@ var profiles = map[string]Options{
 		NumCompactors:           2,
 		BlockCacheSize:          4 * mib,
 		IndexCacheSize:          0,
-	},
-}
-
-// ProfileOptions returns the options of the named profile: "gateway", "laptop"
-// or "local".
-func ProfileOptions(name string) (Options, error) {
-	o, ok := profiles[name]
-	if !ok {
-		return Options{}, fmt.Errorf("unknown store profile %q; use gateway, laptop or local", name)
 	}
-	return o, nil
 }
 
 // max32BitValueLog bounds the value-log file size on 32-bit targets. Badger
@@ -111,7 +108,7 @@ const max32BitValueLog = 64 * mib
 // log on targets whose int has intSize bits (strconv.IntSize in production,
 // injected by tests).
 func (o Options) withDefaults(intSize int) Options {
-	d := profiles["laptop"]
+	d := LaptopOptions()
 	if o.Profile == "" {
 		o.Profile = "custom"
 	}

@@ -7,12 +7,8 @@ import (
 )
 
 func TestProfiles(t *testing.T) {
-	for _, name := range []string{"gateway", "laptop", "local"} {
+	for name, o := range map[string]Options{"gateway": GatewayOptions(), "laptop": LaptopOptions(), "local": LocalOptions()} {
 		t.Run(name, func(t *testing.T) {
-			o, err := ProfileOptions(name)
-			if err != nil {
-				t.Fatal(err)
-			}
 			if o.Profile != name {
 				t.Errorf("Profile = %q", o.Profile)
 			}
@@ -33,14 +29,11 @@ func TestProfiles(t *testing.T) {
 			}
 		})
 	}
-	if _, err := ProfileOptions("tiny"); err == nil {
-		t.Error("unknown profile accepted")
-	}
 }
 
 // TestGatewayProfile pins the low-memory options measured for a 128 MB gateway.
 func TestGatewayProfile(t *testing.T) {
-	o, _ := ProfileOptions("gateway")
+	o := GatewayOptions()
 	want := Options{
 		Profile:                 "gateway",
 		MemTableSize:            2 << 20,
@@ -74,7 +67,7 @@ func TestGatewayProfile(t *testing.T) {
 }
 
 func TestWithDefaults(t *testing.T) {
-	laptop, _ := ProfileOptions("laptop")
+	laptop := LaptopOptions()
 	zero := Options{}.withDefaults(64)
 	zero.Profile = "laptop"
 	if zero != laptop {
@@ -91,7 +84,7 @@ func TestWithDefaults(t *testing.T) {
 	if got := (Options{ValueLogFileSize: 1<<30 - 1}).withDefaults(64).ValueLogFileSize; got != 1<<30-1 {
 		t.Errorf("64-bit 1 GiB ValueLogFileSize = %d", got)
 	}
-	gw, _ := ProfileOptions("gateway")
+	gw := GatewayOptions()
 	if got := gw.withDefaults(32); got != gw {
 		t.Errorf("32-bit gateway = %+v, want %+v", got, gw)
 	}

@@ -20,11 +20,7 @@ func openLocal(t testing.TB, dir string) *Store {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	o, err := ProfileOptions("local")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(dir, o, zaptest.NewLogger(t))
+	s, err := Open(dir, LocalOptions(), zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

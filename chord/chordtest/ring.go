@@ -188,13 +188,10 @@ func RandomIDs(seed uint64, n int) []chord.ID {
 	return ids
 }
 
-// LocalProfile is driver.ProfileLocal with its tick and send timeout
+// LocalProfile is driver.LocalProfile with its tick and send timeout
 // stretched by RaceSlowdown.
 func LocalProfile(tb testing.TB) driver.Profile {
-	p, err := driver.ProfileConfig(driver.ProfileLocal)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	p := driver.LocalProfile()
 	p.Tick *= RaceSlowdown
 	p.SendTimeout *= RaceSlowdown
 	return p

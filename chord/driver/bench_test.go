@@ -84,7 +84,7 @@ func BenchmarkMaintenance(b *testing.B) {
 	for _, k := range []chordtest.Kind{chordtest.WS, chordtest.CoAP} {
 		b.Run(string(k), func(b *testing.B) {
 			const n, window = 16, 200
-			prof, _ := driver.ProfileConfig(driver.ProfileGateway)
+			prof := driver.GatewayProfile()
 			gatewayTick := prof.Tick
 			prof.Tick = 20 * time.Millisecond // only used for send timeouts here
 			prof.SendTimeout = 200 * time.Millisecond

@@ -16,7 +16,7 @@ type Config struct {
 	// Self is this node. Its ID is required; an empty Addr is taken from the
 	// transport (its Addr method) once it is built.
 	Self chord.Peer
-	// Profile sets the timers; the zero Profile means ProfileConfig("laptop").
+	// Profile sets the timers; the zero Profile means LaptopProfile().
 	Profile Profile
 	// Transport builds the transport with the driver's handler. The driver
 	// owns what it returns and closes it in Close. (A factory, because a

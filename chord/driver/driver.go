@@ -64,7 +64,7 @@ func New(cfg Config) (*Driver, error) {
 	}
 	prof := cfg.Profile
 	if prof.Tick <= 0 {
-		prof, _ = ProfileConfig(ProfileLaptop)
+		prof = LaptopProfile()
 	}
 	log := cfg.Logger
 	if log == nil {

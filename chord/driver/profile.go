@@ -1,7 +1,6 @@
 package driver
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/flownode/flownode/chord"
@@ -26,47 +25,43 @@ type Profile struct {
 	Chord chord.Config
 }
 
-// Profile names.
-const (
-	ProfileLocal   = "local"
-	ProfileLaptop  = "laptop"
-	ProfileGateway = "gateway"
-)
-
-// ProfileConfig returns the named profile: "local" (fast timers for tests on
-// one machine), "laptop" (the default) or "gateway" (slow timers, little
-// traffic, for LinkIt-class devices).
-func ProfileConfig(name string) (Profile, error) {
+// LocalProfile has fast timers, for tests on one machine.
+func LocalProfile() Profile {
 	c := chord.DefaultConfig(chord.Peer{})
-	switch name {
-	case ProfileLocal:
-		// A loaded test machine (race detector, dozens of nodes on two
-		// cores) can stall a goroutine for a few ticks: timeouts and TTLs
-		// are a few ticks long so that a slow node is not a dead one.
-		c.RequestTimeout = 4
-		c.MaxTTL = 4
-		c.CheckEvery = 2
-		c.FingersPerTick = 2
-		c.LookupTimeout = 60
-		return Profile{Name: name, Tick: 50 * time.Millisecond, SendTimeout: 250 * time.Millisecond,
-			Senders: 16, SendQueue: 1024, Chord: c}, nil
-	case ProfileLaptop, "":
-		c.RequestTimeout = 3
-		c.MaxTTL = 3
-		c.CheckEvery = 2
-		return Profile{Name: ProfileLaptop, Tick: 300 * time.Millisecond, SendTimeout: 900 * time.Millisecond,
-			Senders: 8, SendQueue: 512, Chord: c}, nil
-	case ProfileGateway:
-		// Slow timers: a gateway on a lossy link with a 580 MHz CPU. Check
-		// every other tick, fingers every fourth: maintenance is a few
-		// hundred bytes per second.
-		c.RequestTimeout = 2
-		c.MaxTTL = 3
-		c.CheckEvery = 2
-		c.FingerEvery = 4
-		c.LookupTimeout = 20
-		return Profile{Name: name, Tick: 1500 * time.Millisecond, SendTimeout: 3 * time.Second,
-			Senders: 4, SendQueue: 256, Chord: c}, nil
-	}
-	return Profile{}, fmt.Errorf("profile %q: want local, laptop or gateway", name)
+	// A loaded test machine (race detector, dozens of nodes on two
+	// cores) can stall a goroutine for a few ticks: timeouts and TTLs
+	// are a few ticks long so that a slow node is not a dead one.
+	c.RequestTimeout = 4
+	c.MaxTTL = 4
+	c.CheckEvery = 2
+	c.FingersPerTick = 2
+	c.LookupTimeout = 60
+	return Profile{Name: "local", Tick: 50 * time.Millisecond, SendTimeout: 250 * time.Millisecond,
+		Senders: 16, SendQueue: 1024, Chord: c}
+}
+
+// LaptopProfile is the default: a driver whose Config.Profile is zero runs
+// with it.
+func LaptopProfile() Profile {
+	c := chord.DefaultConfig(chord.Peer{})
+	c.RequestTimeout = 3
+	c.MaxTTL = 3
+	c.CheckEvery = 2
+	return Profile{Name: "laptop", Tick: 300 * time.Millisecond, SendTimeout: 900 * time.Millisecond,
+		Senders: 8, SendQueue: 512, Chord: c}
+}
+
+// GatewayProfile has slow timers and little traffic, for LinkIt-class
+// devices: a gateway on a lossy link with a 580 MHz CPU. It checks every
+// other tick and fingers every fourth: maintenance is a few hundred bytes
+// per second.
+func GatewayProfile() Profile {
+	c := chord.DefaultConfig(chord.Peer{})
+	c.RequestTimeout = 2
+	c.MaxTTL = 3
+	c.CheckEvery = 2
+	c.FingerEvery = 4
+	c.LookupTimeout = 20
+	return Profile{Name: "gateway", Tick: 1500 * time.Millisecond, SendTimeout: 3 * time.Second,
+		Senders: 4, SendQueue: 256, Chord: c}
 }

@@ -46,18 +46,14 @@ func cmdVerify(args []string, stdout io.Writer) error {
 }
 
 func verifyOffline(dir, profileName string) (*ledger.Report, error) {
-	p, err := node.LookupProfile(profileName)
-	if err != nil {
-		return nil, usageErr("%v", err)
-	}
-	opts, err := store.ProfileOptions(p.Store)
+	p, err := node.ProfileNamed(profileName)
 	if err != nil {
 		return nil, usageErr("%v", err)
 	}
 	if !store.Exists(dir) {
 		return nil, usageErr("%s holds no flownode store", dir)
 	}
-	st, err := store.Open(dir, opts, zap.NewNop())
+	st, err := store.Open(dir, p.Store, zap.NewNop())
 	if err != nil {
 		return nil, usageErr("%v (is a node still running on it? then use --node)", err)
 	}
