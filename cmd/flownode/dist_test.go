@@ -332,7 +332,9 @@ func dlQueries(acks []*dlAcked, nodes []*nodeProc, extras bool) []dlQuery {
 		hs := dlHolders(sorted, a.rc.Key, dlK)
 		for _, p := range nodes {
 			must := slices.Contains(hs, p.ID)
-			if must || extras {
+			// A record's signer keeps it whatever its range (its blocks'
+			// seals prove it): not an extra copy.
+			if must || (extras && p.ID != a.rc.Owner.ID) {
 				qs = append(qs, dlQuery{a, p, must})
 			}
 		}
@@ -382,8 +384,8 @@ func dlPlacement(acks []*dlAcked, nodes []*nodeProc, extras bool) (missing []dlQ
 
 // dlWaitPlacement polls until every record is on its oracle holders among
 // nodes, and returns how long that took (from start). The first poll asks
-// about every record; later ones only about the copies still missing (no
-// copy is ever deleted); a last full poll confirms.
+// about every record; later ones only about the copies still missing (a
+// holder's copy is never dropped); a last full poll confirms.
 func dlWaitPlacement(t *testing.T, what string, acks []*dlAcked, nodes []*nodeProc, start time.Time, timeout time.Duration) time.Duration {
 	t.Helper()
 	pending := dlQueries(acks, nodes, false)
@@ -678,7 +680,19 @@ func TestDistributedLedger(t *testing.T) {
 			dlDescribe(missing, 8), strings.Join(dlFirst(errs, 4), "; "))
 	}
 	if extra > 0 {
-		t.Errorf("placement after the puts: %d copies on nodes that are neither owner nor one of its %d successors", extra, dlK-1)
+		// Copies beyond the k holders (an owner that thought a successor
+		// dead for a moment replicated to the next one) are surplus: the
+		// nodes drop them once the ring has been quiet for the grace period.
+		t.Logf("placement after the puts: %d copies on nodes that are neither owner nor one of its %d successors; waiting for their drop", extra, dlK-1)
+		dropStart := time.Now()
+		if !waitFor(90*time.Second, 500*time.Millisecond, func() bool {
+			_, extra, _ = dlPlacement(acks, nodes, true)
+			return extra == 0
+		}) {
+			t.Errorf("placement after the puts: %d copies still on nodes that are neither owner nor one of its %d successors after 90 s", extra, dlK-1)
+		} else {
+			t.Logf("surplus copies dropped in %v", time.Since(dropStart).Round(time.Millisecond))
+		}
 	}
 	t.Logf("placement checked on all %d nodes (%d local reads) in %v", len(nodes), len(acks)*len(nodes), time.Since(placeStart).Round(time.Millisecond))
 	if t.Failed() {
