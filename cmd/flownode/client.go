@@ -84,6 +84,21 @@ func serverMessage(b []byte, status string) string {
 	return "the node answered " + status
 }
 
+// clientFor parses a command's arguments with fs (whose --node is node), wants
+// n positional arguments (what names them in the error), and returns them with
+// a client of the node that gives up after timeout.
+func clientFor(fs *flag.FlagSet, node *string, args []string, n int, what string, timeout time.Duration) ([]string, *apiClient, error) {
+	rest, err := parseFlags(fs, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := wantArgs(rest, n, what); err != nil {
+		return nil, nil, err
+	}
+	c, err := newClient(*node, timeout)
+	return rest, c, err
+}
+
 func cmdPut(args []string, stdout io.Writer) error {
 	fs := newFlags("put")
 	node := nodeFlag(fs)
@@ -128,14 +143,7 @@ func cmdPut(args []string, stdout io.Writer) error {
 func cmdGet(args []string, stdout io.Writer) error {
 	fs := newFlags("get")
 	node := nodeFlag(fs)
-	rest, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(rest, 1, "one TXID"); err != nil {
-		return err
-	}
-	c, err := newClient(*node, 30*time.Second)
+	rest, c, err := clientFor(fs, node, args, 1, "one TXID", 30*time.Second)
 	if err != nil {
 		return err
 	}
@@ -152,14 +160,7 @@ func cmdStatus(args []string, stdout io.Writer) error {
 	fs := newFlags("status")
 	node := nodeFlag(fs)
 	asJSON := fs.Bool("json", false, "print the raw JSON answer")
-	rest, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(rest, 0, "no arguments"); err != nil {
-		return err
-	}
-	c, err := newClient(*node, 30*time.Second)
+	_, c, err := clientFor(fs, node, args, 0, "no arguments", 30*time.Second)
 	if err != nil {
 		return err
 	}
@@ -197,14 +198,7 @@ func cmdStatus(args []string, stdout io.Writer) error {
 func cmdRing(args []string, stdout io.Writer) error {
 	fs := newFlags("ring")
 	node := nodeFlag(fs)
-	rest, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(rest, 0, "no arguments"); err != nil {
-		return err
-	}
-	c, err := newClient(*node, 30*time.Second)
+	_, c, err := clientFor(fs, node, args, 0, "no arguments", 30*time.Second)
 	if err != nil {
 		return err
 	}
@@ -228,14 +222,7 @@ func cmdRing(args []string, stdout io.Writer) error {
 func cmdHealthcheck(args []string, stdout io.Writer) error {
 	fs := newFlags("healthcheck")
 	node := nodeFlag(fs)
-	rest, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(rest, 0, "no arguments"); err != nil {
-		return err
-	}
-	c, err := newClient(*node, 5*time.Second)
+	_, c, err := clientFor(fs, node, args, 0, "no arguments", 5*time.Second)
 	if err != nil {
 		return err
 	}
