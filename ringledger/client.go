@@ -86,7 +86,7 @@ func (d *Ledger) Put(ctx context.Context, readings []ledger.Reading, opt PutOpti
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				err := d.putTo(ctx, owners[id], readings, idx, out, opt)
+				rest, err := d.putTo(ctx, owners[id], readings, idx, out, opt)
 				mu.Lock()
 				defer mu.Unlock()
 				var ie *ledger.InputError
@@ -96,11 +96,11 @@ func (d *Ledger) Put(ctx context.Context, readings []ledger.Reading, opt PutOpti
 					fatal = err
 				default:
 					lastErr = err
-					retry = append(retry, idx...)
+					retry = append(retry, rest...)
 					if mayHaveRun(err) {
 						// The owner may hold them already: it must
 						// answer with those records, not sign new ones.
-						for _, i := range idx {
+						for _, i := range rest {
 							readings[i].Resend = true
 						}
 					}
@@ -117,8 +117,10 @@ func (d *Ledger) Put(ctx context.Context, readings []ledger.Reading, opt PutOpti
 }
 
 // putTo sends the readings idx to their owner (in messages that fit) and
-// fills their receipts.
-func (d *Ledger) putTo(ctx context.Context, owner chord.Peer, readings []ledger.Reading, idx []int, out []Receipt, opt PutOptions) error {
+// fills their receipts. On failure it returns the readings not acknowledged
+// (those of the message that failed and after it), so that only they are
+// retried.
+func (d *Ledger) putTo(ctx context.Context, owner chord.Peer, readings []ledger.Reading, idx []int, out []Receipt, opt PutOptions) (rest []int, err error) {
 	if owner.ID == d.self() {
 		rs := make([]ledger.Reading, len(idx))
 		for j, i := range idx {
@@ -126,12 +128,12 @@ func (d *Ledger) putTo(ctx context.Context, owner chord.Peer, readings []ledger.
 		}
 		ans, err := d.ownerPutReadings(ctx, rs, opt.WaitReplicas)
 		if err != nil {
-			return d.inputIndex(err, idx)
+			return idx, d.inputIndex(err, idx)
 		}
 		for j, i := range idx {
 			out[i] = ans.Receipts[j]
 		}
-		return nil
+		return nil, nil
 	}
 	for len(idx) > 0 {
 		body := putBody{Wait: opt.WaitReplicas}
@@ -152,10 +154,10 @@ func (d *Ledger) putTo(ctx context.Context, owner chord.Peer, readings []ledger.
 		}
 		if err != nil {
 			if hasCode(err, CodeInput) {
-				return d.inputIndex(err, idx[:j])
+				return idx, d.inputIndex(err, idx[:j])
 			}
 			d.ranges.forget(owner.ID)
-			return err
+			return idx, err
 		}
 		d.ranges.learn(ans.Range.From, ans.Range.To, owner, d.now())
 		for m, i := range idx[:j] {
@@ -164,7 +166,7 @@ func (d *Ledger) putTo(ctx context.Context, owner chord.Peer, readings []ledger.
 		d.stats.forwarded.Add(uint64(j))
 		idx = idx[j:]
 	}
-	return nil
+	return nil, nil
 }
 
 // inputIndex maps an input refusal of a sub-batch back to the client's index.

@@ -24,6 +24,9 @@ type staticRing struct {
 	mu    sync.Mutex
 	nodes map[chord.ID]*Ledger
 	ids   []chord.ID // sorted
+	// afterCall, when set, sees each call once the far side handled it and
+	// may change its outcome (a lost answer, say).
+	afterCall func(to *Ledger, req, reply json.RawMessage, err error) (json.RawMessage, error)
 }
 
 type ringView struct {
@@ -76,12 +79,16 @@ func (v ringView) Lookup(_ context.Context, key chord.ID) (chord.Peer, int, erro
 
 func (v ringView) Call(ctx context.Context, p chord.Peer, data json.RawMessage) (json.RawMessage, error) {
 	v.r.mu.Lock()
-	to := v.r.nodes[p.ID]
+	to, after := v.r.nodes[p.ID], v.r.afterCall
 	v.r.mu.Unlock()
 	if to == nil {
 		return nil, errors.New("unreachable")
 	}
-	return to.HandleMessage(ctx, v.r.peer(v.self), data)
+	reply, err := to.HandleMessage(ctx, v.r.peer(v.self), data)
+	if after != nil {
+		return after(to, data, reply, err)
+	}
+	return reply, err
 }
 
 func (v ringView) Leave(context.Context) error { return nil }
@@ -261,5 +268,44 @@ func TestPutPlacesOnOwnerAndReplicas(t *testing.T) {
 				t.Fatalf("read %s from %s: %v", rc.TxID, id.Short(), err)
 			}
 		}
+	}
+}
+
+// TestLostAnswerIsNotASecondRecord: the owner stores a put, mines its next
+// block, and the answer is lost on the way back; the entry node's retry is
+// marked resend and the owner answers with the stored record, so the reading
+// is one record, not two.
+func TestLostAnswerIsNotASecondRecord(t *testing.T) {
+	r := newStaticRing(t, 3)
+	ctx := context.Background()
+	entry := r.nodes[r.ids[0]]
+	// A reading owned by another node, so the put crosses the "wire".
+	key := ledger.Key(r.ids[1])
+	rs := []ledger.Reading{{Thing: "meter-1", Data: []byte(`{"kWh":3}`), Key: &key}}
+	lost := 0
+	r.mu.Lock()
+	r.afterCall = func(to *Ledger, req, reply json.RawMessage, err error) (json.RawMessage, error) {
+		var q peerRequest
+		if json.Unmarshal(req, &q) == nil && q.Op == opPut && lost == 0 {
+			lost++
+			if err := to.ledger.Extend(ctx, 1, time.Now()); err != nil {
+				t.Errorf("mine: %v", err)
+			}
+			return nil, errors.New("connection lost before the answer")
+		}
+		return reply, err
+	}
+	r.mu.Unlock()
+	rcs, err := entry.Put(ctx, rs, PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := r.nodes[r.ids[1]]
+	ids, err := owner.store.RecordsByKey(key, 0)
+	if err != nil || len(ids) != 1 || ids[0] != rcs[0].TxID || lost != 1 {
+		t.Fatalf("after a lost answer the owner holds %d records under the key (%v), receipt %s, lost %d; want exactly the receipt's", len(ids), err, rcs[0].TxID, lost)
+	}
+	if rcs[0].Block.No != 0 {
+		t.Fatalf("the receipt names block %d: the retry was signed anew after the block was mined", rcs[0].Block.No)
 	}
 }
