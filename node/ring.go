@@ -38,9 +38,9 @@ func (n *Node) Neighbours() Neighbours {
 		return Neighbours{Status: "member", Predecessor: &self, Successors: []Peer{self}, Fingers: []Peer{}}
 	}
 	st := n.ring.State()
-	nb := Neighbours{Status: st.Status, RPC: st.Self.Addr, Successors: ringledger.PeersOf(st.Succs), Fingers: ringledger.PeersOf(st.DistinctFingers())}
+	nb := Neighbours{Status: st.Status, RPC: st.Self.Addr, Successors: ringledger.PeerList(st.Succs), Fingers: ringledger.PeerList(st.DistinctFingers())}
 	if !st.Pred.IsZero() {
-		p := ringledger.PeerOf(st.Pred)
+		p := st.Pred
 		nb.Predecessor = &p
 	}
 	return nb
@@ -55,7 +55,7 @@ func (n *Node) WalkRing(ctx context.Context) ([]Peer, error) {
 		return []Peer{n.Self()}, nil
 	}
 	ps, err := n.ring.Walk(ctx, maxWalk)
-	return ringledger.PeersOf(ps), err
+	return ringledger.PeerList(ps), err
 }
 
 // ringReady says why the node is not a ring member yet, or nil.

@@ -416,11 +416,9 @@ type Receipt struct {
 	Replicas []Peer      `json:"replicas"`
 }
 
-// Peer names a node: its 40-hex ID and the address it is reached at.
-type Peer struct {
-	ID   ledger.Key `json:"id"`
-	Addr string     `json:"addr"`
-}
+// Peer names a node: its 40-hex ID and the address it is reached at. It is
+// the ring's own peer type.
+type Peer = chord.Peer
 
 // BlockRef names a block in API answers (numbers, not the signed format's strings).
 type BlockRef struct {
@@ -429,14 +427,6 @@ type BlockRef struct {
 	Hash   ledger.Hash `json:"hash"`
 }
 
-// PeerOf converts a ring peer.
-func PeerOf(p chord.Peer) Peer { return Peer{ID: p.ID, Addr: p.Addr} }
-
-// PeersOf converts ring peers.
-func PeersOf(ps []chord.Peer) []Peer {
-	out := make([]Peer, 0, len(ps))
-	for _, p := range ps {
-		out = append(out, PeerOf(p))
-	}
-	return out
-}
+// PeerList copies ps into a list that is never nil, so that an empty one is
+// [] in JSON answers, not null.
+func PeerList(ps []chord.Peer) []Peer { return append(make([]Peer, 0, len(ps)), ps...) }

@@ -177,7 +177,7 @@ func (d *Ledger) ownerPutReadings(ctx context.Context, rs []ledger.Reading, wait
 		return putAnswer{}, err
 	}
 	d.stats.owned.Add(uint64(len(lrs)))
-	d.recorded(lrs, PeerOf(st.Self), PeersOf(targets))
+	d.recorded(lrs, st.Self, PeerList(targets))
 	records := make([][]byte, len(lrs))
 	pointers := make([]store.Pointer, len(lrs))
 	for i, r := range lrs {
@@ -193,8 +193,8 @@ func (d *Ledger) ownerPutReadings(ctx context.Context, rs []ledger.Reading, wait
 			return putAnswer{}, fmt.Errorf("records durable on their owner, not on every replica: %w", err)
 		}
 	}
-	self := PeerOf(st.Self)
-	reps := PeersOf(targets)
+	self := st.Self
+	reps := PeerList(targets)
 	out := putAnswer{Receipts: make([]Receipt, len(lrs)), Range: wireRange{From: from, To: to}}
 	for i, r := range lrs {
 		owner := self

@@ -280,7 +280,7 @@ func TestLostAnswerIsNotASecondRecord(t *testing.T) {
 	ctx := context.Background()
 	entry := r.nodes[r.ids[0]]
 	// A reading owned by another node, so the put crosses the "wire".
-	key := ledger.Key(r.ids[1])
+	key := r.ids[1]
 	rs := []ledger.Reading{{Thing: "meter-1", Data: []byte(`{"kWh":3}`), Key: &key}}
 	lost := 0
 	r.mu.Lock()

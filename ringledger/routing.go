@@ -152,7 +152,7 @@ const maxWalk = 1024
 func knownPeer(st chord.State, id ledger.Key) Peer {
 	for _, p := range append(append([]chord.Peer{st.Pred}, st.Succs...), st.Fingers...) {
 		if p.ID == id && !p.IsZero() {
-			return PeerOf(p)
+			return p
 		}
 	}
 	return Peer{ID: id}
