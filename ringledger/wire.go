@@ -206,21 +206,20 @@ func (d *Ledger) call(ctx context.Context, p chord.Peer, op string, body, out an
 	if err != nil {
 		return err
 	}
-	var rep struct {
-		Answer  json.RawMessage `json:"answer"`
-		Refusal *Refusal        `json:"refusal"`
+	// One pass: the answer decodes straight into out (encoding/json fills
+	// the value an interface field points to).
+	rep := struct {
+		Answer  any      `json:"answer"`
+		Refusal *Refusal `json:"refusal"`
+	}{Answer: out}
+	if out == nil {
+		rep.Answer = &json.RawMessage{}
 	}
 	if err := json.Unmarshal(raw, &rep); err != nil {
 		return fmt.Errorf("%s answer from %s: %w", op, p.Addr, err)
 	}
 	if rep.Refusal != nil {
 		return fmt.Errorf("%s refused %s: %w", p.Addr, op, rep.Refusal)
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(rep.Answer, out); err != nil {
-		return fmt.Errorf("%s answer from %s: %w", op, p.Addr, err)
 	}
 	return nil
 }
