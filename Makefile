@@ -48,7 +48,7 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count=1 ./chord/ ./chord/chordsim/ ./chord/peercache/
 	$(GO) test -run '^$$' -bench Lookup -benchtime 2000x -count=1 ./chord/driver/
 	$(GO) test -run '^$$' -bench Maintenance -benchtime 1x -count=1 ./chord/driver/
-	$(GO) test -run '^$$' -bench 'RingIngest' -benchtime 50x -count=1 ./node/
+	$(GO) test -run '^$$' -bench 'RingIngest' -benchtime 200x -count=1 ./node/
 	$(GO) test -run '^$$' -bench 'ReadByTxID' -benchtime 2000x -count=1 ./node/
 	$(GO) test -run '^$$' -bench 'RestoreCopies' -benchtime 3x -count=1 ./node/
 

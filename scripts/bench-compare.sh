@@ -29,7 +29,7 @@ else
 	names+=("worktree")
 fi
 benches=(
-	"./node/ RingIngest 50x"
+	"./node/ RingIngest 200x"
 	"./node/ ReadByTxID 2000x"
 	"./node/ RestoreCopies 1x"
 	"./chord/driver/ Lookup 2000x"
