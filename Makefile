@@ -109,11 +109,16 @@ ring-test: image
 	COMPOSE='$(RING)' scripts/ring/test.sh
 
 ## fuzz-short: a short coverage-guided run of every fuzz target (seeds run in make test)
-FUZZTIME ?= 8s
+# Budgets are counts of executions, not durations: a duration -fuzztime races Go's
+# fuzz coordinator at its deadline and fails with a bare "context deadline exceeded"
+# on a busy machine (go.dev/issue/75804, fixed only in Go 1.27). A count cannot race.
+# About 8 s each on this 2-core machine.
+FUZZ_RPC_EXECS   ?= 60000x
+FUZZ_CHORD_EXECS ?= 250000x
 fuzz-short:
 	@set -e; for t in FuzzDecode FuzzWSFrame FuzzCoAPBody FuzzCoAPDatagram; do \
-	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./rpc/; done
-	$(GO) test -run '^$$' -fuzz '^FuzzStepJSON$$' -fuzztime $(FUZZTIME) ./chord/
+	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZ_RPC_EXECS) -fuzzminimizetime 2000x ./rpc/; done
+	$(GO) test -run '^$$' -fuzz '^FuzzStepJSON$$' -fuzztime $(FUZZ_CHORD_EXECS) -fuzzminimizetime 2000x ./chord/
 
 ## soak: 10,000 simulator seeds across the Chord scenarios
 soak:
