@@ -27,6 +27,9 @@ type MiningParams struct {
 type Network struct {
 	Name   string       `json:"network"`
 	Mining MiningParams `json:"mining"`
+	// Authority is the hex ed25519 public key of the network's authority, which
+	// admits its nodes (package network). Empty only for test networks.
+	Authority string `json:"authority,omitempty"`
 }
 
 // Genesis is the block every branch of a network starts from (block number 0). Nodes
@@ -36,9 +39,14 @@ type Genesis struct {
 	Version int          `json:"version"`
 	Network string       `json:"network"`
 	Mining  MiningParams `json:"mining"`
-	Hash    Hash         `json:"-"`
-	Bytes   []byte       `json:"-"` // canonical JSON
+	// Authority binds the network's authority key into its identity: two networks
+	// with one name but different authorities have different genesis blocks.
+	Authority string `json:"authority,omitempty"`
+	Hash      Hash   `json:"-"`
+	Bytes     []byte `json:"-"` // canonical JSON
 }
+
+var authorityKey = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 var networkName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
@@ -51,7 +59,10 @@ func NewGenesis(n Network) (*Genesis, error) {
 	if n.Mining.Rate == 0 || n.Mining.MeanBlockTime <= 0 || n.Mining.Variance <= 0 {
 		return nil, errors.New("network mining parameters must have a positive rate, mean block time and variance")
 	}
-	g := &Genesis{Type: "Genesis", Version: FormatVersion, Network: n.Name, Mining: n.Mining}
+	if n.Authority != "" && !authorityKey.MatchString(n.Authority) {
+		return nil, fmt.Errorf("network authority %q is invalid: want 64 lowercase hex characters (an ed25519 public key)", n.Authority)
+	}
+	g := &Genesis{Type: "Genesis", Version: FormatVersion, Network: n.Name, Mining: n.Mining, Authority: n.Authority}
 	b, err := Canonical(g)
 	if err != nil {
 		return nil, err
@@ -73,7 +84,7 @@ func StoredGenesis(st interface{ Meta(string) ([]byte, error) }) (*Genesis, erro
 	if err := decodeStrict(b, &g); err != nil {
 		return nil, fmt.Errorf("stored genesis is damaged: %w", err)
 	}
-	out, err := NewGenesis(Network{Name: g.Network, Mining: g.Mining})
+	out, err := NewGenesis(Network{Name: g.Network, Mining: g.Mining, Authority: g.Authority})
 	if err != nil {
 		return nil, fmt.Errorf("stored genesis is damaged: %w", err)
 	}

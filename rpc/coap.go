@@ -153,7 +153,7 @@ func NewCoAP(cfg CoAPConfig) (*CoAP, error) {
 		}
 		cfg.Self.Addr = "coap://" + la.String()
 	}
-	e, err := newEndpoint("coap", cfg.Self, cfg.Handler, cfg.Logger, cfg.Codec, cfg.Call, cfg.MaxInflight)
+	e, err := newEndpoint("coap", cfg.Self, nil, cfg.Handler, cfg.Logger, cfg.Codec, cfg.Call, cfg.MaxInflight)
 	if err != nil {
 		ln.Close()
 		return nil, err
@@ -209,7 +209,7 @@ func (t *CoAP) Send(ctx context.Context, addr string, env *Envelope) error {
 		_, err = t.retry(ctx, false, func(ctx context.Context) (*Envelope, error) {
 			reply, err := t.post(ctx, addr, hostport, env.To.ID, b, true)
 			if err == nil && reply != nil {
-				t.unmatched(reply) // a peer that answers one-way messages anyway
+				t.unmatched(reply, "") // a peer that answers one-way messages anyway
 			}
 			return nil, err
 		})

@@ -73,7 +73,7 @@ func (t *CoAP) handleBody(ctx context.Context, pathID string, body []byte, onewa
 		id, _ := peekID(body)
 		return codes.ServiceUnavailable, t.errorReply(id, ErrClosed)
 	}
-	env, reply, out := t.accept(body, true)
+	env, reply, out := t.accept(body, true, "")
 	if env != nil {
 		if oneway {
 			t.dispatch(func() {

@@ -15,6 +15,7 @@ import (
 // counters, call policy and the lifetime of its goroutines.
 type endpoint struct {
 	self    Peer
+	auth    *Auth // nil: an open transport (protocol tests)
 	codec   *Codec
 	handler Handler
 	log     *zap.Logger
@@ -27,12 +28,15 @@ type endpoint struct {
 	work    chan func()   // hands a job to an idle worker (see dispatch)
 }
 
-func newEndpoint(kind string, self Peer, h Handler, log *zap.Logger, codec *Codec, call CallOptions, maxInflight int) (*endpoint, error) {
+func newEndpoint(kind string, self Peer, auth *Auth, h Handler, log *zap.Logger, codec *Codec, call CallOptions, maxInflight int) (*endpoint, error) {
 	if err := checkHexID("self.id", self.ID); err != nil {
 		return nil, fmt.Errorf("rpc: %s transport: %w", kind, err)
 	}
 	if h == nil {
 		return nil, fmt.Errorf("rpc: %s transport: no Handler", kind)
+	}
+	if auth != nil && (auth.Verify == nil || len(auth.Certificate.Certificate) == 0) {
+		return nil, fmt.Errorf("rpc: %s transport: Auth needs a Certificate and a Verify", kind)
 	}
 	if log == nil {
 		log = zap.NewNop()
@@ -45,7 +49,7 @@ func newEndpoint(kind string, self Peer, h Handler, log *zap.Logger, codec *Code
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &endpoint{
-		self: self, codec: codec, handler: h, opts: call.withDefaults(),
+		self: self, auth: auth, codec: codec, handler: h, opts: call.withDefaults(),
 		log: log.With(zap.String("transport", kind), zap.String("self", self.ID[:8])),
 		ctx: ctx, cancel: cancel, sem: make(chan struct{}, maxInflight),
 		work: make(chan func()),
@@ -67,23 +71,26 @@ const (
 	outFailed           // the handler's reply could not be sent
 )
 
-// serve handles one incoming request frame: decode, check the addressee, run
-// the handler, encode its reply. It returns the bytes to send back (nil:
-// nothing). A frame that fails gets an error reply when its id can be read,
-// or always when answerAll is set (a CoAP request has a token to answer on
-// even without an id).
-func (e *endpoint) serve(ctx context.Context, frame []byte, answerAll bool) ([]byte, outcome) {
-	env, reply, out := e.accept(frame, answerAll)
+// serve handles one incoming request frame: decode, check the addressee and
+// the sender, run the handler, encode its reply. It returns the bytes to send
+// back (nil: nothing). A frame that fails gets an error reply when its id can
+// be read, or always when answerAll is set (a CoAP request has a token to
+// answer on even without an id). peer is the ID the sender authenticated as
+// ("" on an open transport).
+func (e *endpoint) serve(ctx context.Context, frame []byte, answerAll bool, peer string) ([]byte, outcome) {
+	env, reply, out := e.accept(frame, answerAll, peer)
 	if env == nil {
 		return reply, out
 	}
-	return e.respond(ctx, env)
+	return e.respond(withPeer(ctx, peer), env)
 }
 
-// accept decodes a request frame and checks that it is for this node. It
-// returns the envelope to handle, or nil and what to answer instead (see
-// serve). An error report from a peer is logged and needs no handling.
-func (e *endpoint) accept(frame []byte, answerAll bool) (*Envelope, []byte, outcome) {
+// accept decodes a request frame and checks that it is for this node and,
+// when the transport authenticates peers, that it comes from the peer that
+// authenticated (peer). It returns the envelope to handle, or nil and what
+// to answer instead (see serve). An error report from a peer is logged and
+// needs no handling.
+func (e *endpoint) accept(frame []byte, answerAll bool, peer string) (*Envelope, []byte, outcome) {
 	env, err := e.codec.Decode(frame)
 	if err != nil {
 		e.stats.decodeErrors.Add(1)
@@ -100,6 +107,9 @@ func (e *endpoint) accept(frame []byte, answerAll bool) (*Envelope, []byte, outc
 		return nil, e.errorReply(id, err), out
 	}
 	e.stats.received.Add(1)
+	if err := e.checkSender(env, peer); err != nil {
+		return nil, e.errorReply(env.ID, err), outBad
+	}
 	if env.To.ID != "" && env.To.ID != e.self.ID {
 		err := fmt.Errorf("addressed to node %s, but this is node %s", env.To.ID, e.self.ID)
 		e.log.Warn("rpc: refused a request for another node", zap.String("type", env.Type),
@@ -161,16 +171,40 @@ func (e *endpoint) errorReply(id uint64, err error) []byte {
 	return b
 }
 
-// unmatched takes a reply that no Call waits for: an error reply is logged
-// (the peer refused something this node sent); anything else goes to the
-// handler.
-func (e *endpoint) unmatched(env *Envelope) {
+// checkSender refuses, on a transport that authenticates peers, a message
+// that did not come over an authenticated connection or whose From.ID is not
+// the ID its sender authenticated as.
+func (e *endpoint) checkSender(env *Envelope, peer string) error {
+	if e.auth == nil {
+		return nil
+	}
+	var err error
+	if peer == "" {
+		err = fmt.Errorf("%w: message on a connection that did not authenticate", ErrAuth)
+	} else {
+		err = checkFrom(env, peer)
+	}
+	if err != nil {
+		e.stats.refused.Add(1)
+		e.log.Warn("rpc: refused a message", zap.String("type", env.Type), zap.String("peer", peer), zap.Error(err))
+	}
+	return err
+}
+
+// unmatched takes a reply that no Call waits for, from the peer that
+// authenticated as peer: an error reply is logged (the peer refused something
+// this node sent); anything else goes to the handler.
+func (e *endpoint) unmatched(env *Envelope, peer string) {
+	if e.checkSender(env, peer) != nil {
+		return
+	}
 	if env.Type == TypeError {
 		e.log.Warn("rpc: peer refused a message", zap.String("from", env.From.Addr),
 			zap.Uint64("id", env.ID), zap.String("error", env.Error))
 		return
 	}
-	e.dispatch(func() { e.handle(e.ctx, env) })
+	ctx := withPeer(e.ctx, peer)
+	e.dispatch(func() { e.handle(ctx, env) })
 }
 
 // dispatch runs f on a goroutine of its own: an idle worker if there is

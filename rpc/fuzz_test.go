@@ -117,7 +117,7 @@ func FuzzWSFrame(f *testing.F) {
 	}
 	f.Cleanup(func() { tr.Close() })
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		checkAnswer(t, self, frame, tr.handleFrame(context.Background(), frame))
+		checkAnswer(t, self, frame, tr.handleFrame(context.Background(), frame, ""))
 	})
 }
 

@@ -120,7 +120,7 @@ func (n *MemNetwork) Transport(self Peer, h Handler) (*MemTransport, error) {
 	if _, err := destination(self.Addr, SchemeMem); err != nil {
 		return nil, fmt.Errorf("rpc: mem transport: %w", err)
 	}
-	e, err := newEndpoint("mem", self, h, n.log, n.codec, n.call, 0)
+	e, err := newEndpoint("mem", self, nil, h, n.log, n.codec, n.call, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -262,7 +262,7 @@ func (n *MemNetwork) route(from *MemTransport, to string, frame []byte, isReply 
 func (t *MemTransport) receive(from string, frame []byte, isReply bool) {
 	t.stats.bytesIn.Add(uint64(len(frame)))
 	if !isReply {
-		if reply, _ := t.serve(t.ctx, frame, false); reply != nil {
+		if reply, _ := t.serve(t.ctx, frame, false, ""); reply != nil {
 			if err := t.net.route(t, from, reply, true); err != nil {
 				t.log.Debug("rpc: reply not delivered", zap.String("to", from), zap.Error(err))
 			}
@@ -279,6 +279,6 @@ func (t *MemTransport) receive(from string, frame []byte, isReply bool) {
 	}
 	t.stats.received.Add(1)
 	if !t.calls.resolve(callKey{from, env.ID}, result{env: env}) {
-		t.unmatched(env)
+		t.unmatched(env, "")
 	}
 }

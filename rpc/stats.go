@@ -16,6 +16,9 @@ type Stats struct {
 	CallTimeouts uint64 // call attempts that ran out of time
 	Retries      uint64 // extra attempts made by Call and Send
 	Dials        uint64 // connections opened to peers
+	// Refused counts peers refused at the handshake and messages refused
+	// because their sender did not authenticate as their From.
+	Refused uint64
 }
 
 // Add returns the sum of s and o (Multi reports the sum of its transports).
@@ -25,7 +28,7 @@ func (s Stats) Add(o Stats) Stats {
 		BytesOut: s.BytesOut + o.BytesOut, BytesIn: s.BytesIn + o.BytesIn,
 		DecodeErrors: s.DecodeErrors + o.DecodeErrors, ErrorReplies: s.ErrorReplies + o.ErrorReplies,
 		Calls: s.Calls + o.Calls, CallTimeouts: s.CallTimeouts + o.CallTimeouts,
-		Retries: s.Retries + o.Retries, Dials: s.Dials + o.Dials,
+		Retries: s.Retries + o.Retries, Dials: s.Dials + o.Dials, Refused: s.Refused + o.Refused,
 	}
 }
 
@@ -33,7 +36,7 @@ func (s Stats) Add(o Stats) Stats {
 // aligned even on 386 and mipsle.
 type counters struct {
 	sent, received, bytesOut, bytesIn, decodeErrors, errorReplies atomic.Uint64
-	calls, callTimeouts, retries, dials                           atomic.Uint64
+	calls, callTimeouts, retries, dials, refused                  atomic.Uint64
 }
 
 func (c *counters) out(n int) {
@@ -47,6 +50,6 @@ func (c *counters) snapshot() Stats {
 		BytesOut: c.bytesOut.Load(), BytesIn: c.bytesIn.Load(),
 		DecodeErrors: c.decodeErrors.Load(), ErrorReplies: c.errorReplies.Load(),
 		Calls: c.calls.Load(), CallTimeouts: c.callTimeouts.Load(),
-		Retries: c.retries.Load(), Dials: c.dials.Load(),
+		Retries: c.retries.Load(), Dials: c.dials.Load(), Refused: c.refused.Load(),
 	}
 }

@@ -27,7 +27,8 @@ const AnyNode = "any"
 
 // WSConfig configures a WebSocket transport. Zero durations take the defaults.
 type WSConfig struct {
-	Self        Peer // this node; Self.Addr is the ws://host:port it advertises
+	Self        Peer  // this node; Self.Addr is the ws://host:port it advertises
+	Auth        *Auth // authenticate peers with TLS 1.3 inside the WebSocket; nil: open (tests)
 	Handler     Handler
 	Logger      *zap.Logger
 	Codec       *Codec // default: NewCodec(FlowchainTypes, DefaultMaxSize)
@@ -40,7 +41,17 @@ type WSConfig struct {
 	// (default 15s). A connection silent for three intervals is closed, on
 	// both sides.
 	PingInterval time.Duration
+	// MaxConns bounds the connections peers opened to this node (default
+	// 512), and MaxHandshakes those of them still in their TLS handshake
+	// (default 64; at most 4 from one IP address): a flood of connections
+	// that never authenticate costs bounded memory and never delays members
+	// for longer than a handshake timeout (DialTimeout).
+	MaxConns      int
+	MaxHandshakes int
 }
+
+// maxHandshakesPerSource bounds the unauthenticated connections from one IP.
+const maxHandshakesPerSource = 4
 
 // WS is the WebSocket transport (gorilla/websocket). Each node keeps one
 // connection per peer address that it dialed, and sends its requests on it;
@@ -52,10 +63,12 @@ type WS struct {
 	upgrader websocket.Upgrader
 	dialer   websocket.Dialer
 
-	mu     sync.Mutex
-	closed bool
-	out    map[string]*wsDial // by peer address
-	in     map[*wsConn]bool
+	mu      sync.Mutex
+	closed  bool
+	out     map[string]*wsDial // by peer address
+	in      map[*wsConn]bool
+	pending map[string]int // TLS handshakes in progress, by remote IP
+	npend   int
 }
 
 // wsDial is a connection being dialed or dialed: callers wait on ready.
@@ -70,7 +83,7 @@ func NewWS(cfg WSConfig) (*WS, error) {
 	if _, err := destination(cfg.Self.Addr, SchemeWS); err != nil {
 		return nil, fmt.Errorf("rpc: ws transport: self.addr: %w", err)
 	}
-	e, err := newEndpoint("ws", cfg.Self, cfg.Handler, cfg.Logger, cfg.Codec, cfg.Call, cfg.MaxInflight)
+	e, err := newEndpoint("ws", cfg.Self, cfg.Auth, cfg.Handler, cfg.Logger, cfg.Codec, cfg.Call, cfg.MaxInflight)
 	if err != nil {
 		return nil, err
 	}
@@ -83,14 +96,21 @@ func NewWS(cfg WSConfig) (*WS, error) {
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = 15 * time.Second
 	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = 512
+	}
+	if cfg.MaxHandshakes <= 0 {
+		cfg.MaxHandshakes = 64
+	}
 	return &WS{
 		endpoint: e,
 		cfg:      cfg,
 		upgrader: websocket.Upgrader{HandshakeTimeout: cfg.DialTimeout},
 		// No proxy: node-to-node traffic must not follow HTTP_PROXY.
-		dialer: websocket.Dialer{HandshakeTimeout: cfg.DialTimeout},
-		out:    map[string]*wsDial{},
-		in:     map[*wsConn]bool{},
+		dialer:  websocket.Dialer{HandshakeTimeout: cfg.DialTimeout},
+		out:     map[string]*wsDial{},
+		in:      map[*wsConn]bool{},
+		pending: map[string]int{},
 	}, nil
 }
 
@@ -115,20 +135,83 @@ func (t *WS) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "node is shutting down", http.StatusServiceUnavailable)
 		return
 	}
+	source, _, _ := net.SplitHostPort(r.RemoteAddr)
+	if !t.admit(source) {
+		t.stats.refused.Add(1)
+		t.log.Debug("rpc: refused a connection: too many", zap.String("remote", r.RemoteAddr))
+		http.Error(w, "too many connections", http.StatusServiceUnavailable)
+		return
+	}
 	ws, err := t.upgrader.Upgrade(w, r, nil) // on failure it has answered the client
 	if err != nil {
+		t.admitted(source, nil)
 		t.log.Debug("rpc: websocket upgrade failed", zap.String("remote", r.RemoteAddr), zap.Error(err))
 		return
 	}
 	c := t.newConn(ws, r.RemoteAddr)
-	t.mu.Lock()
-	ok := !t.closed && t.tasks.Go(c.serveRequests)
-	if ok {
-		t.in[c] = true
-	}
-	t.mu.Unlock()
-	if !ok {
+	if !t.tasks.Go(func() { t.accepted(c, source) }) {
+		t.admitted(source, nil)
 		ws.Close()
+	}
+}
+
+// admit takes a place for a new connection from source, within MaxConns and,
+// when peers authenticate, within the handshake bounds.
+func (t *WS) admit(source string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed || len(t.in)+t.npend >= t.cfg.MaxConns {
+		return false
+	}
+	if t.cfg.Auth != nil && (t.npend >= t.cfg.MaxHandshakes || t.pending[source] >= maxHandshakesPerSource) {
+		return false
+	}
+	t.npend++
+	t.pending[source]++
+	return true
+}
+
+// admitted gives back source's place taken by admit and, when c is not nil,
+// counts c among the open connections. It reports false once the transport
+// is closed.
+func (t *WS) admitted(source string, c *wsConn) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.npend--
+	if t.pending[source]--; t.pending[source] <= 0 {
+		delete(t.pending, source)
+	}
+	if c == nil || t.closed {
+		return false
+	}
+	t.in[c] = true
+	return true
+}
+
+// accepted authenticates a connection a peer opened, when peers
+// authenticate, then serves its requests.
+func (t *WS) accepted(c *wsConn, source string) {
+	if t.cfg.Auth != nil {
+		if err := c.secure(true, ""); err != nil {
+			t.admitted(source, nil)
+			t.refusedPeer(c.peer, err)
+			c.kill(err)
+			return
+		}
+	}
+	if !t.admitted(source, c) {
+		c.kill(ErrClosed)
+		return
+	}
+	c.serveRequests()
+}
+
+// refusedPeer counts and logs a peer refused at the handshake.
+func (t *WS) refusedPeer(remote string, err error) {
+	t.stats.refused.Add(1)
+	t.log.Info("rpc: refused a peer", zap.String("remote", remote), zap.Error(err))
+	if t.cfg.Auth.Refused != nil {
+		t.cfg.Auth.Refused(remote, err)
 	}
 }
 
@@ -283,6 +366,13 @@ func (t *WS) dial(d *wsDial, addr, hostport, toID string) {
 		t.stats.dials.Add(1)
 		c = t.newConn(ws, addr)
 		ws.SetPongHandler(func(string) error { c.alive(); return nil })
+		if t.cfg.Auth != nil {
+			if serr := c.secure(false, toID); serr != nil {
+				t.refusedPeer(addr, serr)
+				c.kill(serr)
+				c, err, resp = nil, serr, nil
+			}
+		}
 	}
 	t.mu.Lock()
 	d.c = c
@@ -313,17 +403,20 @@ func (t *WS) dial(d *wsDial, addr, hostport, toID string) {
 // wsConn is one WebSocket connection, dialed (replies come in) or accepted
 // (requests come in, replies go out).
 type wsConn struct {
-	t     *WS
-	c     *websocket.Conn
-	peer  string        // the peer address dialed, or the remote TCP address
-	wlock chan struct{} // one writer at a time; a channel so waiting honours ctx
-	calls pending       // calls waiting for replies (dialed connections)
-	done  chan struct{} // closed when the connection is dead
-	once  sync.Once
+	t      *WS
+	c      *websocket.Conn
+	fr     frameIO       // envelopes on c: plain, or inside TLS
+	peerID string        // the ID the peer authenticated as ("" on an open transport)
+	chain  [][]byte      // the certificates it authenticated with
+	peer   string        // the peer address dialed, or the remote TCP address
+	wlock  chan struct{} // one writer at a time; a channel so waiting honours ctx
+	calls  pending       // calls waiting for replies (dialed connections)
+	done   chan struct{} // closed when the connection is dead
+	once   sync.Once
 }
 
 func (t *WS) newConn(ws *websocket.Conn, peer string) *wsConn {
-	c := &wsConn{t: t, c: ws, peer: peer, wlock: make(chan struct{}, 1), done: make(chan struct{})}
+	c := &wsConn{t: t, c: ws, fr: wsFrames{ws}, peer: peer, wlock: make(chan struct{}, 1), done: make(chan struct{})}
 	ws.SetReadLimit(int64(t.codec.MaxSize()))
 	c.alive()
 	return c
@@ -349,7 +442,7 @@ func (c *wsConn) write(ctx context.Context, data []byte) error {
 		deadline = d
 	}
 	_ = c.c.SetWriteDeadline(deadline)
-	if err := c.c.WriteMessage(websocket.TextMessage, data); err != nil {
+	if err := c.fr.writeFrame(data); err != nil {
 		// A failed write leaves the stream in an unknown state: drop it.
 		c.kill(err)
 		if ctx.Err() != nil {
@@ -401,7 +494,7 @@ func (c *wsConn) ping() {
 func (c *wsConn) readReplies() {
 	t := c.t
 	for {
-		_, data, err := c.c.ReadMessage()
+		data, err := c.fr.readFrame()
 		if err != nil {
 			c.kill(err)
 			return
@@ -417,8 +510,12 @@ func (c *wsConn) readReplies() {
 			continue
 		}
 		t.stats.received.Add(1)
+		if t.checkSender(env, c.peerID) != nil {
+			c.calls.resolve(callKey{id: env.ID}, result{err: fmt.Errorf("%w: a reply from %q on a connection to %s", ErrAuth, env.From.ID, c.peerID)})
+			continue
+		}
 		if !c.calls.resolve(callKey{id: env.ID}, result{env: env}) {
-			t.unmatched(env)
+			t.unmatched(env, c.peerID)
 		}
 	}
 }
@@ -440,9 +537,9 @@ func (c *wsConn) serveRequests() {
 		return err
 	})
 	for {
-		_, data, err := c.c.ReadMessage()
+		data, err := c.fr.readFrame()
 		if err != nil {
-			if errors.Is(err, websocket.ErrReadLimit) {
+			if errors.Is(err, websocket.ErrReadLimit) || errors.Is(err, errFrameTooLarge) {
 				t.stats.decodeErrors.Add(1)
 				t.log.Warn("rpc: closed a connection that sent a frame over the size limit",
 					zap.String("remote", c.peer), zap.Int("limit", t.codec.MaxSize()))
@@ -455,7 +552,7 @@ func (c *wsConn) serveRequests() {
 		c.alive()
 		t.stats.bytesIn.Add(uint64(len(data)))
 		t.dispatch(func() {
-			if reply := t.handleFrame(t.ctx, data); reply != nil {
+			if reply := t.handleFrame(t.ctx, data, c.peerID); reply != nil {
 				if err := c.write(t.ctx, reply); err != nil {
 					t.log.Debug("rpc: reply not sent", zap.String("remote", c.peer), zap.Error(err))
 				}
@@ -466,7 +563,7 @@ func (c *wsConn) serveRequests() {
 
 // handleFrame handles one frame read from an accepted connection and returns
 // the frame to answer with (nil: none).
-func (t *WS) handleFrame(ctx context.Context, frame []byte) []byte {
-	reply, _ := t.serve(ctx, frame, false)
+func (t *WS) handleFrame(ctx context.Context, frame []byte, peer string) []byte {
+	reply, _ := t.serve(ctx, frame, false, peer)
 	return reply
 }
