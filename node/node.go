@@ -13,6 +13,7 @@ import (
 
 	"github.com/flownode/flownode/ledger"
 	"github.com/flownode/flownode/miner"
+	"github.com/flownode/flownode/network"
 	"github.com/flownode/flownode/ringledger"
 	"github.com/flownode/flownode/store"
 )
@@ -24,7 +25,12 @@ var Version = "dev"
 type Config struct {
 	DataDir string
 	Profile Profile // LaptopProfile() is the daemon's default; a zero Profile is not valid
-	Network string  // network name; the genesis block is derived from it and the profile
+	// Network is the name of the network the data directory must belong to
+	// ("": any). The network itself (its authority, its mining rules, this
+	// node's membership) is in the data directory (see package network and
+	// flownode admit); a data directory with none becomes a one-node network
+	// of this name (ledger.DefaultNetwork when empty).
+	Network string
 	// Advertise is the address peers and clients reach this node at: its
 	// HTTP host:port. For Start it may be a host alone (the port is then
 	// Listen's) or empty (Listen's host, 127.0.0.1 for an unspecified one).
@@ -65,20 +71,23 @@ type Config struct {
 
 // Node is one flownode: identity, store, ledger, miner and, once attached, its ring.
 type Node struct {
-	cfg       Config
-	id        *ledger.Identity
-	store     *store.Store
-	ledger    *ledger.Ledger
-	miner     *miner.Miner
-	params    miner.Params
-	started   time.Time
-	log       *zap.Logger
-	ring      Ring               // nil: a ring of one
-	dist      *ringledger.Ledger // its share of the distributed ledger
-	hooks     *hooks
-	run       *running // set by Start
-	closeOnce sync.Once
-	closeErr  error
+	cfg     Config
+	id      *ledger.Identity
+	members *network.Members // the network, this node's membership, revocations
+	// reverifiers are the transports that authenticate peers (set by Start).
+	reverifiers []interface{ Reverify() }
+	store       *store.Store
+	ledger      *ledger.Ledger
+	miner       *miner.Miner
+	params      miner.Params
+	started     time.Time
+	log         *zap.Logger
+	ring        Ring               // nil: a ring of one
+	dist        *ringledger.Ledger // its share of the distributed ledger
+	hooks       *hooks
+	run         *running // set by Start
+	closeOnce   sync.Once
+	closeErr    error
 }
 
 // Open opens (or creates) the node's data directory.
@@ -86,28 +95,34 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
-	if cfg.Network == "" {
-		cfg.Network = ledger.DefaultNetwork
-	}
 	// The profile's limit is a default: GOMEMLIMIT, when the operator set it,
 	// is what the Go runtime already applies, and it wins.
 	if _, set := os.LookupEnv("GOMEMLIMIT"); cfg.Profile.MemoryLimit > 0 && !set {
 		debug.SetMemoryLimit(cfg.Profile.MemoryLimit)
 	}
-	g, err := ledger.NewGenesis(ledger.Network{Name: cfg.Network, Mining: cfg.Profile.Mining})
+	members, err := loadNetwork(cfg.DataDir, cfg.Network, cfg.Profile.Mining, cfg.Log)
 	if err != nil {
 		return nil, err
 	}
-	params := MinerParams(cfg.Profile.Mining)
+	if err := members.CheckSelf(); err != nil {
+		return nil, fmt.Errorf("%w; the network's authority renews it with `flownode admit --network AUTHORITYDIR --data %s`", err, cfg.DataDir)
+	}
+	desc := members.Description()
+	cfg.Network = desc.Name
+	g, err := desc.Genesis()
+	if err != nil {
+		return nil, err
+	}
+	params := MinerParams(desc.Mining)
 	if err := params.Validate(); err != nil {
-		return nil, fmt.Errorf("profile %s: %w", cfg.Profile.Name, err)
+		return nil, fmt.Errorf("network %s: %w", desc.Name, err)
 	}
-	id, created, err := ledger.LoadOrCreateIdentity(cfg.DataDir)
+	id, err := ledger.LoadIdentity(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	if created {
-		cfg.Log.Info("created node key", zap.String("dir", cfg.DataDir), zap.Stringer("id", id.ID))
+	if _, err := members.Certificate(id); err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.DataDir, err)
 	}
 	st, err := store.Open(cfg.DataDir, cfg.Profile.Store, cfg.Log.Named("store"))
 	if err != nil {
@@ -118,7 +133,7 @@ func Open(cfg Config) (*Node, error) {
 		st.Close()
 		return nil, err
 	}
-	n := &Node{cfg: cfg, id: id, store: st, ledger: l, params: params, started: time.Now(), log: cfg.Log,
+	n := &Node{cfg: cfg, id: id, members: members, store: st, ledger: l, params: params, started: time.Now(), log: cfg.Log,
 		hooks: newHooks(cfg.OnRecord, cfg.OnQuery)}
 	n.dist = ringledger.New(ringledger.Config{Self: n.Self(), Ledger: l, Store: st, Replicas: cfg.Replicas,
 		SyncInterval: cfg.Profile.SyncInterval, Log: cfg.Log.Named("dist"), OnRecord: n.hooks.record()})

@@ -103,5 +103,12 @@ func (n *Node) RingEvent(e chord.Event) { n.dist.RingEvent(e) }
 // HandleMessage answers a peer's application MESSAGE (the driver's
 // Config.Messages); before AttachRing it refuses every one as "starting".
 func (n *Node) HandleMessage(ctx context.Context, from chord.Peer, data json.RawMessage) (json.RawMessage, error) {
+	var req struct {
+		Op   string          `json:"op"`
+		Body json.RawMessage `json:"body"`
+	}
+	if json.Unmarshal(data, &req) == nil && req.Op == opRevocations {
+		return n.handleRevocations(ctx, req.Body)
+	}
 	return n.dist.HandleMessage(ctx, from, data)
 }

@@ -156,6 +156,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		}
 	}()
 	go func() { defer close(r.joined); joinRing(r.ctx, r.ring, peers, cfg.Seed, log.Named("chord")) }()
+	go n.revocationLoop(r.ctx, revocationInterval)
 
 	log.Info("flownode started", zap.Stringer("id", n.ID()), zap.String("profile", cfg.Profile.Name), zap.String("rpc", r.ring.Self().Addr),
 		zap.String("network", n.cfg.Network), zap.String("data", cfg.DataDir), zap.String("version", Version))
@@ -218,6 +219,10 @@ func (n *Node) Stop(ctx context.Context) error {
 	return r.stopErr
 }
 
+// revocationInterval is how often a node sends its revocations to its
+// neighbours, for those that missed them.
+const revocationInterval = 30 * time.Second
+
 // advertised is the host:port peers and clients use: adv if set (a host, or
 // host:port), else the listener's host, with unspecified addresses (":8000",
 // "0.0.0.0") shown as 127.0.0.1.
@@ -242,9 +247,13 @@ func (n *Node) startRing(advHost string, httpPort int, mux *http.ServeMux) (*dri
 	log := n.log
 	wsAddr := "ws://" + net.JoinHostPort(advHost, fmt.Sprint(httpPort))
 	var self chord.Peer
+	auth, err := n.PeerAuth()
+	if err != nil {
+		return nil, err
+	}
 	build := func(h rpc.Handler) (rpc.Transport, error) {
 		log := log.Named("rpc")
-		ws, err := rpc.NewWS(rpc.WSConfig{Self: rpc.Peer{ID: id.Hex(), Addr: wsAddr}, Handler: h, Logger: log})
+		ws, err := rpc.NewWS(rpc.WSConfig{Self: rpc.Peer{ID: id.Hex(), Addr: wsAddr}, Auth: auth, Handler: h, Logger: log})
 		if err != nil {
 			return nil, err
 		}
@@ -259,6 +268,7 @@ func (n *Node) startRing(advHost string, httpPort int, mux *http.ServeMux) (*dri
 			ws.Close()
 			return nil, &AddrError{CoAP: true, Addr: n.cfg.CoAPListen, Err: err}
 		}
+		n.reverifiers = append(n.reverifiers, ws)
 		bound, _ := co.LocalAddr().(*net.UDPAddr)
 		mux.Handle(rpc.ReceivePattern, ws.Handler())
 		self = chord.Peer{ID: id, Addr: wsAddr}

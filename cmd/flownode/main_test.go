@@ -31,6 +31,8 @@ import (
 
 	"github.com/flownode/flownode/api"
 	"github.com/flownode/flownode/ledger"
+	"github.com/flownode/flownode/network"
+	"github.com/flownode/flownode/node"
 )
 
 // binPath is the flownode binary under test, set by TestMain.
@@ -152,6 +154,7 @@ var runningLine = regexp.MustCompile(`^flownode ([0-9a-f]{40}) is running: dashb
 // in tb.Cleanup if still alive; its stderr is logged if the test failed.
 func startNode(tb testing.TB, dataDir, profile string, extraArgs ...string) *nodeProc {
 	tb.Helper()
+	admitOnce(tb, dataDir, profile)
 	args := append([]string{"run", "--data", dataDir, "--http", "127.0.0.1:0", "--coap", "127.0.0.1:0", "--profile", profile}, extraArgs...)
 	cmd := exec.Command(binPath, args...)
 	cmd.Env = cleanEnv()
@@ -454,4 +457,33 @@ func scanLines(s string) []string {
 		out = append(out, sc.Text())
 	}
 	return out
+}
+
+// testAuthorities are the networks of the process tests, one per profile (its
+// mining rules are the network's): every node a test starts on a fresh data
+// directory is admitted to the one of its profile, as flownode admit would.
+var testAuthorities sync.Map // profile name → *network.Authority
+
+// admitOnce admits dataDir to the test network of profile unless it already
+// belongs to a network.
+func admitOnce(tb testing.TB, dataDir, profile string) {
+	tb.Helper()
+	if _, err := os.Stat(filepath.Join(dataDir, network.DescriptionFile)); err == nil {
+		return
+	}
+	prof, err := node.ProfileNamed(profile)
+	if err != nil {
+		return // the test expects run to refuse the profile
+	}
+	a, ok := testAuthorities.Load(profile)
+	if !ok {
+		na, err := network.NewAuthority("flownode-test", prof.Mining)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		a, _ = testAuthorities.LoadOrStore(profile, na)
+	}
+	if _, err := a.(*network.Authority).AdmitDir(dataDir, time.Now().Add(24*time.Hour)); err != nil {
+		tb.Fatal(err)
+	}
 }

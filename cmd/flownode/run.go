@@ -7,12 +7,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/flownode/flownode/api"
 	"github.com/flownode/flownode/ledger"
+	"github.com/flownode/flownode/network"
 	"github.com/flownode/flownode/node"
 )
 
@@ -25,7 +27,7 @@ func cmdRun(args []string, stdout io.Writer) error {
 	seed := fs.Bool("seed", false, "start a new ring when none of the --join peers is in one (give it to one node of a fixed set)")
 	rpcPref := fs.String("rpc", "ws", "transport this node prefers for RPC: ws or coap")
 	profileName := fs.String("profile", "laptop", "gateway, laptop or local")
-	network := fs.String("network", ledger.DefaultNetwork, "network name; nodes of different networks refuse each other")
+	networkName := fs.String("network", "", "the network the data dir must belong to (flownode admit puts it there); a data dir with none becomes a one-node network of this name (default "+ledger.DefaultNetwork+")")
 	advertise := fs.String("advertise", "", "host peers and clients reach this node at (default: the --http host, or 127.0.0.1)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	replicas := fs.Int("replicas", node.DefaultReplicas, "copies of each record in a ring, owner included (k)")
@@ -66,7 +68,7 @@ func cmdRun(args []string, stdout io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	n, err := node.Start(ctx, node.Config{DataDir: *data, Profile: profile, Network: *network, Advertise: *advertise,
+	n, err := node.Start(ctx, node.Config{DataDir: *data, Profile: profile, Network: *networkName, Advertise: *advertise,
 		Replicas: *replicas, Log: log, Listen: *httpAddr, CoAPListen: *coapAddr, RPC: *rpcPref, Join: peers, Seed: *seed})
 	if err != nil {
 		var ae *node.AddrError
@@ -80,6 +82,13 @@ func cmdRun(args []string, stdout io.Writer) error {
 	}
 	n.Handle("/", api.NewServer(n, log.Named("http")))
 	fmt.Fprintf(stdout, "flownode %s is running: dashboard at http://%s/ (data in %s, profile %s)\n", n.ID(), n.Self().Addr, *data, profile.Name)
+	netw := n.Members().Description()
+	fmt.Fprintf(stdout, "network %s (authority %s)\n", netw.Name, netw.Fingerprint())
+	if _, err := os.Stat(filepath.Join(*data, network.AuthorityKeyFile)); err == nil {
+		fmt.Fprintf(stdout, "this data dir holds the network's authority key; admit another node with\n"+
+			"  flownode admit --network %s --data OTHERDIR\nthen start it with --join %s, and move %s off this node\n",
+			*data, n.Self().Addr, network.AuthorityKeyFile)
+	}
 
 	runErr := n.Wait()
 	stop()
