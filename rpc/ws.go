@@ -69,6 +69,10 @@ type WS struct {
 	in      map[*wsConn]bool
 	pending map[string]int // TLS handshakes in progress, by remote IP
 	npend   int
+	// byPeer is the newest authenticated connection each peer opened to
+	// this node, by its ID: one-way messages to that peer go back on it
+	// (see Send), never to an address the peer merely claimed.
+	byPeer map[string]*wsConn
 }
 
 // wsDial is a connection being dialed or dialed: callers wait on ready.
@@ -111,6 +115,7 @@ func NewWS(cfg WSConfig) (*WS, error) {
 		out:     map[string]*wsDial{},
 		in:      map[*wsConn]bool{},
 		pending: map[string]int{},
+		byPeer:  map[string]*wsConn{},
 	}, nil
 }
 
@@ -185,6 +190,9 @@ func (t *WS) admitted(source string, c *wsConn) bool {
 		return false
 	}
 	t.in[c] = true
+	if c.peerID != "" {
+		t.byPeer[c.peerID] = c
+	}
 	return true
 }
 
@@ -236,9 +244,11 @@ func (t *WS) Send(ctx context.Context, addr string, env *Envelope) error {
 		return opErr("send", env, addr, err)
 	}
 	_, err = t.retry(ctx, false, func(ctx context.Context) (*Envelope, error) {
-		c, err := t.conn(ctx, addr, hostport, env.To.ID)
-		if err != nil {
-			return nil, err
+		c := t.inbound(addr, env.To.ID)
+		if c == nil {
+			if c, err = t.conn(ctx, addr, hostport, env.To.ID); err != nil {
+				return nil, err
+			}
 		}
 		return nil, c.write(ctx, b)
 	})
@@ -246,6 +256,22 @@ func (t *WS) Send(ctx context.Context, addr string, env *Envelope) error {
 		return opErr("send", env, addr, err)
 	}
 	return nil
+}
+
+// inbound returns the authenticated connection peer id opened to this node,
+// when this node has none of its own to addr: a one-way message to a peer
+// that reached this node (the reply to its request, say) goes back on the
+// connection it authenticated on. The peer reads it as it reads replies.
+func (t *WS) inbound(addr, id string) *wsConn {
+	if t.cfg.Auth == nil || id == "" {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if d := t.out[addr]; d != nil && d.c != nil {
+		return nil
+	}
+	return t.byPeer[id]
 }
 
 // Call implements Transport.
@@ -469,6 +495,9 @@ func (c *wsConn) kill(err error) {
 			delete(t.out, c.peer)
 		}
 		delete(t.in, c)
+		if t.byPeer[c.peerID] == c {
+			delete(t.byPeer, c.peerID)
+		}
 		t.mu.Unlock()
 	})
 }
