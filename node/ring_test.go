@@ -24,6 +24,7 @@ import (
 	"github.com/flownode/flownode/chord/chordtest"
 	"github.com/flownode/flownode/chord/driver"
 	"github.com/flownode/flownode/ledger"
+	"github.com/flownode/flownode/network"
 	"github.com/flownode/flownode/ringledger"
 	"github.com/flownode/flownode/rpc"
 )
@@ -60,10 +61,20 @@ func newTestRing(tb testing.TB, size, k int) *testRing {
 
 // add starts a node and joins it through the first live node.
 func (r *testRing) add() *ringNode {
+	r.tb.Helper()
+	rn, err := r.start(admitted(r.tb, LocalProfile()))
+	if err != nil {
+		r.tb.Fatalf("join: %v", err)
+	}
+	return rn
+}
+
+// start starts a node on dir and joins it through the first live node.
+func (r *testRing) start(dir string) (*ringNode, error) {
 	tb := r.tb
 	tb.Helper()
 	prof := LocalProfile()
-	n, err := Open(Config{DataDir: admitted(tb, prof), Profile: prof, Replicas: r.k, Log: testLog()})
+	n, err := Open(Config{DataDir: dir, Profile: prof, Replicas: r.k, Log: testLog()})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -110,10 +121,7 @@ func (r *testRing) add() *ringNode {
 	} else {
 		err = d.Join(jctx, []string{via.d.Self().Addr})
 	}
-	if err != nil {
-		tb.Fatalf("join: %v", err)
-	}
-	return rn
+	return rn, err
 }
 
 // kill stops a node abruptly: no leave, no handoff.
@@ -793,4 +801,43 @@ func TestRingDropsSurplusCopiesAfterJoins(t *testing.T) {
 		}
 	}
 	t.Logf("%d surplus copies after the joins, all dropped (counted %d, pointers included)", before, dropped)
+}
+
+// TestOutsidersCannotJoin: a node admitted to another network (same name, same
+// rules, another authority) and a node with no membership (its data dir
+// becomes a network of its own) cannot join: the join fails and says why, no
+// member lists it, and the refusals are counted with their reason.
+func TestOutsidersCannotJoin(t *testing.T) {
+	r := newTestRing(t, 3, 3)
+	other, err := network.NewAuthority("node-test", LocalProfile().Mining)
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign := t.TempDir()
+	if _, err := other.AdmitDir(foreign, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	outsiders := map[string]*ringNode{}
+	for name, dir := range map[string]string{"another network": foreign, "no membership": t.TempDir()} {
+		rn, err := r.start(dir)
+		if !errors.Is(err, driver.ErrRefused) || !strings.Contains(err.Error(), "not a member of this network") {
+			t.Fatalf("%s: join: %v", name, err)
+		}
+		t.Logf("%s: %v", name, err)
+		outsiders[name] = rn
+		r.kill(rn)
+	}
+	for _, rn := range r.live() {
+		ps, err := rn.n.WalkRing(context.Background())
+		if err != nil || len(ps) != 3 {
+			t.Fatalf("ring walked from %s: %v %v", rn.id().Short(), ps, err)
+		}
+	}
+	// Each side refuses the other; in TLS 1.3 the joining node checks the
+	// member's certificate first, and stops there.
+	for name, reason := range map[string]string{"another network": "not signed by the authority", "no membership": "other network"} {
+		if outsiders[name].n.Members().Refused()[reason] == 0 {
+			t.Errorf("%s: refusal %q not counted: %v", name, reason, outsiders[name].n.Members().Refused())
+		}
+	}
 }

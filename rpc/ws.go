@@ -407,7 +407,7 @@ func (t *WS) dial(d *wsDial, addr, hostport, toID string) {
 		if resp != nil {
 			err = fmt.Errorf("HTTP %s (is node %s at this address?)", resp.Status, id)
 		}
-		d.err = fmt.Errorf("%w: dial %s: %v", ErrUnreachable, url, err)
+		d.err = fmt.Errorf("%w: dial %s: %w", ErrUnreachable, url, err)
 	case t.closed:
 		d.err, d.c = ErrClosed, nil
 		ws.Close()

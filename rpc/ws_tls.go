@@ -144,6 +144,9 @@ func (c *wsConn) secure(server bool, want string) error {
 	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.DialTimeout)
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
+		if errors.Is(err, ErrAuth) { // this side's Verify refused the peer: say why
+			return err
+		}
 		return fmt.Errorf("%w: TLS handshake: %v", ErrAuth, err)
 	}
 	id, _ := got.Load().(string)

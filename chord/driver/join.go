@@ -21,6 +21,10 @@ const rejoinDelay = 10
 // ErrNoBootstrap: none of the addresses given to Join answered.
 var ErrNoBootstrap = errors.New("driver: no bootstrap peer answered; check the --join addresses and that those nodes run")
 
+// ErrRefused: the bootstrap peers answered, but this node and they did not
+// authenticate each other (another network, no or an expired membership).
+var ErrRefused = errors.New("driver: the bootstrap peers and this node refused each other")
+
 // Start makes the node a ring of its own.
 func (d *Driver) Start(ctx context.Context) error {
 	return d.do(ctx, func() { d.core.Create() })
@@ -30,10 +34,13 @@ func (d *Driver) Start(ctx context.Context) error {
 // order, and returns once the node is a member (its successor accepted it),
 // or with the core's JoinFailed error, or when ctx ends.
 func (d *Driver) Join(ctx context.Context, addrs []string) error {
-	boots := d.resolve(ctx, addrs)
+	boots, lastErr := d.resolve(ctx, addrs)
 	if len(boots) == 0 {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if errors.Is(lastErr, rpc.ErrAuth) {
+			return fmt.Errorf("%w (tried %v): %w", ErrRefused, addrs, lastErr)
 		}
 		return fmt.Errorf("%w (tried %v)", ErrNoBootstrap, addrs)
 	}
@@ -61,8 +68,7 @@ func (d *Driver) Join(ctx context.Context, addrs []string) error {
 // resolve learns the ID of the node at each address: a CHECK_PREDECESSOR
 // addressed to no ID (rpc.AnyNode on the wire) that the far driver answers
 // itself.
-func (d *Driver) resolve(ctx context.Context, addrs []string) []chord.Peer {
-	var out []chord.Peer
+func (d *Driver) resolve(ctx context.Context, addrs []string) (out []chord.Peer, lastErr error) {
 	for _, a := range addrs {
 		if a == d.self.Addr {
 			continue
@@ -74,6 +80,7 @@ func (d *Driver) resolve(ctx context.Context, addrs []string) []chord.Peer {
 		cancel()
 		if err != nil {
 			d.log.Info("bootstrap peer did not answer", zap.String("addr", a), zap.Error(err))
+			lastErr = err
 			continue
 		}
 		p, err := corePeer(reply.From)
@@ -83,7 +90,7 @@ func (d *Driver) resolve(ctx context.Context, addrs []string) []chord.Peer {
 		p.Addr = a // the address that worked, whatever the peer advertises
 		out = append(out, p)
 	}
-	return out
+	return out, lastErr
 }
 
 // onEvent keeps the driver's books, then tells the application.
