@@ -25,8 +25,7 @@ type pointerWriter struct {
 func (w *pointerWriter) add(ps []store.Pointer) {
 	w.once.Do(func() {
 		w.wake = make(chan struct{}, 1)
-		w.d.wg.Add(1)
-		go w.run()
+		w.d.spawn(&w.d.wg, w.run)
 	})
 	w.d.stats.ptrPending.Add(int64(len(ps)))
 	w.mu.Lock()
@@ -39,7 +38,6 @@ func (w *pointerWriter) add(ps []store.Pointer) {
 }
 
 func (w *pointerWriter) run() {
-	defer w.d.wg.Done()
 	for {
 		select {
 		case <-w.d.ctx.Done():

@@ -108,6 +108,10 @@ type Ledger struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// life guards closed: once Close has begun no goroutine is started (a
+	// peer's message may still arrive), so no WaitGroup.Add races its Wait.
+	life   sync.Mutex
+	closed bool
 
 	stats counters
 }
@@ -180,15 +184,32 @@ func (d *Ledger) Attach(r Ring) {
 	d.ring = r
 	d.attachedAt = d.now()
 	d.attached.Store(true)
-	d.wg.Add(1)
-	go d.syncLoop()
+	d.spawn(&d.wg, d.syncLoop)
 }
 
 // Close ends the background work and waits for it.
 func (d *Ledger) Close() {
+	d.life.Lock()
+	d.closed = true
+	d.life.Unlock()
 	d.cancel()
 	d.wg.Wait()
 	d.repl.wait()
+}
+
+// spawn runs f on a goroutine counted by wg, unless Close has begun.
+func (d *Ledger) spawn(wg *sync.WaitGroup, f func()) bool {
+	d.life.Lock()
+	defer d.life.Unlock()
+	if d.closed {
+		return false
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		f()
+	}()
+	return true
 }
 
 // HadReplicas reports whether this node has seen its k-1 replicas since it
