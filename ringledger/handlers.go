@@ -19,7 +19,10 @@ import (
 // Config.Messages). The reply is always an answer or a structured refusal
 // (wire.go); bad input is refused with a logged reason and changes nothing.
 // Before Attach every message is refused as "leaving" (the node is
-// starting), so the asking node retries elsewhere or later.
+// starting), so the asking node retries elsewhere or later. With
+// Config.Members, every op needs a sender that is a member now: the
+// transport authenticated from.ID, and a connection may outlive the
+// membership (revoked or expired) it was opened with.
 func (d *Ledger) HandleMessage(ctx context.Context, from chord.Peer, data json.RawMessage) (json.RawMessage, error) {
 	var out any
 	var err error
@@ -347,7 +350,8 @@ func (d *Ledger) acceptReplicas(ctx context.Context, from chord.Peer, b replicat
 	return stored, nil
 }
 
-// handleBlocks answers opBlocks from the store, as many as fit one message.
+// handleBlocks answers opBlocks from the store, as many as fit one message,
+// to a member; the asker checks what it gets (ledger.Ingest).
 func (d *Ledger) handleBlocks(b blocksBody) (rawList, error) {
 	if b.From == 0 {
 		return rawList{}, refuse(CodeRefused, "blocks are numbered from 1")
@@ -377,7 +381,7 @@ func (d *Ledger) handleBlocks(b blocksBody) (rawList, error) {
 	return out, nil
 }
 
-// handleDigest answers opDigest. An owner asks its replicas for digests of
+// handleDigest answers opDigest, to a member. An owner asks its replicas for digests of
 // its range in every repair round, so the request also tells this node which
 // range it holds copies of for whom (see noteAssigned, dropSurplus).
 func (d *Ledger) handleDigest(from chord.Peer, b digestBody) ([]wireDigest, error) {
@@ -404,8 +408,8 @@ func (d *Ledger) digests(b digestBody) ([]wireDigest, error) {
 	return out, nil
 }
 
-// handleList answers opList: a page of the range's records or pointers, in
-// ring order after the cursor.
+// handleList answers opList, to a member: a page of the range's records or
+// pointers, in ring order after the cursor (which must lie in the range).
 func (d *Ledger) handleList(b listBody) (listAnswer, error) {
 	out := listAnswer{Entries: []wirePointer{}}
 	from := b.Range.From
@@ -449,7 +453,8 @@ func (d *Ledger) handleList(b listBody) (listAnswer, error) {
 	return out, nil
 }
 
-// handleFetch answers opFetch: the records this node holds, as many as fit.
+// handleFetch answers opFetch, to a member: the records this node holds, as
+// many as fit. The asker checks each as a replica does (repair.go pull).
 func (d *Ledger) handleFetch(b fetchBody) (rawList, error) {
 	var raws [][]byte
 	size := 0
@@ -473,7 +478,8 @@ func (d *Ledger) handleFetch(b fetchBody) (rawList, error) {
 // maxGetLimit bounds one local read.
 const maxGetLimit = 10000
 
-// handleGet answers opGet from this node's store only.
+// handleGet answers opGet, to a member, from this node's store only. The
+// reader checks each record it gets (client.go peerRecord).
 func (d *Ledger) handleGet(q getBody) (getAnswer, error) {
 	out := getAnswer{Records: []json.RawMessage{}}
 	if q.Limit < 0 || q.Limit > maxGetLimit || q.Skip < 0 || q.Skip > maxGetLimit {
@@ -520,7 +526,7 @@ func (d *Ledger) handleGet(q getBody) (getAnswer, error) {
 	return out, nil
 }
 
-// handleHas answers opHas: which of the entries this node holds, for a node
+// handleHas answers opHas, to a member: which of the entries this node holds, for a node
 // about to drop its surplus copies of them (repair.go dropSurplus).
 func (d *Ledger) handleHas(b hasBody) (hasAnswer, error) {
 	if len(b.TxIDs) == 0 || len(b.TxIDs) > listPage {
