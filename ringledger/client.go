@@ -10,8 +10,11 @@ import (
 	"sort"
 	"sync"
 
+	"go.uber.org/zap"
+
 	"github.com/flownode/flownode/chord"
 	"github.com/flownode/flownode/ledger"
+	"github.com/flownode/flownode/ringledger/placement"
 )
 
 // PutOptions say when Put returns.
@@ -92,7 +95,7 @@ func (d *Ledger) Put(ctx context.Context, readings []ledger.Reading, opt PutOpti
 				var ie *ledger.InputError
 				switch {
 				case err == nil:
-				case errors.As(err, &ie):
+				case errors.As(err, &ie), errors.Is(err, ErrBadAnswer):
 					fatal = err
 				default:
 					lastErr = err
@@ -126,12 +129,12 @@ func (d *Ledger) putTo(ctx context.Context, owner chord.Peer, readings []ledger.
 		for j, i := range idx {
 			rs[j] = readings[i]
 		}
-		ans, err := d.ownerPutReadings(ctx, rs, opt.WaitReplicas)
+		op, err := d.ownerPutReadings(ctx, rs, opt.WaitReplicas)
 		if err != nil {
 			return idx, d.inputIndex(err, idx)
 		}
 		for j, i := range idx {
-			out[i] = ans.Receipts[j]
+			out[i] = op.receipts[j]
 		}
 		return nil, nil
 	}
@@ -140,7 +143,7 @@ func (d *Ledger) putTo(ctx context.Context, owner chord.Peer, readings []ledger.
 		size, j := 0, 0
 		for ; j < len(idx); j++ {
 			r := readings[idx[j]]
-			sz := len(r.Data) + len(r.Thing) + 200
+			sz := len(r.Data) + len(r.Thing) + recordOverhead
 			if (size+sz > maxPayload || j == maxPutReadings) && j > 0 {
 				break
 			}
@@ -148,9 +151,10 @@ func (d *Ledger) putTo(ctx context.Context, owner chord.Peer, readings []ledger.
 			body.Readings = append(body.Readings, wireReading{Thing: r.Thing, Data: r.Data, Key: r.Key, Time: r.Time, Salt: r.Salt, Resend: r.Resend})
 		}
 		var ans putAnswer
+		var rcs []Receipt
 		err := d.call(ctx, owner, opPut, body, &ans)
-		if err == nil && len(ans.Receipts) != j {
-			err = fmt.Errorf("owner %s answered %d receipts for %d readings", owner.Addr, len(ans.Receipts), j)
+		if err == nil {
+			rcs, err = d.checkPut(ctx, owner, readings, idx[:j], ans)
 		}
 		if err != nil {
 			if hasCode(err, CodeInput) {
@@ -159,14 +163,96 @@ func (d *Ledger) putTo(ctx context.Context, owner chord.Peer, readings []ledger.
 			d.ranges.forget(owner.ID)
 			return idx, err
 		}
-		d.ranges.learn(ans.Range.From, ans.Range.To, owner, d.now())
+		d.learnRange(owner, ans.Range)
 		for m, i := range idx[:j] {
-			out[i] = ans.Receipts[m]
+			out[i] = rcs[m]
 		}
 		d.stats.forwarded.Add(uint64(j))
 		idx = idx[j:]
 	}
 	return nil, nil
+}
+
+// ErrBadAnswer is wrapped by the error of a put whose owner answered with
+// records that do not check: the readings may not be stored, and retrying
+// with the same owner would not help.
+var ErrBadAnswer = errors.New("the owner's answer does not check")
+
+// checkPut checks an owner's answer to a put of readings idx and returns their
+// receipts. The owner is the peer called (the transport authenticated it) and
+// must be a member now. Each record must verify on its own (signature, hData,
+// txID recomputed: ledger CheckSelf), be the record of the reading sent
+// (sameReading), be signed by the owner (a resent reading may be answered
+// with an earlier owner's record, whose signer must have been a member at the
+// record's time), and have its key in the owner's range as this node knows
+// the ring: else the readings are sent again after a fresh lookup.
+func (d *Ledger) checkPut(ctx context.Context, owner chord.Peer, readings []ledger.Reading, idx []int, ans putAnswer) ([]Receipt, error) {
+	bad := func(format string, args ...any) error {
+		d.stats.badAnswers.Add(1)
+		err := fmt.Errorf("owner %s: %s: %w", owner.Addr, fmt.Sprintf(format, args...), ErrBadAnswer)
+		d.log.Warn("refused a put answer", zap.Error(err))
+		return err
+	}
+	if len(ans.Records) != len(idx) {
+		return nil, bad("%d records for %d readings", len(ans.Records), len(idx))
+	}
+	if d.cfg.Members != nil {
+		if err := d.cfg.Members.Current(owner.ID); err != nil {
+			return nil, bad("not a member now: %v", err)
+		}
+	}
+	st := d.state()
+	recs := make([]*ledger.Record, len(idx))
+	out := make([]Receipt, len(idx))
+	for m, i := range idx {
+		raw := ans.Records[m]
+		r, err := ledger.ParseRecord(raw)
+		if err == nil {
+			err = r.CheckSelf(raw)
+		}
+		if err == nil {
+			err = sameReading(r, readings[i])
+		}
+		if err == nil && r.Block.Branch != owner.ID && !readings[i].Resend {
+			err = fmt.Errorf("signed by node %s, not by the owner", r.Block.Branch.Short())
+		}
+		if err != nil {
+			return nil, bad("record %d: %v", m, err)
+		}
+		if !placement.MayOwn(st, owner.ID, r.Key) {
+			d.stats.badAnswers.Add(1)
+			return nil, fmt.Errorf("owner %s signed a record for key %s, outside its range as this node knows the ring", owner.Addr, r.Key)
+		}
+		recs[m] = r
+		signer := owner
+		if r.Block.Branch != owner.ID {
+			signer = knownPeer(st, r.Block.Branch)
+		}
+		out[m] = Receipt{TxID: r.TxID, Key: r.Key, Owner: signer, Replicas: PeerList(ans.Replicas),
+			Block: BlockRef{Branch: r.Block.Branch, No: r.Block.No, Hash: r.Block.Hash}}
+	}
+	if err := d.signers(ctx, owner, recs); err != nil {
+		return nil, bad("%v", err)
+	}
+	return out, nil
+}
+
+// sameReading checks that r is the record of the reading rd: same Thing,
+// data, salt and key, and same time unless rd was resent (an idempotent
+// resend is answered with the first copy's record, stamped earlier).
+func sameReading(r *ledger.Record, rd ledger.Reading) error {
+	data, err := ledger.CanonicalData(rd.Data)
+	if err != nil {
+		return err
+	}
+	key, err := ledger.ReadingKey(rd)
+	if err != nil {
+		return err
+	}
+	if r.Thing != rd.Thing || !bytes.Equal(r.Data, data) || !bytes.Equal(r.Salt, rd.Salt) || r.Key != key || (!rd.Resend && r.Time != rd.Time) {
+		return errors.New("it is not the record of the reading sent")
+	}
+	return nil
 }
 
 // inputIndex maps an input refusal of a sub-batch back to the client's index.
@@ -212,7 +298,7 @@ func (d *Ledger) Record(ctx context.Context, txID ledger.Hash) ([]byte, error) {
 	var key *ledger.Key
 	if p, err := d.owner(ctx, keyOf(txID)); err == nil {
 		if ans, err := d.getFrom(ctx, p, q); err == nil {
-			if raw := pickRecord(ans.Records, txID); raw != nil {
+			if raw := d.pickRecord(ctx, p, ans.Records, txID); raw != nil {
 				return raw, nil
 			}
 			key = ans.Pointer
@@ -221,7 +307,7 @@ func (d *Ledger) Record(ctx context.Context, txID ledger.Hash) ([]byte, error) {
 	if key != nil {
 		if o, err := d.owner(ctx, *key); err == nil {
 			if ans, err := d.getFrom(ctx, o, q); err == nil {
-				if raw := pickRecord(ans.Records, txID); raw != nil {
+				if raw := d.pickRecord(ctx, o, ans.Records, txID); raw != nil {
 					return raw, nil
 				}
 			}
@@ -233,7 +319,7 @@ func (d *Ledger) Record(ctx context.Context, txID ledger.Hash) ([]byte, error) {
 		if err != nil {
 			return false
 		}
-		if raw := pickRecord(ans.Records, txID); raw != nil {
+		if raw := d.pickRecord(ctx, p, ans.Records, txID); raw != nil {
 			found = raw
 			return true
 		}
@@ -248,25 +334,47 @@ func (d *Ledger) Record(ctx context.Context, txID ledger.Hash) ([]byte, error) {
 	return nil, ErrNotFound
 }
 
-// pickRecord returns the record with txID among raws if its signature checks.
-func pickRecord(raws []json.RawMessage, txID ledger.Hash) []byte {
+// pickRecord returns the record with txID among raws p answered, if it checks
+// (peerRecord).
+func (d *Ledger) pickRecord(ctx context.Context, p chord.Peer, raws []json.RawMessage, txID ledger.Hash) []byte {
 	for _, raw := range raws {
-		r, err := ledger.ParseRecord(raw)
-		if err == nil && r.TxID == txID && r.CheckSelf(raw) == nil {
+		if r := d.peerRecord(ctx, p, raw); r != nil && r.TxID == txID {
 			return raw
 		}
 	}
 	return nil
 }
 
-// checkedRecords keeps the records that parse and verify, keyed by txID.
-func checkedRecords(raws []json.RawMessage, keep func(*ledger.Record) bool, into map[ledger.Hash]recordAt) {
+// peerRecord returns the record raw that p answered if it verifies on its own
+// (ledger CheckSelf) and its signer was a member at its time (members.go
+// signers), or nil.
+func (d *Ledger) peerRecord(ctx context.Context, p chord.Peer, raw []byte) *ledger.Record {
+	r, err := ledger.ParseRecord(raw)
+	if err == nil {
+		err = r.CheckSelf(raw)
+	}
+	if err == nil {
+		err = d.signers(ctx, p, []*ledger.Record{r})
+	}
+	if err != nil {
+		d.stats.badAnswers.Add(1)
+		d.log.Debug("a peer answered a record that does not check", zap.String("peer", p.Addr), zap.Error(err))
+		return nil
+	}
+	return r
+}
+
+// checkedRecords keeps the records p answered that check (peerRecord) and
+// keep, keyed by txID; mu guards into.
+func (d *Ledger) checkedRecords(ctx context.Context, p chord.Peer, raws []json.RawMessage, keep func(*ledger.Record) bool, mu *sync.Mutex, into map[ledger.Hash]recordAt) {
 	for _, raw := range raws {
-		r, err := ledger.ParseRecord(raw)
-		if err != nil || r.CheckSelf(raw) != nil || !keep(r) {
+		r := d.peerRecord(ctx, p, raw)
+		if r == nil || !keep(r) {
 			continue
 		}
+		mu.Lock()
 		into[r.TxID] = recordAt{time: r.Time, txID: r.TxID, raw: raw}
+		mu.Unlock()
 	}
 }
 
@@ -283,19 +391,15 @@ func (d *Ledger) RecordsByKey(ctx context.Context, key ledger.Key, limit int) ([
 	}
 	q := getBody{Key: &key, Limit: limit}
 	got := map[ledger.Hash]recordAt{}
+	var mu sync.Mutex
 	keep := func(r *ledger.Record) bool { return r.Key == key }
 	o, err := d.owner(ctx, key)
 	if err == nil {
-		err = d.getAll(ctx, o, q, limit, func(raws []json.RawMessage) { checkedRecords(raws, keep, got) })
+		err = d.getAll(ctx, o, q, limit, func(raws []json.RawMessage) { d.checkedRecords(ctx, o, raws, keep, &mu, got) })
 	}
 	if err != nil {
-		var mu sync.Mutex
 		err = d.everyNode(ctx, func(ctx context.Context, p chord.Peer) bool {
-			d.getAll(ctx, p, q, limit, func(raws []json.RawMessage) {
-				mu.Lock()
-				checkedRecords(raws, keep, got)
-				mu.Unlock()
-			})
+			d.getAll(ctx, p, q, limit, func(raws []json.RawMessage) { d.checkedRecords(ctx, p, raws, keep, &mu, got) })
 			return false
 		})
 		if err != nil && len(got) == 0 {
@@ -317,11 +421,7 @@ func (d *Ledger) RecordsByThing(ctx context.Context, thing string, from, to int6
 	var mu sync.Mutex
 	answered := 0
 	err := d.everyNode(ctx, func(ctx context.Context, p chord.Peer) bool {
-		err := d.getAll(ctx, p, q, limit, func(raws []json.RawMessage) {
-			mu.Lock()
-			checkedRecords(raws, keep, got)
-			mu.Unlock()
-		})
+		err := d.getAll(ctx, p, q, limit, func(raws []json.RawMessage) { d.checkedRecords(ctx, p, raws, keep, &mu, got) })
 		if err == nil {
 			mu.Lock()
 			answered++

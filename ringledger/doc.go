@@ -10,6 +10,7 @@
 //
 //	wire.go       the peer requests and answers (JSON), and call, the client stub
 //	errors.go     Refusal: a peer's structured no, with a Code that says what to do
+//	members.go    Members: who is a member (now, or when a record was signed)
 //	client.go     the asking side: Put, Record, RecordsByKey, RecordsByThing
 //	handlers.go   the answering side: one handler per op, each saying what it checks
 //	replicate.go  queues and batches of copies to the replicas
@@ -28,10 +29,41 @@
 //     be in its range (else CodeMisrouted, and the entry node looks up again);
 //     the ledger signs the readings into the head block and stores them in
 //     one fsynced group commit; replication (replicate.go) and the pointer
-//     writes (pointers.go) start; the answer carries the receipts once the
-//     records are durable (and on every replica with wait=replicas).
-//  3. replicate.go → handlers.go handleReplicate, on each replica: each record
-//     is checked (signature, txID, block, range) before the ledger ingests it.
+//     writes (pointers.go) start; the answer carries the signed records once
+//     they are durable (and on every replica with wait=replicas).
+//  3. client.go checkPut, on the entry node: each record must verify, be the
+//     reading it sent, be signed by the owner it called (a member), with its
+//     key in that owner's range as the entry node knows the ring; it then
+//     becomes the client's receipt.
+//  4. replicate.go → handlers.go handleReplicate, on each replica: each record
+//     is checked (range, signer's membership, signature, txID, block) before
+//     the ledger ingests it.
+//
+// Trust. The transport authenticated every sender: from.ID is a fact, and
+// everything else a peer says is a claim, checked before it is acted on.
+// With Config.Members set:
+//
+//   - every op: the sender must be a member now (memberNow), or CodeRefused;
+//   - replicate: each pushed record and pointer lies in the sender's range
+//     as this node knows the ring (placement.MayOwn: no live node it knows is
+//     a closer successor); each record's signer was a member at the record's
+//     time (members.go signers: an unknown membership is asked of the sender,
+//     op membership, and learnt: it proves itself); ledger.Ingest checks the
+//     rest; a pointer never overwrites another (checkPointers);
+//   - pointers: the data key is in the sender's range (the owner of a record
+//     writes its pointer), no overwrite, no contradiction with a record held;
+//   - put: the keys are in this node's range;
+//   - repair pulls (repair.go pull): entries in the range asked for, signers
+//     checked as for replicate, learnt from the peer pulled from;
+//   - answers: put records (checkPut), ranges (learnRange caches a claimed
+//     range only when placement.Agrees with this node's view; has answers
+//     likewise, before a copy is dropped), records read from peers
+//     (peerRecord: CheckSelf and the signer's membership at its time).
+//
+// Refusals are counted in Stats (Rejected, NotMember, BadAnswers). What no
+// check can catch: an owner that signs a correct record and does not store
+// it (its signature makes that provable), and a member that writes
+// pointers for keys in its own range (as it could sign records there).
 //
 // Placement of the three kinds of entries: a record lives at its data key; a
 // txID pointer (txID → data key) at txID[:20], so that any node finds a

@@ -19,7 +19,10 @@ import (
 // Config.Messages). The reply is always an answer or a structured refusal
 // (wire.go); bad input is refused with a logged reason and changes nothing.
 // Before Attach every message is refused as "leaving" (the node is
-// starting), so the asking node retries elsewhere or later.
+// starting), so the asking node retries elsewhere or later. With
+// Config.Members, every op needs a sender that is a member now: the
+// transport authenticated from.ID, and a connection may outlive the
+// membership (revoked or expired) it was opened with.
 func (d *Ledger) HandleMessage(ctx context.Context, from chord.Peer, data json.RawMessage) (json.RawMessage, error) {
 	var out any
 	var err error
@@ -47,6 +50,11 @@ func (d *Ledger) handle(ctx context.Context, from chord.Peer, data json.RawMessa
 	if err := decodeStrict(data, &req); err != nil {
 		return nil, refuse(CodeRefused, "malformed message: %v", err)
 	}
+	// The transport authenticated from.ID; a connection may outlive the
+	// membership it was opened with.
+	if err := d.memberNow(from.ID); err != nil {
+		return nil, err
+	}
 	body := func(v any) error {
 		if err := decodeStrict(req.Body, v); err != nil {
 			return refuse(CodeRefused, "malformed %s body: %v", req.Op, err)
@@ -71,7 +79,7 @@ func (d *Ledger) handle(ctx context.Context, from chord.Peer, data json.RawMessa
 		if err := body(&b); err != nil {
 			return nil, err
 		}
-		return d.handlePointers(ctx, b.Pointers)
+		return d.handlePointers(ctx, from, b.Pointers)
 	case opBlocks:
 		var b blocksBody
 		if err := body(&b); err != nil {
@@ -108,11 +116,19 @@ func (d *Ledger) handle(ctx context.Context, from chord.Peer, data json.RawMessa
 			return nil, err
 		}
 		return d.handleGet(b)
+	case opMembership:
+		var b membershipBody
+		if err := body(&b); err != nil {
+			return nil, err
+		}
+		return d.handleMembership(b)
 	}
 	return nil, refuse(CodeRefused, "unknown op %q", clip(req.Op))
 }
 
-// handlePut answers opPut.
+// handlePut answers opPut from a member (HandleMessage checked it): each key
+// must be in this node's range (ownerPutReadings). The answer carries the
+// signed records, which the entry node checks (client.go checkPut).
 func (d *Ledger) handlePut(ctx context.Context, b putBody) (putAnswer, error) {
 	if len(b.Readings) == 0 || len(b.Readings) > maxPutReadings {
 		return putAnswer{}, refuse(CodeRefused, "%d readings in one put; 1 to %d", len(b.Readings), maxPutReadings)
@@ -124,12 +140,28 @@ func (d *Ledger) handlePut(ctx context.Context, b putBody) (putAnswer, error) {
 		}
 		rs[i] = ledger.Reading{Thing: w.Thing, Data: w.Data, Key: w.Key, Time: w.Time, Salt: w.Salt, Resend: w.Resend}
 	}
-	ans, err := d.ownerPutReadings(ctx, rs, b.Wait)
+	op, err := d.ownerPutReadings(ctx, rs, b.Wait)
 	var ie *ledger.InputError
 	if errors.As(err, &ie) {
-		return ans, &Refusal{Code: CodeInput, Index: &ie.Index, Reason: ie.Err.Error()}
+		return putAnswer{}, &Refusal{Code: CodeInput, Index: &ie.Index, Reason: ie.Err.Error()}
 	}
-	return ans, err
+	if err != nil {
+		return putAnswer{}, err
+	}
+	ans := putAnswer{Records: make([]json.RawMessage, len(op.records)), Replicas: op.replicas, Range: op.rng}
+	for i, r := range op.records {
+		ans.Records[i] = r
+	}
+	return ans, nil
+}
+
+// ownerPut is what an owner's put produced: the receipts and the signed
+// records, in the readings' order, the replicas and the range it owns.
+type ownerPut struct {
+	receipts []Receipt
+	records  [][]byte
+	replicas []Peer
+	rng      wireRange
 }
 
 // takingRange returns the range this node takes new entries for, or the
@@ -148,18 +180,18 @@ func (d *Ledger) takingRange() (st chord.State, from, to ledger.Key, err error) 
 
 // ownerPutReadings signs readings this node owns, stores them, writes their
 // pointers and replicates them.
-func (d *Ledger) ownerPutReadings(ctx context.Context, rs []ledger.Reading, waitReplicas bool) (putAnswer, error) {
+func (d *Ledger) ownerPutReadings(ctx context.Context, rs []ledger.Reading, waitReplicas bool) (ownerPut, error) {
 	st, from, to, err := d.takingRange()
 	if err != nil {
-		return putAnswer{}, err
+		return ownerPut{}, err
 	}
 	for i := range rs {
 		k, err := ledger.ReadingKey(rs[i])
 		if err != nil {
-			return putAnswer{}, &ledger.InputError{Index: i, Err: err}
+			return ownerPut{}, &ledger.InputError{Index: i, Err: err}
 		}
 		if !inRange(from, k, to) {
-			return putAnswer{}, refuse(CodeMisrouted, "key %s is outside this node's range (%s, %s]", k, from, to)
+			return ownerPut{}, refuse(CodeMisrouted, "key %s is outside this node's range (%s, %s]", k, from, to)
 		}
 	}
 	// wait=replicas promises k copies. A node cut off from the others
@@ -170,11 +202,11 @@ func (d *Ledger) ownerPutReadings(ctx context.Context, rs []ledger.Reading, wait
 	// nodes (a lone dev node) gives what it has.
 	targets := d.replicaTargets(st)
 	if waitReplicas && len(targets) < d.k-1 && d.hadReplicas.Load() {
-		return putAnswer{}, refuse(CodeReplicas, "only %d of the %d replicas are in this node's successor list: the readings would not survive its loss", len(targets), d.k-1)
+		return ownerPut{}, refuse(CodeReplicas, "only %d of the %d replicas are in this node's successor list: the readings would not survive its loss", len(targets), d.k-1)
 	}
 	lrs, err := d.ledger.Append(ctx, rs)
 	if err != nil {
-		return putAnswer{}, err
+		return ownerPut{}, err
 	}
 	d.stats.owned.Add(uint64(len(lrs)))
 	d.recorded(lrs, st.Self, PeerList(targets))
@@ -190,12 +222,12 @@ func (d *Ledger) ownerPutReadings(ctx context.Context, rs []ledger.Reading, wait
 	d.ptrs.add(pointers)
 	if waitReplicas {
 		if err := done(ctx); err != nil {
-			return putAnswer{}, fmt.Errorf("records durable on their owner, not on every replica: %w", err)
+			return ownerPut{}, fmt.Errorf("records durable on their owner, not on every replica: %w", err)
 		}
 	}
 	self := st.Self
 	reps := PeerList(targets)
-	out := putAnswer{Receipts: make([]Receipt, len(lrs)), Range: wireRange{From: from, To: to}}
+	out := ownerPut{receipts: make([]Receipt, len(lrs)), records: records, replicas: reps, rng: wireRange{From: from, To: to}}
 	for i, r := range lrs {
 		owner := self
 		if r.Block.Branch != self.ID {
@@ -203,23 +235,27 @@ func (d *Ledger) ownerPutReadings(ctx context.Context, rs []ledger.Reading, wait
 			// node signed (the owner before a ring change).
 			owner = knownPeer(st, r.Block.Branch)
 		}
-		out.Receipts[i] = Receipt{TxID: r.TxID, Key: r.Key, Owner: owner, Replicas: reps,
+		out.receipts[i] = Receipt{TxID: r.TxID, Key: r.Key, Owner: owner, Replicas: reps,
 			Block: BlockRef{Branch: r.Block.Branch, No: r.Block.No, Hash: r.Block.Hash}}
 	}
 	return out, nil
 }
 
 // handlePointers answers opPointers: pointers this node owns, stored durably
-// and replicated like records.
-func (d *Ledger) handlePointers(ctx context.Context, ws []wirePointer) (storedAnswer, error) {
+// and replicated like records. They come from the owner of the records they
+// point to (ownerPutReadings): storeOwnPointers checks that.
+func (d *Ledger) handlePointers(ctx context.Context, sender chord.Peer, ws []wirePointer) (storedAnswer, error) {
 	if len(ws) == 0 || len(ws) > listPage {
 		return storedAnswer{}, refuse(CodeRefused, "%d pointers in one message; 1 to %d", len(ws), listPage)
 	}
-	return d.storeOwnPointers(ctx, ws)
+	return d.storeOwnPointers(ctx, sender, ws)
 }
 
-// storeOwnPointers stores pointers in this node's range durably and replicates them.
-func (d *Ledger) storeOwnPointers(ctx context.Context, ws []wirePointer) (storedAnswer, error) {
+// storeOwnPointers stores pointers in this node's range durably and
+// replicates them. Each pointer's position must be in this node's range, its
+// data key in the sender's (the owner of a record writes its pointer), and it
+// must agree with what this node holds (checkPointers).
+func (d *Ledger) storeOwnPointers(ctx context.Context, sender chord.Peer, ws []wirePointer) (storedAnswer, error) {
 	st, from, to, err := d.takingRange()
 	if err != nil {
 		return storedAnswer{}, err
@@ -228,6 +264,9 @@ func (d *Ledger) storeOwnPointers(ctx context.Context, ws []wirePointer) (stored
 		if !inRange(from, keyOf(w.TxID), to) {
 			return storedAnswer{}, refuse(CodeMisrouted, "pointer %s is outside this node's range (%s, %s]", w.TxID, from, to)
 		}
+	}
+	if err := d.checkPointers(st, sender, ws, func(w wirePointer) ledger.Key { return w.Key }); err != nil {
+		return storedAnswer{}, err
 	}
 	ps := storePointers(ws)
 	if err := d.ledger.PutPointers(ctx, ps); err != nil {
@@ -244,32 +283,39 @@ func (d *Ledger) handleReplicate(ctx context.Context, from chord.Peer, b replica
 	return storedAnswer{Stored: stored}, err
 }
 
-// acceptReplicas stores records and pointers from a peer that
-// owns them (or from a node handing on its range). Each record must be
-// correctly signed into a valid block (fetched from the sender when this node
-// lacks it), and no entry may lie in (sender, self]: the sender cannot own a
-// position there, because this node or a node between them does. pulled
-// marks entries this node asked for itself (a handoff pull), for which the
-// range rule does not apply: the caller checked them against the range it
-// asked for.
+// acceptReplicas stores records and pointers from a peer that owns them (or
+// from a node handing on its range). Each entry must lie in the sender's
+// range as this node knows the ring (placement.MayOwn: no live node it knows
+// is a closer successor); each record's signer must have been a member at the
+// record's time (its membership asked of the sender when unknown, members.go
+// signers), and each record must be correctly signed into a valid block
+// (ledger.Ingest; blocks fetched from the sender when this node lacks them);
+// pointers must not overwrite others (checkPointers). pulled marks entries
+// this node asked for itself (a repair pull), for which the range rule does
+// not apply: the caller checked them against the range it asked for.
 func (d *Ledger) acceptReplicas(ctx context.Context, from chord.Peer, b replicateBody, pulled bool) (int, error) {
-	self := d.self()
-	sender := from.ID
+	st := d.state()
+	pushed := !pulled && from.ID != d.self()
 	recs := make([]*ledger.Record, len(b.Records))
 	for i, raw := range b.Records {
 		r, err := ledger.ParseRecord(raw)
 		if err != nil {
 			return 0, refuse(CodeRefused, "record %d: %v", i, err)
 		}
-		if !pulled && sender != self && inRange(sender, r.Key, self) {
-			return 0, refuse(CodeRefused, "record %s has key %s, outside the sender's range", r.TxID, r.Key)
+		if pushed && !placement.MayOwn(st, from.ID, r.Key) {
+			return 0, refuse(CodeRefused, "record %s has key %s, outside the sender's range as this node knows the ring", r.TxID, r.Key)
 		}
 		recs[i] = r
 	}
-	for _, p := range b.Pointers {
-		if !pulled && sender != self && inRange(sender, keyOf(p.TxID), self) {
-			return 0, refuse(CodeRefused, "pointer %s is outside the sender's range", p.TxID)
-		}
+	var pos func(wirePointer) ledger.Key
+	if pushed {
+		pos = func(w wirePointer) ledger.Key { return keyOf(w.TxID) }
+	}
+	if err := d.checkPointers(st, from, b.Pointers, pos); err != nil {
+		return 0, err
+	}
+	if err := d.signers(ctx, from, recs); err != nil {
+		return 0, err
 	}
 	stored := 0
 	if len(recs) > 0 {
@@ -304,7 +350,8 @@ func (d *Ledger) acceptReplicas(ctx context.Context, from chord.Peer, b replicat
 	return stored, nil
 }
 
-// handleBlocks answers opBlocks from the store, as many as fit one message.
+// handleBlocks answers opBlocks from the store, as many as fit one message,
+// to a member; the asker checks what it gets (ledger.Ingest).
 func (d *Ledger) handleBlocks(b blocksBody) (rawList, error) {
 	if b.From == 0 {
 		return rawList{}, refuse(CodeRefused, "blocks are numbered from 1")
@@ -334,7 +381,7 @@ func (d *Ledger) handleBlocks(b blocksBody) (rawList, error) {
 	return out, nil
 }
 
-// handleDigest answers opDigest. An owner asks its replicas for digests of
+// handleDigest answers opDigest, to a member. An owner asks its replicas for digests of
 // its range in every repair round, so the request also tells this node which
 // range it holds copies of for whom (see noteAssigned, dropSurplus).
 func (d *Ledger) handleDigest(from chord.Peer, b digestBody) ([]wireDigest, error) {
@@ -361,8 +408,8 @@ func (d *Ledger) digests(b digestBody) ([]wireDigest, error) {
 	return out, nil
 }
 
-// handleList answers opList: a page of the range's records or pointers, in
-// ring order after the cursor.
+// handleList answers opList, to a member: a page of the range's records or
+// pointers, in ring order after the cursor (which must lie in the range).
 func (d *Ledger) handleList(b listBody) (listAnswer, error) {
 	out := listAnswer{Entries: []wirePointer{}}
 	from := b.Range.From
@@ -406,7 +453,8 @@ func (d *Ledger) handleList(b listBody) (listAnswer, error) {
 	return out, nil
 }
 
-// handleFetch answers opFetch: the records this node holds, as many as fit.
+// handleFetch answers opFetch, to a member: the records this node holds, as
+// many as fit. The asker checks each as a replica does (repair.go pull).
 func (d *Ledger) handleFetch(b fetchBody) (rawList, error) {
 	var raws [][]byte
 	size := 0
@@ -430,7 +478,8 @@ func (d *Ledger) handleFetch(b fetchBody) (rawList, error) {
 // maxGetLimit bounds one local read.
 const maxGetLimit = 10000
 
-// handleGet answers opGet from this node's store only.
+// handleGet answers opGet, to a member, from this node's store only. The
+// reader checks each record it gets (client.go peerRecord).
 func (d *Ledger) handleGet(q getBody) (getAnswer, error) {
 	out := getAnswer{Records: []json.RawMessage{}}
 	if q.Limit < 0 || q.Limit > maxGetLimit || q.Skip < 0 || q.Skip > maxGetLimit {
@@ -477,7 +526,7 @@ func (d *Ledger) handleGet(q getBody) (getAnswer, error) {
 	return out, nil
 }
 
-// handleHas answers opHas: which of the entries this node holds, for a node
+// handleHas answers opHas, to a member: which of the entries this node holds, for a node
 // about to drop its surplus copies of them (repair.go dropSurplus).
 func (d *Ledger) handleHas(b hasBody) (hasAnswer, error) {
 	if len(b.TxIDs) == 0 || len(b.TxIDs) > listPage {

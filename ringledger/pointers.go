@@ -2,9 +2,12 @@ package ringledger
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/flownode/flownode/chord"
+	"github.com/flownode/flownode/ledger"
+	"github.com/flownode/flownode/ringledger/placement"
 	"github.com/flownode/flownode/store"
 	"go.uber.org/zap"
 )
@@ -22,8 +25,7 @@ type pointerWriter struct {
 func (w *pointerWriter) add(ps []store.Pointer) {
 	w.once.Do(func() {
 		w.wake = make(chan struct{}, 1)
-		w.d.wg.Add(1)
-		go w.run()
+		w.d.spawn(&w.d.wg, w.run)
 	})
 	w.d.stats.ptrPending.Add(int64(len(ps)))
 	w.mu.Lock()
@@ -36,7 +38,6 @@ func (w *pointerWriter) add(ps []store.Pointer) {
 }
 
 func (w *pointerWriter) run() {
-	defer w.d.wg.Done()
 	for {
 		select {
 		case <-w.d.ctx.Done():
@@ -103,7 +104,7 @@ func (d *Ledger) writePointers(ctx context.Context, ps []store.Pointer) {
 func (d *Ledger) pointersTo(ctx context.Context, owner chord.Peer, ps []store.Pointer) error {
 	if owner.ID == d.self() {
 		// One local write: listPage bounds a message, and a round can hold more.
-		_, err := d.storeOwnPointers(ctx, wirePointers(ps))
+		_, err := d.storeOwnPointers(ctx, d.cfg.Self, wirePointers(ps))
 		return err
 	}
 	for len(ps) > 0 {
@@ -112,8 +113,44 @@ func (d *Ledger) pointersTo(ctx context.Context, owner chord.Peer, ps []store.Po
 		if err := d.call(ctx, owner, opPointers, replicateBody{Pointers: wirePointers(ps[:n])}, &ans); err != nil {
 			return err
 		}
-		d.ranges.learn(ans.Range.From, ans.Range.To, owner, d.now())
+		d.learnRange(owner, ans.Range)
 		ps = ps[n:]
+	}
+	return nil
+}
+
+// checkPointers refuses pointers that contradict what this node holds: a
+// stored pointer of the same txID to another key (a pointer is never
+// rewritten), a stored record of that txID under another key, or two keys
+// for one txID in the message. When mustOwn is set and sender is a peer, the
+// sender must own the position mustOwn names as this node knows the ring (the
+// data key for a pointer write, the pointer's position for a copy).
+func (d *Ledger) checkPointers(st chord.State, sender chord.Peer, ws []wirePointer, mustOwn func(wirePointer) ledger.Key) error {
+	seen := make(map[ledger.Hash]ledger.Key, len(ws))
+	for _, w := range ws {
+		if mustOwn != nil && sender.ID != d.self() && !placement.MayOwn(st, sender.ID, mustOwn(w)) {
+			return refuse(CodeRefused, "pointer %s: position %s is not the sender's as this node knows the ring", w.TxID, mustOwn(w))
+		}
+		if k, ok := seen[w.TxID]; ok && k != w.Key {
+			return refuse(CodeRefused, "pointer %s is sent with two keys", w.TxID)
+		}
+		seen[w.TxID] = w.Key
+		key, err := d.store.Pointer(w.TxID)
+		switch {
+		case err == nil && ledger.Key(key) != w.Key:
+			return refuse(CodeRefused, "pointer %s would overwrite the stored one (key %s) with key %s", w.TxID, ledger.Key(key), w.Key)
+		case err != nil && !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		raw, err := d.store.Record(w.TxID)
+		switch {
+		case err == nil:
+			if r, perr := ledger.ParseRecord(raw); perr == nil && r.Key != w.Key {
+				return refuse(CodeRefused, "pointer %s names key %s; the record this node holds has key %s", w.TxID, w.Key, r.Key)
+			}
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
 	}
 	return nil
 }

@@ -21,7 +21,6 @@ const subRanges = 64
 // syncLoop runs a repair round every SyncInterval, and at once when a ring
 // event changed what a round depends on (shape).
 func (d *Ledger) syncLoop() {
-	defer d.wg.Done()
 	every := d.cfg.SyncInterval
 	timer := time.NewTimer(every)
 	defer timer.Stop()

@@ -101,9 +101,12 @@ func (r *replicator) enqueue(p chord.Peer, j *replJob) {
 	q := r.queues[p.ID]
 	if q == nil {
 		q = &replQueue{peer: p, wake: make(chan struct{}, 1)}
+		if !r.d.spawn(&r.wg, func() { r.run(q) }) {
+			r.d.stats.replPending.Add(-int64(len(j.records)))
+			j.done <- context.Canceled // the node is closing
+			return
+		}
 		r.queues[p.ID] = q
-		r.wg.Add(1)
-		go r.run(q)
 	}
 	q.jobs = append(q.jobs, j)
 	select {
@@ -136,7 +139,6 @@ func (r *replicator) take(q *replQueue, idle bool) (batch []*replJob, quit bool)
 }
 
 func (r *replicator) run(q *replQueue) {
-	defer r.wg.Done()
 	sem := make(chan struct{}, replInflight)
 	idle := time.NewTimer(replIdle)
 	defer idle.Stop()

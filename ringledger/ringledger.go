@@ -37,6 +37,9 @@ type Config struct {
 	// quick (hand the record to a queue) and must not call back into the
 	// ledger. A resent reading the owner already holds is reported again.
 	OnRecord func(Receipt, []byte)
+	// Members, when set, is checked for every peer and every record signer
+	// (members.go); nil trusts every peer the transport delivers (tests).
+	Members Members
 }
 
 // recorded hands OnRecord the records this node just signed and stored;
@@ -105,6 +108,10 @@ type Ledger struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// life guards closed: once Close has begun no goroutine is started (a
+	// peer's message may still arrive), so no WaitGroup.Add races its Wait.
+	life   sync.Mutex
+	closed bool
 
 	stats counters
 }
@@ -113,6 +120,7 @@ type Ledger struct {
 type counters struct {
 	forwarded, owned, replicasIn, replicasOut, pointerFails atomic.Uint64
 	rejected, syncRounds, pulled, pushed, blocksIn, dropped atomic.Uint64
+	notMember, badAnswers                                   atomic.Uint64
 	replPending, ptrPending                                 atomic.Int64
 }
 
@@ -132,6 +140,8 @@ type Stats struct {
 	Pushed        uint64 `json:"pushed"`        // entries given to peers by anti-entropy or handoff
 	BlocksFetched uint64 `json:"blocksFetched"` // foreign blocks stored
 	Dropped       uint64 `json:"dropped"`       // surplus copies dropped (no longer among an entry's k holders)
+	NotMember     uint64 `json:"notMember"`     // messages and records refused: sender or signer not a member (then)
+	BadAnswers    uint64 `json:"badAnswers"`    // peers' answers refused: receipts, ranges, records that do not check
 }
 
 // Stats returns the counters.
@@ -140,7 +150,8 @@ func (d *Ledger) Stats() Stats {
 	return Stats{Replicas: d.k, Forwarded: c.forwarded.Load(), Owned: c.owned.Load(),
 		ReplicasIn: c.replicasIn.Load(), ReplicasOut: c.replicasOut.Load(), ReplPending: c.replPending.Load(), PtrPending: c.ptrPending.Load(),
 		PointerFails: c.pointerFails.Load(), Rejected: c.rejected.Load(), SyncRounds: c.syncRounds.Load(),
-		Pulled: c.pulled.Load(), Pushed: c.pushed.Load(), BlocksFetched: c.blocksIn.Load(), Dropped: c.dropped.Load()}
+		Pulled: c.pulled.Load(), Pushed: c.pushed.Load(), BlocksFetched: c.blocksIn.Load(), Dropped: c.dropped.Load(),
+		NotMember: c.notMember.Load(), BadAnswers: c.badAnswers.Load()}
 }
 
 // New returns a node's share of the distributed ledger, a ring of one until
@@ -173,15 +184,32 @@ func (d *Ledger) Attach(r Ring) {
 	d.ring = r
 	d.attachedAt = d.now()
 	d.attached.Store(true)
-	d.wg.Add(1)
-	go d.syncLoop()
+	d.spawn(&d.wg, d.syncLoop)
 }
 
 // Close ends the background work and waits for it.
 func (d *Ledger) Close() {
+	d.life.Lock()
+	d.closed = true
+	d.life.Unlock()
 	d.cancel()
 	d.wg.Wait()
 	d.repl.wait()
+}
+
+// spawn runs f on a goroutine counted by wg, unless Close has begun.
+func (d *Ledger) spawn(wg *sync.WaitGroup, f func()) bool {
+	d.life.Lock()
+	defer d.life.Unlock()
+	if d.closed {
+		return false
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		f()
+	}()
+	return true
 }
 
 // HadReplicas reports whether this node has seen its k-1 replicas since it

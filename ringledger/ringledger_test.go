@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,6 +28,11 @@ type staticRing struct {
 	// afterCall, when set, sees each call once the far side handled it and
 	// may change its outcome (a lost answer, say).
 	afterCall func(to *Ledger, req, reply json.RawMessage, err error) (json.RawMessage, error)
+	// intercept, when set, sees each call before the far side: a lying
+	// node answers in its place (handled true) and the far side never sees it.
+	intercept func(to *Ledger, from chord.Peer, req json.RawMessage) (reply json.RawMessage, handled bool)
+	// authority, when set, admitted every node: each has a fakeMembers view.
+	authority *fakeAuthority
 }
 
 type ringView struct {
@@ -79,10 +85,15 @@ func (v ringView) Lookup(_ context.Context, key chord.ID) (chord.Peer, int, erro
 
 func (v ringView) Call(ctx context.Context, p chord.Peer, data json.RawMessage) (json.RawMessage, error) {
 	v.r.mu.Lock()
-	to, after := v.r.nodes[p.ID], v.r.afterCall
+	to, after, icept := v.r.nodes[p.ID], v.r.afterCall, v.r.intercept
 	v.r.mu.Unlock()
 	if to == nil {
 		return nil, errors.New("unreachable")
+	}
+	if icept != nil {
+		if reply, ok := icept(to, v.r.peer(v.self), data); ok {
+			return reply, nil
+		}
 	}
 	reply, err := to.HandleMessage(ctx, v.r.peer(v.self), data)
 	if after != nil {
@@ -99,17 +110,42 @@ func testProof(seed [32]byte, _ int64, branch [20]byte, nonce uint64, _ int64) (
 
 // newStaticRing opens n ledgers on temporary stores and attaches them to one
 // static ring, k = 3.
-func newStaticRing(t *testing.T, n int) *staticRing {
+func newStaticRing(t *testing.T, n int) *staticRing { return openStaticRing(t, n, nil) }
+
+// newMemberRing is a static ring of n members of a fake network authority:
+// each node checks peers and signers against its own view (fakeMembers),
+// which knows every node of the ring, as after their handshakes.
+func newMemberRing(t *testing.T, n int) *staticRing {
+	a := &fakeAuthority{issued: map[ledger.Key]fakeMembership{}, revoked: map[ledger.Key]time.Time{}}
+	return openStaticRing(t, n, a)
+}
+
+func openStaticRing(t *testing.T, n int, a *fakeAuthority) *staticRing {
 	t.Helper()
 	g, err := ledger.NewGenesis(ledger.Network{Name: "ringledger-test", Mining: ledger.MiningParams{Rate: 20, MeanBlockTime: time.Second, Variance: 0.2}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &staticRing{nodes: map[chord.ID]*Ledger{}}
+	r := &staticRing{nodes: map[chord.ID]*Ledger{}, authority: a}
+	var views []*fakeMembers
 	for i := 0; i < n; i++ {
-		d := openLedger(t, g, byte(i+1))
+		var opts []func(*Config)
+		if a != nil {
+			m := &fakeMembers{a: a, known: map[ledger.Key]bool{}}
+			views = append(views, m)
+			opts = append(opts, func(c *Config) { c.Members = m })
+		}
+		d := openLedger(t, g, byte(i+1), opts...)
 		r.nodes[d.self()] = d
 		r.ids = append(r.ids, d.self())
+		if a != nil {
+			a.admit(d.self(), time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+		}
+	}
+	for _, m := range views {
+		for _, id := range r.ids {
+			m.known[id] = true
+		}
 	}
 	slices.SortFunc(r.ids, chord.ID.Cmp)
 	for id, d := range r.nodes {
@@ -118,7 +154,7 @@ func newStaticRing(t *testing.T, n int) *staticRing {
 	return r
 }
 
-func openLedger(t *testing.T, g *ledger.Genesis, seed byte) *Ledger {
+func openLedger(t *testing.T, g *ledger.Genesis, seed byte, opts ...func(*Config)) *Ledger {
 	t.Helper()
 	dir := t.TempDir()
 	id, err := ledger.NewIdentity(slices.Repeat([]byte{seed}, 32))
@@ -133,13 +169,104 @@ func openLedger(t *testing.T, g *ledger.Genesis, seed byte) *Ledger {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := New(Config{Self: Peer{ID: id.ID, Addr: "http://node-" + fmt.Sprint(seed)}, Ledger: l, Store: st, Replicas: 3,
-		SyncInterval: time.Hour})
+	cfg := Config{Self: Peer{ID: id.ID, Addr: "http://node-" + fmt.Sprint(seed)}, Ledger: l, Store: st, Replicas: 3,
+		SyncInterval: time.Hour}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	d := New(cfg)
 	t.Cleanup(func() {
 		d.Close()
 		st.Close()
 	})
 	return d
+}
+
+// fakeAuthority stands for a network authority: it admits nodes for a
+// while and revokes them. A "DER" it issued names the node; Learn accepts only
+// those (a real membership proves itself by the authority's signature).
+type fakeAuthority struct {
+	mu      sync.Mutex
+	issued  map[ledger.Key]fakeMembership
+	revoked map[ledger.Key]time.Time
+}
+
+type fakeMembership struct{ notBefore, notAfter time.Time }
+
+func (a *fakeAuthority) admit(id ledger.Key, notBefore, notAfter time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.issued[id] = fakeMembership{notBefore, notAfter}
+}
+
+func (a *fakeAuthority) revoke(id ledger.Key, at time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.revoked[id] = at
+}
+
+func fakeDER(id ledger.Key) []byte { return []byte("fake-membership:" + id.Hex()) }
+
+// fakeMembers is one node's view: the memberships it has seen, checked
+// against the authority's (revocations reach every view at once).
+type fakeMembers struct {
+	a     *fakeAuthority
+	mu    sync.Mutex
+	known map[ledger.Key]bool
+}
+
+func (m *fakeMembers) ValidAt(id ledger.Key, t time.Time) error {
+	m.mu.Lock()
+	known := m.known[id]
+	m.mu.Unlock()
+	if !known {
+		return fmt.Errorf("node %s has no membership this node knows", id.Short())
+	}
+	m.a.mu.Lock()
+	defer m.a.mu.Unlock()
+	ms, rev := m.a.issued[id], m.a.revoked[id]
+	if t.Before(ms.notBefore) || t.After(ms.notAfter) {
+		return fmt.Errorf("node %s's membership is not valid at %s", id.Short(), t)
+	}
+	if !rev.IsZero() && !t.Before(rev) {
+		return fmt.Errorf("node %s was revoked at %s", id.Short(), rev)
+	}
+	return nil
+}
+
+func (m *fakeMembers) Current(id ledger.Key) error { return m.ValidAt(id, time.Now()) }
+
+func (m *fakeMembers) MembershipDER(id ledger.Key) ([]byte, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.known[id] {
+		return nil, false
+	}
+	return fakeDER(id), true
+}
+
+func (m *fakeMembers) Learn(der []byte) error {
+	s, ok := strings.CutPrefix(string(der), "fake-membership:")
+	id, err := ledger.ParseKey(s)
+	if !ok || err != nil {
+		return errors.New("not a membership")
+	}
+	m.a.mu.Lock()
+	_, issued := m.a.issued[id]
+	m.a.mu.Unlock()
+	if !issued {
+		return errors.New("not signed by the authority")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.known[id] = true
+	return nil
+}
+
+func (m *fakeMembers) forget(id ledger.Key) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.known, id)
 }
 
 // refusalIn decodes a reply's refusal, or nil.

@@ -5,8 +5,11 @@ import (
 	"sync"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/flownode/flownode/chord"
 	"github.com/flownode/flownode/ledger"
+	"github.com/flownode/flownode/ringledger/placement"
 )
 
 // rangeCache remembers which node owned which range when it last said so, so
@@ -50,6 +53,19 @@ func (c *rangeCache) learn(from, to ledger.Key, owner chord.Peer, now time.Time)
 		}
 	}
 	c.entries = append(kept, ownerRange{from: from, to: to, owner: owner, at: now})
+}
+
+// learnRange caches the range owner claimed in an answer, only when it agrees
+// with this node's view of the ring (placement.Agrees): a peer that claims
+// more than its range would be sent others' readings.
+func (d *Ledger) learnRange(owner chord.Peer, r wireRange) {
+	if !placement.Agrees(d.state(), owner.ID, placement.Range{From: r.From, To: r.To}) {
+		d.stats.badAnswers.Add(1)
+		d.log.Warn("a peer claimed a range this node's view of the ring contradicts; not cached",
+			zap.String("peer", owner.Addr), zap.Stringer("from", r.From), zap.Stringer("to", r.To))
+		return
+	}
+	d.ranges.learn(r.From, r.To, owner, d.now())
 }
 
 // forget drops what the cache believes of owner.

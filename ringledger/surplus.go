@@ -174,8 +174,17 @@ func (d *Ledger) confirmSurplus(ctx context.Context, entries []surplusEntry, poi
 		for _, r := range ans.Replicas {
 			mine = mine && r != self
 		}
+		// The answer's range decides which copies may go: only one that
+		// agrees with this node's view of the ring is believed.
+		agrees := placement.Agrees(d.state(), owner.ID, placement.Range{From: ans.Range.From, To: ans.Range.To})
+		if !agrees {
+			d.stats.badAnswers.Add(1)
+		}
 		covered := 0
 		for j, e := range batch {
+			if !agrees {
+				break
+			}
 			if !inRange(ans.Range.From, e.pos, ans.Range.To) {
 				break
 			}
@@ -188,7 +197,7 @@ func (d *Ledger) confirmSurplus(ctx context.Context, entries []surplusEntry, poi
 			d.ranges.forget(owner.ID) // a stale cached range: look up again
 			covered = 1
 		} else {
-			d.ranges.learn(ans.Range.From, ans.Range.To, owner, d.now())
+			d.learnRange(owner, ans.Range)
 		}
 		i += covered
 	}

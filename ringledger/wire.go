@@ -18,15 +18,16 @@ import (
 // anything is stored; a refusal is an error reply whose text starts with one
 // of the codes below, so the asking node knows whether to retry elsewhere.
 const (
-	opPut       = "put"       // readings for their owner to sign
-	opReplicate = "replicate" // signed records and pointers for a replica
-	opPointers  = "pointers"  // txID pointers for their owner
-	opBlocks    = "blocks"    // a branch's blocks from a number on
-	opDigest    = "digest"    // digests of ring ranges
-	opList      = "list"      // the entries of a ring range
-	opFetch     = "fetch"     // records by txID
-	opGet       = "get"       // local reads: by txID, key or thing
-	opHas       = "has"       // which of these entries the owner holds (before a copy is dropped)
+	opPut        = "put"        // readings for their owner to sign
+	opReplicate  = "replicate"  // signed records and pointers for a replica
+	opPointers   = "pointers"   // txID pointers for their owner
+	opBlocks     = "blocks"     // a branch's blocks from a number on
+	opDigest     = "digest"     // digests of ring ranges
+	opList       = "list"       // the entries of a ring range
+	opFetch      = "fetch"      // records by txID
+	opGet        = "get"        // local reads: by txID, key or thing
+	opHas        = "has"        // which of these entries the owner holds (before a copy is dropped)
+	opMembership = "membership" // a node's membership (DER), to check a record it signed
 )
 
 type peerRequest struct {
@@ -51,9 +52,12 @@ type putBody struct {
 	Wait     bool          `json:"waitReplicas,omitempty"`
 }
 
+// putAnswer carries the records the owner signed, in the readings' order:
+// the entry node checks each and derives the client's receipt from it.
 type putAnswer struct {
-	Receipts []Receipt `json:"receipts"`
-	Range    wireRange `json:"range"`
+	Records  []json.RawMessage `json:"records"`
+	Replicas []Peer            `json:"replicas"`
+	Range    wireRange         `json:"range"`
 }
 
 type wireRange struct {
@@ -188,9 +192,13 @@ func clip(s string) string {
 // listPage is how many entries one list answer carries (~110 bytes each).
 const listPage = 300
 
-// maxPutReadings bounds the readings of one put message: its answer holds a
-// receipt of ~500 bytes for each, and must fit a message too.
+// maxPutReadings bounds the readings of one put message.
 const maxPutReadings = 64
+
+// recordOverhead is what a record adds to its reading's data and Thing
+// (hashes, signature, key, names: ~650 bytes): the entry node packs a put so
+// that the records of its answer fit one message too.
+const recordOverhead = 800
 
 // call sends op to p and decodes its answer into out.
 func (d *Ledger) call(ctx context.Context, p chord.Peer, op string, body, out any) error {

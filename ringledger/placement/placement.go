@@ -9,7 +9,11 @@
 // ring change a node owns Own(st) and copies it to Replicas(st, k).
 package placement
 
-import "github.com/flownode/flownode/chord"
+import (
+	"slices"
+
+	"github.com/flownode/flownode/chord"
+)
 
 // Range is the ring range (From, To]; (a, a] is the whole ring.
 type Range struct{ From, To chord.ID }
@@ -70,6 +74,57 @@ func Surplus(st chord.State, assigned []Range, pos chord.ID) bool {
 	}
 	for _, r := range assigned {
 		if r.Contains(pos) {
+			return false
+		}
+	}
+	return true
+}
+
+// known lists the live nodes a view names: the node itself, its predecessor,
+// successors and fingers, less those it knows dead.
+func known(st chord.State) []chord.ID {
+	var out []chord.ID
+	add := func(p chord.Peer) {
+		if !p.IsZero() && !slices.Contains(st.Dead, p.ID) && !slices.Contains(out, p.ID) {
+			out = append(out, p.ID)
+		}
+	}
+	add(st.Self)
+	add(st.Pred)
+	for _, p := range st.Succs {
+		add(p)
+	}
+	for _, p := range st.Fingers {
+		add(p)
+	}
+	return out
+}
+
+// MayOwn reports whether owner may be successor(pos) as far as st shows the
+// ring: no other live node the view names lies in [pos, owner). It is the
+// check on a peer that claims an entry is its own: a view that names fewer
+// nodes (fingers, not the whole ring) rules out less, never more.
+func MayOwn(st chord.State, owner, pos chord.ID) bool {
+	if pos == owner {
+		return true
+	}
+	for _, x := range known(st) {
+		if x != owner && chord.BetweenLeftIncl(pos, x, owner) {
+			return false
+		}
+	}
+	return true
+}
+
+// Agrees reports whether r may be the range owner owns as far as st shows the
+// ring: it ends at owner and holds no other live node the view names (its
+// start may be owner's predecessor, or any point after it).
+func Agrees(st chord.State, owner chord.ID, r Range) bool {
+	if r.To != owner {
+		return false
+	}
+	for _, x := range known(st) {
+		if x != owner && r.Contains(x) {
 			return false
 		}
 	}

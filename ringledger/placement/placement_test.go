@@ -65,3 +65,45 @@ func TestSurplus(t *testing.T) {
 		t.Error("a node alone dropped a copy")
 	}
 }
+
+// TestMayOwnAndAgrees: a peer's claim to a position or a range is refused
+// when the view names a live node that would own it instead.
+func TestMayOwnAndAgrees(t *testing.T) {
+	self := peer(5)
+	st := chord.State{Self: self, Pred: peer(3), Succs: []chord.Peer{peer(7), peer(9)},
+		Fingers: []chord.Peer{peer(7), peer(20), {}, peer(30)}, Dead: []chord.ID{peer(30).ID}}
+	for _, c := range []struct {
+		owner, pos byte
+		want       bool
+	}{
+		{3, 2, true},    // the predecessor's own range, as far as known
+		{3, 200, true},  // (20, 3] wraps: 30 is dead, so nothing known lies there
+		{3, 4, false},   // self (5) owns 4
+		{9, 6, false},   // 7 owns 6
+		{9, 8, true},    //
+		{9, 7, false},   // 7 owns itself
+		{7, 7, true},    //
+		{20, 25, false}, // 30 is dead, but 3 lies between
+		{20, 15, true},
+	} {
+		if got := MayOwn(st, chord.ID{c.owner}, chord.ID{c.pos}); got != c.want {
+			t.Errorf("MayOwn(%d, %d) = %v, want %v", c.owner, c.pos, got, c.want)
+		}
+	}
+	for _, c := range []struct {
+		owner    byte
+		from, to byte
+		want     bool
+	}{
+		{9, 7, 9, true},
+		{9, 8, 9, true},  // a smaller range than known is harmless
+		{9, 5, 9, false}, // holds 7
+		{9, 9, 9, false}, // the whole ring
+		{9, 7, 8, false}, // does not end at the owner
+		{3, 20, 3, true}, // 30 is dead
+	} {
+		if got := Agrees(st, chord.ID{c.owner}, Range{chord.ID{c.from}, chord.ID{c.to}}); got != c.want {
+			t.Errorf("Agrees(%d, (%d, %d]) = %v, want %v", c.owner, c.from, c.to, got, c.want)
+		}
+	}
+}
