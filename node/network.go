@@ -223,3 +223,20 @@ func exists(dir, name string) bool {
 	_, err := os.Stat(filepath.Join(dir, name))
 	return err == nil
 }
+
+// ringMembers is the node's view of its network as the distributed ledger
+// asks it (ringledger.Members).
+type ringMembers struct{ *network.Members }
+
+func (m ringMembers) MembershipDER(id ledger.Key) ([]byte, bool) {
+	mem, ok := m.Membership(id)
+	if !ok {
+		return nil, false
+	}
+	return mem.DER(), true
+}
+
+func (m ringMembers) Learn(der []byte) error {
+	_, err := m.Members.Learn(der)
+	return err
+}

@@ -135,7 +135,7 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, id: id, members: members, store: st, ledger: l, params: params, started: time.Now(), log: cfg.Log,
 		hooks: newHooks(cfg.OnRecord, cfg.OnQuery)}
-	n.dist = ringledger.New(ringledger.Config{Self: n.Self(), Ledger: l, Store: st, Replicas: cfg.Replicas,
+	n.dist = ringledger.New(ringledger.Config{Self: n.Self(), Ledger: l, Store: st, Replicas: cfg.Replicas, Members: ringMembers{members},
 		SyncInterval: cfg.Profile.SyncInterval, Log: cfg.Log.Named("dist"), OnRecord: n.hooks.record()})
 	n.miner = miner.New(params, id.ID, l, miner.NewTicker, time.Now, cfg.Log.Named("miner"))
 	return n, nil
