@@ -213,7 +213,7 @@ func postRevocation(c *apiClient, r *network.Revocation, stdout io.Writer) error
 	}
 	switch {
 	case resp.StatusCode == http.StatusBadRequest:
-		return negative("%s refused the revocation: %s", c.base, serverMessage(out, resp.Status))
+		return negative("%s: %s", c.base, serverMessage(out, resp.Status))
 	case resp.StatusCode != http.StatusOK:
 		return usageErr("%s", serverMessage(out, resp.Status))
 	}
