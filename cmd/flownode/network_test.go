@@ -250,3 +250,117 @@ func keyAfter(id string) string {
 	}
 	return string(b)
 }
+
+// TestRevokeDropsMember: flownode revoke against a ring of three processes. The
+// revocation, handed to one member, reaches every member; the revoked node is
+// dropped from the ring and refused by its former peers within a stated time;
+// every reading acknowledged before (with wait=replicas) still reads back, byte
+// for byte, from each survivor, and their ledgers verify.
+func TestRevokeDropsMember(t *testing.T) {
+	authDir, _ := initNetwork(t, "plant-b")
+	base := t.TempDir()
+	var nodes []*nodeProc
+	for i := range 3 {
+		dir := filepath.Join(base, fmt.Sprint("n", i))
+		admitDir(t, authDir, dir)
+		var args []string
+		if i > 0 {
+			args = []string{"--join", nodes[0].Addr}
+		}
+		nodes = append(nodes, startNode(t, dir, "local", args...))
+	}
+	var why string
+	if !waitFor(30*time.Second, 100*time.Millisecond, func() (ok bool) { ok, why = ringIs(nodes); return ok }) {
+		t.Fatalf("three admitted nodes form no ring in 30 s: %s", why)
+	}
+
+	// Readings acknowledged once on all k = 3 nodes, through every entry node.
+	type ack struct{ txID, data string }
+	var acks []ack
+	for i := range 60 {
+		data := fmt.Sprintf(`{"i":%d,"t":"before revocation"}`, i)
+		body := fmt.Sprintf(`{"thing":"press-%d","data":%s}`, i%4, data)
+		r := doHTTP(t, http.MethodPost, nodes[i%3].URL+"/api/v1/records?wait=replicas", "application/json", []byte(body))
+		if r.Code != http.StatusCreated {
+			t.Fatalf("put %d: %d %s", i, r.Code, r.Body)
+		}
+		var rc receipt
+		if err := json.Unmarshal(r.Body, &rc); err != nil {
+			t.Fatal(err)
+		}
+		acks = append(acks, ack{rc.TxID, data})
+	}
+
+	victim, survivors := nodes[2], nodes[:2]
+	start := time.Now()
+	r := runCLI(t, nil, "revoke", "--network", authDir, "--node", nodes[0].URL, "--reason", "gateway stolen", victim.ID)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "accepted it") {
+		t.Fatalf("revoke: %v", r)
+	}
+	if _, err := os.Stat(filepath.Join(authDir, "revocations", victim.ID+".json")); err != nil {
+		t.Errorf("revoke kept no file: %v", err)
+	}
+	if r := runCLI(t, nil, "revoke", "--network", authDir, "--node", nodes[1].URL, victim.ID); r.Code != 0 {
+		t.Errorf("revoke again, through another member: %v", r)
+	}
+
+	// Dropped: the ring walked from each survivor is the survivors, each holds
+	// the revocation, and each has refused the revoked node since.
+	dropped := func() (bool, string) {
+		if ok, why := ringIs(survivors); !ok {
+			return false, why
+		}
+		for _, p := range survivors {
+			var n node.NetworkInfo
+			rr, err := tryHTTP(httpClient, http.MethodGet, p.URL+"/api/v1/network", "", nil)
+			if err != nil || json.Unmarshal(rr.Body, &n) != nil {
+				return false, fmt.Sprintf("GET %s/api/v1/network: %v", p.URL, err)
+			}
+			if len(n.Revocations) != 1 || n.Revocations[0].Node != victim.ID {
+				return false, fmt.Sprintf("%s holds revocations %+v", p.ID[:8], n.Revocations)
+			}
+			if n.Refused["revoked"] == 0 {
+				return false, fmt.Sprintf("%s has not refused the revoked node yet (refused %v)", p.ID[:8], n.Refused)
+			}
+		}
+		return true, ""
+	}
+	const dropWithin = 30 * time.Second
+	if !waitFor(dropWithin, 50*time.Millisecond, func() (ok bool) { ok, why = dropped(); return ok }) {
+		t.Fatalf("the revoked node is not dropped within %v: %s", dropWithin, why)
+	}
+	t.Logf("revoked node dropped by every peer %v after flownode revoke started (bound %v)", time.Since(start).Round(time.Millisecond), dropWithin)
+
+	// Nothing acknowledged is lost.
+	for _, p := range survivors {
+		lost := 0
+		for _, a := range acks {
+			rr := doHTTP(t, http.MethodGet, p.URL+"/api/v1/records/"+a.txID, "", nil)
+			if rr.Code != http.StatusOK || !strings.Contains(string(rr.Body), a.data) {
+				lost++
+				if lost <= 3 {
+					t.Errorf("%s: record %s: %d %s", p.ID[:8], a.txID, rr.Code, trunc(rr.Body))
+				}
+			}
+		}
+		if lost > 0 {
+			t.Errorf("%s: %d of %d acknowledged readings do not read back", p.ID[:8], lost, len(acks))
+		}
+		if v := getVerify(t, p.URL); !v.Valid {
+			t.Errorf("%s: ledger invalid after the revocation: %+v", p.ID[:8], v)
+		}
+	}
+	for _, p := range survivors {
+		for _, m := range getNetwork(t, p.URL).Members {
+			if m.ID.Hex() == victim.ID && m.Revoked == nil {
+				t.Errorf("%s lists the revoked node as a member in good standing", p.ID[:8])
+			}
+		}
+	}
+	metrics := string(doHTTP(t, http.MethodGet, survivors[0].URL+"/metrics", "", nil).Body)
+	for _, want := range []string{`flownode_peers_refused_total{reason="revoked"}`, "flownode_revocations 1", "flownode_members_known 3"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
