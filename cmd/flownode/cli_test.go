@@ -52,6 +52,16 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"env var bad bool", []string{"FLOWNODE_JSON=perhaps"}, []string{"status", "--node", dead}, 2, "FLOWNODE_JSON"},
 		{"env var node picked up", []string{"FLOWNODE_NODE=" + dead}, []string{"status"}, 2, "cannot reach http://127.0.0.1:1"},
 		{"version with argument", nil, []string{"version", "x"}, 2, "no arguments"},
+		{"network without init", nil, []string{"network"}, 2, "want a subcommand: flownode network init"},
+		{"network init without --dir", nil, []string{"network", "init"}, 2, "--dir is required"},
+		{"network init bogus profile", nil, []string{"network", "init", "--dir", filepath.Join(empty, "a"), "--profile", "bogus"}, 2, `unknown profile "bogus"`},
+		{"admit without --network", nil, []string{"admit", "--data", filepath.Join(empty, "n")}, 2, "--network is required"},
+		{"admit without --data", nil, []string{"admit", "--network", empty}, 2, "--data is required"},
+		{"admit from no authority", nil, []string{"admit", "--network", empty, "--data", filepath.Join(empty, "n")}, 2, "is not an authority directory"},
+		{"admit bad expiry", nil, []string{"admit", "--network", empty, "--data", filepath.Join(empty, "n"), "--expires", "-1h"}, 2, "want a positive duration"},
+		{"revoke without NODEID", nil, []string{"revoke", "--network", empty}, 2, "want one NODEID"},
+		{"revoke bad NODEID", nil, []string{"revoke", "--network", empty, "xyz"}, 2, "want the node's 40-hex ID"},
+		{"revoke from no authority", nil, []string{"revoke", "--network", empty, strings.Repeat("ab", 20)}, 2, "is not an authority directory"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -65,6 +65,9 @@ func loadAuthority(dir string) (*network.Authority, error) {
 	if dir == "" {
 		return nil, usageErr("--network is required: the authority directory (flownode network init made it)")
 	}
+	if _, err := os.Stat(filepath.Join(dir, network.DescriptionFile)); errors.Is(err, fs.ErrNotExist) {
+		return nil, usageErr("%s is not an authority directory: it holds no %s (flownode network init makes one)", dir, network.DescriptionFile)
+	}
 	a, err := network.LoadAuthority(dir)
 	if err != nil {
 		return nil, usageErr("%v", err)

@@ -165,6 +165,28 @@ func TestNetworkInitAdmitJoin(t *testing.T) {
 	}
 	oneLine(t, "admit of another network's data dir", r.Stderr)
 
+	// A revocation the network's authority did not sign is refused (exit 1),
+	// and so is one that is not a revocation at all; nothing changes.
+	r = runCLI(t, nil, "revoke", "--network", otherAuth, "--node", n1.URL, id2)
+	if r.Code != 1 || !strings.Contains(r.Stderr, "not signed by this network's authority") {
+		t.Errorf("revoke signed by another authority: want exit 1 and why, got %v", r)
+	}
+	for _, c := range []struct {
+		body string
+		code int
+		want string
+	}{
+		{`{"node":"` + id2 + `"}`, 400, "revocation refused"},
+		{`{"bogus":1}`, 400, "unknown field"},
+		{`[1,2]`, 400, "must be an object"},
+		{`{"network":"` + strings.Repeat("x", 8<<10) + `"}`, 413, "larger than"},
+	} {
+		wantError(t, doHTTP(t, http.MethodPost, n1.URL+"/api/v1/network/revocations", "application/json", []byte(c.body)), c.code, c.want)
+	}
+	if n := getNetwork(t, n1.URL); len(n.Revocations) != 0 {
+		t.Errorf("refused revocations were kept: %+v", n.Revocations)
+	}
+
 	// A node of another network starts (it is a member of its own) but is
 	// refused by every member, and says so.
 	dOther := filepath.Join(base, "other")
