@@ -243,16 +243,14 @@ func TestCLIAgainstLiveNode(t *testing.T) {
 	if r.Code != 2 || !strings.Contains(oneLine(t, "verify --data of a running node", r.Stderr), "use --node") {
 		t.Errorf("verify --data while the node runs: want exit 2 and a hint, got %v", r)
 	}
-	// Same data dir, another profile: another genesis, refused.
+	// Same data dir, another network named: refused. (The profile no longer
+	// decides the network: its mining rules are the data dir's network.json.)
 	if n.Stop() != 0 {
 		t.Fatal("SIGTERM: node did not exit 0")
 	}
-	r = runCLI(t, nil, "run", "--data", dir, "--http", "127.0.0.1:0", "--profile", "laptop")
-	if r.Code != 2 || !strings.Contains(r.Stderr, "created with another profile") {
-		t.Errorf("run with another profile on the data dir: want exit 2 and a genesis error, got %v", r)
-	}
-	if lines := scanLines(r.Stderr); len(lines) > 0 {
-		t.Logf("run --profile laptop on a local-profile data dir says: %s", lines[len(lines)-1])
+	r = runCLI(t, nil, "run", "--data", dir, "--http", "127.0.0.1:0", "--coap", "127.0.0.1:0", "--network", "not-this-one")
+	if r.Code != 2 || !strings.Contains(r.Stderr, `belongs to network "flownode-test", not "not-this-one"`) {
+		t.Errorf("run with another network on the data dir: want exit 2 and why, got %v", r)
 	}
 	r = runCLI(t, nil, "healthcheck", "--node", n.URL)
 	if r.Code != 1 || !strings.Contains(oneLine(t, "healthcheck", r.Stderr), "unhealthy") {
