@@ -94,8 +94,9 @@ image: build
 	rm -rf bin/image && mkdir -p bin/image/data && cp $(BIN) bin/image/flownode
 	docker build -q -t flownode:dev -f Dockerfile bin/image
 
-## ring-up: start the five-node ring and wait until every node is healthy
+## ring-up: admit the five nodes to the ring's network (once; scripts/ring/provision.sh), start them and wait until every node is healthy
 ring-up: image
+	COMPOSE='$(RING)' BIN=$(BIN) scripts/ring/provision.sh
 	$(RING) up -d
 	scripts/ring/wait-healthy.sh 120
 	@echo "dashboards: http://127.0.0.1:8001/ .. http://127.0.0.1:8005/ (node1..node5)"

@@ -54,6 +54,11 @@ func newMetrics(n *node.Node) *metrics {
 			func() float64 { return float64(n.StoreStats().Writes) }),
 		counter("flownode_store_syncs_total", "Group commits (each one fsync) made by the store.",
 			func() float64 { return float64(n.StoreStats().Groups) }),
+		gauge("flownode_members_known", "Memberships of this node's network it has seen (itself included), revoked ones too.",
+			func() float64 { return float64(len(n.Members().Known())) }),
+		gauge("flownode_revocations", "Revocations signed by the network's authority that this node holds.",
+			func() float64 { return float64(len(n.Members().Revocations())) }),
+		refusedCollector{n},
 	)
 	return m
 }
@@ -86,3 +91,20 @@ func (w *statusWriter) WriteHeader(code int) {
 
 // Unwrap lets http.ResponseController reach the underlying writer (flush, hijack).
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// refusedDesc is flownode_peers_refused_total: peers refused at the handshake,
+// by reason (other network, expired, revoked, not signed by the authority, ...).
+var refusedDesc = prometheus.NewDesc("flownode_peers_refused_total",
+	"Peers refused at the handshake since start, by reason.", []string{"reason"}, nil)
+
+// refusedCollector reads the refusal counts when scraped: the reasons are a
+// small fixed set, named by package network.
+type refusedCollector struct{ n *node.Node }
+
+func (c refusedCollector) Describe(ch chan<- *prometheus.Desc) { ch <- refusedDesc }
+
+func (c refusedCollector) Collect(ch chan<- prometheus.Metric) {
+	for reason, v := range c.n.Members().Refused() {
+		ch <- prometheus.MustNewConstMetric(refusedDesc, prometheus.CounterValue, float64(v), reason)
+	}
+}

@@ -48,6 +48,8 @@ func (s *Server) routes() {
 	h("GET /api/v1/things/{id}/records", s.getThingRecords)
 	h("GET /api/v1/blocks", s.getBlocks)
 	h("GET /api/v1/verify", s.getVerify)
+	h("GET /api/v1/network", s.getNetwork)
+	h("POST /api/v1/network/revocations", s.postRevocation)
 	h("GET "+ledger.ContextPath, s.getContext)
 	h("GET /{$}", s.dashboard)
 	s.mux.Handle("GET /metrics", s.metrics.handler())
@@ -112,19 +114,21 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // the ring and its counters. Peers are named by their RPC URLs (ws:// or coap://)
 // except Addr, the node's HTTP address.
 type NodeInfo struct {
-	ID          ledger.Key    `json:"id"`
-	Addr        string        `json:"addr"`
-	Profile     string        `json:"profile"`
-	Version     string        `json:"version"`
-	Network     string        `json:"network"`
-	RPC         string        `json:"rpc,omitempty"` // the address peers reach this node's Chord RPC at
-	Status      string        `json:"status"`        // where the node stands in the ring
-	Genesis     ledger.Hash   `json:"genesis"`
-	Predecessor *node.Peer    `json:"predecessor"`
-	Successors  []node.Peer   `json:"successors"`
-	Fingers     []node.Peer   `json:"fingers"`
-	Branch      node.BlockRef `json:"branch"`
-	Stats       NodeStats     `json:"stats"`
+	ID                ledger.Key    `json:"id"`
+	Addr              string        `json:"addr"`
+	Profile           string        `json:"profile"`
+	Version           string        `json:"version"`
+	Network           string        `json:"network"`
+	Authority         string        `json:"authority"`         // fingerprint of the network's authority key
+	MembershipExpires time.Time     `json:"membershipExpires"` // this node's membership
+	RPC               string        `json:"rpc,omitempty"`     // the address peers reach this node's Chord RPC at
+	Status            string        `json:"status"`            // where the node stands in the ring
+	Genesis           ledger.Hash   `json:"genesis"`
+	Predecessor       *node.Peer    `json:"predecessor"`
+	Successors        []node.Peer   `json:"successors"`
+	Fingers           []node.Peer   `json:"fingers"`
+	Branch            node.BlockRef `json:"branch"`
+	Stats             NodeStats     `json:"stats"`
 }
 
 // NodeStats is NodeInfo's "stats": the node's counters since it started.
@@ -150,9 +154,11 @@ func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {
 	self := n.Self()
 	g := n.Ledger().Genesis()
 	nb := n.Neighbours()
+	members := n.Members()
 	writeJSON(w, http.StatusOK, NodeInfo{
 		ID: self.ID, Addr: self.Addr, Profile: n.Profile().Name, Version: node.Version,
-		Network: g.Network, Genesis: g.Hash, RPC: nb.RPC, Status: nb.Status,
+		Network: g.Network, Authority: members.Description().Fingerprint(), MembershipExpires: members.Self().NotAfter.UTC(),
+		Genesis: g.Hash, RPC: nb.RPC, Status: nb.Status,
 		Predecessor: nb.Predecessor, Successors: nb.Successors, Fingers: nb.Fingers,
 		Branch: node.BlockRef{Branch: self.ID, No: ls.HeadNo, Hash: ls.HeadHash},
 		Stats: NodeStats{UptimeSeconds: n.Uptime().Round(time.Millisecond).Seconds(), Records: ls.Records,

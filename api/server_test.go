@@ -21,6 +21,7 @@ import (
 type testNode struct {
 	n   *node.Node
 	srv *httptest.Server
+	dir string // the data dir: a one-node network, its authority key in it
 }
 
 // openTestNode opens a node on the local profile in a temporary directory and
@@ -32,7 +33,8 @@ func openTestNode(t *testing.T, mine bool, edit func(*node.Profile)) *testNode {
 	if edit != nil {
 		edit(&p)
 	}
-	n, err := node.Open(node.Config{DataDir: t.TempDir(), Profile: p})
+	dir := t.TempDir()
+	n, err := node.Open(node.Config{DataDir: dir, Profile: p})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +56,7 @@ func openTestNode(t *testing.T, mine bool, edit func(*node.Profile)) *testNode {
 			t.Errorf("node.Close: %v", err)
 		}
 	})
-	return &testNode{n: n, srv: srv}
+	return &testNode{n: n, srv: srv, dir: dir}
 }
 
 // answer is one HTTP answer, body read.

@@ -29,10 +29,15 @@ import (
 // make run) becomes a one-node network of its own: its authority key is
 // written to the data directory, and the log says how to admit more nodes.
 // A directory with only one of the two is refused, and so is one of another
-// network than name (when name is set).
-func loadNetwork(dir, name string, mining ledger.MiningParams, log *zap.Logger) (*network.Members, error) {
+// network than name (when name is set). A node told to join a ring (joining)
+// never creates a network: it could only be refused by the ring's members.
+func loadNetwork(dir, name string, mining ledger.MiningParams, joining bool, log *zap.Logger) (*network.Members, error) {
 	desc, mem, err := network.LoadNode(dir)
-	if errors.Is(err, fs.ErrNotExist) && !exists(dir, network.DescriptionFile) && !exists(dir, network.MembershipFile) {
+	none := errors.Is(err, fs.ErrNotExist) && !exists(dir, network.DescriptionFile) && !exists(dir, network.MembershipFile)
+	if none && joining {
+		return nil, fmt.Errorf("%s holds no membership, so it cannot join a ring: admit it first with `flownode admit --network AUTHORITYDIR --data %s` (a node without --join would start a network of its own)", dir, dir)
+	}
+	if none {
 		if name == "" {
 			name = ledger.DefaultNetwork
 		}
@@ -96,6 +101,10 @@ func (n *Node) Network() NetworkInfo {
 		Genesis: n.ledger.Genesis().Hash.String(), Expires: n.members.Self().NotAfter.UTC(),
 		Members: n.members.Known(), Revocations: n.members.Revocations(), Refused: n.members.Refused()}
 }
+
+// Revocation is the authority's signed revocation of a member (package
+// network), as the node takes it from the API and its peers.
+type Revocation = network.Revocation
 
 // opRevocations is the node-level peer op that spreads revocations; every
 // other op is the distributed ledger's.

@@ -100,7 +100,7 @@ func Open(cfg Config) (*Node, error) {
 	if _, set := os.LookupEnv("GOMEMLIMIT"); cfg.Profile.MemoryLimit > 0 && !set {
 		debug.SetMemoryLimit(cfg.Profile.MemoryLimit)
 	}
-	members, err := loadNetwork(cfg.DataDir, cfg.Network, cfg.Profile.Mining, cfg.Log)
+	members, err := loadNetwork(cfg.DataDir, cfg.Network, cfg.Profile.Mining, len(cfg.Join) > 0, cfg.Log)
 	if err != nil {
 		return nil, err
 	}

@@ -52,6 +52,16 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"env var bad bool", []string{"FLOWNODE_JSON=perhaps"}, []string{"status", "--node", dead}, 2, "FLOWNODE_JSON"},
 		{"env var node picked up", []string{"FLOWNODE_NODE=" + dead}, []string{"status"}, 2, "cannot reach http://127.0.0.1:1"},
 		{"version with argument", nil, []string{"version", "x"}, 2, "no arguments"},
+		{"network without init", nil, []string{"network"}, 2, "want a subcommand: flownode network init"},
+		{"network init without --dir", nil, []string{"network", "init"}, 2, "--dir is required"},
+		{"network init bogus profile", nil, []string{"network", "init", "--dir", filepath.Join(empty, "a"), "--profile", "bogus"}, 2, `unknown profile "bogus"`},
+		{"admit without --network", nil, []string{"admit", "--data", filepath.Join(empty, "n")}, 2, "--network is required"},
+		{"admit without --data", nil, []string{"admit", "--network", empty}, 2, "--data is required"},
+		{"admit from no authority", nil, []string{"admit", "--network", empty, "--data", filepath.Join(empty, "n")}, 2, "is not an authority directory"},
+		{"admit bad expiry", nil, []string{"admit", "--network", empty, "--data", filepath.Join(empty, "n"), "--expires", "-1h"}, 2, "want a positive duration"},
+		{"revoke without NODEID", nil, []string{"revoke", "--network", empty}, 2, "want one NODEID"},
+		{"revoke bad NODEID", nil, []string{"revoke", "--network", empty, "xyz"}, 2, "want the node's 40-hex ID"},
+		{"revoke from no authority", nil, []string{"revoke", "--network", empty, strings.Repeat("ab", 20)}, 2, "is not an authority directory"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -233,14 +243,14 @@ func TestCLIAgainstLiveNode(t *testing.T) {
 	if r.Code != 2 || !strings.Contains(oneLine(t, "verify --data of a running node", r.Stderr), "use --node") {
 		t.Errorf("verify --data while the node runs: want exit 2 and a hint, got %v", r)
 	}
-	// Same data dir, another network named: refused. (The mining rules are
-	// the network's, in its network.json, whatever the profile.)
+	// Same data dir, another network named: refused. (The profile no longer
+	// decides the network: its mining rules are the data dir's network.json.)
 	if n.Stop() != 0 {
 		t.Fatal("SIGTERM: node did not exit 0")
 	}
-	r = runCLI(t, nil, "run", "--data", dir, "--http", "127.0.0.1:0", "--profile", "local", "--network", "elsewhere")
-	if r.Code != 2 || !strings.Contains(r.Stderr, `belongs to network "flownode-test", not "elsewhere"`) {
-		t.Errorf("run with another network on the data dir: want exit 2 and a network error, got %v", r)
+	r = runCLI(t, nil, "run", "--data", dir, "--http", "127.0.0.1:0", "--coap", "127.0.0.1:0", "--network", "not-this-one")
+	if r.Code != 2 || !strings.Contains(r.Stderr, `belongs to network "flownode-test", not "not-this-one"`) {
+		t.Errorf("run with another network on the data dir: want exit 2 and why, got %v", r)
 	}
 	r = runCLI(t, nil, "healthcheck", "--node", n.URL)
 	if r.Code != 1 || !strings.Contains(oneLine(t, "healthcheck", r.Stderr), "unhealthy") {

@@ -175,7 +175,8 @@ func cmdStatus(args []string, stdout io.Writer) error {
 	if err := json.Unmarshal(out, &n); err != nil {
 		return usageErr("unexpected answer from the node: %v", err)
 	}
-	fmt.Fprintf(stdout, "id           %s\naddr         %s\nprofile      %s (%s)\nnetwork      %s\n", n.ID, n.Addr, n.Profile, n.Version, n.Network)
+	fmt.Fprintf(stdout, "id           %s\naddr         %s\nprofile      %s (%s)\nnetwork      %s (authority %s)\nmembership   expires %s\n",
+		n.ID, n.Addr, n.Profile, n.Version, n.Network, n.Authority, n.MembershipExpires.Format(time.RFC3339))
 	if n.RPC != "" {
 		fmt.Fprintf(stdout, "rpc          %s\n", n.RPC)
 	}

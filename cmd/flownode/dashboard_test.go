@@ -48,6 +48,8 @@ func TestDashboardRendersInChromium(t *testing.T) {
 		}
 	}
 
+	info := getNode(t, n.URL)
+
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -61,6 +63,10 @@ func TestDashboardRendersInChromium(t *testing.T) {
 		n.ID,                              // the node id, filled in by the script
 		"ledger valid (3 records)",        // the verify line, from /api/v1/verify
 		`<td class="mono">ws://` + n.Addr, // the ring table: peers by RPC address
+		// The network section, from /api/v1/network.
+		`<code id="net-name">` + info.Network + `</code>`,
+		`<code id="net-authority">` + info.Authority + `</code>`,
+		`<td class="mono">` + n.ID + ` (this node)</td>`,
 	} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("rendered dashboard lacks %q", want)

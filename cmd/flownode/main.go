@@ -8,6 +8,15 @@
 //	flownode verify   [--node URL | --data DIR]
 //	flownode keygen | healthcheck | version
 //
+//	flownode network init --dir DIR [--network NAME] [--profile laptop|gateway|local]
+//	flownode admit    --network DIR --data NODEDIR [--expires DUR]
+//	flownode revoke   --network DIR [--node URL] [--reason TEXT] NODEID
+//
+// network init creates a network's authority (DIR/authority.key, to be kept offline,
+// and DIR/network.json); admit signs a node's membership into its data directory;
+// revoke signs a revocation, keeps it in DIR/revocations/ and hands it to a member,
+// which spreads it round the ring.
+//
 // Every flag can also be set with an environment variable FLOWNODE_<FLAG>, for example
 // FLOWNODE_DATA=/var/lib/flownode. Exit codes: 0 success, 1 a negative answer (verify
 // found tampering, get found nothing, healthcheck failed), 2 usage or connection errors.
@@ -56,6 +65,9 @@ var commands = []command{
 	{"status", "print a node's id, ring neighbours and branch head", cmdStatus},
 	{"ring", "print the ring, walked by successors", cmdRing},
 	{"verify", "verify a ledger: prints valid or invalid: <where>", cmdVerify},
+	{"network", "network init: create a network's authority (keep it offline)", cmdNetwork},
+	{"admit", "admit a node's data dir to a network (membership, node key if absent)", cmdAdmit},
+	{"revoke", "sign a node's revocation and hand it to a member", cmdRevoke},
 	{"keygen", "create the node key in the data dir and print the node ID", cmdKeygen},
 	{"healthcheck", "exit 0 if the node answers /healthz", cmdHealthcheck},
 	{"version", "print the version", cmdVersion},

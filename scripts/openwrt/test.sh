@@ -76,6 +76,11 @@ failures=0
 # layout), an ext4 SD card, a tmpfs, a read-only ext4 stick.
 mkdir -p "$T/etc" "$T/bin" "$T/flash/upper" "$T/flash/flownode" "$T/plain/flownode" \
 	"$T/sd/flownode" "$T/sd2/flownode" "$T/ram/flownode" "$T/ro/flownode" "$T/ovl/flownode"
+# Admitted data dirs (the init script refuses to start without a membership).
+for d in flash plain sd sd2 ram ro ovl; do
+	touch "$T/$d/flownode/network.json" "$T/$d/flownode/membership.pem"
+done
+mkdir -p "$T/sd/unadmitted"
 ln -s "$T/flash/flownode" "$T/link"
 ln -s "$T/sd/flownode" "$T/sdlink"
 cat >"$T/mounts" <<EOF
@@ -294,6 +299,7 @@ case="read-only mount";           refused "$T/ro/flownode" "read-only mount ($T/
 case="missing data dir";          refused "$T/sd/nothere" "does not exist (is the SD card or USB stick mounted?"
 case="relative data dir";         refused "data" "is not an absolute path"
 case="no data_dir";               refused "" "no data_dir"
+case="no membership";             refused "$T/sd/unadmitted" "holds no membership (network.json and membership.pem)"
 
 case="unknown overlay upper dir"
 sed "s|^overlayfs:/overlay / overlay .*|overlayfs:/overlay / overlay rw,noatime 0 0|" "$T/mounts" >"$T/mounts2"

@@ -19,6 +19,7 @@ trap cleanup EXIT
 
 cleanup
 started=$(date +%s)
+COMPOSE=$COMPOSE scripts/ring/provision.sh
 $COMPOSE up -d
 scripts/ring/wait-healthy.sh 120
 echo "ring up and healthy in $(( $(date +%s) - started )) s"
