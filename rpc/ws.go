@@ -43,7 +43,7 @@ type WSConfig struct {
 	PingInterval time.Duration
 	// MaxConns bounds the connections peers opened to this node (default
 	// 512), and MaxHandshakes those of them still in their TLS handshake
-	// (default 64; at most 4 from one IP address): a flood of connections
+	// (default 64; at most 16 from one IP address): a flood of connections
 	// that never authenticate costs bounded memory and never delays members
 	// for longer than a handshake timeout (DialTimeout).
 	MaxConns      int
@@ -51,7 +51,7 @@ type WSConfig struct {
 }
 
 // maxHandshakesPerSource bounds the unauthenticated connections from one IP.
-const maxHandshakesPerSource = 4
+const maxHandshakesPerSource = 16
 
 // WS is the WebSocket transport (gorilla/websocket). Each node keeps one
 // connection per peer address that it dialed, and sends its requests on it;

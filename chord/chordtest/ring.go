@@ -14,6 +14,8 @@ import (
 
 	"github.com/flownode/flownode/chord"
 	"github.com/flownode/flownode/chord/driver"
+	"github.com/flownode/flownode/ledger"
+	"github.com/flownode/flownode/network"
 	"github.com/flownode/flownode/rpc"
 )
 
@@ -30,6 +32,10 @@ const (
 	// Mem nodes live on an in-memory rpc.MemNetwork (NodeConfig.Net), whose
 	// faults and partitions the test controls.
 	Mem Kind = "mem"
+	// WSTLS nodes are WS nodes of a permissioned network: each is admitted
+	// by one test authority, its ID is its key's, and its peers
+	// authenticate with TLS 1.3 (rpc.Auth).
+	WSTLS Kind = "ws-tls"
 )
 
 // CallOptions is how test nodes' transports call: no retries, one second.
@@ -72,6 +78,8 @@ type NodeConfig struct {
 	Net *rpc.MemNetwork
 	// Addr is a Mem node's address; "" means mem://<short ID>.
 	Addr string
+	// Auth authenticates a WSTLS node's peers; its certificate is for ID.
+	Auth *rpc.Auth
 }
 
 // NewNode starts a driver on 127.0.0.1 with OS-chosen ports (or on
@@ -117,7 +125,7 @@ func (n *Node) transport(c NodeConfig) func(rpc.Handler) (rpc.Transport, error) 
 	id := c.ID
 	var wsAddr string
 	var mux *http.ServeMux
-	if c.Kind == WS || c.Kind == Mixed {
+	if c.Kind == WS || c.Kind == Mixed || c.Kind == WSTLS {
 		mux = http.NewServeMux()
 		n.Server = httptest.NewServer(mux)
 		wsAddr = "ws://" + n.Server.Listener.Addr().String()
@@ -128,7 +136,7 @@ func (n *Node) transport(c NodeConfig) func(rpc.Handler) (rpc.Transport, error) 
 		var co *rpc.CoAP
 		var err error
 		if mux != nil {
-			if ws, err = rpc.NewWS(rpc.WSConfig{Self: rpc.Peer{ID: id.Hex(), Addr: wsAddr}, Handler: h, Call: CallOptions}); err != nil {
+			if ws, err = rpc.NewWS(rpc.WSConfig{Self: rpc.Peer{ID: id.Hex(), Addr: wsAddr}, Auth: c.Auth, Handler: h, Call: CallOptions}); err != nil {
 				return nil, err
 			}
 			mux.Handle(rpc.ReceivePattern, ws.Handler())
@@ -223,9 +231,16 @@ type RingConfig struct {
 func StartRing(tb testing.TB, c RingConfig) []*Node {
 	tb.Helper()
 	ids := RandomIDs(c.Seed, c.N)
+	var auths []*rpc.Auth
+	if c.Kind == WSTLS {
+		ids, auths = admitted(tb, c.N)
+	}
 	nodes := make([]*Node, c.N)
 	for i, id := range ids {
 		nc := NodeConfig{Kind: c.Kind, ID: id, Advertise: rpc.SchemeWS, Profile: c.Profile, Events: c.Events, Net: c.Net}
+		if auths != nil {
+			nc.Auth = auths[i]
+		}
 		if i%2 == 1 {
 			nc.Advertise = rpc.SchemeCoAP
 		}
@@ -399,4 +414,36 @@ func (c *Events) Counts() map[string]int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return maps.Clone(c.n)
+}
+
+// admitted makes n node identities admitted to one fresh test network and
+// returns their IDs and what their transports authenticate with.
+func admitted(tb testing.TB, n int) ([]chord.ID, []*rpc.Auth) {
+	tb.Helper()
+	a, err := network.NewAuthority("chordtest", ledger.MiningParams{Rate: 20, MeanBlockTime: time.Second, Variance: 0.2})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ids := make([]chord.ID, n)
+	auths := make([]*rpc.Auth, n)
+	for i := range n {
+		id, err := ledger.GenerateIdentity(nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		mem, err := a.Admit(id.Public, time.Now().Add(24*time.Hour))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		ms, err := network.NewMembers(a.Description, mem, "")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		cert, err := ms.Certificate(id)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		ids[i], auths[i] = id.ID, &rpc.Auth{Certificate: cert, Verify: ms.Verify}
+	}
+	return ids, auths
 }
