@@ -293,23 +293,27 @@ func (c *dtlsConn) deliver(b []byte) {
 	}
 }
 
-// close ends the session and forgets the source.
+// close ends the session and forgets the source. An authenticated session
+// is closed first, so that pion tells the peer (close_notify) while c can
+// still write; pion then closes c, which comes back here.
 func (c *dtlsConn) close() {
-	var cc *client.Conn
+	s := c.s
+	s.mu.Lock()
+	cc := c.cc
+	c.cc = nil
+	s.mu.Unlock()
+	if cc != nil {
+		_ = cc.Close()
+	}
 	c.once.Do(func() {
-		s := c.s
 		s.mu.Lock()
 		if s.conns[c.from] == c {
 			delete(s.conns, c.from)
 		}
 		s.endHandshakeLocked(c)
-		cc = c.cc
 		s.mu.Unlock()
 		close(c.done)
 	})
-	if cc != nil {
-		_ = cc.Close() // which closes c again, through pion: outside once
-	}
 }
 
 // ReadFrom implements net.PacketConn for pion.
