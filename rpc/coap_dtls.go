@@ -229,12 +229,16 @@ func probeHello() ([]byte, error) {
 	for i, s := range dtlsSuites {
 		ids[i] = uint16(s)
 	}
+	return encodeHello(&handshake.MessageClientHello{
+		Version: protocol.Version1_2, Random: random, CipherSuiteIDs: ids,
+		CompressionMethods: []*protocol.CompressionMethod{{}},
+	}, 0)
+}
+
+func encodeHello(ch *handshake.MessageClientHello, seq uint64) ([]byte, error) {
 	r := recordlayer.RecordLayer{
-		Header: recordlayer.Header{Version: protocol.Version1_0},
-		Content: &handshake.Handshake{Message: &handshake.MessageClientHello{
-			Version: protocol.Version1_2, Random: random, CipherSuiteIDs: ids,
-			CompressionMethods: []*protocol.CompressionMethod{{}},
-		}},
+		Header:  recordlayer.Header{Version: protocol.Version1_0, SequenceNumber: seq},
+		Content: &handshake.Handshake{Message: ch},
 	}
 	return r.Marshal()
 }
