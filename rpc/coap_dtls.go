@@ -22,8 +22,13 @@ import (
 	"github.com/pion/dtls/v3/pkg/protocol/handshake"
 	"github.com/pion/dtls/v3/pkg/protocol/recordlayer"
 	coapdtls "github.com/plgd-dev/go-coap/v3/dtls"
+	dtlsserver "github.com/plgd-dev/go-coap/v3/dtls/server"
 	"github.com/plgd-dev/go-coap/v3/message"
-	"github.com/plgd-dev/go-coap/v3/options"
+	"github.com/plgd-dev/go-coap/v3/message/pool"
+	"github.com/plgd-dev/go-coap/v3/mux"
+	coapNet "github.com/plgd-dev/go-coap/v3/net"
+	"github.com/plgd-dev/go-coap/v3/net/blockwise"
+	"github.com/plgd-dev/go-coap/v3/net/monitor/inactivity"
 	"github.com/plgd-dev/go-coap/v3/udp/client"
 	"go.uber.org/zap"
 )
@@ -348,24 +353,49 @@ func (t *CoAP) dialSecure(ctx context.Context, hostport, toID string) (*peerConn
 // node's requests go out on it, and the peer's requests and one-way messages
 // on it are handled with the ID it authenticated as (AuthenticatedPeer), the
 // responses going back on it. Closing it closes the DTLS session.
+//
+// It is go-coap's dtls.Client, but with respCache: the stock response cache
+// hangs every request after 65,536 on one session (see respCache), and
+// dtls.Client takes no option to replace it.
 func (t *CoAP) session(dc *dtls.Conn, peerID string) *client.Conn {
-	return coapdtls.Client(dc,
-		options.WithContext(withPeer(t.ctx, peerID)),
-		options.WithMux(t.router),
-		options.WithProcessReceivedMessageFunc(t.process),
-		options.WithErrors(t.coapError),
-		options.WithMaxMessageSize(t.maxMessage()),
-		options.WithBlockwise(true, blockSize, t.blockTimeout()),
-		options.WithTransmission(t.cfg.NStart, t.cfg.AckTimeout, t.cfg.MaxRetransmit),
-		options.WithLimitClientParallelRequest(0),
-		options.WithLimitClientEndpointParallelRequest(0),
-		options.WithMTU(dtlsMTU),
-		// No timer of go-coap's per session: housekeeping runs them.
-		options.WithPeriodicRunner(func(func(time.Time) bool) {}),
-		options.WithMessagePool(t.pool),
-		options.WithInactivityMonitor(t.cfg.IdleTimeout, func(cc *client.Conn) { _ = cc.Close() }),
-		options.WithCloseSocket(),
+	cfg := coapdtls.DefaultConfig
+	cfg.Ctx = withPeer(t.ctx, peerID)
+	cfg.Errors = t.coapError
+	cfg.MaxMessageSize = t.maxMessage()
+	cfg.MTU = dtlsMTU
+	cfg.BlockwiseEnable = true
+	cfg.BlockwiseSZX = blockSize
+	cfg.BlockwiseTransferTimeout = t.blockTimeout()
+	cfg.MessagePool = t.pool
+	cfg.ProcessReceivedMessage = t.process
+	cfg.Handler = mux.ToHandler[*client.Conn](t.router)
+	cfg.TransmissionNStart = t.cfg.NStart
+	cfg.TransmissionAcknowledgeTimeout = t.cfg.AckTimeout
+	cfg.TransmissionMaxRetransmit = t.cfg.MaxRetransmit
+	// go-coap's defaults allow one request at a time per connection.
+	cfg.LimitClientParallelRequests = 0
+	cfg.LimitClientEndpointParallelRequests = 0
+	// Closing the session closes the DTLS connection.
+	cfg.CloseSocket = true
+	// No timer of go-coap's per session: housekeeping runs them, and
+	// closes the idle ones (dtlsServer.sweep, or the monitor below).
+	idle := inactivity.New(t.cfg.IdleTimeout, func(cc *client.Conn) { _ = cc.Close() })
+	cc := client.NewConnWithOpts(dtlsserver.NewSession(cfg.Ctx, coapNet.NewConn(dc), cfg.MaxMessageSize, cfg.MTU, true), &cfg,
+		client.WithBlockWise(func(cc *client.Conn) *blockwise.BlockWise[*client.Conn] {
+			return blockwise.New(cc, cfg.BlockwiseTransferTimeout, cfg.Errors,
+				func(token message.Token) (*pool.Message, bool) { return cc.GetObservationRequest(token) })
+		}),
+		client.WithInactivityMonitor(idle),
+		client.WithResponseMessageCache(newRespCache(t.blockTimeout(), 256)),
 	)
+	if !t.tasks.Go(func() {
+		if err := cc.Run(); err != nil && t.ctx.Err() == nil {
+			t.log.Debug("rpc: DTLS session ended", zap.String("peer", peerID), zap.Error(err))
+		}
+	}) {
+		_ = cc.Close() // the transport is closing
+	}
+	return cc
 }
 
 // sendSecure sends a one-way message over the DTLS session to hostport: a
