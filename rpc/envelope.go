@@ -14,7 +14,8 @@ import (
 
 // Peer is a node as the wire shows it: its ring ID (40 lowercase hex
 // characters) and the address its RPC transport listens on
-// ("ws://host:port", "coap://host:port", or "mem://name" in tests).
+// ("ws://host:port", "coap://host:port", "coaps://host:port", or "mem://name" in
+// tests).
 type Peer struct {
 	ID   string `json:"id"`
 	Addr string `json:"addr"`
