@@ -347,3 +347,41 @@ func BenchmarkDTLSHandshake(b *testing.B) {
 		dc.Close()
 	}
 }
+
+func TestCoAPSCloseLeavesNoGoroutines(t *testing.T) {
+	net := newTestNetwork(t, "test")
+	ma, mb := net.admit(t), net.admit(t)
+	before := runtime.NumGoroutine()
+	a := startCoAPS(t, ma, echo)
+	b := startCoAPS(t, mb, echo)
+	for _, p := range [][2]*coapNode{{a, b}, {b, a}} {
+		env := request(p[0].self, 1, `"hi"`)
+		if _, err := p[0].Call(ctxTimeout(t, 5*time.Second), p[1].Addr(), env); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.Close()
+	b.Close()
+	checkGoroutines(t, before)
+}
+
+func TestCoAPSIdleSessionClosed(t *testing.T) {
+	net := newTestNetwork(t, "test")
+	idle := func(c *CoAPConfig) { c.IdleTimeout = 300 * time.Millisecond }
+	a := startCoAPS(t, net.admit(t), echo, idle)
+	b := startCoAPS(t, net.admit(t), echo, idle)
+	call := func() {
+		t.Helper()
+		if _, err := a.Call(ctxTimeout(t, 5*time.Second), b.Addr(), request(a.self, 1, `"hi"`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	call()
+	if len(b.dsrv.sessions()) != 1 {
+		t.Fatal("no session")
+	}
+	if !eventually(func() bool { return len(b.dsrv.sessions()) == 0 }) {
+		t.Fatal("an idle session was kept")
+	}
+	call() // and a new one is opened
+}
