@@ -30,6 +30,12 @@ func BenchmarkRoundTrip(b *testing.B) {
 			s := startCoAP(b, 2, "127.0.0.1:0", echo)
 			return a, a.self, s.self.Addr
 		}},
+		{"coaps", func(b *testing.B) (Transport, Peer, string) {
+			net := newTestNetwork(b, "bench")
+			a := startCoAPS(b, net.admit(b), echo)
+			s := startCoAPS(b, net.admit(b), echo)
+			return a, a.self, s.self.Addr
+		}},
 		{"mem", func(b *testing.B) (Transport, Peer, string) {
 			n := NewMemNetwork()
 			a, _ := n.Transport(Peer{ID: nodeID(1), Addr: "mem://a"}, echo)

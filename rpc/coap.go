@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,10 +25,16 @@ import (
 
 // CoAPConfig configures a CoAP transport. Zero values take the defaults.
 type CoAPConfig struct {
-	// Self is this node. Self.Addr ("coap://host:port") may be empty: it is
-	// then taken from the bound address, which must not be a wildcard.
-	Self        Peer
-	Listen      string // UDP address to listen on (default: the host:port of Self.Addr)
+	// Self is this node. Self.Addr ("coap://host:port", or "coaps://" with
+	// Auth) may be empty: it is then taken from the bound address, which
+	// must not be a wildcard.
+	Self   Peer
+	Listen string // UDP address to listen on (default: the host:port of Self.Addr)
+	// Auth, when set, makes the transport carry everything over DTLS 1.2,
+	// authenticated with certificates both ways (see Auth and coaps in
+	// doc.go); its addresses are coaps://. nil: plain CoAP, for protocol
+	// tests.
+	Auth        *Auth
 	Handler     Handler
 	Logger      *zap.Logger
 	Codec       *Codec // default: NewCodec(FlowchainTypes, DefaultMaxSize)
@@ -51,6 +58,15 @@ type CoAPConfig struct {
 	// IPv6 as well as IPv4, so nothing is fragmented). A larger message
 	// travels block-wise.
 	MaxDatagram int
+
+	// With Auth only. DialTimeout bounds a DTLS handshake, both ways
+	// (default 3s). MaxSessions bounds the DTLS sessions peers opened to
+	// this node (default 512), and MaxHandshakes those of them still in
+	// their handshake (default 64; at most 4 from one IP address). A silent
+	// session is closed after IdleTimeout.
+	DialTimeout   time.Duration
+	MaxSessions   int
+	MaxHandshakes int
 }
 
 // CoAP is the CoAP-over-UDP transport (plgd-dev/go-coap/v3). A request is a
@@ -92,7 +108,9 @@ type CoAP struct {
 	cfg    CoAPConfig
 	router *mux.Router
 	pool   *pool.Pool
-	srv    *coapServer
+	scheme string      // SchemeCoAP, or SchemeCoAPS with Auth
+	srv    *coapServer // plain CoAP (Auth nil)
+	dsrv   *dtlsServer // DTLS (Auth set)
 
 	inflight sync.Map       // inflightKey → true, while a request is handled
 	mid      atomic.Uint32  // message IDs of one-way datagrams
@@ -105,17 +123,24 @@ type CoAP struct {
 }
 
 // peerConn is a client connection and how many of this node's requests
-// still wait on it.
+// still wait on it. With Auth it is a DTLS session, and peerID and chain
+// are what the far side authenticated with.
 type peerConn struct {
-	cc   *client.Conn
-	busy atomic.Int32
+	cc     *client.Conn
+	busy   atomic.Int32
+	peerID string
+	chain  [][]byte
 }
 
 // NewCoAP starts a CoAP transport listening on cfg.Listen.
 func NewCoAP(cfg CoAPConfig) (*CoAP, error) {
 	listen := cfg.Listen
+	scheme := SchemeCoAP
+	if cfg.Auth != nil {
+		scheme = SchemeCoAPS
+	}
 	if cfg.Self.Addr != "" {
-		hp, err := destination(cfg.Self.Addr, SchemeCoAP)
+		hp, err := destination(cfg.Self.Addr, scheme)
 		if err != nil {
 			return nil, fmt.Errorf("rpc: coap transport: self.addr: %w", err)
 		}
@@ -141,6 +166,15 @@ func NewCoAP(cfg CoAPConfig) (*CoAP, error) {
 	if cfg.MaxDatagram <= 0 {
 		cfg.MaxDatagram = 1452
 	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 3 * time.Second
+	}
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = 512
+	}
+	if cfg.MaxHandshakes <= 0 {
+		cfg.MaxHandshakes = 64
+	}
 	ln, err := coapNet.NewListenUDP("udp", listen)
 	if err != nil {
 		return nil, fmt.Errorf("rpc: coap transport: %w", err)
@@ -151,14 +185,14 @@ func NewCoAP(cfg CoAPConfig) (*CoAP, error) {
 			ln.Close()
 			return nil, fmt.Errorf("rpc: coap transport: listening on %s: set Self.Addr to the address peers should use", listen)
 		}
-		cfg.Self.Addr = "coap://" + la.String()
+		cfg.Self.Addr = scheme + "://" + la.String()
 	}
-	e, err := newEndpoint("coap", cfg.Self, nil, cfg.Handler, cfg.Logger, cfg.Codec, cfg.Call, cfg.MaxInflight)
+	e, err := newEndpoint(scheme, cfg.Self, cfg.Auth, cfg.Handler, cfg.Logger, cfg.Codec, cfg.Call, cfg.MaxInflight)
 	if err != nil {
 		ln.Close()
 		return nil, err
 	}
-	t := &CoAP{endpoint: e, cfg: cfg, router: mux.NewRouter(), pool: pool.New(1024, 1600), peers: map[string]*peerConn{}}
+	t := &CoAP{endpoint: e, cfg: cfg, scheme: scheme, router: mux.NewRouter(), pool: pool.New(1024, 1600), peers: map[string]*peerConn{}}
 	t.router.SetErrorHandler(t.coapError)
 	if err := t.router.Handle(ReceivePattern, mux.HandlerFunc(t.serveRPC)); err != nil {
 		e.cancel()
@@ -167,17 +201,35 @@ func NewCoAP(cfg CoAPConfig) (*CoAP, error) {
 	}
 	t.mid.Store(uint32(message.RandMID()))
 	t.blocks.timeout = t.blockTimeout()
-	t.srv = &coapServer{t: t, ln: ln, conns: map[string]*srvConn{}}
-	t.tasks.Go(t.srv.serve)
-	t.tasks.Go(t.srv.housekeeping)
+	if cfg.Auth != nil {
+		cookies, err := newCookieJar()
+		if err != nil {
+			e.cancel()
+			ln.Close()
+			return nil, err
+		}
+		t.dsrv = &dtlsServer{t: t, ln: ln.NetConn().(*net.UDPConn), cookies: cookies,
+			conns: map[netip.AddrPort]*dtlsConn{}, pending: map[netip.Addr]int{}}
+		t.tasks.Go(t.dsrv.serve)
+	} else {
+		t.srv = &coapServer{t: t, ln: ln, conns: map[string]*srvConn{}}
+		t.tasks.Go(t.srv.serve)
+	}
+	t.tasks.Go(t.housekeeping)
 	return t, nil
 }
 
-// Addr returns the address this node advertises (coap://host:port).
+// Addr returns the address this node advertises (coap://host:port, or
+// coaps://host:port with Auth).
 func (t *CoAP) Addr() string { return t.self.Addr }
 
 // LocalAddr returns the bound UDP address.
-func (t *CoAP) LocalAddr() net.Addr { return t.srv.ln.LocalAddr() }
+func (t *CoAP) LocalAddr() net.Addr {
+	if t.dsrv != nil {
+		return t.dsrv.ln.LocalAddr()
+	}
+	return t.srv.ln.LocalAddr()
+}
 
 // Router returns the CoAP router, for the node to add its own routes (such
 // as /object/{id}/send) next to ReceivePattern.
@@ -193,6 +245,12 @@ func (t *CoAP) Send(ctx context.Context, addr string, env *Envelope) error {
 	if toID == "" {
 		toID = AnyNode
 	}
+	if t.auth != nil {
+		if err := t.sendSecure(ctx, addr, hostport, env.To.ID, b); err != nil {
+			return opErr("send", env, addr, err)
+		}
+		return nil
+	}
 	dgram, err := onewayDatagram(uint16(t.mid.Add(1)), toID, b)
 	if err != nil {
 		return opErr("send", env, addr, err)
@@ -207,7 +265,7 @@ func (t *CoAP) Send(ctx context.Context, addr string, env *Envelope) error {
 		}
 	default:
 		_, err = t.retry(ctx, false, func(ctx context.Context) (*Envelope, error) {
-			reply, err := t.post(ctx, addr, hostport, env.To.ID, b, true)
+			reply, _, err := t.post(ctx, addr, hostport, env.To.ID, b, true)
 			if err == nil && reply != nil {
 				t.unmatched(reply, "") // a peer that answers one-way messages anyway
 			}
@@ -227,7 +285,7 @@ func (t *CoAP) Call(ctx context.Context, addr string, env *Envelope) (*Envelope,
 		return nil, opErr("call", env, addr, err)
 	}
 	r, err := t.retry(ctx, true, func(ctx context.Context) (*Envelope, error) {
-		reply, err := t.post(ctx, addr, hostport, env.To.ID, b, false)
+		reply, _, err := t.post(ctx, addr, hostport, env.To.ID, b, false)
 		switch {
 		case err != nil:
 			return nil, err
@@ -248,7 +306,7 @@ func (t *CoAP) prepare(addr string, env *Envelope) (string, []byte, error) {
 	if t.tasks.isClosed() {
 		return "", nil, ErrClosed
 	}
-	hostport, err := destination(addr, SchemeCoAP)
+	hostport, err := destination(addr, t.scheme)
 	if err != nil {
 		return "", nil, err
 	}
@@ -265,12 +323,18 @@ const blockSize = blockwise.SZX1024
 
 // post sends one confirmable POST and decodes the reply in its response
 // (nil when the body is empty). A 4.xx or 5.xx response is an error: a
-// *RemoteError when it carries an error reply.
-func (t *CoAP) post(ctx context.Context, addr, hostport, toID string, body []byte, oneway bool) (*Envelope, error) {
-	pc, err := t.peer(hostport)
+// *RemoteError when it carries an error reply. It returns the ID the far
+// side authenticated as ("" on an open transport).
+func (t *CoAP) post(ctx context.Context, addr, hostport, toID string, body []byte, oneway bool) (*Envelope, string, error) {
+	pc, err := t.peer(ctx, hostport, toID)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
+	reply, err := t.postOn(ctx, pc, addr, hostport, toID, body, oneway)
+	return reply, pc.peerID, err
+}
+
+func (t *CoAP) postOn(ctx context.Context, pc *peerConn, addr, hostport, toID string, body []byte, oneway bool) (*Envelope, error) {
 	pc.busy.Add(1) // its retransmissions are due (see housekeeping)
 	defer pc.busy.Add(-1)
 	cc := pc.cc
@@ -311,6 +375,10 @@ func (t *CoAP) post(ctx context.Context, addr, hostport, toID string, body []byt
 			return nil, t.badReply(addr, fmt.Errorf("%w (CoAP %v)", err, resp.Code()))
 		}
 		t.stats.received.Add(1)
+		if err := checkFrom(reply, pc.peerID); err != nil {
+			t.stats.refused.Add(1)
+			return nil, err
+		}
 	}
 	if c := resp.Code(); c != codes.Changed {
 		if reply != nil && reply.Error != "" {
@@ -322,8 +390,9 @@ func (t *CoAP) post(ctx context.Context, addr, hostport, toID string, body []byt
 }
 
 // peer returns the client connection to hostport, opening it if needed.
-// Opening a UDP "connection" sends nothing, so it is cheap.
-func (t *CoAP) peer(hostport string) (*peerConn, error) {
+// Opening a UDP "connection" sends nothing, so it is cheap; a DTLS session
+// costs a handshake, and must authenticate as toID when it is set.
+func (t *CoAP) peer(ctx context.Context, hostport, toID string) (*peerConn, error) {
 	t.mu.Lock()
 	pc := t.peers[hostport]
 	closed := t.closed
@@ -332,8 +401,44 @@ func (t *CoAP) peer(hostport string) (*peerConn, error) {
 		return nil, ErrClosed
 	}
 	if pc != nil && pc.cc.Context().Err() == nil {
+		if err := checkPeerID(pc.peerID, toID); err != nil {
+			return nil, err
+		}
 		return pc, nil
 	}
+	var err error
+	if t.auth != nil {
+		pc, err = t.dialSecure(ctx, hostport, toID)
+	} else {
+		pc, err = t.dialPlain(hostport)
+	}
+	if err != nil {
+		return nil, err
+	}
+	t.stats.dials.Add(1)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		pc.cc.Close()
+		return nil, ErrClosed
+	}
+	if old := t.peers[hostport]; old != nil && old.cc.Context().Err() == nil && old.peerID == pc.peerID {
+		pc.cc.Close() // another caller won the race
+		return old, nil
+	}
+	t.peers[hostport] = pc
+	return pc, nil
+}
+
+// checkPeerID refuses a session authenticated as id for a message to toID.
+func checkPeerID(id, toID string) error {
+	if id == "" || toID == "" || toID == AnyNode || id == toID {
+		return nil
+	}
+	return fmt.Errorf("%w: the node at this address is %s, not %s", ErrAuth, id, toID)
+}
+
+func (t *CoAP) dialPlain(hostport string) (*peerConn, error) {
 	cc, err := udp.Dial(hostport,
 		options.WithContext(t.ctx),
 		options.WithErrors(t.coapError),
@@ -351,20 +456,7 @@ func (t *CoAP) peer(hostport string) (*peerConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, hostport, err)
 	}
-	t.stats.dials.Add(1)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
-		cc.Close()
-		return nil, ErrClosed
-	}
-	if old := t.peers[hostport]; old != nil && old.cc.Context().Err() == nil {
-		cc.Close() // another caller won the race
-		return old, nil
-	}
-	pc = &peerConn{cc: cc}
-	t.peers[hostport] = pc
-	return pc, nil
+	return &peerConn{cc: cc}, nil
 }
 
 func (t *CoAP) forget(hostport string, pc *peerConn) {
@@ -408,7 +500,12 @@ func (t *CoAP) Close() error {
 	t.mu.Unlock()
 	t.tasks.close()
 	t.cancel()
-	err := t.srv.close()
+	var err error
+	if t.dsrv != nil {
+		err = t.dsrv.close()
+	} else {
+		err = t.srv.close()
+	}
 	for _, pc := range peers {
 		pc.cc.Close()
 	}

@@ -34,7 +34,10 @@ func (t *CoAP) serveRPC(w mux.ResponseWriter, r *mux.Message) {
 		}
 		t.stats.bytesIn.Add(uint64(len(body)))
 		oneway := isOneway(r.Message)
-		code, reply = t.handleBody(t.ctx, r.RouteParams.Vars["id"], body, oneway)
+		// The ID the DTLS session authenticated, in its context (see
+		// session); none on plain CoAP.
+		peer, _ := AuthenticatedPeer(w.Conn().Context())
+		code, reply = t.handleBody(t.ctx, r.RouteParams.Vars["id"], body, oneway, peer)
 		if oneway && r.Type() == message.NonConfirmable {
 			// Nothing waits for an answer.
 			if code != codes.Changed {
@@ -63,8 +66,9 @@ func isOneway(r *pool.Message) bool {
 
 // handleBody handles the body of one POST to /node/{id}/receive and returns
 // the response code and body. A one-way message is answered once it is
-// accepted, and handled after that on a worker of its own.
-func (t *CoAP) handleBody(ctx context.Context, pathID string, body []byte, oneway bool) (codes.Code, []byte) {
+// accepted, and handled after that on a worker of its own. peer is the ID
+// the sender authenticated as ("" on plain CoAP).
+func (t *CoAP) handleBody(ctx context.Context, pathID string, body []byte, oneway bool, peer string) (codes.Code, []byte) {
 	if pathID != t.self.ID && pathID != AnyNode {
 		id, _ := peekID(body)
 		return codes.NotFound, t.errorReply(id, fmt.Errorf("no node %s here: this is node %s", clip(pathID), t.self.ID))
@@ -73,7 +77,8 @@ func (t *CoAP) handleBody(ctx context.Context, pathID string, body []byte, onewa
 		id, _ := peekID(body)
 		return codes.ServiceUnavailable, t.errorReply(id, ErrClosed)
 	}
-	env, reply, out := t.accept(body, true, "")
+	env, reply, out := t.accept(body, true, peer)
+	ctx = withPeer(ctx, peer)
 	if env != nil {
 		if oneway {
 			t.dispatch(func() {

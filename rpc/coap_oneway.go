@@ -175,7 +175,7 @@ func (t *CoAP) takeOneway(from *net.UDPAddr, dgram []byte) bool {
 		body = bytes.Clone(body) // the read buffer is reused at once
 	}
 	t.stats.bytesIn.Add(uint64(len(body)))
-	if code, reply := t.handleBody(t.ctx, id, body, true); code != codes.Changed {
+	if code, reply := t.handleBody(t.ctx, id, body, true, ""); code != codes.Changed {
 		t.log.Debug("rpc: refused a one-way message", zap.Stringer("code", code), zap.ByteString("reply", reply))
 	}
 	return true

@@ -125,22 +125,24 @@ func (s *coapServer) conn(raddr *net.UDPAddr) *srvConn {
 // of a 64-node ring on loopback, so each tick visits only the client
 // connections with requests in flight, and every connection once every
 // sweepEvery. (Server connections only answer: they retransmit nothing.)
-func (s *coapServer) housekeeping() {
-	tick := min(max(s.t.cfg.AckTimeout/8, 20*time.Millisecond), 250*time.Millisecond)
+func (t *CoAP) housekeeping() {
+	tick := min(max(t.cfg.AckTimeout/8, 20*time.Millisecond), 250*time.Millisecond)
 	every := max(int(sweepEvery/tick), 1)
 	tk := time.NewTicker(tick)
 	defer tk.Stop()
 	for n := 1; ; n++ {
 		select {
-		case <-s.t.ctx.Done():
+		case <-t.ctx.Done():
 			return
 		case now := <-tk.C:
 			all := n%every == 0
-			for _, cc := range s.t.clientConns(all) {
+			for _, cc := range t.clientConns(all) {
 				cc.CheckExpirations(now)
 			}
-			if all {
-				s.sweep(now)
+			if all && t.dsrv != nil {
+				t.dsrv.sweep(now)
+			} else if all {
+				t.srv.sweep(now)
 			}
 		}
 	}

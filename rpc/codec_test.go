@@ -188,12 +188,12 @@ func TestPeekID(t *testing.T) {
 }
 
 func TestSplitAddr(t *testing.T) {
-	for _, good := range []string{"ws://127.0.0.1:8000", "coap://[::1]:5683", "ws://gw-1.lan:80", "mem://a", "mem://node-1:2"} {
+	for _, good := range []string{"ws://127.0.0.1:8000", "coap://[::1]:5683", "ws://gw-1.lan:80", "mem://a", "mem://node-1:2", "coaps://gw-1.lan:5684"} {
 		if _, _, err := SplitAddr(good); err != nil {
 			t.Errorf("SplitAddr(%q): %v", good, err)
 		}
 	}
-	for _, bad := range []string{"", "127.0.0.1:80", "ws://", "ws://:80", "ws://a:65536", "ws://a:b", "ws://::1:80", "ws://[fe80::1%eth0]:80", "ws://a b:1", "wss://a:1", "mem://", "ws://u@a:1", "ws://-a:1"} {
+	for _, bad := range []string{"", "127.0.0.1:80", "ws://", "ws://:80", "ws://a:65536", "ws://a:b", "ws://::1:80", "ws://[fe80::1%eth0]:80", "ws://a b:1", "wss://a:1", "mem://", "coaps://", "ws://u@a:1", "ws://-a:1"} {
 		if _, _, err := SplitAddr(bad); !errors.Is(err, ErrBadAddr) {
 			t.Errorf("SplitAddr(%q) = %v, want ErrBadAddr", bad, err)
 		}

@@ -1,6 +1,6 @@
 // Package rpc carries Chord messages between nodes: one envelope and codec for every
 // transport, request/reply correlation with deadlines and retries, and the WebSocket,
-// CoAP and in-memory transports.
+// CoAP (plain or over DTLS) and in-memory transports.
 //
 // # Envelope and codec
 //
@@ -35,10 +35,45 @@
 //     per-peer machinery; else confirmable and block-wise, answered as soon as
 //     it decodes. So no handler holds a worker for a round trip while it
 //     sends. Router() lets the node add its own routes.
+//   - CoAP with CoAPConfig.Auth (coaps://host:port): the same POSTs, but
+//     every datagram, one-way messages included, travels inside a DTLS 1.2
+//     session (pion/dtls v3.1.15) that both sides authenticated (see
+//     below). A one-way message that fits in a datagram is a non-confirmable
+//     POST on the session, a larger one a confirmable block-wise POST.
 //   - MemTransport on a MemNetwork, for tests: seeded drops, delays, duplicates
 //     and partitions.
-//   - Multi picks one of them by the destination's scheme (ws://, coap://, mem://),
-//     so that a ring can mix transports.
+//   - Multi picks one of them by the destination's scheme (ws://, coap://,
+//     coaps://, mem://), so that a ring can mix transports.
+//
+// # Authenticated peers
+//
+// With an Auth (WSConfig.Auth, CoAPConfig.Auth) a transport handles nothing from
+// a peer that has not proved, in a handshake, that it holds the key of a
+// membership Auth.Verify accepts: TLS 1.3 inside the WebSocket, DTLS 1.2
+// (TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 or CHACHA20_POLY1305, X25519, the
+// members' ed25519 certificates both ways, extended master secret required)
+// for CoAP. Every message is handled with the ID its session authenticated
+// (AuthenticatedPeer) and refused unless its From.ID is that ID; a reply goes
+// back on the session the request came on, never to a claimed address. A dialer
+// that knows the ID it expects at an address (To.ID) refuses a peer that
+// authenticates as another. Refusals are counted (Stats.Refused) and reported to
+// Auth.Refused. Reverify closes the sessions of peers Verify now refuses (after a
+// revocation).
+//
+// A source of datagrams costs an authenticating CoAP transport nothing until it
+// proves it receives at its address: a ClientHello without a valid cookie gets
+// a HelloVerifyRequest made statelessly (an HMAC of the source address and the
+// time, valid 30 s), and only a ClientHello that echoes one starts a pion server
+// session. pion cannot take over a cookie exchange made by someone else (it
+// numbers handshake messages from the first ClientHello it sees, and the
+// transcript covers the numbers), so this package's dialer fetches its cookie
+// with a probe and starts pion's handshake with the cookie in its first
+// ClientHello; peers are flownode nodes, and other DTLS clients are not served.
+// Sessions are bounded: MaxHandshakes in progress (64, at most 4 per source IP),
+// each within DialTimeout (3 s); MaxSessions in all (512); a session silent for
+// IdleTimeout (2 min) is closed. Plain CoAP datagrams and stray records from a
+// source without a session are dropped. Flooded from 10,000 source addresses,
+// the transport's heap does not grow (TestCoAPSFlood logs the figures).
 //
 // # Calls, replies and retries
 //
@@ -69,5 +104,8 @@
 // (a goroutine each, polling every connection) are replaced by one housekeeping
 // goroutine that visits only the connections with requests in flight each tick.
 // Request messages are not returned to go-coap's message pool after Do: its
-// block-wise layer may still read them (a data race otherwise).
+// block-wise layer may still read them (a data race otherwise). DTLS sessions are
+// go-coap's dtls.Client built by hand (CoAP.session) for the same respCache; their
+// socket is this package's dtlsServer, not pion's listener, for the stateless
+// cookies above.
 package rpc

@@ -191,6 +191,16 @@ func (e *endpoint) checkSender(env *Envelope, peer string) error {
 	return err
 }
 
+// refusedPeer counts and logs a peer refused at the handshake, and tells
+// Auth.Refused.
+func (e *endpoint) refusedPeer(remote string, err error) {
+	e.stats.refused.Add(1)
+	e.log.Info("rpc: refused a peer", zap.String("remote", remote), zap.Error(err))
+	if e.auth != nil && e.auth.Refused != nil {
+		e.auth.Refused(remote, err)
+	}
+}
+
 // unmatched takes a reply that no Call waits for, from the peer that
 // authenticated as peer: an error reply is logged (the peer refused something
 // this node sent); anything else goes to the handler.

@@ -14,7 +14,8 @@ import (
 
 // Peer is a node as the wire shows it: its ring ID (40 lowercase hex
 // characters) and the address its RPC transport listens on
-// ("ws://host:port", "coap://host:port", or "mem://name" in tests).
+// ("ws://host:port", "coap://host:port", "coaps://host:port", or "mem://name" in
+// tests).
 type Peer struct {
 	ID   string `json:"id"`
 	Addr string `json:"addr"`
@@ -67,7 +68,9 @@ var FlowchainTypes = []string{
 const (
 	SchemeWS   = "ws"
 	SchemeCoAP = "coap"
-	SchemeMem  = "mem"
+	// SchemeCoAPS is CoAP over DTLS, the authenticating CoAP transport's.
+	SchemeCoAPS = "coaps"
+	SchemeMem   = "mem"
 )
 
 // Errors. Each failure wraps one of these, so callers can test with errors.Is.
@@ -116,7 +119,7 @@ func (e *RemoteError) Error() string {
 }
 
 // SplitAddr splits a peer address into its scheme and the rest ("host:port",
-// or a name for mem://), checking its form: ws and coap addresses need a host
+// or a name for mem://), checking its form: ws, coap and coaps addresses need a host
 // (a DNS name, an IPv4 address or a bracketed IPv6 address) and a port; there
 // is no path, query or user part.
 func SplitAddr(addr string) (scheme, hostport string, err error) {
@@ -125,7 +128,7 @@ func SplitAddr(addr string) (scheme, hostport string, err error) {
 		return "", "", fmt.Errorf("%w: %q: want scheme://host:port", ErrBadAddr, addr)
 	}
 	switch scheme {
-	case SchemeWS, SchemeCoAP:
+	case SchemeWS, SchemeCoAP, SchemeCoAPS:
 		if err := checkHostPort(rest); err != nil {
 			return "", "", fmt.Errorf("%w: %q: %v", ErrBadAddr, addr, err)
 		}
@@ -134,7 +137,7 @@ func SplitAddr(addr string) (scheme, hostport string, err error) {
 			return "", "", fmt.Errorf("%w: %q: want mem://name with letters, digits, '.', '-', '_' or ':'", ErrBadAddr, addr)
 		}
 	default:
-		return "", "", fmt.Errorf("%w: %q: scheme must be ws, coap or mem", ErrBadAddr, addr)
+		return "", "", fmt.Errorf("%w: %q: scheme must be ws, coap, coaps or mem", ErrBadAddr, addr)
 	}
 	return scheme, rest, nil
 }

@@ -133,7 +133,7 @@ func FuzzCoAPBody(f *testing.F) {
 	self := tr.self
 	f.Fuzz(func(t *testing.T, pathID string, body []byte) {
 		for _, oneway := range []bool{false, true} {
-			code, reply := tr.handleBody(context.Background(), pathID, body, oneway)
+			code, reply := tr.handleBody(context.Background(), pathID, body, oneway, "")
 			switch code {
 			case codes.Changed:
 				if oneway && reply != nil {

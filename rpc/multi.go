@@ -9,15 +9,15 @@ import (
 )
 
 // Multi is a Transport that picks, for each destination, the transport of
-// its address scheme (ws:// to WS, coap:// to CoAP, mem:// to MemTransport),
-// so that a ring may mix transports. A node listening on WS and CoAP at once
+// its address scheme (ws:// to WS, coap:// and coaps:// to CoAP, mem:// to
+// MemTransport), so that a ring may mix transports. A node listening on WS and CoAP at once
 // builds both with the same Handler and puts them in a Multi.
 type Multi struct {
 	byScheme map[string]Transport
 }
 
 // NewMulti returns a Multi over transports keyed by scheme (SchemeWS,
-// SchemeCoAP, SchemeMem). Close closes them all.
+// SchemeCoAP, SchemeCoAPS, SchemeMem). Close closes them all.
 func NewMulti(byScheme map[string]Transport) *Multi {
 	return &Multi{byScheme: maps.Clone(byScheme)}
 }

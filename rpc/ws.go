@@ -214,15 +214,6 @@ func (t *WS) accepted(c *wsConn, source string) {
 	c.serveRequests()
 }
 
-// refusedPeer counts and logs a peer refused at the handshake.
-func (t *WS) refusedPeer(remote string, err error) {
-	t.stats.refused.Add(1)
-	t.log.Info("rpc: refused a peer", zap.String("remote", remote), zap.Error(err))
-	if t.cfg.Auth.Refused != nil {
-		t.cfg.Auth.Refused(remote, err)
-	}
-}
-
 // pathID returns the {id} of a path ending in /node/{id}/receive.
 func pathID(p string) string {
 	rest, ok := strings.CutSuffix(p, "/receive")
