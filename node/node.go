@@ -49,7 +49,7 @@ type Config struct {
 	// RPC is the transport this node advertises to peers: "ws" (the
 	// default) or "coap". It listens on both either way.
 	RPC string
-	// Join lists peers to join through: ws://HOST:PORT, coap://HOST:PORT or
+	// Join lists peers to join through: ws://HOST:PORT, coaps://HOST:PORT (coap:// means the same: peers speak CoAP over DTLS) or
 	// HOST:PORT (WebSocket on the peer's HTTP port). Empty: create a ring.
 	Join []string
 	// Seed makes this node start a new ring when none of the Join peers is

@@ -21,7 +21,7 @@ func (n *Node) AttachRing(r Ring) {
 }
 
 // Neighbours is the ring as this node sees it, with peers addressed by their
-// RPC URLs (ws://host:port, coap://host:port).
+// RPC URLs (ws://host:port, coaps://host:port).
 type Neighbours struct {
 	Status      string
 	RPC         string // this node's advertised RPC address

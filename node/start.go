@@ -63,16 +63,20 @@ func (e *AddrError) Error() string {
 func (e *AddrError) Unwrap() error { return e.Err }
 
 // PeerURL normalizes a peer address to join through: ws://HOST:PORT and
-// coap://HOST:PORT are kept, HOST:PORT means ws (the peer's HTTP port). On
-// error it still returns the normalized address, for the message.
+// coaps://HOST:PORT are kept, coap://HOST:PORT means coaps (peers speak CoAP
+// over DTLS only), HOST:PORT means ws (the peer's HTTP port). On error it
+// still returns the normalized address, for the message.
 func PeerURL(addr string) (string, error) {
 	a := strings.TrimSpace(addr)
 	if !strings.Contains(a, "://") {
 		a = "ws://" + a
 	}
+	if rest, ok := strings.CutPrefix(a, rpc.SchemeCoAP+"://"); ok {
+		a = rpc.SchemeCoAPS + "://" + rest
+	}
 	scheme, _, err := rpc.SplitAddr(a)
-	if err != nil || (scheme != rpc.SchemeWS && scheme != rpc.SchemeCoAP) {
-		return a, fmt.Errorf("peer %q: want ws://HOST:PORT, coap://HOST:PORT or HOST:PORT", a)
+	if err != nil || (scheme != rpc.SchemeWS && scheme != rpc.SchemeCoAPS) {
+		return a, fmt.Errorf("peer %q: want ws://HOST:PORT, coaps://HOST:PORT or HOST:PORT", a)
 	}
 	return a, nil
 }
@@ -262,20 +266,20 @@ func (n *Node) startRing(advHost string, httpPort int, mux *http.ServeMux) (*dri
 			ws.Close()
 			return nil, err
 		}
-		co, err := rpc.NewCoAP(rpc.CoAPConfig{Self: rpc.Peer{ID: id.Hex(), Addr: "coap://" + net.JoinHostPort(advHost, port)},
-			Listen: listen, Handler: h, Logger: log})
+		co, err := rpc.NewCoAP(rpc.CoAPConfig{Self: rpc.Peer{ID: id.Hex(), Addr: rpc.SchemeCoAPS + "://" + net.JoinHostPort(advHost, port)},
+			Auth: auth, Listen: listen, Handler: h, Logger: log})
 		if err != nil {
 			ws.Close()
 			return nil, &AddrError{CoAP: true, Addr: n.cfg.CoAPListen, Err: err}
 		}
-		n.reverifiers = append(n.reverifiers, ws)
+		n.reverifiers = append(n.reverifiers, ws, co)
 		bound, _ := co.LocalAddr().(*net.UDPAddr)
 		mux.Handle(rpc.ReceivePattern, ws.Handler())
 		self = chord.Peer{ID: id, Addr: wsAddr}
 		if n.cfg.RPC == rpc.SchemeCoAP {
-			self.Addr = "coap://" + net.JoinHostPort(advHost, fmt.Sprint(bound.Port))
+			self.Addr = rpc.SchemeCoAPS + "://" + net.JoinHostPort(advHost, fmt.Sprint(bound.Port))
 		}
-		return advertising{rpc.NewMulti(map[string]rpc.Transport{rpc.SchemeWS: ws, rpc.SchemeCoAP: co}), &self}, nil
+		return advertising{rpc.NewMulti(map[string]rpc.Transport{rpc.SchemeWS: ws, rpc.SchemeCoAPS: co}), &self}, nil
 	}
 	return driver.New(driver.Config{Self: chord.Peer{ID: id}, Profile: n.cfg.Profile.Ring, Transport: build,
 		Messages: n.HandleMessage, OnEvent: n.RingEvent, Logger: log.Named("chord")})

@@ -16,33 +16,9 @@ import (
 
 var testMining = ledger.MiningParams{Rate: 20, MeanBlockTime: time.Second, Variance: 0.2}
 
-// member is a node identity admitted by an authority, with its view of the
-// network.
-type member struct {
-	id      *ledger.Identity
-	members *network.Members
-	auth    *Auth
-}
-
 func newMember(t testing.TB, a *network.Authority) *member {
 	t.Helper()
-	id, err := ledger.GenerateIdentity(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mem, err := a.Admit(id.Public, time.Now().Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ms, err := network.NewMembers(a.Description, mem, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ms.Certificate(id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &member{id: id, members: ms, auth: &Auth{Certificate: cert, Verify: ms.Verify}}
+	return (&testNetwork{authority: a}).admit(t)
 }
 
 // as makes a WS node authenticate as m.

@@ -62,7 +62,7 @@ type CoAPConfig struct {
 	// With Auth only. DialTimeout bounds a DTLS handshake, both ways
 	// (default 3s). MaxSessions bounds the DTLS sessions peers opened to
 	// this node (default 512), and MaxHandshakes those of them still in
-	// their handshake (default 64; at most 4 from one IP address). A silent
+	// their handshake (default 64; at most 16 from one IP address). A silent
 	// session is closed after IdleTimeout.
 	DialTimeout   time.Duration
 	MaxSessions   int

@@ -69,7 +69,7 @@
 // transcript covers the numbers), so this package's dialer fetches its cookie
 // with a probe and starts pion's handshake with the cookie in its first
 // ClientHello; peers are flownode nodes, and other DTLS clients are not served.
-// Sessions are bounded: MaxHandshakes in progress (64, at most 4 per source IP),
+// Sessions are bounded: MaxHandshakes in progress (64, at most 16 per source IP),
 // each within DialTimeout (3 s); MaxSessions in all (512); a session silent for
 // IdleTimeout (2 min) is closed. Plain CoAP datagrams and stray records from a
 // source without a session are dropped. Flooded from 10,000 source addresses,

@@ -23,7 +23,7 @@ func cmdRun(args []string, stdout io.Writer) error {
 	data := fs.String("data", "./data", "data directory (Badger store and node key)")
 	httpAddr := fs.String("http", ":8000", "TCP address for HTTP, WebSocket and the API")
 	coapAddr := fs.String("coap", ":5683", "UDP address for CoAP")
-	join := fs.String("join", "", "comma-separated peers to join: ws://HOST:PORT or coap://HOST:PORT")
+	join := fs.String("join", "", "comma-separated peers to join: ws://HOST:PORT or coaps://HOST:PORT (CoAP over DTLS)")
 	seed := fs.Bool("seed", false, "start a new ring when none of the --join peers is in one (give it to one node of a fixed set)")
 	rpcPref := fs.String("rpc", "ws", "transport this node prefers for RPC: ws or coap")
 	profileName := fs.String("profile", "laptop", "gateway, laptop or local")
@@ -100,7 +100,7 @@ func cmdRun(args []string, stdout io.Writer) error {
 	return runErr
 }
 
-// parseJoin reads --join: comma-separated ws://HOST:PORT, coap://HOST:PORT, or
+// parseJoin reads --join: comma-separated ws://HOST:PORT, coaps://HOST:PORT (or coap://), or
 // HOST:PORT meaning ws (the peer's HTTP port).
 func parseJoin(s string) ([]string, error) {
 	var out []string
@@ -110,7 +110,7 @@ func parseJoin(s string) ([]string, error) {
 		}
 		u, err := node.PeerURL(a)
 		if err != nil {
-			return nil, fmt.Errorf("--join %q: want ws://HOST:PORT, coap://HOST:PORT or HOST:PORT", u)
+			return nil, fmt.Errorf("--join %q: want ws://HOST:PORT, coaps://HOST:PORT or HOST:PORT", u)
 		}
 		out = append(out, u)
 	}
