@@ -34,6 +34,7 @@ const dlK = 3
 // dlNodeState is the part of GET /api/v1/node these tests read.
 type dlNodeState struct {
 	ID          string     `json:"id"`
+	RPC         string     `json:"rpc"`
 	Status      string     `json:"status"`
 	Predecessor *peerJSON  `json:"predecessor"`
 	Successors  []peerJSON `json:"successors"`
