@@ -86,18 +86,25 @@ func LoadOrCreateIdentity(dir string) (id *Identity, created bool, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, false, fmt.Errorf("create data dir: %w", err)
 	}
-	if err := writeFileSynced(path, []byte(hex.EncodeToString(id.Private.Seed())+"\n"), 0o600); err != nil {
+	if err := WriteFileSynced(path, []byte(hex.EncodeToString(id.Private.Seed())+"\n"), 0o600); err != nil {
 		return nil, false, fmt.Errorf("write node key: %w", err)
 	}
 	return id, true, nil
 }
 
-// writeFileSynced writes via a temporary file, fsyncs it, renames it into place and
-// fsyncs the directory, so the file is either absent or complete after a crash.
-func writeFileSynced(path string, data []byte, perm os.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+// WriteFileSynced writes path through a synced temporary file beside it and a rename,
+// then syncs the directory: after a crash the file is the old one or the new one,
+// whole, never torn. Node keys, memberships and revocations are written with it.
+func WriteFileSynced(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
 	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // after the rename, a no-op
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
 		return err
 	}
 	if _, err := f.Write(data); err != nil {
@@ -114,7 +121,7 @@ func writeFileSynced(path string, data []byte, perm os.FileMode) error {
 	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
-	d, err := os.Open(filepath.Dir(path))
+	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}

@@ -49,7 +49,7 @@ func Init(dir, name string, mining ledger.MiningParams) (*Authority, error) {
 		return nil, err
 	}
 	seed := hex.EncodeToString(priv.Seed()) + "\n"
-	if err := writeFileAtomic(filepath.Join(dir, AuthorityKeyFile), []byte(seed), 0o600); err != nil {
+	if err := ledger.WriteFileSynced(filepath.Join(dir, AuthorityKeyFile), []byte(seed), 0o600); err != nil {
 		return nil, err
 	}
 	if err := a.Description.Save(dir); err != nil {

@@ -1,6 +1,7 @@
 package network
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
@@ -94,11 +95,11 @@ func (d *Description) Save(dir string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, DescriptionFile), append(b, '\n'), 0o644)
+	return ledger.WriteFileSynced(filepath.Join(dir, DescriptionFile), append(b, '\n'), 0o644)
 }
 
 func decodeStrict(b []byte, v any) error {
-	dec := json.NewDecoder(bytesReader(b))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return err

@@ -335,7 +335,7 @@ func (m *Members) saveRevocationsLocked() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(m.dir, RevocationsFile), append(b, '\n'), 0o644)
+	return ledger.WriteFileSynced(filepath.Join(m.dir, RevocationsFile), append(b, '\n'), 0o644)
 }
 
 // LoadNode reads the network a node's data directory belongs to: its description and

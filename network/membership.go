@@ -87,7 +87,7 @@ func (m *Membership) PEM() []byte {
 
 // Save writes dir/membership.pem.
 func (m *Membership) Save(dir string) error {
-	return writeFileAtomic(filepath.Join(dir, MembershipFile), m.PEM(), 0o644)
+	return ledger.WriteFileSynced(filepath.Join(dir, MembershipFile), m.PEM(), 0o644)
 }
 
 // LoadMembership reads dir/membership.pem. A missing file is an error wrapping

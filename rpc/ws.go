@@ -313,6 +313,19 @@ func (t *WS) Close() error {
 		return nil
 	}
 	t.closed = true
+	conns := t.connsLocked()
+	t.mu.Unlock()
+	t.tasks.close()
+	t.cancel() // ends dials in progress and tells handlers
+	for _, c := range conns {
+		c.kill(ErrClosed)
+	}
+	t.tasks.wait()
+	return nil
+}
+
+// connsLocked lists the open connections, dialed and accepted; t.mu is held.
+func (t *WS) connsLocked() []*wsConn {
 	var conns []*wsConn
 	for _, d := range t.out {
 		if d.c != nil {
@@ -322,14 +335,7 @@ func (t *WS) Close() error {
 	for c := range t.in {
 		conns = append(conns, c)
 	}
-	t.mu.Unlock()
-	t.tasks.close()
-	t.cancel() // ends dials in progress and tells handlers
-	for _, c := range conns {
-		c.kill(ErrClosed)
-	}
-	t.tasks.wait()
-	return nil
+	return conns
 }
 
 // conn returns the open connection to addr, dialing it if needed. Callers

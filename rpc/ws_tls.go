@@ -169,15 +169,7 @@ func (t *WS) Reverify() {
 		return
 	}
 	t.mu.Lock()
-	var conns []*wsConn
-	for _, d := range t.out {
-		if d.c != nil {
-			conns = append(conns, d.c)
-		}
-	}
-	for c := range t.in {
-		conns = append(conns, c)
-	}
+	conns := t.connsLocked()
 	t.mu.Unlock()
 	for _, c := range conns {
 		if c.chain == nil {
