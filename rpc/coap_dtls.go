@@ -407,7 +407,7 @@ func (t *CoAP) sendSecure(ctx context.Context, addr, hostport, toID string, body
 		if err != nil {
 			return nil, err
 		}
-		if len(body)+dtlsOverhead > t.cfg.MaxDatagram {
+		if len(body) > dtlsNonBody || len(body)+dtlsOverhead > t.cfg.MaxDatagram {
 			reply, err := t.postOn(ctx, pc, addr, hostport, toID, body, true)
 			if err == nil && reply != nil {
 				t.unmatched(reply, pc.peerID)
@@ -469,3 +469,10 @@ func (t *CoAP) Reverify() {
 		}
 	}
 }
+
+// dtlsNonBody is the largest envelope sent as one non-confirmable POST on a
+// session: go-coap splits a larger payload into 1 KiB blocks, and a
+// non-confirmable block-wise upload whose blocks the far side sees out of
+// step is lost without a trace (measured: bodies of 1,070-1,270 bytes never
+// arrived). Larger ones go confirmable and block-wise.
+const dtlsNonBody = 1024

@@ -36,6 +36,9 @@ const (
 	// by one test authority, its ID is its key's, and its peers
 	// authenticate with TLS 1.3 (rpc.Auth).
 	WSTLS Kind = "ws-tls"
+	// CoAPS nodes are CoAP nodes of a permissioned network, as WSTLS ones:
+	// peers authenticate with DTLS 1.2 (coaps://).
+	CoAPS Kind = "coaps"
 )
 
 // CallOptions is how test nodes' transports call: no retries, one second.
@@ -141,8 +144,8 @@ func (n *Node) transport(c NodeConfig) func(rpc.Handler) (rpc.Transport, error) 
 			}
 			mux.Handle(rpc.ReceivePattern, ws.Handler())
 		}
-		if c.Kind == CoAP || c.Kind == Mixed {
-			co, err = rpc.NewCoAP(rpc.CoAPConfig{Self: rpc.Peer{ID: id.Hex()}, Listen: "127.0.0.1:0", Handler: h, Call: CallOptions,
+		if c.Kind == CoAP || c.Kind == Mixed || c.Kind == CoAPS {
+			co, err = rpc.NewCoAP(rpc.CoAPConfig{Self: rpc.Peer{ID: id.Hex()}, Auth: c.Auth, Listen: "127.0.0.1:0", Handler: h, Call: CallOptions,
 				AckTimeout: 200 * time.Millisecond, MaxRetransmit: 2})
 			if err != nil {
 				if ws != nil {
@@ -232,7 +235,7 @@ func StartRing(tb testing.TB, c RingConfig) []*Node {
 	tb.Helper()
 	ids := RandomIDs(c.Seed, c.N)
 	var auths []*rpc.Auth
-	if c.Kind == WSTLS {
+	if c.Kind == WSTLS || c.Kind == CoAPS {
 		ids, auths = admitted(tb, c.N)
 	}
 	nodes := make([]*Node, c.N)
@@ -267,6 +270,13 @@ func StartRing(tb testing.TB, c RingConfig) []*Node {
 			for attempt := 0; attempt < 5; attempt++ {
 				if errs[i] = nodes[i].Driver.Join(ctx, boot); errs[i] == nil || ctx.Err() != nil {
 					return
+				}
+				// Apart, as operators' retries are: the bootstrap node takes
+				// at most 16 handshakes from one address at once (rpc), and
+				// every node here has the same one.
+				select {
+				case <-time.After(time.Duration(attempt+1) * time.Duration(rand.IntN(200)) * time.Millisecond):
+				case <-ctx.Done():
 				}
 			}
 		}()

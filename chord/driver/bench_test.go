@@ -19,7 +19,7 @@ import (
 // key from a random node. It prints p50 / p99 latency and the mean hops
 // (armon/go-chord over TCP, fixed: p50 37 µs / 109 µs for 16 / 64 nodes).
 func BenchmarkLookup(b *testing.B) {
-	for _, k := range []chordtest.Kind{chordtest.WS, chordtest.WSTLS, chordtest.CoAP} {
+	for _, k := range []chordtest.Kind{chordtest.WS, chordtest.WSTLS, chordtest.CoAP, chordtest.CoAPS} {
 		for _, n := range []int{16, 64} {
 			b.Run(fmt.Sprintf("%s/%d", k, n), func(b *testing.B) {
 				prof := chordtest.LocalProfile(b)

@@ -15,7 +15,7 @@ import (
 // TestRing forms a 16-node ring over each transport (and a mix of both), waits
 // for Ideal, closes three nodes abruptly and waits for Ideal again.
 func TestRing(t *testing.T) {
-	for i, k := range []chordtest.Kind{chordtest.WS, chordtest.WSTLS, chordtest.CoAP, chordtest.Mixed} {
+	for i, k := range []chordtest.Kind{chordtest.WS, chordtest.WSTLS, chordtest.CoAP, chordtest.CoAPS, chordtest.Mixed} {
 		t.Run(string(k), func(t *testing.T) {
 			seed := uint64(100 + i)
 			// CoAP rings need no extra slack: a reply lost to a full UDP
