@@ -22,6 +22,12 @@ func BenchmarkLookup(b *testing.B) {
 	for _, k := range []chordtest.Kind{chordtest.WS, chordtest.WSTLS, chordtest.CoAP, chordtest.CoAPS} {
 		for _, n := range []int{16, 64} {
 			b.Run(fmt.Sprintf("%s/%d", k, n), func(b *testing.B) {
+				if k == chordtest.CoAPS && n > 16 {
+					// Known defect, not a figure: 64 in-process coaps nodes on
+					// 2 cores do not settle (repeated DTLS handshakes take
+					// the CPU; see issue 13's closing note).
+					b.Skip("coaps rings of 64 in-process nodes do not settle yet")
+				}
 				prof := chordtest.LocalProfile(b)
 				// Maintenance traffic grows with N; on a small machine 64
 				// nodes at the local tick saturate the CPU (and the ring
