@@ -120,6 +120,9 @@ type CoAP struct {
 	mu     sync.Mutex
 	closed bool
 	peers  map[string]*peerConn // client connections, by host:port
+	// dialing holds the DTLS dials in progress, by host:port: callers share
+	// one, which runs on the transport's context (see peer).
+	dialing map[string]*coapDial
 }
 
 // peerConn is a client connection and how many of this node's requests
@@ -192,7 +195,7 @@ func NewCoAP(cfg CoAPConfig) (*CoAP, error) {
 		ln.Close()
 		return nil, err
 	}
-	t := &CoAP{endpoint: e, cfg: cfg, scheme: scheme, router: mux.NewRouter(), pool: pool.New(1024, 1600), peers: map[string]*peerConn{}}
+	t := &CoAP{endpoint: e, cfg: cfg, scheme: scheme, router: mux.NewRouter(), pool: pool.New(1024, 1600), peers: map[string]*peerConn{}, dialing: map[string]*coapDial{}}
 	t.router.SetErrorHandler(t.coapError)
 	if err := t.router.Handle(ReceivePattern, mux.HandlerFunc(t.serveRPC)); err != nil {
 		e.cancel()
@@ -406,12 +409,10 @@ func (t *CoAP) peer(ctx context.Context, hostport, toID string) (*peerConn, erro
 		}
 		return pc, nil
 	}
-	var err error
 	if t.auth != nil {
-		pc, err = t.dialSecure(ctx, hostport, toID)
-	} else {
-		pc, err = t.dialPlain(hostport)
+		return t.sharedDial(ctx, hostport, toID)
 	}
+	pc, err := t.dialPlain(hostport)
 	if err != nil {
 		return nil, err
 	}
@@ -428,6 +429,66 @@ func (t *CoAP) peer(ctx context.Context, hostport, toID string) (*peerConn, erro
 	}
 	t.peers[hostport] = pc
 	return pc, nil
+}
+
+// coapDial is a DTLS dial in progress; callers wait on ready.
+type coapDial struct {
+	ready chan struct{}
+	pc    *peerConn
+	err   error
+}
+
+// sharedDial opens the DTLS session to hostport once for all its callers.
+// The handshake runs on the transport's context, bounded by DialTimeout, not
+// by the caller's deadline: a handshake cut short by a message's short
+// deadline is work thrown away, and under load every dial was, over and
+// over, while parallel callers each dialed a session of their own (a
+// 64-node ring on two cores never settled). A caller that gives up stops
+// waiting; the dial goes on for the next one.
+func (t *CoAP) sharedDial(ctx context.Context, hostport, toID string) (*peerConn, error) {
+	t.mu.Lock()
+	d := t.dialing[hostport]
+	if d == nil {
+		d = &coapDial{ready: make(chan struct{})}
+		if t.closed || !t.tasks.Go(func() { t.runDial(d, hostport, toID) }) {
+			t.mu.Unlock()
+			return nil, ErrClosed
+		}
+		t.dialing[hostport] = d
+	}
+	t.mu.Unlock()
+	select {
+	case <-d.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	if err := checkPeerID(d.pc.peerID, toID); err != nil {
+		return nil, err
+	}
+	return d.pc, nil
+}
+
+// runDial dials for d and publishes the session.
+func (t *CoAP) runDial(d *coapDial, hostport, toID string) {
+	pc, err := t.dialSecure(t.ctx, hostport, toID)
+	t.mu.Lock()
+	delete(t.dialing, hostport)
+	switch {
+	case err != nil:
+		d.err = err
+	case t.closed:
+		pc.cc.Close()
+		d.err = ErrClosed
+	default:
+		t.stats.dials.Add(1)
+		t.peers[hostport] = pc
+		d.pc = pc
+	}
+	t.mu.Unlock()
+	close(d.ready)
 }
 
 // checkPeerID refuses a session authenticated as id for a message to toID.

@@ -24,8 +24,8 @@ func BenchmarkLookup(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/%d", k, n), func(b *testing.B) {
 				if k == chordtest.CoAPS && n > 16 {
 					// Known defect, not a figure: 64 in-process coaps nodes on
-					// 2 cores do not settle (repeated DTLS handshakes take
-					// the CPU; see issue 13's closing note).
+					// 2 cores do not settle: after the joins the ring drops a
+					// growing number of sends (see issue 13's closing note).
 					b.Skip("coaps rings of 64 in-process nodes do not settle yet")
 				}
 				prof := chordtest.LocalProfile(b)
