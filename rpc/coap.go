@@ -491,6 +491,25 @@ func (t *CoAP) runDial(d *coapDial, hostport, toID string) {
 	close(d.ready)
 }
 
+// connConfig is base with what every go-coap connection of this transport
+// shares, plain or DTLS: limits, block-wise transfers, the message pool, the
+// handlers and the retransmission timing.
+func (t *CoAP) connConfig(base client.Config) client.Config {
+	cfg := base
+	cfg.Errors = t.coapError
+	cfg.MaxMessageSize = t.maxMessage()
+	cfg.BlockwiseEnable = true
+	cfg.BlockwiseSZX = blockSize
+	cfg.BlockwiseTransferTimeout = t.blockTimeout()
+	cfg.MessagePool = t.pool
+	cfg.ProcessReceivedMessage = t.process
+	cfg.Handler = mux.ToHandler[*client.Conn](t.router)
+	cfg.TransmissionNStart = t.cfg.NStart
+	cfg.TransmissionAcknowledgeTimeout = t.cfg.AckTimeout
+	cfg.TransmissionMaxRetransmit = t.cfg.MaxRetransmit
+	return cfg
+}
+
 // checkPeerID refuses a session authenticated as id for a message to toID.
 func checkPeerID(id, toID string) error {
 	if id == "" || toID == "" || toID == AnyNode || id == toID {

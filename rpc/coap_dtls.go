@@ -25,7 +25,6 @@ import (
 	dtlsserver "github.com/plgd-dev/go-coap/v3/dtls/server"
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/pool"
-	"github.com/plgd-dev/go-coap/v3/mux"
 	coapNet "github.com/plgd-dev/go-coap/v3/net"
 	"github.com/plgd-dev/go-coap/v3/net/blockwise"
 	"github.com/plgd-dev/go-coap/v3/net/monitor/inactivity"
@@ -358,20 +357,9 @@ func (t *CoAP) dialSecure(ctx context.Context, hostport, toID string) (*peerConn
 // hangs every request after 65,536 on one session (see respCache), and
 // dtls.Client takes no option to replace it.
 func (t *CoAP) session(dc *dtls.Conn, peerID string) *client.Conn {
-	cfg := coapdtls.DefaultConfig
+	cfg := t.connConfig(coapdtls.DefaultConfig)
 	cfg.Ctx = withPeer(t.ctx, peerID)
-	cfg.Errors = t.coapError
-	cfg.MaxMessageSize = t.maxMessage()
 	cfg.MTU = dtlsMTU
-	cfg.BlockwiseEnable = true
-	cfg.BlockwiseSZX = blockSize
-	cfg.BlockwiseTransferTimeout = t.blockTimeout()
-	cfg.MessagePool = t.pool
-	cfg.ProcessReceivedMessage = t.process
-	cfg.Handler = mux.ToHandler[*client.Conn](t.router)
-	cfg.TransmissionNStart = t.cfg.NStart
-	cfg.TransmissionAcknowledgeTimeout = t.cfg.AckTimeout
-	cfg.TransmissionMaxRetransmit = t.cfg.MaxRetransmit
 	// go-coap's defaults allow one request at a time per connection.
 	cfg.LimitClientParallelRequests = 0
 	cfg.LimitClientEndpointParallelRequests = 0

@@ -10,7 +10,6 @@ import (
 
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/pool"
-	"github.com/plgd-dev/go-coap/v3/mux"
 	coapNet "github.com/plgd-dev/go-coap/v3/net"
 	"github.com/plgd-dev/go-coap/v3/net/blockwise"
 	"github.com/plgd-dev/go-coap/v3/net/monitor/inactivity"
@@ -92,18 +91,7 @@ func (s *coapServer) conn(raddr *net.UDPAddr) *srvConn {
 	t := s.t
 	doneCtx, stop := context.WithCancel(context.Background())
 	session := server.NewSession(t.ctx, doneCtx, s.ln, raddr, t.maxMessage(), client.DefaultMTU, false)
-	cfg := client.DefaultConfig
-	cfg.Errors = t.coapError
-	cfg.MaxMessageSize = t.maxMessage()
-	cfg.BlockwiseEnable = true
-	cfg.BlockwiseSZX = blockSize
-	cfg.BlockwiseTransferTimeout = t.blockTimeout()
-	cfg.MessagePool = t.pool
-	cfg.ProcessReceivedMessage = t.process
-	cfg.Handler = mux.ToHandler[*client.Conn](t.router)
-	cfg.TransmissionNStart = t.cfg.NStart
-	cfg.TransmissionAcknowledgeTimeout = t.cfg.AckTimeout
-	cfg.TransmissionMaxRetransmit = t.cfg.MaxRetransmit
+	cfg := t.connConfig(client.DefaultConfig)
 	cc := client.NewConnWithOpts(session, &cfg,
 		client.WithBlockWise(func(cc *client.Conn) *blockwise.BlockWise[*client.Conn] {
 			return blockwise.New(cc, cfg.BlockwiseTransferTimeout, cfg.Errors,
