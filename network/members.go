@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -19,6 +20,12 @@ import (
 // RevocationsFile is where a node keeps the revocations it holds, in its data
 // directory.
 const RevocationsFile = "revocations.json"
+
+// KnownFile is where a node keeps the memberships of the peers it has seen
+// (PEM certificates), in its data directory: after a restart it must still
+// check the signers of the records it holds, even those of a node it cannot
+// reach now.
+const KnownFile = "members.pem"
 
 // maxKnown bounds the memberships a node remembers: a network of gateways has tens to
 // thousands of nodes, and memberships are re-learned at each handshake.
@@ -60,6 +67,7 @@ func NewMembers(desc *Description, self *Membership, dir string) (*Members, erro
 		if err := m.loadRevocations(); err != nil {
 			return nil, err
 		}
+		m.loadKnown()
 	}
 	return m, nil
 }
@@ -162,6 +170,42 @@ func (m *Members) remember(mem *Membership) {
 		}
 	}
 	m.known[mem.Node] = mem
+	m.saveKnownLocked()
+}
+
+// saveKnownLocked writes the known memberships to KnownFile; m.mu is held.
+// A write that fails costs only a re-learning after a restart.
+func (m *Members) saveKnownLocked() {
+	if m.dir == "" {
+		return
+	}
+	var b []byte
+	for _, mem := range m.known {
+		b = append(b, mem.PEM()...)
+	}
+	_ = ledger.WriteFileSynced(filepath.Join(m.dir, KnownFile), b, 0o644)
+}
+
+// loadKnown reads KnownFile; a membership in it that does not check (another
+// network's, a damaged one) is skipped.
+func (m *Members) loadKnown() {
+	b, err := os.ReadFile(filepath.Join(m.dir, KnownFile))
+	if err != nil {
+		return
+	}
+	for len(b) > 0 && len(m.known) < maxKnown {
+		var blk *pem.Block
+		if blk, b = pem.Decode(b); blk == nil {
+			return
+		}
+		mem, err := ParseMembership(blk.Bytes)
+		if err != nil || m.desc.Check(mem, mem.NotBefore.Add(time.Minute)) != nil {
+			continue
+		}
+		if old := m.known[mem.Node]; old == nil || mem.NotAfter.After(old.NotAfter) {
+			m.known[mem.Node] = mem
+		}
+	}
 }
 
 // Membership returns the membership of node id this node has seen, if any.

@@ -144,3 +144,36 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// TestKnownMembershipsPersist: a node still knows the memberships it has seen
+// after a restart, to check the signers of the records it holds.
+func TestKnownMembershipsPersist(t *testing.T) {
+	dir := t.TempDir()
+	a, _ := NewAuthority("net", mining)
+	id, _ := ledger.GenerateIdentity(nil)
+	self, _ := a.Admit(id.Public, time.Now().Add(time.Hour))
+	m, _ := NewMembers(a.Description, self, dir)
+	peer, _ := ledger.GenerateIdentity(nil)
+	pm, _ := a.Admit(peer.Public, time.Now().Add(time.Hour))
+	if _, err := m.Verify([]*x509.Certificate{pm.Cert}); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := NewMembers(a.Description, self, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m2.ValidAt(peer.ID, time.Now()); err != nil {
+		t.Fatalf("a membership seen before the restart: %v", err)
+	}
+	// Another network's membership planted in the file is not believed.
+	other, _ := NewAuthority("net", mining)
+	stranger, _ := ledger.GenerateIdentity(nil)
+	sm, _ := other.Admit(stranger.Public, time.Now().Add(time.Hour))
+	f, _ := os.OpenFile(filepath.Join(dir, KnownFile), os.O_APPEND|os.O_WRONLY, 0)
+	f.Write(sm.PEM())
+	f.Close()
+	m3, _ := NewMembers(a.Description, self, dir)
+	if _, ok := m3.Membership(stranger.ID); ok {
+		t.Fatal("a foreign membership from the file was believed")
+	}
+}
