@@ -1,0 +1,18 @@
+// Package wot is the Web of Things layer: every device is a virtual Thing with a
+// W3C Thing Description (TD 1.1), kept in a registry that lives on the ring like
+// the records; readings are property writes that become ledger records; observers
+// get each new value live on whichever node they are connected to.
+//
+// Files, by job:
+//
+//	wot.go       Things: the layer's state and its constructor; shared types
+//	td.go        Thing Descriptions: building, deriving from a reading, the directory TD
+//	registry.go  the TD registry on the ring (records at successor(SHA-1(id)))
+//	directory.go HTTP: /.well-known/wot, /things (WoT Discovery directory API)
+//	properties.go HTTP: read/write/observe properties (SSE, long-poll)
+//	devices.go   WebSocket: Flowchain's /object/{id}/send, /viewer, /status
+//	fanout.go    observation across the ring
+//
+// The CoAP device front is package wot/coap; it uses Devices. Imports flow
+// down only: wot → node → ringledger.
+package wot
