@@ -24,10 +24,14 @@ func (t *Things) Send(ctx context.Context, thing string, values []json.RawMessag
 }
 
 // Subscribe: see Devices.
-func (t *Things) Subscribe(thing string) (Subscription, error) { return nil, errors.New("not built yet") }
+func (t *Things) Subscribe(thing string) (Subscription, error) {
+	return nil, errors.New("not built yet")
+}
 
 // Latest: see Devices.
-func (t *Things) Latest(ctx context.Context, thing string) (Update, error) { return Update{}, ErrNoValue }
+func (t *Things) Latest(ctx context.Context, thing string) (Update, error) {
+	return Update{}, ErrNoValue
+}
 
 // Present: see Devices.
 func (t *Things) Present(thing string) func() { return func() {} }

@@ -32,8 +32,8 @@ type Subscription interface {
 
 // Errors the fronts map onto their protocol's codes.
 var (
-	ErrNoThing  = errors.New("no such Thing")       // 404 / 4.04
-	ErrBadInput = errors.New("invalid input")       // 400 / 4.00; wrapped with the reason
+	ErrNoThing  = errors.New("no such Thing")        // 404 / 4.04
+	ErrBadInput = errors.New("invalid input")        // 400 / 4.00; wrapped with the reason
 	ErrNoValue  = errors.New("no value written yet") // 404 / 4.04 for a read before any write
 )
 
