@@ -85,6 +85,7 @@ type Node struct {
 	ring        Ring               // nil: a ring of one
 	dist        *ringledger.Ledger // its share of the distributed ledger
 	hooks       *hooks
+	ops         opTable  // the layers' ops (ops.go)
 	run         *running // set by Start
 	closeOnce   sync.Once
 	closeErr    error

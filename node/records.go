@@ -107,8 +107,13 @@ func (n *Node) HandleMessage(ctx context.Context, from chord.Peer, data json.Raw
 		Op   string          `json:"op"`
 		Body json.RawMessage `json:"body"`
 	}
-	if json.Unmarshal(data, &req) == nil && req.Op == opRevocations {
-		return n.handleRevocations(ctx, req.Body)
+	if json.Unmarshal(data, &req) == nil {
+		if req.Op == opRevocations {
+			return n.handleRevocations(ctx, req.Body)
+		}
+		if h, ok := n.opHandler(req.Op); ok {
+			return n.dist.AnswerOp(from, func() (any, error) { return h(ctx, from, req.Body) })
+		}
 	}
 	return n.dist.HandleMessage(ctx, from, data)
 }
