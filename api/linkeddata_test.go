@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -140,4 +141,78 @@ func wantQuads(recordURL, thingIRI string, r *ledger.Record) []string {
 // nquadEscape escapes a literal's text as N-Quads writes it (ASCII test data only).
 func nquadEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`).Replace(s)
+}
+
+// TestLedgerFormatLinkedDataExample holds the N-Quads example of docs/ledger-format.md
+// ("Linked data") to what json-gold makes of the document's own test-vector record, with
+// the context as the node serves it (ledger.ContextDocument), so the two cannot drift.
+func TestLedgerFormatLinkedDataExample(t *testing.T) {
+	const host = "http://node.example:8000"
+	doc, err := os.ReadFile("../docs/ledger-format.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var record, example []string
+	inExample := false
+	for _, line := range strings.Split(string(doc), "\n") {
+		switch {
+		case strings.HasPrefix(line, "record = "):
+			record = append(record, strings.TrimPrefix(line, "record = "))
+		case line == "```nquads":
+			inExample = true
+		case inExample && line == "```":
+			inExample = false
+		case inExample:
+			example = append(example, line)
+		}
+	}
+	if len(record) != 1 || len(example) == 0 {
+		t.Fatalf("docs/ledger-format.md: %d test-vector records and %d N-Quads lines; want one record and its example", len(record), len(example))
+	}
+	rec, err := ledger.ParseRecord([]byte(record[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := host + "/api/v1/records/" + rec.TxID.String()
+	for i := range example {
+		example[i] = strings.ReplaceAll(example[i], "<R>", "<"+base+">")
+	}
+
+	var parsed any
+	if err := json.Unmarshal([]byte(record[0]), &parsed); err != nil {
+		t.Fatal(err)
+	}
+	var context any
+	if err := json.Unmarshal([]byte(ledger.ContextDocument), &context); err != nil {
+		t.Fatalf("ledger.ContextDocument is not JSON: %v", err)
+	}
+	opts := ld.NewJsonLdOptions(base)
+	opts.ProcessingMode = ld.JsonLd_1_1
+	opts.Format = "application/n-quads"
+	opts.DocumentLoader = staticLoader{url: host + ledger.ContextPath, doc: context}
+	out, err := ld.NewJsonLdProcessor().ToRDF(parsed, opts)
+	if err != nil {
+		t.Fatalf("json-gold ToRDF: %v", err)
+	}
+	got := strings.Split(strings.TrimSpace(out.(string)), "\n")
+	slices.Sort(got)
+	if !slices.Equal(got, example) {
+		t.Errorf("json-gold makes of the test-vector record:\n%s\ndocs/ledger-format.md says (sorted, <R> replaced):\n%s", strings.Join(got, "\n"), strings.Join(example, "\n"))
+	}
+	if want := wantQuads(base, host+"/things/"+rec.Thing, rec); !slices.Equal(example, want) {
+		t.Errorf("docs/ledger-format.md's example is not the mapping TestAPIRecordsAreLinkedData checks:\n%s", strings.Join(want, "\n"))
+	}
+}
+
+// staticLoader answers one URL with one JSON document, without any network.
+type staticLoader struct {
+	url string
+	doc any
+}
+
+func (l staticLoader) LoadDocument(u string) (*ld.RemoteDocument, error) {
+	if u != l.url {
+		return nil, fmt.Errorf("refusing to load %s", u)
+	}
+	return &ld.RemoteDocument{DocumentURL: u, Document: l.doc}, nil
 }
