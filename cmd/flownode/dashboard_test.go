@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -67,10 +68,15 @@ func TestDashboardRendersInChromium(t *testing.T) {
 		`<code id="net-name">` + info.Network + `</code>`,
 		`<code id="net-authority">` + info.Authority + `</code>`,
 		`<td class="mono">` + n.ID + ` (this node)</td>`,
+		`<section id="thing" hidden="">`, // a Thing's page shows only at #/things/{id}
 	} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("rendered dashboard lacks %q", want)
 		}
+	}
+	// Without a Web of Things layer (/things answers 404) the Things list stays hidden.
+	if r := doHTTP(t, http.MethodGet, n.URL+"/things", "", nil); r.Code == http.StatusNotFound && !strings.Contains(dom, `<section id="things" hidden="">`) {
+		t.Error("the Things section shows on a node without /things")
 	}
 	if !strings.Contains(dom, `<div id="err"></div>`) {
 		t.Error("dashboard shows its error line")
