@@ -136,6 +136,7 @@ func TestDashboardThingPageAgainstWoTContract(t *testing.T) {
 		`<section id="thing">`,
 		`<section id="things" hidden="">`,
 		`<code id="thing-id">urn:dev:dash-thing</code>`,
+		`<a id="thing-records" href="/api/v1/things/urn%3Adev%3Adash-thing/records">`,
 		`<span id="thing-title" class="muted">Dashboard test thermometer</span>`,
 		`"title": "Dashboard test thermometer"`,  // the TD, as served
 		`<td class="mono"><span>"C"</span></td>`, // unit: read, not observed
@@ -144,6 +145,9 @@ func TestDashboardThingPageAgainstWoTContract(t *testing.T) {
 		fmt.Sprintf(`<a href="/api/v1/records/%s">%v</a>`, contractTxID(last), contractTemperatures[last]),
 		` 19.75 … 22.25`, // the chart's range
 		`<div id="thing-err"></div>`)
+	if r := doHTTP(t, http.MethodGet, srv.URL+"/api/v1/things/urn%3Adev%3Adash-thing/records", "", nil); r.Code != http.StatusOK {
+		t.Errorf("the page's link to the Thing's records answers %d %s", r.Code, r.Body)
+	}
 }
 
 // TestDashboardThingPageInChromium shows a Thing of the real Web of Things layer on the
