@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -46,7 +47,8 @@ func contractTxID(i int) string { return fmt.Sprintf("%064x", i+1) }
 // wotStandIn answers the Web of Things paths the dashboard uses, as the wot layer
 // promises to (GET /things, /things/{id}, /things/{id}/properties/{name} and its SSE
 // observable), and hands every other path to next, a real node.
-func wotStandIn(t *testing.T, next http.Handler, done <-chan struct{}) http.Handler {
+// observing counts the observations open at a time.
+func wotStandIn(t *testing.T, next http.Handler, done <-chan struct{}, observing *atomic.Int64) http.Handler {
 	mux := http.NewServeMux()
 	base := func(r *http.Request) string { return "http://" + r.Host }
 	writeJSON := func(w http.ResponseWriter, ctype string, v any) {
@@ -90,6 +92,8 @@ func wotStandIn(t *testing.T, next http.Handler, done <-chan struct{}) http.Hand
 			http.Error(w, "unexpected observation", http.StatusBadRequest)
 			return
 		}
+		observing.Add(1)
+		defer observing.Add(-1)
 		w.Header().Set("Content-Type", "text/event-stream")
 		for i, v := range contractTemperatures {
 			fmt.Fprintf(w, "id: %s\ndata: %v\n\n", contractTxID(i), v)
@@ -117,7 +121,8 @@ func TestDashboardThingPageAgainstWoTContract(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
-	srv := httptest.NewServer(wotStandIn(t, httputil.NewSingleHostReverseProxy(target), done))
+	var observing atomic.Int64
+	srv := httptest.NewServer(wotStandIn(t, httputil.NewSingleHostReverseProxy(target), done, &observing))
 	defer srv.Close()
 	defer close(done) // runs before srv.Close, which waits for the open observations
 
@@ -147,6 +152,21 @@ func TestDashboardThingPageAgainstWoTContract(t *testing.T) {
 		`<div id="thing-err"></div>`)
 	if r := doHTTP(t, http.MethodGet, srv.URL+"/api/v1/things/urn%3Adev%3Adash-thing/records", "", nil); r.Code != http.StatusOK {
 		t.Errorf("the page's link to the Thing's records answers %d %s", r.Code, r.Body)
+	}
+
+	// Leaving the page for an unknown Thing ends its observation and says why.
+	if observing.Load() != 1 {
+		t.Errorf("%d observations open on the Thing page, want 1", observing.Load())
+	}
+	b.navigate(srv.URL + "/#/things/nope")
+	b.waitDOM("an unknown Thing's page", 30*time.Second,
+		`<code id="thing-id">nope</code>`,
+		`<div id="thing-err">no Thing nope in this ring</div>`,
+		`<tbody id="thing-props"></tbody>`)
+	for deadline := time.Now().Add(30 * time.Second); observing.Load() != 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d observations still open 30 s after the page left the Thing", observing.Load())
+		}
 	}
 }
 
