@@ -92,8 +92,8 @@ type Node struct {
 	// deviceCoAP serves the plain CoAP datagrams of devices on the CoAP
 	// port (ServeDeviceCoAP); nil drops them.
 	deviceCoAP atomic.Pointer[rpc.PlainCoAP]
-	closeOnce   sync.Once
-	closeErr    error
+	closeOnce  sync.Once
+	closeErr   error
 }
 
 // Open opens (or creates) the node's data directory.
