@@ -1,0 +1,32 @@
+// Package coap is the Web of Things' CoAP device front: devices speak plain
+// CoAP (RFC 7252) on the node's CoAP port, beside the peers' DTLS (the
+// transport tells them apart by the first byte, RFC 7983, and hands this
+// package the plain datagrams: rpc.CoAPConfig.Plain, node.ServeDeviceCoAP).
+//
+// It works datagram by datagram with go-coap's codec only, not go-coap's
+// server or block-wise layer, which matches Block1 blocks by token while
+// libcoap sends each block with a new token (go-coap#512): blocks are
+// reassembled here, by source, path and Request-Tag.
+//
+// Resources:
+//
+//	POST /object/{id}/send              a reading (JSON) or a batch (JSON array): 2.01 and the receipt(s)
+//	GET  /object/{id}/viewer            the Thing's latest record; with Observe, each new record
+//	GET  /things/{id}                   the Thing's TD (Content-Format 432)
+//	GET  /things/{id}/properties/{name} a property's latest value; with Observe, each new one
+//	GET  /.well-known/core              the resources (RFC 6690 link format)
+//	GET  /.well-known/wot               the directory's TD (Content-Format 432)
+//
+// Files, by job:
+//
+//	server.go     Server: the queue, the workers, bounds, the sweep
+//	wire.go       decoding and encoding datagrams, options, block options
+//	exchange.go   one request's life: dedup of retransmissions, piggybacked or separate responses
+//	sources.go    what is kept per source address, and its bounds
+//	block1.go     Block1 uploads, reassembled by source, path and Request-Tag (RFC 7959)
+//	block2.go     Block2 downloads of large responses, from a short-lived cache
+//	observe.go    Observe (RFC 7641): observers, notifications, confirmable checks
+//	outbox.go     confirmable messages this server sends, retransmitted until acknowledged
+//	routes.go     the resources and their handlers
+//	linkformat.go /.well-known/core
+package coap

@@ -1,0 +1,284 @@
+package coap
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/plgd-dev/go-coap/v3/message"
+	"github.com/plgd-dev/go-coap/v3/message/codes"
+
+	"github.com/flownode/flownode/wot"
+)
+
+// handle takes one datagram off the queue.
+func (s *Server) handle(d datagram) {
+	m, err := decode(d.b)
+	if err != nil {
+		s.stats.Malformed.Add(1)
+		if rst := rejectFor(d.b); rst != nil {
+			s.send(d.reply, rst)
+		}
+		return
+	}
+	mid := uint16(m.MessageID)
+	switch m.Type {
+	case message.Acknowledgement, message.Reset:
+		s.acknowledged(d.from, mid, m.Type)
+		return
+	}
+	if !isRequest(m.Code) {
+		// An empty CON is a ping (RFC 7252 §4.3), answered with an RST,
+		// as is a confirmable message this server cannot process.
+		if m.Type == message.Confirmable {
+			s.send(d.reply, emptyMessage(message.Reset, mid))
+		}
+		return
+	}
+	ex, dup, resend, ok := s.begin(d, m, time.Now())
+	switch {
+	case !ok:
+		s.stats.Dropped.Add(1)
+		return
+	case dup:
+		s.stats.Duplicates.Add(1)
+		if resend != nil {
+			s.send(d.reply, resend)
+		}
+		return
+	}
+	s.stats.Requests.Add(1)
+	r := &request{s: s, from: d.from, reply: d.reply, m: m, ex: ex}
+	s.serve(r)
+}
+
+// serve checks a request's options, takes block-wise transfers, and routes
+// the whole request.
+func (s *Server) serve(r *request) {
+	m := r.m
+	for _, o := range m.Options {
+		if o.ID == message.URIPath {
+			r.path = append(r.path, string(o.Value))
+		}
+	}
+	if m.Options.HasOption(message.ProxyURI) || m.Options.HasOption(message.ProxyScheme) {
+		r.respond(diagnostic(codes.ProxyingNotSupported, "this node is not a proxy"))
+		return
+	}
+	if id, bad := unknownCritical(m); bad {
+		r.respond(diagnostic(codes.BadOption, fmt.Sprintf("critical option %d is not supported", id)))
+		return
+	}
+	b2, has2, err := blockOption(m, message.Block2)
+	if err != nil {
+		r.respond(diagnostic(codes.BadOption, err.Error()))
+		return
+	}
+	if has2 {
+		r.block2 = &b2
+		if b2.num > 0 && r.serveNextBlock(b2) {
+			return
+		}
+	}
+	b1, has1, err := blockOption(m, message.Block1)
+	if err != nil {
+		r.respond(diagnostic(codes.BadOption, err.Error()))
+		return
+	}
+	r.body = m.Payload
+	if has1 {
+		body, done := r.receiveBlock(b1)
+		if !done {
+			return
+		}
+		r.body = body
+	} else if len(r.body) > s.cfg.MaxBody {
+		r.respond(s.tooLarge(len(r.body)))
+		return
+	}
+	s.route(r)
+}
+
+// route answers a whole request by its path.
+func (s *Server) route(r *request) {
+	p := r.path
+	n := len(p)
+	switch {
+	case n == 2 && p[0] == ".well-known" && p[1] == "core":
+		if r.method(codes.GET) {
+			r.respond(content(codes.Content, cfLinkFormat, s.linkFormat(r)))
+		}
+	case n == 2 && p[0] == ".well-known" && p[1] == "wot":
+		if r.method(codes.GET) {
+			r.respond(content(codes.Content, cfTDJSON, s.dev.DirectoryTD()))
+		}
+	case n == 3 && p[0] == "object" && p[1] != "" && p[2] == "send":
+		if r.method(codes.POST) {
+			s.postReadings(r, p[1])
+		}
+	case n == 3 && p[0] == "object" && p[1] != "" && p[2] == "viewer":
+		if r.method(codes.GET) {
+			s.getObservable(r, p[1], recordOf)
+		}
+	case n == 2 && p[0] == "things" && p[1] != "":
+		if r.method(codes.GET) {
+			s.async(r, func(ctx context.Context) (response, func()) {
+				td, err := s.dev.ThingTD(ctx, p[1])
+				if err != nil {
+					return s.errorResponse(err), nil
+				}
+				return content(codes.Content, cfTDJSON, td), nil
+			})
+		}
+	case n == 4 && p[0] == "things" && p[1] != "" && p[2] == "properties" && p[3] != "":
+		if r.method(codes.GET) {
+			name := p[3]
+			s.getObservable(r, p[1], func(u wot.Update) ([]byte, bool) { return propertyValue(u.Value, name) })
+		}
+	default:
+		r.respond(diagnostic(codes.NotFound, "no such resource; GET /.well-known/core lists them"))
+	}
+}
+
+// method answers 4.05 unless r's method is want.
+func (r *request) method(want codes.Code) bool {
+	if r.m.Code == want {
+		return true
+	}
+	r.respond(diagnostic(codes.MethodNotAllowed, fmt.Sprintf("use %v", want)))
+	return false
+}
+
+// async runs a handler that waits on Devices on a goroutine of its own,
+// within MaxInflight and RequestTimeout, so that the workers go on with
+// other datagrams; a confirmable request still unanswered after
+// SeparateAfter is acknowledged at once and answered separately. after, if
+// set, runs once the response is sent.
+func (s *Server) async(r *request, h func(ctx context.Context) (resp response, after func())) {
+	select {
+	case s.inflight <- struct{}{}:
+	default:
+		s.stats.Busy.Add(1)
+		r.respond(withMaxAge(diagnostic(codes.ServiceUnavailable, "busy; try again"), 1))
+		return
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		<-s.inflight
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	stopAck := r.ackLater()
+	go func() {
+		defer s.wg.Done()
+		defer func() { <-s.inflight }()
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RequestTimeout)
+		resp, after := h(ctx)
+		cancel()
+		stopAck()
+		r.respond(resp)
+		if after != nil {
+			after()
+		}
+	}()
+}
+
+// postReadings stores a reading, or a batch (a JSON array), and answers
+// 2.01 with the receipt (or the array of receipts).
+func (s *Server) postReadings(r *request, thing string) {
+	if cf, err := r.m.Options.ContentFormat(); err != nil || cf != cfJSON {
+		r.respond(diagnostic(codes.UnsupportedMediaType, "send readings as application/json (Content-Format 50)"))
+		return
+	}
+	values, batch, err := parseReadings(r.body)
+	if err != nil {
+		r.respond(diagnostic(codes.BadRequest, err.Error()))
+		return
+	}
+	s.async(r, func(ctx context.Context) (response, func()) {
+		receipts, err := s.dev.Send(ctx, thing, values)
+		if err != nil {
+			return s.errorResponse(err), nil
+		}
+		var out any = receipts
+		if !batch && len(receipts) == 1 {
+			out = receipts[0]
+		}
+		body, err := json.Marshal(out)
+		if err != nil {
+			return s.errorResponse(err), nil
+		}
+		s.markPresent(r.from, thing)
+		return content(codes.Created, cfJSON, body), nil
+	})
+}
+
+// parseReadings reads a body: one JSON value, or a JSON array of them (a
+// batch).
+func parseReadings(body []byte) (values []json.RawMessage, batch bool, err error) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return nil, false, fmt.Errorf("an empty body: send a JSON reading")
+	}
+	if !json.Valid(trimmed) {
+		var v any
+		err := json.Unmarshal(trimmed, &v)
+		return nil, false, fmt.Errorf("the body is not JSON: %v", err)
+	}
+	if trimmed[0] != '[' {
+		return []json.RawMessage{json.RawMessage(bytes.Clone(trimmed))}, false, nil
+	}
+	if err := json.Unmarshal(trimmed, &values); err != nil {
+		return nil, true, fmt.Errorf("the batch is not a JSON array: %v", err)
+	}
+	if len(values) == 0 {
+		return nil, true, fmt.Errorf("an empty batch: send at least one reading")
+	}
+	return values, true, nil
+}
+
+// getObservable answers a GET of a Thing's value (projected by project),
+// registering or deregistering an observer if it asks (Observe 0 or 1).
+func (s *Server) getObservable(r *request, thing string, project func(wot.Update) ([]byte, bool)) {
+	obs, has := uintOption(r.m, message.Observe)
+	register := has && obs == 0 && (r.block2 == nil || r.block2.num == 0)
+	if !register {
+		s.unobserve(r.from, r.m.Token)
+	}
+	s.async(r, func(ctx context.Context) (response, func()) {
+		if register {
+			return s.observe(ctx, r, thing, project)
+		}
+		u, err := s.dev.Latest(ctx, thing)
+		if err != nil {
+			return s.errorResponse(err), nil
+		}
+		body, ok := project(u)
+		if !ok {
+			return diagnostic(codes.NotFound, "the Thing's latest value has no such property"), nil
+		}
+		return content(codes.Content, cfJSON, body), nil
+	})
+}
+
+// recordOf projects an update onto its signed record (the viewer).
+func recordOf(u wot.Update) ([]byte, bool) { return u.Record, len(u.Record) > 0 }
+
+// propertyValue projects a reading onto a property: the member name of an
+// object reading, or the whole reading for "value".
+func propertyValue(v json.RawMessage, name string) ([]byte, bool) {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(v, &obj) == nil {
+		if m, ok := obj[name]; ok {
+			return m, true
+		}
+	}
+	if name == "value" && len(v) > 0 {
+		return v, true
+	}
+	return nil, false
+}
