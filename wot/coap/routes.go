@@ -245,8 +245,9 @@ func parseReadings(body []byte) (values []json.RawMessage, batch bool, err error
 // registering or deregistering an observer if it asks (Observe 0 or 1).
 func (s *Server) getObservable(r *request, thing string, project func(wot.Update) ([]byte, bool)) {
 	obs, has := uintOption(r.m, message.Observe)
-	register := has && obs == 0 && (r.block2 == nil || r.block2.num == 0)
-	if !register {
+	nextBlock := r.block2 != nil && r.block2.num > 0 // of a large notification, maybe
+	register := has && obs == 0 && !nextBlock
+	if !register && !nextBlock {
 		s.unobserve(r.from, r.m.Token)
 	}
 	s.async(r, func(ctx context.Context) (response, func()) {
@@ -268,17 +269,18 @@ func (s *Server) getObservable(r *request, thing string, project func(wot.Update
 // recordOf projects an update onto its signed record (the viewer).
 func recordOf(u wot.Update) ([]byte, bool) { return u.Record, len(u.Record) > 0 }
 
-// propertyValue projects a reading onto a property: the member name of an
-// object reading, or the whole reading for "value".
+// propertyValue projects a reading onto a property, as the HTTP front
+// does: the member name of an object reading; a reading that is not an
+// object is the property "value".
 func propertyValue(v json.RawMessage, name string) ([]byte, bool) {
+	t := bytes.TrimSpace(v)
+	if len(t) == 0 || t[0] != '{' {
+		return t, name == "value" && len(t) > 0
+	}
 	var obj map[string]json.RawMessage
-	if json.Unmarshal(v, &obj) == nil {
-		if m, ok := obj[name]; ok {
-			return m, true
-		}
+	if json.Unmarshal(t, &obj) != nil {
+		return nil, false
 	}
-	if name == "value" && len(v) > 0 {
-		return v, true
-	}
-	return nil, false
+	m, ok := obj[name]
+	return m, ok
 }
