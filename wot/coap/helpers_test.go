@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 // exactly the bytes it gets and publishes an update per reading.
 type fakeDevices struct {
 	sendDelay time.Duration
+	started   atomic.Int64 // Sends begun
 	dir       []byte
 	tds       map[string][]byte
 
@@ -49,6 +51,7 @@ func (f *fakeDevices) Send(ctx context.Context, thing string, values []json.RawM
 	if thing == "bad" {
 		return nil, fmt.Errorf("%w: thing id %q is refused", wot.ErrBadInput, thing)
 	}
+	f.started.Add(1)
 	if f.sendDelay > 0 {
 		select {
 		case <-time.After(f.sendDelay):
