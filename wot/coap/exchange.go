@@ -123,8 +123,7 @@ func (s *Server) begin(d datagram, m *message.Message, now time.Time) (ex *excha
 func (s *Server) expireExchangesLocked(src *source, now time.Time) {
 	n := 0
 	for _, mid := range src.order {
-		ex := src.exchanges[mid]
-		if ex == nil || now.Sub(ex.at) <= s.cfg.ExchangeLifetime {
+		if ex := src.exchanges[mid]; ex != nil && now.Sub(ex.at) <= s.cfg.ExchangeLifetime {
 			break
 		}
 		delete(src.exchanges, mid)

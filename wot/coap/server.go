@@ -129,6 +129,7 @@ type Server struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	mid      atomic.Uint32 // message IDs of the messages this server originates
+	stopped  atomic.Bool   // Close was called: Datagram drops
 	stats    Stats
 
 	mu      sync.Mutex
@@ -174,6 +175,10 @@ func New(cfg Config) (*Server, error) {
 // full; it never blocks. It is an rpc.PlainCoAP.
 func (s *Server) Datagram(dgram []byte, from netip.AddrPort, reply func([]byte) error) {
 	s.stats.Received.Add(1)
+	if s.stopped.Load() {
+		s.stats.Dropped.Add(1)
+		return
+	}
 	select {
 	case s.queue <- datagram{b: dgram, from: from, reply: reply}:
 	default:
@@ -193,6 +198,7 @@ func (s *Server) Close() {
 		return
 	}
 	s.closed = true
+	s.stopped.Store(true)
 	var after []func()
 	for addr, src := range s.sources {
 		after = append(after, s.forgetLocked(addr, src)...)
