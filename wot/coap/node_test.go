@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,25 +19,30 @@ import (
 // nodeDevices is a Devices whose Send is the node's durable Put, for the
 // tests and benchmarks that go through a real node: the rest of the Web of
 // Things layer is not needed there.
-type nodeDevices struct{ n *node.Node }
+type nodeDevices struct {
+	n      *node.Node
+	stored atomic.Int64 // readings Put returned receipts for: durable
+}
 
-func (d nodeDevices) Send(ctx context.Context, thing string, values []json.RawMessage) ([]node.Receipt, error) {
+func (d *nodeDevices) Send(ctx context.Context, thing string, values []json.RawMessage) ([]node.Receipt, error) {
 	rs := make([]ledger.Reading, len(values))
 	for i, v := range values {
 		rs[i] = ledger.Reading{Thing: thing, Data: v}
 	}
-	return d.n.Put(ctx, rs, node.PutOptions{})
+	receipts, err := d.n.Put(ctx, rs, node.PutOptions{})
+	d.stored.Add(int64(len(receipts)))
+	return receipts, err
 }
 
-func (nodeDevices) Subscribe(string) (wot.Subscription, error) {
+func (*nodeDevices) Subscribe(string) (wot.Subscription, error) {
 	return nil, errors.New("no subscriptions in this test")
 }
-func (nodeDevices) Latest(context.Context, string) (wot.Update, error) {
+func (*nodeDevices) Latest(context.Context, string) (wot.Update, error) {
 	return wot.Update{}, wot.ErrNoValue
 }
-func (nodeDevices) ThingTD(context.Context, string) ([]byte, error) { return nil, wot.ErrNoThing }
-func (nodeDevices) DirectoryTD() []byte                             { return []byte(`{}`) }
-func (nodeDevices) Present(string) func()                           { return func() {} }
+func (*nodeDevices) ThingTD(context.Context, string) ([]byte, error) { return nil, wot.ErrNoThing }
+func (*nodeDevices) DirectoryTD() []byte                             { return []byte(`{}`) }
+func (*nodeDevices) Present(string) func()                           { return func() {} }
 
 // freeUDPPort returns a loopback UDP address that was free a moment ago.
 func freeUDPPort(t testing.TB) string {
@@ -50,8 +56,8 @@ func freeUDPPort(t testing.TB) string {
 }
 
 // startNode starts a one-node ring serving the front on its CoAP port
-// (node.ServeDeviceCoAP) and returns the node and that port.
-func startNode(t testing.TB) (*node.Node, string) {
+// (node.ServeDeviceCoAP) and returns the node, its Devices and that port.
+func startNode(t testing.TB) (*node.Node, *nodeDevices, string) {
 	t.Helper()
 	coapAddr := freeUDPPort(t)
 	ctx := context.Background()
@@ -60,7 +66,8 @@ func startNode(t testing.TB) (*node.Node, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	front, err := New(Config{Devices: nodeDevices{n}})
+	dev := &nodeDevices{n: n}
+	front, err := New(Config{Devices: dev})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +78,7 @@ func startNode(t testing.TB) (*node.Node, string) {
 		defer cancel()
 		_ = n.Stop(stopCtx)
 	})
-	return n, coapAddr
+	return n, dev, coapAddr
 }
 
 // TestNodeServesDeviceCoAP: a started node hands the plain CoAP of its CoAP
@@ -79,7 +86,7 @@ func startNode(t testing.TB) (*node.Node, string) {
 // becomes a durable record of the node.
 func TestNodeServesDeviceCoAP(t *testing.T) {
 	clientPath(t)
-	n, addr := startNode(t)
+	n, _, addr := startNode(t)
 	reading := fmt.Sprintf(`{"celsius":21.5,"pad":"%s"}`, strings.Repeat("x", 1970))
 	out, errs := coapClient(t, "-m", "post", "-t", "50", "-b", "64", "-e", reading, "coap://"+addr+"/object/greenhouse/send")
 	var receipt struct {
