@@ -3,6 +3,7 @@ package coap
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -141,6 +142,15 @@ func (s *Server) expireExchangesLocked(src *source, now time.Time) {
 // the rest of it kept for the client's next requests.
 func (r *request) respond(resp response) {
 	s := r.s
+	if resp.code>>5 == 2 && resp.hasCF && len(resp.body) > 0 {
+		if accept, ok := uintOption(r.m, message.Accept); ok && message.MediaType(accept) != resp.cf {
+			resp = diagnostic(codes.NotAcceptable, fmt.Sprintf("this resource is served as Content-Format %d", resp.cf))
+		}
+	}
+	if r.unwanted(resp.code) {
+		r.respondNothing()
+		return
+	}
 	// A copy: Add moves options in place, and resp may be kept (Block2).
 	opts := append(make(message.Options, 0, len(resp.opts)+6), resp.opts...)
 	if resp.hasCF {
@@ -213,4 +223,40 @@ func (r *request) ackLater() (stop func()) {
 		}
 	})
 	return func() { t.Stop() }
+}
+
+// unwanted tells whether the client said, with No-Response (RFC 7967), that
+// it wants no response of code's class: bit 2 for 2.xx, 8 for 4.xx, 16 for
+// 5.xx.
+func (r *request) unwanted(code codes.Code) bool {
+	v, ok := uintOption(r.m, message.NoResponse)
+	if !ok {
+		return false
+	}
+	switch code >> 5 {
+	case 2:
+		return v&2 != 0 && code != codes.Continue // a block upload needs its 2.31
+	case 4:
+		return v&8 != 0
+	case 5:
+		return v&16 != 0
+	}
+	return false
+}
+
+// respondNothing ends an exchange whose response the client does not want:
+// a confirmable request still gets its empty ACK (RFC 7967 §2.1).
+func (r *request) respondNothing() {
+	s := r.s
+	s.mu.Lock()
+	var ack []byte
+	if r.ex.con && r.ex.state == pending {
+		ack = emptyMessage(message.Acknowledgement, r.ex.mid)
+		r.ex.resp = ack
+	}
+	r.ex.state = answered
+	s.mu.Unlock()
+	if ack != nil {
+		s.send(r.reply, ack)
+	}
 }

@@ -370,3 +370,32 @@ func TestBlock2OfPostResponse(t *testing.T) {
 		t.Fatalf("stored %d readings, want 10", n)
 	}
 }
+
+// TestNoResponseAndAccept: No-Response (RFC 7967) suppresses the responses
+// the client does not want (a CON still gets its empty ACK), and an Accept
+// the resource cannot meet gets 4.06.
+func TestNoResponseAndAccept(t *testing.T) {
+	dev := newFakeDevices()
+	_, addr := startFront(t, dev)
+	c := newRawClient(t, addr)
+	noSuccess := uintOpt(message.NoResponse, 2)
+	c.write(c.request(message.NonConfirmable, codes.POST, "/object/t/send", []byte("1"), jsonCF(), noSuccess))
+	eventually(t, "the reading", func() bool { return len(dev.readings("t")) == 1 })
+	if r := c.read(300 * time.Millisecond); r != nil {
+		t.Fatalf("a NON with No-Response 2 was answered: %v", r)
+	}
+	req := c.request(message.Confirmable, codes.POST, "/object/t/send", []byte("2"), jsonCF(), noSuccess)
+	if r := c.do(req); r.Type != message.Acknowledgement || r.Code != codes.Empty {
+		t.Fatalf("a CON with No-Response 2: %v, want an empty ACK", r)
+	}
+	// Errors still come unless suppressed too.
+	if r := c.do(c.request(message.NonConfirmable, codes.POST, "/object/t/send", []byte("{"), jsonCF(), noSuccess)); r.Code != codes.BadRequest {
+		t.Fatalf("an error with No-Response 2: %v", r.Code)
+	}
+	if r := c.do(c.request(message.Confirmable, codes.GET, "/.well-known/core", nil, uintOpt(message.Accept, uint32(cfJSON)))); r.Code != codes.NotAcceptable {
+		t.Fatalf("Accept JSON for link-format: %v", r.Code)
+	}
+	if r := c.do(c.request(message.Confirmable, codes.GET, "/.well-known/core", nil, uintOpt(message.Accept, uint32(cfLinkFormat)))); r.Code != codes.Content {
+		t.Fatalf("Accept link-format: %v", r.Code)
+	}
+}

@@ -24,8 +24,9 @@ type Config struct {
 	// larger ones get 4.13 with Size1.
 	MaxBody int
 	// Workers parse and dispatch datagrams (default GOMAXPROCS, at least
-	// 2); Queue bounds the datagrams waiting for them (default 1024): more
-	// are dropped, as a full socket buffer would.
+	// 2), each those of its share of the source addresses, in the order
+	// they came; Queue bounds the datagrams waiting for them (default 1024,
+	// split among them): more are dropped, as a full socket buffer would.
 	Workers int
 	Queue   int
 	// MaxInflight bounds the requests waiting on Devices at once (default
@@ -123,7 +124,7 @@ type Server struct {
 	cfg      Config
 	dev      wot.Devices
 	log      *zap.Logger
-	queue    chan datagram
+	queues   []chan datagram // a worker's, by hash of the source address
 	inflight chan struct{} // a slot per request waiting on Devices
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -158,13 +159,15 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, dev: cfg.Devices, log: cfg.Log,
-		queue: make(chan datagram, cfg.Queue), inflight: make(chan struct{}, cfg.MaxInflight),
+		inflight: make(chan struct{}, cfg.MaxInflight),
 		sources: map[netip.AddrPort]*source{}, outbox: map[outKey]*outgoing{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.mid.Store(uint32(message.RandMID()))
 	for range cfg.Workers {
+		q := make(chan datagram, max(1, cfg.Queue/cfg.Workers))
+		s.queues = append(s.queues, q)
 		s.wg.Add(1)
-		go s.work()
+		go s.work(q)
 	}
 	s.wg.Add(1)
 	go s.sweepLoop()
@@ -172,7 +175,9 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Datagram queues a datagram from a device, or drops it when the queue is
-// full; it never blocks. It is an rpc.PlainCoAP.
+// full; it never blocks. It is an rpc.PlainCoAP. A source's datagrams all go
+// to one worker, so that they are handled in the order they came (the
+// blocks of a non-confirmable upload, say).
 func (s *Server) Datagram(dgram []byte, from netip.AddrPort, reply func([]byte) error) {
 	s.stats.Received.Add(1)
 	if s.stopped.Load() {
@@ -180,7 +185,7 @@ func (s *Server) Datagram(dgram []byte, from netip.AddrPort, reply func([]byte) 
 		return
 	}
 	select {
-	case s.queue <- datagram{b: dgram, from: from, reply: reply}:
+	case s.queues[workerOf(from, len(s.queues))] <- datagram{b: dgram, from: from, reply: reply}:
 	default:
 		s.stats.Dropped.Add(1)
 	}
@@ -215,11 +220,23 @@ func (s *Server) Close() {
 	s.wg.Wait()
 }
 
-func (s *Server) work() {
+// workerOf spreads the source addresses over n workers (FNV-1a).
+func workerOf(from netip.AddrPort, n int) int {
+	h := uint32(2166136261)
+	for _, b := range from.Addr().As16() {
+		h = (h ^ uint32(b)) * 16777619
+	}
+	p := from.Port()
+	h = (h ^ uint32(p&0xff)) * 16777619
+	h = (h ^ uint32(p>>8)) * 16777619
+	return int(h % uint32(n))
+}
+
+func (s *Server) work(q chan datagram) {
 	defer s.wg.Done()
 	for {
 		select {
-		case d := <-s.queue:
+		case d := <-q:
 			s.handle(d)
 		case <-s.ctx.Done():
 			return
