@@ -125,7 +125,7 @@ type Server struct {
 	dev      wot.Devices
 	log      *zap.Logger
 	queues   []chan datagram // a worker's, by hash of the source address
-	inflight chan struct{} // a slot per request waiting on Devices
+	inflight chan struct{}   // a slot per request waiting on Devices
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -160,7 +160,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, dev: cfg.Devices, log: cfg.Log,
 		inflight: make(chan struct{}, cfg.MaxInflight),
-		sources: map[netip.AddrPort]*source{}, outbox: map[outKey]*outgoing{}}
+		sources:  map[netip.AddrPort]*source{}, outbox: map[outKey]*outgoing{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.mid.Store(uint32(message.RandMID()))
 	for range cfg.Workers {
