@@ -8,6 +8,21 @@
 // libcoap sends each block with a new token (go-coap#512): blocks are
 // reassembled here, by source, path and Request-Tag.
 //
+// A confirmable POST is answered piggybacked on its ACK when Devices.Send
+// returns within Config.SeparateAfter (500 ms): Send waits for a durable
+// write on the ring, tens of milliseconds, so most exchanges cost one
+// datagram each way. A slower one gets an empty ACK at that point, well
+// before the client's 2-3 s ACK_TIMEOUT makes it retransmit, and the
+// response follows as a confirmable message of its own. A retransmitted
+// request finds its exchange (by source and message ID, the last
+// ExchangesPerSource of each source) and gets the same answer again; it is
+// not stored twice.
+//
+// Wiring, on a started node and its Web of Things layer:
+//
+//	front, err := coap.New(coap.Config{Devices: things, Log: log})
+//	n.ServeDeviceCoAP(front.Datagram) // and front.Close() before things.Close()
+//
 // Resources:
 //
 //	POST /object/{id}/send              a reading (JSON) or a batch (JSON array): 2.01 and the receipt(s)

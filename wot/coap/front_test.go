@@ -399,3 +399,17 @@ func TestNoResponseAndAccept(t *testing.T) {
 		t.Fatalf("Accept link-format: %v", r.Code)
 	}
 }
+
+// TestObserverGoneUnacked: an observer that never acknowledges a
+// confirmable notification is dropped once its retransmissions run out.
+func TestObserverGoneUnacked(t *testing.T) {
+	dev := newFakeDevices()
+	_, addr := startFront(t, dev, func(c *Config) { c.AckTimeout = 50 * time.Millisecond; c.MaxRetransmit = 1 })
+	c := newRawClient(t, addr)
+	c.do(c.request(message.NonConfirmable, codes.GET, "/object/t/viewer", nil, uintOpt(message.Observe, 0)))
+	eventually(t, "the subscription", func() bool { return dev.subscribers("t") == 1 })
+	for i := range conEvery {
+		dev.Send(t.Context(), "t", []json.RawMessage{json.RawMessage(strconv.Itoa(i))})
+	}
+	eventually(t, "the observer to be dropped", func() bool { return dev.subscribers("t") == 0 })
+}
