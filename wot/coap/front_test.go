@@ -3,6 +3,7 @@ package coap
 import (
 	"bytes"
 	"encoding/json"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -412,4 +413,43 @@ func TestObserverGoneUnacked(t *testing.T) {
 		dev.Send(t.Context(), "t", []json.RawMessage{json.RawMessage(strconv.Itoa(i))})
 	}
 	eventually(t, "the observer to be dropped", func() bool { return dev.subscribers("t") == 0 })
+}
+
+// TestBounds: a source gets at most observersPerSource observations (the
+// next registration is answered without Observe) and uploadsPerSource
+// uploads at once (the next gets 5.03); a new source beyond MaxSources
+// makes the longest silent one without observers forgotten.
+func TestBounds(t *testing.T) {
+	dev := newFakeDevices()
+	srv, addr := startFront(t, dev, func(c *Config) { c.MaxSources = 2 })
+	c := newRawClient(t, addr)
+	for i := 0; i <= observersPerSource; i++ {
+		r := c.do(c.request(message.Confirmable, codes.GET, "/object/t/viewer", nil, uintOpt(message.Observe, 0)))
+		if _, obs := uintOption(r, message.Observe); obs != (i < observersPerSource) || r.Code != codes.Content {
+			t.Fatalf("registration %d: %v, Observe %v", i, r.Code, obs)
+		}
+	}
+	for i := 0; i <= uploadsPerSource; i++ {
+		r := c.do(c.request(message.Confirmable, codes.POST, "/object/t/send", bytes.Repeat([]byte("1"), 16), jsonCF(),
+			uintOpt(message.Block1, block{more: true}.value()), message.Option{ID: optRequestTag, Value: []byte{byte(i)}}))
+		want := codes.Continue
+		if i == uploadsPerSource {
+			want = codes.ServiceUnavailable
+		}
+		if r.Code != want {
+			t.Fatalf("upload %d: %v, want %v", i, r.Code, want)
+		}
+	}
+	// Two more sources: the second evicts the first of them (the observer's
+	// source stays).
+	for range 2 {
+		o := newRawClient(t, addr)
+		o.do(o.request(message.Confirmable, codes.GET, "/.well-known/core", nil))
+	}
+	srv.mu.Lock()
+	n, kept := len(srv.sources), srv.sources[netip.MustParseAddrPort(c.c.LocalAddr().String())] != nil
+	srv.mu.Unlock()
+	if n != 2 || !kept {
+		t.Fatalf("%d sources kept (the observer's: %v), want 2 with it", n, kept)
+	}
 }
