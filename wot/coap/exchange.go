@@ -167,6 +167,7 @@ func (r *request) respond(resp response) {
 	if r.block2 != nil && want.num > 0 || len(payload) > want.size() {
 		var err error
 		if payload, opts, err = r.blockOf(resp, want, opts); err != nil {
+			r.block2 = nil // the error goes whole
 			r.respond(diagnostic(codes.BadOption, err.Error()))
 			return
 		}

@@ -292,6 +292,7 @@ func TestBadRequests(t *testing.T) {
 		{"refused id", c.request(message.Confirmable, codes.POST, "/object/bad/send", []byte("1"), jsonCF()), codes.BadRequest},
 		{"empty body", c.request(message.Confirmable, codes.POST, "/object/t/send", nil, jsonCF()), codes.BadRequest},
 		{"empty batch", c.request(message.Confirmable, codes.POST, "/object/t/send", []byte(" [] "), jsonCF()), codes.BadRequest},
+		{"block past the end", c.request(message.Confirmable, codes.GET, "/.well-known/core", nil, uintOpt(message.Block2, block{num: 50, szx: 0}.value())), codes.BadOption},
 		{"BERT", c.request(message.Confirmable, codes.POST, "/object/t/send", []byte("1"), jsonCF(), uintOpt(message.Block1, 7)), codes.BadOption},
 	}
 	for _, tc := range cases {
