@@ -36,6 +36,7 @@
 //
 //	server.go     Server: the queue, the workers, bounds, the sweep
 //	wire.go       decoding and encoding datagrams, options, block options
+//	dispatch.go   a datagram's way: ACK/RST, dedup, options, blocks, then the route
 //	exchange.go   one request's life: dedup of retransmissions, piggybacked or separate responses
 //	sources.go    what is kept per source address, and its bounds
 //	block1.go     Block1 uploads, reassembled by source, path and Request-Tag (RFC 7959)
