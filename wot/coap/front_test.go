@@ -151,7 +151,7 @@ func TestBlock1ByRequestTag(t *testing.T) {
 // ACK again and is not stored twice.
 func TestSeparateResponse(t *testing.T) {
 	dev := newFakeDevices()
-	dev.sendDelay = 600 * time.Millisecond
+	dev.sendDelay = 1500 * time.Millisecond
 	_, addr := startFront(t, dev, func(c *Config) { c.SeparateAfter = 50 * time.Millisecond; c.AckTimeout = 200 * time.Millisecond })
 	c := newRawClient(t, addr)
 	req := c.request(message.Confirmable, codes.POST, "/object/t/send", []byte(`{"slow":true}`), jsonCF())
@@ -317,7 +317,7 @@ func TestBadRequests(t *testing.T) {
 // TestPresence: a device that posts is present until PresenceIdle passes.
 func TestPresence(t *testing.T) {
 	dev := newFakeDevices()
-	_, addr := startFront(t, dev, func(c *Config) { c.PresenceIdle = 1500 * time.Millisecond })
+	_, addr := startFront(t, dev, func(c *Config) { c.PresenceIdle = 3 * time.Second })
 	c := newRawClient(t, addr)
 	for range 3 {
 		c.do(c.request(message.Confirmable, codes.POST, "/object/p/send", []byte("1"), jsonCF()))
