@@ -454,3 +454,29 @@ func TestBounds(t *testing.T) {
 		t.Fatalf("%d sources kept (the observer's: %v), want 2 with it", n, kept)
 	}
 }
+
+// TestQuietObserverChecked: an observer of a quiet Thing gets its last value
+// again, confirmable, after ObserveCheck; acknowledged, it stays; never
+// acknowledged, it is dropped.
+func TestQuietObserverChecked(t *testing.T) {
+	dev := newFakeDevices()
+	_, addr := startFront(t, dev, func(c *Config) {
+		c.ObserveCheck = 300 * time.Millisecond
+		c.AckTimeout = 100 * time.Millisecond
+		c.MaxRetransmit = 1
+	})
+	dev.Send(t.Context(), "q", []json.RawMessage{json.RawMessage(`{"v":7}`)})
+	c := newRawClient(t, addr)
+	c.do(c.request(message.Confirmable, codes.GET, "/object/q/viewer", nil, uintOpt(message.Observe, 0)))
+	check := c.read(10 * time.Second)
+	if check == nil || check.Type != message.Confirmable || !strings.Contains(string(check.Payload), `"v":7`) {
+		t.Fatalf("want a confirmable check with the last value, got %v", check)
+	}
+	b, _ := encode(&message.Message{Type: message.Acknowledgement, Code: codes.Empty, MessageID: check.MessageID})
+	c.writeRaw(b)
+	if dev.subscribers("q") != 1 {
+		t.Fatal("an acknowledged check dropped the observer")
+	}
+	// The next check goes unanswered.
+	eventually(t, "the silent observer to be dropped", func() bool { return dev.subscribers("q") == 0 })
+}

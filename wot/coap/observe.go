@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"time"
 
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
@@ -42,6 +43,8 @@ type observer struct {
 	seq        uint32 // the last Observe value sent
 	sent       int
 	conPending bool
+	checked    time.Time // when a confirmable notification was last acknowledged
+	last       []byte    // the last payload sent
 	recent     [recentMIDs]uint16
 	nrecent    int
 }
@@ -65,7 +68,8 @@ func (s *Server) observe(ctx context.Context, r *request, thing string, project 
 		return s.errorResponse(err), nil
 	}
 	o := &observer{from: r.from, thing: thing, token: append([]byte(nil), r.m.Token...), key: r.reprKey(), project: project,
-		sub: sub, szx: defaultSZX, stop: make(chan struct{}), skip: cur.TxID, skipTime: cur.Time, seq: 1}
+		sub: sub, szx: defaultSZX, stop: make(chan struct{}), skip: cur.TxID, skipTime: cur.Time, seq: 1,
+		checked: time.Now(), last: body}
 	if r.block2 != nil {
 		o.szx = r.block2.szx
 	}
@@ -168,7 +172,7 @@ func (s *Server) pump(o *observer) {
 				skipping = u.Time <= o.skipTime
 			}
 			if body, ok := o.project(u); ok {
-				s.notify(o, body)
+				s.notify(o, body, false)
 			}
 		case <-o.stop:
 			return
@@ -177,9 +181,9 @@ func (s *Server) pump(o *observer) {
 }
 
 // notify sends one notification: non-confirmable, but every conEvery-th
-// confirmable unless one is still unacked. A confirmable one that is never
-// acknowledged, or an RST, ends the observation.
-func (s *Server) notify(o *observer, body []byte) {
+// (or a check) confirmable unless one is still unacked. A confirmable one
+// that is never acknowledged, or an RST, ends the observation.
+func (s *Server) notify(o *observer, body []byte, check bool) {
 	s.mu.Lock()
 	src := s.sources[o.from]
 	if src == nil || src.observers[string(o.token)] != o {
@@ -188,7 +192,8 @@ func (s *Server) notify(o *observer, body []byte) {
 	}
 	o.seq = (o.seq + 1) & 0xffffff
 	o.sent++
-	con := !o.conPending && o.sent%conEvery == 0
+	o.last = body
+	con := !o.conPending && (check || o.sent%conEvery == 0)
 	if con {
 		o.conPending = true
 	}
@@ -223,7 +228,7 @@ func (s *Server) notify(o *observer, body []byte) {
 			return
 		}
 		s.mu.Lock()
-		o.conPending = false
+		o.conPending, o.checked = false, time.Now()
 		s.mu.Unlock()
 	})
 }
@@ -246,4 +251,17 @@ func (s *Server) endObservation(o *observer) {
 	if err == nil {
 		s.send(reply, b)
 	}
+}
+
+// checksDueLocked returns the observers of src whose last acknowledged
+// confirmable notification is older than every, with the payload to check
+// them with.
+func checksDueLocked(src *source, now time.Time, every time.Duration) (due []*observer, bodies [][]byte) {
+	for _, o := range src.observers {
+		if !o.conPending && now.Sub(o.checked) > every {
+			o.checked = now // one check at a time; its ACK renews it
+			due, bodies = append(due, o), append(bodies, o.last)
+		}
+	}
+	return due, bodies
 }

@@ -61,6 +61,11 @@ type Config struct {
 	// MaxObservers bounds the observers (default 1024; 16 per source). A
 	// registration beyond gets a plain response, without Observe.
 	MaxObservers int
+	// ObserveCheck is how long an observer may go without acknowledging a
+	// confirmable notification (default 10m): a quiet Thing's observers
+	// then get its last value again, confirmable, so that one that went
+	// away is noticed (RFC 7641 §4.5 asks for one a day at least).
+	ObserveCheck time.Duration
 	// AckTimeout and MaxRetransmit time the confirmable messages this
 	// server sends (separate responses, notifications): RFC 7252's
 	// defaults, 2s and 4.
@@ -111,6 +116,7 @@ func (c *Config) defaults() error {
 	defd(&c.BlockTimeout, 30*time.Second)
 	def(&c.MaxCachedBytes, 4<<20)
 	def(&c.MaxObservers, 1024)
+	defd(&c.ObserveCheck, 10*time.Minute)
 	defd(&c.AckTimeout, 2*time.Second)
 	def(&c.MaxRetransmit, 4)
 	defd(&c.PresenceIdle, time.Minute)

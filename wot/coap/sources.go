@@ -74,12 +74,16 @@ func (s *Server) forgetLocked(addr netip.AddrPort, src *source) []func() {
 
 // sweep drops what outlived its time: responses kept for retransmissions,
 // stalled uploads, cached responses, presence of silent devices, and
-// sources with nothing left.
+// sources with nothing left; and checks the observers of quiet Things.
 func (s *Server) sweep(now time.Time) {
 	var after []func()
+	var checks []*observer
+	var checkBodies [][]byte
 	s.mu.Lock()
 	for addr, src := range s.sources {
 		s.expireExchangesLocked(src, now)
+		due, bodies := checksDueLocked(src, now, s.cfg.ObserveCheck)
+		checks, checkBodies = append(checks, due...), append(checkBodies, bodies...)
 		for k, u := range src.uploads {
 			if now.Sub(u.last) > s.cfg.BlockTimeout {
 				delete(src.uploads, k)
@@ -106,6 +110,9 @@ func (s *Server) sweep(now time.Time) {
 	s.mu.Unlock()
 	for _, f := range after {
 		f()
+	}
+	for i, o := range checks {
+		s.notify(o, checkBodies[i], true)
 	}
 }
 
