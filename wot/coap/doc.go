@@ -44,5 +44,6 @@
 //	observe.go    Observe (RFC 7641): observers, notifications, confirmable checks
 //	outbox.go     confirmable messages this server sends, retransmitted until acknowledged
 //	routes.go     the resources and their handlers
+//	async.go      handlers that wait on Devices: bounded, off the workers, a device's writes in order
 //	linkformat.go /.well-known/core
 package coap

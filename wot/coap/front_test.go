@@ -480,3 +480,22 @@ func TestQuietObserverChecked(t *testing.T) {
 	// The next check goes unanswered.
 	eventually(t, "the silent observer to be dropped", func() bool { return dev.subscribers("q") == 0 })
 }
+
+// TestNonPostsStoredInOrder: a device that sends readings without waiting
+// for their responses (NON) has them stored in the order it sent them, even
+// when the first takes longer to store.
+func TestNonPostsStoredInOrder(t *testing.T) {
+	dev := newFakeDevices()
+	_, addr := startFront(t, dev)
+	c := newRawClient(t, addr)
+	sent := []string{`"slow 1"`, `"2"`, `"3"`, `"slow 4"`, `"5"`}
+	for _, v := range sent {
+		c.write(c.request(message.NonConfirmable, codes.POST, "/object/t/send", []byte(v), jsonCF()))
+	}
+	eventually(t, "the readings", func() bool { return len(dev.readings("t")) == len(sent) })
+	for i, got := range dev.readings("t") {
+		if string(got) != sent[i] {
+			t.Fatalf("reading %d stored is %s, want %s (all: %q)", i, got, sent[i], dev.readings("t"))
+		}
+	}
+}

@@ -52,9 +52,13 @@ func (f *fakeDevices) Send(ctx context.Context, thing string, values []json.RawM
 		return nil, fmt.Errorf("%w: thing id %q is refused", wot.ErrBadInput, thing)
 	}
 	f.started.Add(1)
-	if f.sendDelay > 0 {
+	delay := f.sendDelay
+	if len(values) > 0 && bytes.Contains(values[0], []byte("slow")) {
+		delay = 300 * time.Millisecond
+	}
+	if delay > 0 {
 		select {
-		case <-time.After(f.sendDelay):
+		case <-time.After(delay):
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}

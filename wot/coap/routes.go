@@ -62,42 +62,6 @@ func (r *request) method(want codes.Code) bool {
 	return false
 }
 
-// async runs a handler that waits on Devices on a goroutine of its own,
-// within MaxInflight and RequestTimeout, so that the workers go on with
-// other datagrams; a confirmable request still unanswered after
-// SeparateAfter is acknowledged at once and answered separately. after, if
-// set, runs once the response is sent.
-func (s *Server) async(r *request, h func(ctx context.Context) (resp response, after func())) {
-	select {
-	case s.inflight <- struct{}{}:
-	default:
-		s.stats.Busy.Add(1)
-		r.respond(withMaxAge(diagnostic(codes.ServiceUnavailable, "busy; try again"), 1))
-		return
-	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		<-s.inflight
-		return
-	}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	stopAck := r.ackLater()
-	go func() {
-		defer s.wg.Done()
-		defer func() { <-s.inflight }()
-		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RequestTimeout)
-		resp, after := h(ctx)
-		cancel()
-		stopAck()
-		r.respond(resp)
-		if after != nil {
-			after()
-		}
-	}()
-}
-
 // postReadings stores a reading, or a batch (a JSON array), and answers
 // 2.01 with the receipt (or the array of receipts).
 func (s *Server) postReadings(r *request, thing string) {
@@ -110,7 +74,7 @@ func (s *Server) postReadings(r *request, thing string) {
 		r.respond(diagnostic(codes.BadRequest, err.Error()))
 		return
 	}
-	s.async(r, func(ctx context.Context) (response, func()) {
+	s.inOrder(r, func(ctx context.Context) (response, func()) {
 		receipts, err := s.dev.Send(ctx, thing, values)
 		if err != nil {
 			return s.errorResponse(err), nil

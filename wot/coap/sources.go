@@ -19,6 +19,10 @@ type source struct {
 	cache     map[string]*cachedRepr
 	observers map[string]*observer // by token
 	present   map[string]*presence // by Thing
+	// lane is the source's writes waiting their turn (async.go), at most
+	// lanePerSource; laneRunning while a goroutine drains it.
+	lane        []*job
+	laneRunning bool
 }
 
 // presence is a device's Devices.Present while it posts.
@@ -28,9 +32,9 @@ type presence struct {
 }
 
 // sourceLocked returns the state of addr, making it if needed; when
-// MaxSources are kept, the longest silent source without observers is
-// forgotten first (its release functions are returned to call unlocked).
-// It returns nil when every kept source has observers.
+// MaxSources are kept, the longest silent source without observers or
+// writes in progress is forgotten first (its release functions are returned
+// to call unlocked). It returns nil when no kept source can be.
 func (s *Server) sourceLocked(addr netip.AddrPort, reply func([]byte) error, now time.Time) (*source, []func()) {
 	if src := s.sources[addr]; src != nil {
 		src.reply, src.seen = reply, now
@@ -40,7 +44,7 @@ func (s *Server) sourceLocked(addr netip.AddrPort, reply func([]byte) error, now
 	if len(s.sources) >= s.cfg.MaxSources {
 		var victim *source
 		for _, o := range s.sources {
-			if len(o.observers) == 0 && (victim == nil || o.seen.Before(victim.seen)) {
+			if len(o.observers) == 0 && !o.laneRunning && (victim == nil || o.seen.Before(victim.seen)) {
 				victim = o
 			}
 		}
@@ -102,7 +106,7 @@ func (s *Server) sweep(now time.Time) {
 				after = append(after, p.release)
 			}
 		}
-		if len(src.exchanges)+len(src.uploads)+len(src.cache)+len(src.observers)+len(src.present) == 0 &&
+		if len(src.exchanges)+len(src.uploads)+len(src.cache)+len(src.observers)+len(src.present) == 0 && !src.laneRunning &&
 			now.Sub(src.seen) > s.cfg.BlockTimeout {
 			delete(s.sources, addr)
 		}
