@@ -62,6 +62,10 @@ func (s *Server) serve(r *request) {
 		r.respond(diagnostic(codes.ProxyingNotSupported, "this node is not a proxy"))
 		return
 	}
+	if err := checkLengths(m); err != nil {
+		r.respond(diagnostic(codes.BadOption, err.Error()))
+		return
+	}
 	if id, bad := unknownCritical(m); bad {
 		r.respond(diagnostic(codes.BadOption, fmt.Sprintf("critical option %d is not supported", id)))
 		return

@@ -11,6 +11,7 @@ import (
 	"github.com/plgd-dev/go-coap/v3/message/codes"
 	"go.uber.org/zap"
 
+	"github.com/flownode/flownode/ledger"
 	"github.com/flownode/flownode/wot"
 )
 
@@ -71,7 +72,10 @@ func diagnostic(code codes.Code, text string) response {
 
 // errorResponse maps an error of Devices onto a CoAP response.
 func (s *Server) errorResponse(err error) response {
+	var input *ledger.InputError
 	switch {
+	case errors.As(err, &input):
+		return diagnostic(codes.BadRequest, fmt.Sprintf("reading %d: %v", input.Index, input.Err))
 	case errors.Is(err, wot.ErrNoThing), errors.Is(err, wot.ErrNoValue):
 		return diagnostic(codes.NotFound, err.Error())
 	case errors.Is(err, wot.ErrBadInput):

@@ -292,6 +292,8 @@ func TestBadRequests(t *testing.T) {
 		{"refused id", c.request(message.Confirmable, codes.POST, "/object/bad/send", []byte("1"), jsonCF()), codes.BadRequest},
 		{"empty body", c.request(message.Confirmable, codes.POST, "/object/t/send", nil, jsonCF()), codes.BadRequest},
 		{"empty batch", c.request(message.Confirmable, codes.POST, "/object/t/send", []byte(" [] "), jsonCF()), codes.BadRequest},
+		{"Block1 of 4 bytes", c.request(message.Confirmable, codes.POST, "/object/t/send", []byte("1"), jsonCF(), message.Option{ID: message.Block1, Value: []byte{0, 0, 0, 8}}), codes.BadOption},
+		{"Uri-Path of 256 bytes", c.request(message.Confirmable, codes.GET, "/things/"+strings.Repeat("x", 256), nil), codes.BadOption},
 		{"block past the end", c.request(message.Confirmable, codes.GET, "/.well-known/core", nil, uintOpt(message.Block2, block{num: 50, szx: 0}.value())), codes.BadOption},
 		{"BERT", c.request(message.Confirmable, codes.POST, "/object/t/send", []byte("1"), jsonCF(), uintOpt(message.Block1, 7)), codes.BadOption},
 	}
@@ -307,8 +309,9 @@ func TestBadRequests(t *testing.T) {
 	if n := len(dev.readings("t")) + len(dev.readings("bad")); n != 0 {
 		t.Fatalf("bad requests stored %d readings", n)
 	}
-	// Elective options it does not know are ignored.
-	r := c.do(c.request(message.Confirmable, codes.POST, "/object/t/send", []byte("1"), jsonCF(), message.Option{ID: 65000, Value: []byte("x")}))
+	// Elective options it does not know, or of an illegal length, are ignored.
+	r := c.do(c.request(message.Confirmable, codes.POST, "/object/t/send", []byte("1"), jsonCF(), message.Option{ID: 65000, Value: []byte("x")},
+		message.Option{ID: message.Size1, Value: []byte{1, 2, 3, 4, 5}}))
 	if r.Code != codes.Created {
 		t.Fatalf("an unknown elective option: %v", r.Code)
 	}

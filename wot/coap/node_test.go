@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/plgd-dev/go-coap/v3/message"
+	"github.com/plgd-dev/go-coap/v3/message/codes"
+
 	"github.com/flownode/flownode/ledger"
 	"github.com/flownode/flownode/node"
 	"github.com/flownode/flownode/wot"
@@ -105,5 +108,19 @@ func TestNodeServesDeviceCoAP(t *testing.T) {
 	}
 	if rec.Thing != "greenhouse" || string(rec.Data) != reading {
 		t.Fatalf("record of %q with %d bytes of data, want the %d posted", rec.Thing, len(rec.Data), len(reading))
+	}
+}
+
+// TestNodeRefusesBadReadings: a reading the node's ledger refuses (an invalid
+// Thing id) gets 4.00 with the reason, and stores nothing.
+func TestNodeRefusesBadReadings(t *testing.T) {
+	_, dev, addr := startNode(t)
+	c := newRawClient(t, addr)
+	r := c.do(c.request(message.Confirmable, codes.POST, "/object/"+strings.Repeat("x", 201)+"/send", []byte("1"), jsonCF()))
+	if r.Code != codes.BadRequest || len(r.Payload) == 0 {
+		t.Fatalf("an invalid Thing id: %v %s", r.Code, r.Payload)
+	}
+	if dev.stored.Load() != 0 {
+		t.Fatal("stored a refused reading")
 	}
 }

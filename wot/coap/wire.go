@@ -1,6 +1,7 @@
 package coap
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -25,12 +26,55 @@ const (
 const maxOptions = 48
 
 // decode parses a datagram. Its Token, options and payload alias dgram.
+// Options are kept whatever their length (go-coap's own decoder drops an
+// option of an illegal length, which would turn a bad Block1 into a whole
+// body): checkLengths judges them.
 func decode(dgram []byte) (*message.Message, error) {
-	m := &message.Message{Options: make(message.Options, 0, maxOptions)}
-	if _, err := coder.DefaultCoder.Decode(dgram, m); err != nil {
+	if len(dgram) < 4 {
+		return nil, coder.ErrMessageTruncated
+	}
+	if dgram[0]>>6 != 1 {
+		return nil, coder.ErrMessageInvalidVersion
+	}
+	tkl := int(dgram[0] & 0xf)
+	if tkl > message.MaxTokenSize {
+		return nil, message.ErrInvalidTokenLen
+	}
+	if len(dgram) < 4+tkl {
+		return nil, coder.ErrMessageTruncated
+	}
+	m := &message.Message{Type: message.Type(dgram[0] >> 4 & 3), Code: codes.Code(dgram[1]),
+		MessageID: int32(binary.BigEndian.Uint16(dgram[2:4])), Options: make(message.Options, 0, maxOptions)}
+	if tkl > 0 {
+		m.Token = dgram[4 : 4+tkl]
+	}
+	rest := dgram[4+tkl:]
+	n, err := m.Options.Unmarshal(rest, nil)
+	if err != nil {
 		return nil, err
 	}
+	if rest = rest[n:]; len(rest) > 0 {
+		m.Payload = rest
+	}
 	return m, nil
+}
+
+// checkLengths applies RFC 7252 §5.4.3 to options of an illegal length: a
+// critical one is an error (returned), an elective one is dropped.
+func checkLengths(m *message.Message) error {
+	kept := m.Options[:0]
+	for _, o := range m.Options {
+		def, known := message.CoapOptionDefs[o.ID]
+		if n := uint32(len(o.Value)); known && (n < def.MinLen || n > def.MaxLen) {
+			if o.ID&1 == 1 {
+				return fmt.Errorf("option %d has %d bytes, not %d to %d", o.ID, n, def.MinLen, def.MaxLen)
+			}
+			continue
+		}
+		kept = append(kept, o)
+	}
+	m.Options = kept
+	return nil
 }
 
 // encode serializes m.
