@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -15,6 +16,7 @@ import (
 	"github.com/flownode/flownode/miner"
 	"github.com/flownode/flownode/network"
 	"github.com/flownode/flownode/ringledger"
+	"github.com/flownode/flownode/rpc"
 	"github.com/flownode/flownode/store"
 )
 
@@ -87,8 +89,11 @@ type Node struct {
 	hooks       *hooks
 	ops         opTable  // the layers' ops (ops.go)
 	run         *running // set by Start
-	closeOnce   sync.Once
-	closeErr    error
+	// deviceCoAP serves the plain CoAP datagrams of devices on the CoAP
+	// port (ServeDeviceCoAP); nil drops them.
+	deviceCoAP atomic.Pointer[rpc.PlainCoAP]
+	closeOnce  sync.Once
+	closeErr   error
 }
 
 // Open opens (or creates) the node's data directory.

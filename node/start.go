@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -177,6 +178,23 @@ func (n *Node) Handle(pattern string, h http.Handler) {
 	n.run.mux.Handle(pattern, h)
 }
 
+// ServeDeviceCoAP makes h serve the devices' plain CoAP datagrams on the
+// node's CoAP port, which peers reach over DTLS (the two are told apart by
+// their first byte, RFC 7983). It may be called while the node serves;
+// datagrams that come before are dropped. The Web of Things' CoAP front
+// (wot/coap) is such an h.
+func (n *Node) ServeDeviceCoAP(h rpc.PlainCoAP) {
+	n.deviceCoAP.Store(&h)
+}
+
+// servePlainCoAP is the CoAP transport's Plain: it hands the datagram to
+// ServeDeviceCoAP's handler, if any.
+func (n *Node) servePlainCoAP(dgram []byte, from netip.AddrPort, reply func([]byte) error) {
+	if h := n.deviceCoAP.Load(); h != nil && *h != nil {
+		(*h)(dgram, from, reply)
+	}
+}
+
 // Wait blocks until the started node's context ends (nil) or a part of it
 // fails: its HTTP server or its miner (that error). Stop it either way.
 func (n *Node) Wait() error {
@@ -267,7 +285,7 @@ func (n *Node) startRing(advHost string, httpPort int, mux *http.ServeMux) (*dri
 			return nil, err
 		}
 		co, err := rpc.NewCoAP(rpc.CoAPConfig{Self: rpc.Peer{ID: id.Hex(), Addr: rpc.SchemeCoAPS + "://" + net.JoinHostPort(advHost, port)},
-			Auth: auth, Listen: listen, Handler: h, Logger: log})
+			Auth: auth, Listen: listen, Handler: h, Logger: log, Plain: n.servePlainCoAP})
 		if err != nil {
 			ws.Close()
 			return nil, &AddrError{CoAP: true, Addr: n.cfg.CoAPListen, Err: err}

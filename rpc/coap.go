@@ -67,7 +67,19 @@ type CoAPConfig struct {
 	DialTimeout   time.Duration
 	MaxSessions   int
 	MaxHandshakes int
+	// Plain, with Auth only, receives the plain CoAP datagrams that arrive
+	// on the port (RFC 7983: first byte 64..127, where DTLS records start
+	// with 20..63): devices speak plain CoAP on the port peers speak DTLS
+	// on. nil drops them, as before.
+	Plain PlainCoAP
 }
+
+// PlainCoAP takes a plain CoAP datagram from a device (see
+// CoAPConfig.Plain). It is called on the socket's read loop, so it must not
+// block: it queues or drops. dgram is its own copy; reply writes a datagram
+// to from on the same socket, and may be kept and called later (Observe
+// notifications).
+type PlainCoAP func(dgram []byte, from netip.AddrPort, reply func([]byte) error)
 
 // CoAP is the CoAP-over-UDP transport (plgd-dev/go-coap/v3). A request is a
 // confirmable POST of the envelope to /node/<to.ID>/receive (Content-Format
@@ -177,6 +189,9 @@ func NewCoAP(cfg CoAPConfig) (*CoAP, error) {
 	}
 	if cfg.MaxHandshakes <= 0 {
 		cfg.MaxHandshakes = 64
+	}
+	if cfg.Plain != nil && cfg.Auth == nil {
+		return nil, errors.New("rpc: coap transport: Plain needs Auth (without DTLS, peers speak plain CoAP on the port)")
 	}
 	ln, err := coapNet.NewListenUDP("udp", listen)
 	if err != nil {

@@ -89,6 +89,10 @@ func (s *dtlsServer) serve() {
 			continue
 		}
 		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		if isPlainCoAP(buf[:n]) {
+			s.plain(buf[:n], from)
+			continue
+		}
 		s.mu.Lock()
 		c := s.conns[from]
 		s.mu.Unlock()
@@ -99,9 +103,29 @@ func (s *dtlsServer) serve() {
 		if c != nil {
 			c.deliver(bytes.Clone(buf[:n]))
 		}
-		// Anything else from a source without a session (plain CoAP, a
-		// stray record) is dropped: it costs no state.
+		// Anything else from a source without a session (a stray record)
+		// is dropped: it costs no state.
 	}
+}
+
+// isPlainCoAP tells a CoAP version 1 datagram from a DTLS record by its
+// first byte, as RFC 7983 demultiplexes them: 64..127 is CoAP, 20..63 DTLS.
+func isPlainCoAP(dgram []byte) bool {
+	return len(dgram) > 0 && dgram[0] >= 64 && dgram[0] <= 127
+}
+
+// plain hands a plain CoAP datagram to CoAPConfig.Plain, with a reply on
+// this socket, or drops it. dgram is the read loop's buffer: the handler
+// gets a copy.
+func (s *dtlsServer) plain(dgram []byte, from netip.AddrPort) {
+	h := s.t.cfg.Plain
+	if h == nil {
+		return
+	}
+	h(bytes.Clone(dgram), from, func(b []byte) error {
+		_, err := s.ln.WriteToUDPAddrPort(b, from)
+		return err
+	})
 }
 
 // hello takes a ClientHello that may start a session: without a valid
