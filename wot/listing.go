@@ -1,0 +1,397 @@
+package wot
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/flownode/flownode/ledger"
+	"github.com/flownode/flownode/node"
+)
+
+// The directory listing: every Thing of the ring, in id order. Each node
+// answers the op "wot.things" with the registry entries it owns (keys in
+// its range (predecessor, self]) from its own store, the newest per Thing,
+// after a given id; the asking node merges the nodes' answers (a k-way merge,
+// asking a node again when its part runs out) and pages the result. One
+// round costs one call per node (plus the ring walk RingMembers caches).
+
+const opThings = "wot.things"
+
+// thingsQuery asks a node for the registry entries it owns.
+type thingsQuery struct {
+	After string `json:"after"`         // entries with ids after this one (byte order)
+	Limit int    `json:"limit"`         // at most this many
+	IDs   bool   `json:"ids,omitempty"` // ids only, no TDs (to skip an offset)
+}
+
+type thingsAnswer struct {
+	Entries []listEntry `json:"entries"`
+	More    bool        `json:"more"` // the node may own entries after the last
+}
+
+// listEntry is the newest registry record of one Thing a node owns.
+type listEntry struct {
+	ID      string          `json:"id"`
+	Time    int64           `json:"time,string"`
+	TxID    ledger.Hash     `json:"txID"`
+	Deleted bool            `json:"deleted,omitempty"`
+	TD      json.RawMessage `json:"td,omitempty"`
+}
+
+func (e listEntry) older(f listEntry) bool {
+	if e.Time != f.Time {
+		return e.Time < f.Time
+	}
+	return bytes.Compare(e.TxID[:], f.TxID[:]) < 0
+}
+
+const (
+	// answerBudget bounds the entries of one answer (an envelope is at
+	// most 64 KiB); an answer carries at least one entry.
+	answerBudget = 30 << 10
+	// maxAnswerEntries bounds a query's limit.
+	maxAnswerEntries = 1000
+	// maxListNodes bounds the nodes a listing asks; maxListCalls its calls.
+	maxListNodes = 1024
+	maxListCalls = 8192
+	// maxPageBytes bounds the TDs of one listing page; a page that would
+	// hold more ends early (its Link header names the rest).
+	maxPageBytes = 8 << 20
+)
+
+// handleThings answers a peer's (or this node's) listing query.
+func (r *registry) handleThings(ctx context.Context, from node.Peer, body json.RawMessage) (any, error) {
+	var q thingsQuery
+	if err := node.DecodeOp(opThings, body, &q); err != nil {
+		return nil, err
+	}
+	if q.Limit < 1 || q.Limit > maxAnswerEntries || len(q.After) > 256 {
+		return nil, node.Refuse(node.CodeRefused, "%s: limit must be 1 to %d and after at most 256 bytes", opThings, maxAnswerEntries)
+	}
+	return r.index.answer(q)
+}
+
+// localIndex is this node's view of the registry records it stores (as
+// owner or replica): the newest per Thing, without the TDs (read from the
+// store when answered). It is refreshed when the store has written records
+// since: from 60 s before the newest record seen, and wholly every 30 s, so a
+// record that reaches this node late (repair) with an older time is listed
+// within 30 s.
+type localIndex struct {
+	n *node.Node
+
+	mu       sync.Mutex
+	byID     map[string]indexEntry
+	sorted   []string // ids of byID, sorted
+	records  uint64   // the store's record count at the last scan
+	newest   int64    // the newest record time seen
+	fullScan time.Time
+	built    bool
+}
+
+type indexEntry struct {
+	key ledger.Key
+	e   listEntry // without TD
+}
+
+const (
+	indexOverlap  = int64(60 * time.Second)
+	indexFullScan = 30 * time.Second
+	indexPage     = 64
+	// maxIndexed bounds the Things a node's index holds (about 200 bytes each).
+	maxIndexed = 100_000
+)
+
+func (x *localIndex) init(n *node.Node) { x.n = n }
+
+// refresh scans the store's registry records written since the last scan.
+func (x *localIndex) refresh() error {
+	written := x.n.StoreStats().Records
+	if x.built && written == x.records {
+		return nil
+	}
+	from := int64(0)
+	if x.built && time.Since(x.fullScan) < indexFullScan {
+		from = max(0, x.newest-indexOverlap)
+	} else {
+		x.byID, x.fullScan = map[string]indexEntry{}, time.Now()
+	}
+	for {
+		recs, err := x.n.LocalRecordsByThing(registryThing, from, 0, indexPage)
+		if err != nil {
+			return err
+		}
+		last := from
+		for _, raw := range recs {
+			x.take(raw)
+			if rec, err := ledger.ParseRecord(raw); err == nil {
+				last = max(last, rec.Time)
+			}
+		}
+		if len(recs) < indexPage {
+			break
+		}
+		if last == from {
+			last++ // a whole page at one instant: step past it
+		}
+		from = last
+	}
+	x.sorted = x.sorted[:0]
+	for id := range x.byID {
+		x.sorted = append(x.sorted, id)
+	}
+	sort.Strings(x.sorted)
+	x.records, x.built = written, true
+	return nil
+}
+
+// take indexes one stored record if it is a registry record newer than the
+// one indexed for its Thing.
+func (x *localIndex) take(raw []byte) {
+	rec, err := ledger.ParseRecord(raw)
+	if err != nil || rec.Thing != registryThing {
+		return
+	}
+	e, ok := entryOf(rec)
+	if !ok || rec.Key != registryKey(e.ID) {
+		return
+	}
+	x.newest = max(x.newest, rec.Time)
+	le := listEntry{ID: e.ID, Time: rec.Time, TxID: rec.TxID, Deleted: e.Op == opDelete}
+	cur, ok := x.byID[e.ID]
+	if ok && !cur.e.older(le) {
+		return
+	}
+	if !ok && len(x.byID) >= maxIndexed {
+		return
+	}
+	x.byID[e.ID] = indexEntry{key: rec.Key, e: le}
+}
+
+// answer lists the entries this node owns with ids after q.After.
+func (x *localIndex) answer(q thingsQuery) (thingsAnswer, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	out := thingsAnswer{Entries: []listEntry{}}
+	if err := x.refresh(); err != nil {
+		return out, err
+	}
+	own, ok := x.n.OwnRange()
+	if !ok {
+		return out, nil // it owns nothing until it knows its predecessor
+	}
+	size := 0
+	start := sort.Search(len(x.sorted), func(i int) bool { return x.sorted[i] > q.After })
+	for _, id := range x.sorted[start:] {
+		ie := x.byID[id]
+		if !own.Contains(ie.key) {
+			continue
+		}
+		if len(out.Entries) == q.Limit {
+			out.More = true
+			break
+		}
+		e := ie.e
+		if !q.IDs && !e.Deleted {
+			raw, err := x.n.LocalRecord(e.TxID)
+			if err != nil {
+				continue // dropped since the scan: the next one indexes again
+			}
+			v, ok := versionOf(raw, id, ie.key)
+			if !ok {
+				continue
+			}
+			e.TD = v.td
+		}
+		size += len(e.ID) + len(e.TD) + 160
+		if size > answerBudget && len(out.Entries) > 0 {
+			out.More = true
+			break
+		}
+		out.Entries = append(out.Entries, e)
+	}
+	return out, nil
+}
+
+// listSource is one node's part of a listing, as the merge reads it.
+type listSource struct {
+	peer  node.Peer
+	after string
+	buf   []listEntry
+	done  bool
+}
+
+// listMerger merges the nodes' sorted answers into one sorted list, newest
+// entry per id.
+type listMerger struct {
+	r     *registry
+	srcs  []*listSource
+	ids   bool
+	limit int
+	calls int
+}
+
+// list returns page of the ring's TDs (id order, deleted Things left out)
+// after skipping offset, and whether more may follow.
+func (r *registry) list(ctx context.Context, offset, limit int) (page []listEntry, more bool, err error) {
+	peers, err := r.t.node.RingMembers(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	m := &listMerger{r: r, ids: offset > 0, limit: min(maxAnswerEntries, max(limit, offset)+1)}
+	for _, p := range peers[:min(len(peers), maxListNodes)] {
+		m.srcs = append(m.srcs, &listSource{peer: p})
+	}
+	// Skip offset Things by their ids alone, then read TDs after the last.
+	for skipped, last := 0, ""; skipped < offset; {
+		e, ok, err := m.next(ctx)
+		if err != nil || !ok {
+			return nil, false, err
+		}
+		if !e.Deleted {
+			skipped, last = skipped+1, e.ID
+		}
+		if skipped == offset {
+			m.restart(last)
+		}
+	}
+	m.limit = min(maxAnswerEntries, limit+1)
+	size := 0
+	for len(page) < limit && size <= maxPageBytes {
+		e, ok, err := m.next(ctx)
+		if err != nil {
+			return nil, false, err
+		}
+		if !ok {
+			return page, false, nil
+		}
+		if !e.Deleted {
+			page = append(page, e)
+			size += len(e.TD)
+		}
+	}
+	return page, m.pending(), nil
+}
+
+// restart makes the merge read TDs from after id on.
+func (m *listMerger) restart(after string) {
+	m.ids = false
+	for _, s := range m.srcs {
+		s.done = s.done && len(s.buf) == 0
+		s.buf, s.after = nil, after
+	}
+}
+
+// pending reports whether any node may have entries left.
+func (m *listMerger) pending() bool {
+	for _, s := range m.srcs {
+		if len(s.buf) > 0 || !s.done {
+			return true
+		}
+	}
+	return false
+}
+
+// next returns the entry with the smallest id left, the newest of those
+// nodes gave for it; ok is false when none is left.
+func (m *listMerger) next(ctx context.Context) (listEntry, bool, error) {
+	if err := m.fill(ctx); err != nil {
+		return listEntry{}, false, err
+	}
+	var best *listEntry
+	for _, s := range m.srcs {
+		if len(s.buf) > 0 && (best == nil || s.buf[0].ID < best.ID) {
+			best = &s.buf[0]
+		}
+	}
+	if best == nil {
+		return listEntry{}, false, nil
+	}
+	e := *best
+	for _, s := range m.srcs {
+		if len(s.buf) > 0 && s.buf[0].ID == e.ID {
+			if e.older(s.buf[0]) {
+				e = s.buf[0]
+			}
+			s.buf = s.buf[1:]
+		}
+	}
+	return e, true, nil
+}
+
+// fill asks, at once, every node whose part ran out for its next entries. A
+// node that does not answer is left out (its range is listed again once the
+// ring has healed around it); if none answers, the listing fails.
+func (m *listMerger) fill(ctx context.Context) error {
+	var ask []*listSource
+	for _, s := range m.srcs {
+		if len(s.buf) == 0 && !s.done {
+			ask = append(ask, s)
+		}
+	}
+	if len(ask) == 0 {
+		return nil
+	}
+	if m.calls += len(ask); m.calls > maxListCalls {
+		return fmt.Errorf("the listing took more than %d calls; ask for a smaller offset or limit", maxListCalls)
+	}
+	errs := make([]error, len(ask))
+	var wg sync.WaitGroup
+	for i, s := range ask {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var ans thingsAnswer
+			q := thingsQuery{After: s.after, Limit: m.limit, IDs: m.ids}
+			if errs[i] = m.r.t.node.CallOp(ctx, s.peer, opThings, q, &ans); errs[i] != nil {
+				s.done = true
+				return
+			}
+			s.buf, s.done = validEntries(ans.Entries, s.after), !ans.More
+			if len(s.buf) > 0 {
+				s.after = s.buf[len(s.buf)-1].ID
+			} else {
+				s.done = true // an answer without entries has none more
+			}
+		}()
+	}
+	wg.Wait()
+	failed := 0
+	for i, err := range errs {
+		if err != nil {
+			failed++
+			m.r.t.log.Warn("a node did not answer the Things listing: its Things are left out",
+				zap.String("node", ask[i].peer.Addr), zap.Error(err))
+		}
+	}
+	if failed == len(m.srcs) {
+		return errors.Join(errs...)
+	}
+	return nil
+}
+
+// validEntries keeps what a node's answer claims in order: ids after after,
+// strictly increasing, each a Thing id. A peer's word is checked before use.
+func validEntries(es []listEntry, after string) []listEntry {
+	out := es[:0]
+	last := after
+	for _, e := range es {
+		if e.ID <= last || checkThingID(e.ID) != nil {
+			continue
+		}
+		if !e.Deleted && (len(e.TD) == 0 || e.TD[0] != '{') {
+			continue
+		}
+		out = append(out, e)
+		last = e.ID
+	}
+	return out
+}
