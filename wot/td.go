@@ -98,7 +98,9 @@ func deriveTD(thing string, value json.RawMessage) (map[string]any, error) {
 	if obj, ok := v.(map[string]any); ok {
 		names := make([]string, 0, len(obj))
 		for name := range obj {
-			names = append(names, name)
+			if name != "" { // a property needs a name: it is a path segment
+				names = append(names, name)
+			}
 		}
 		sort.Strings(names)
 		for _, name := range names[:min(len(names), maxDerivedProperties)] {
