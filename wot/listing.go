@@ -355,7 +355,7 @@ func (m *listMerger) fill(ctx context.Context) error {
 				s.done = true
 				return
 			}
-			s.buf, s.done = validEntries(ans.Entries, s.after), !ans.More
+			s.buf, s.done = validEntries(ans.Entries, s.after, m.ids), !ans.More
 			if len(s.buf) > 0 {
 				s.after = s.buf[len(s.buf)-1].ID
 			} else {
@@ -379,15 +379,16 @@ func (m *listMerger) fill(ctx context.Context) error {
 }
 
 // validEntries keeps what a node's answer claims in order: ids after after,
-// strictly increasing, each a Thing id. A peer's word is checked before use.
-func validEntries(es []listEntry, after string) []listEntry {
+// strictly increasing, each a Thing id, with a TD object unless deleted or
+// asked for ids only. A peer's word is checked before use.
+func validEntries(es []listEntry, after string, idsOnly bool) []listEntry {
 	out := es[:0]
 	last := after
 	for _, e := range es {
 		if e.ID <= last || checkThingID(e.ID) != nil {
 			continue
 		}
-		if !e.Deleted && (len(e.TD) == 0 || e.TD[0] != '{') {
+		if !e.Deleted && !idsOnly && (len(e.TD) == 0 || e.TD[0] != '{') {
 			continue
 		}
 		out = append(out, e)

@@ -173,19 +173,20 @@ func checkPropertyForms(tb testing.TB, th *Things, thing, name string, p map[str
 		op, _ := m["op"].(string)
 		got[key{strings.SplitN(href, ":", 2)[0], op, sub, method}] = href
 	}
-	prop := "http://127.0.0.1:8000" + tdPath(thing) + "/properties/" + url.PathEscape(name)
+	httpAddr, coapAddr := th.cfg.HTTPAddr, th.cfg.CoAPAddr
+	prop := "http://" + httpAddr + tdPath(thing) + "/properties/" + url.PathEscape(name)
 	want := map[key]string{
 		{"http", "readproperty", "", "GET"}:            prop,
 		{"http", "writeproperty", "", "PUT"}:           prop,
 		{"http", "observeproperty", "sse", "GET"}:      prop + "/observable",
 		{"http", "observeproperty", "longpoll", "GET"}: prop + "/observable",
-		{"ws", "observeproperty", "", ""}:              "ws://127.0.0.1:8000/object/" + thing + "/viewer",
-		{"ws", "writeproperty", "", ""}:                "ws://127.0.0.1:8000/object/" + thing + "/send",
+		{"ws", "observeproperty", "", ""}:              "ws://" + httpAddr + "/object/" + thing + "/viewer",
+		{"ws", "writeproperty", "", ""}:                "ws://" + httpAddr + "/object/" + thing + "/send",
 	}
 	if th.cfg.CoAPAddr != "" {
-		want[key{"coap", "readproperty", "", "GET"}] = "coap://127.0.0.1:5683" + tdPath(thing) + "/properties/" + url.PathEscape(name)
-		want[key{"coap", "writeproperty", "", "POST"}] = "coap://127.0.0.1:5683/object/" + thing + "/send"
-		want[key{"coap", "observeproperty", "cov:observe", "GET"}] = "coap://127.0.0.1:5683/object/" + thing + "/viewer"
+		want[key{"coap", "readproperty", "", "GET"}] = "coap://" + coapAddr + "" + tdPath(thing) + "/properties/" + url.PathEscape(name)
+		want[key{"coap", "writeproperty", "", "POST"}] = "coap://" + coapAddr + "/object/" + thing + "/send"
+		want[key{"coap", "observeproperty", "cov:observe", "GET"}] = "coap://" + coapAddr + "/object/" + thing + "/viewer"
 	}
 	for k, href := range want {
 		if got[k] != href {
