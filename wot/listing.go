@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"sync"
 	"time"
-
-	"go.uber.org/zap"
 
 	"github.com/flownode/flownode/ledger"
 	"github.com/flownode/flownode/node"
@@ -186,7 +183,7 @@ func (x *localIndex) answer(q thingsQuery) (thingsAnswer, error) {
 	}
 	own, ok := x.n.OwnRange()
 	if !ok {
-		return out, nil // it owns nothing until it knows its predecessor
+		return out, node.Refuse(node.CodeUnavailable, "this node does not know its range yet")
 	}
 	size := 0
 	start := sort.Search(len(x.sorted), func(i int) bool { return x.sorted[i] > q.After })
@@ -327,9 +324,10 @@ func (m *listMerger) next(ctx context.Context) (listEntry, bool, error) {
 	return e, true, nil
 }
 
-// fill asks, at once, every node whose part ran out for its next entries. A
-// node that does not answer is left out (its range is listed again once the
-// ring has healed around it); if none answers, the listing fails.
+// fill asks, at once, every node whose part ran out for its next entries,
+// each up to listAttempts times. A listing that misses a node's part fails
+// (503: retry) rather than answer without it: after a crash, until the ring
+// walk drops the node (a sync interval), listings fail.
 func (m *listMerger) fill(ctx context.Context) error {
 	var ask []*listSource
 	for _, s := range m.srcs {
@@ -341,7 +339,7 @@ func (m *listMerger) fill(ctx context.Context) error {
 		return nil
 	}
 	if m.calls += len(ask); m.calls > maxListCalls {
-		return fmt.Errorf("the listing took more than %d calls; ask for a smaller offset or limit", maxListCalls)
+		return fmt.Errorf("%w: the listing took more than %d calls; ask for a smaller offset or limit", ErrBadInput, maxListCalls)
 	}
 	errs := make([]error, len(ask))
 	var wg sync.WaitGroup
@@ -349,33 +347,46 @@ func (m *listMerger) fill(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var ans thingsAnswer
-			q := thingsQuery{After: s.after, Limit: m.limit, IDs: m.ids}
-			if errs[i] = m.r.t.node.CallOp(ctx, s.peer, opThings, q, &ans); errs[i] != nil {
-				s.done = true
-				return
-			}
-			s.buf, s.done = validEntries(ans.Entries, s.after, m.ids), !ans.More
-			if len(s.buf) > 0 {
-				s.after = s.buf[len(s.buf)-1].ID
-			} else {
-				s.done = true // an answer without entries has none more
-			}
+			errs[i] = m.ask(ctx, s)
 		}()
 	}
 	wg.Wait()
-	failed := 0
 	for i, err := range errs {
 		if err != nil {
-			failed++
-			m.r.t.log.Warn("a node did not answer the Things listing: its Things are left out",
-				zap.String("node", ask[i].peer.Addr), zap.Error(err))
+			return fmt.Errorf("node %s did not answer the Things listing: %w", ask[i].peer.Addr, err)
 		}
 	}
-	if failed == len(m.srcs) {
-		return errors.Join(errs...)
-	}
 	return nil
+}
+
+// listAttempts is how often a node is asked before the listing fails.
+const listAttempts = 3
+
+// ask reads a node's next entries into its source.
+func (m *listMerger) ask(ctx context.Context, s *listSource) error {
+	q := thingsQuery{After: s.after, Limit: m.limit, IDs: m.ids}
+	var err error
+	for attempt := 0; attempt < listAttempts; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+			}
+		}
+		var ans thingsAnswer
+		if err = m.r.t.node.CallOp(ctx, s.peer, opThings, q, &ans); err != nil {
+			continue
+		}
+		s.buf, s.done = validEntries(ans.Entries, s.after, m.ids), !ans.More
+		if len(s.buf) > 0 {
+			s.after = s.buf[len(s.buf)-1].ID
+		} else {
+			s.done = true // an answer without entries has none more
+		}
+		return nil
+	}
+	return err
 }
 
 // validEntries keeps what a node's answer claims in order: ids after after,
