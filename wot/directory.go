@@ -185,20 +185,26 @@ func (t *Things) listThings(w http.ResponseWriter, r *http.Request) {
 	}
 	var buf bytes.Buffer
 	buf.WriteByte('[')
-	for i, e := range page {
+	served := 0
+	for _, e := range page {
+		if buf.Len() > maxPageBytes {
+			more = true // a page ends early rather than grow without bound
+			break
+		}
 		td, err := t.servedTD(e.ID, e.TD)
 		if err != nil {
 			t.writeFailure(w, r, err)
 			return
 		}
-		if i > 0 {
+		if served > 0 {
 			buf.WriteByte(',')
 		}
 		buf.Write(td)
+		served++
 	}
 	buf.WriteString("]\n")
 	if more {
-		next := url.Values{"offset": {strconv.Itoa(offset + len(page))}, "limit": {strconv.Itoa(limit)}}
+		next := url.Values{"offset": {strconv.Itoa(offset + served)}, "limit": {strconv.Itoa(limit)}}
 		w.Header().Set("Link", fmt.Sprintf(`</things?%s>; rel="next"`, next.Encode()))
 	}
 	writeDirBody(w, http.StatusOK, ctLD, buf.Bytes())

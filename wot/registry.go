@@ -56,6 +56,9 @@ const (
 	// maxVersions bounds the records a Thing's key may hold: a read fetches
 	// them all to find the newest; a change beyond it is refused.
 	maxVersions = 256
+	// maxProperties bounds a TD's properties: the forms a node adds make a
+	// served TD about 1.5 KB per property.
+	maxProperties = 256
 )
 
 var (
@@ -210,6 +213,10 @@ func (t *Things) prepareTD(thing string, td map[string]any) ([]byte, error) {
 			return nil, fmt.Errorf("%w: the TD's id %v does not name Thing %q (use %q, or leave id out)", ErrBadInput, shortJSON(given), thing, tdIDOf(thing))
 		}
 	}
+	if props, ok := td["properties"].(map[string]any); ok && len(props) > maxProperties {
+		// Each property gets about 1.5 KB of forms when served.
+		return nil, fmt.Errorf("%w: the TD has %d properties; the registry keeps TDs of at most %d", ErrBadInput, len(props), maxProperties)
+	}
 	td["id"] = tdIDOf(thing)
 	stripOurForms(thing, td)
 	stored, err := marshalNoEscape(td)
@@ -281,7 +288,7 @@ func (t *Things) patchTD(ctx context.Context, thing string, patch map[string]any
 	if err != nil {
 		return fmt.Errorf("stored TD of %q: %w", thing, err)
 	}
-	if id, ok := patch["id"]; ok && id != td["id"] {
+	if id, ok := patch["id"]; ok && !sameString(id, td["id"]) {
 		return fmt.Errorf("%w: a patch cannot change a TD's id", ErrBadInput)
 	}
 	merged, ok := mergePatch(td, patch).(map[string]any)
@@ -294,6 +301,12 @@ func (t *Things) patchTD(ctx context.Context, thing string, patch map[string]any
 	}
 	_, err = t.reg.write(ctx, thing, opUpdate, stored, prev)
 	return err
+}
+
+func sameString(a, b any) bool {
+	s, ok := a.(string)
+	t, ok2 := b.(string)
+	return ok && ok2 && s == t
 }
 
 // deleteTD deletes thing's TD (a delete record: its history stays).

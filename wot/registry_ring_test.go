@@ -489,6 +489,8 @@ func TestDirectoryOnRing(t *testing.T) {
 			{"PATCH", tdPath(thing), ctJSON, `{"title":"x"}`, 415, "merge-patch"},
 			{"PATCH", tdPath(thing), ctMergePatch, `{"title":null}`, 400, "title"},
 			{"PATCH", tdPath(thing), ctMergePatch, `{"id":"urn:x"}`, 400, "id"},
+			{"PATCH", tdPath(thing), ctMergePatch, `{"id":{"a":1}}`, 400, "id"},
+			{"PATCH", tdPath(thing), ctMergePatch, `[1]`, 400, "JSON object"},
 			{"PATCH", tdPath(thing), ctMergePatch, `{"properties":{"status":{"forms":[{"href":"x","op":"bogus"}]}}}`, 400, "/properties/status/forms"},
 			{"PATCH", tdPath("ghost"), ctMergePatch, `{"title":"x"}`, 404, "ghost"},
 			{"DELETE", tdPath("ghost"), "", ``, 404, "ghost"},

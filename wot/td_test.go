@@ -307,6 +307,13 @@ func TestInvalidTDsAreRefused(t *testing.T) {
 		"title a number":    {`{"@context":"https://www.w3.org/2022/wot/td/v1.1","title":7,"securityDefinitions":{"s":{"scheme":"nosec"}},"security":"s"}`, "/title"},
 		"other id":          {`{"@context":"https://www.w3.org/2022/wot/td/v1.1","id":"urn:other","title":"x","securityDefinitions":{"s":{"scheme":"nosec"}},"security":"s"}`, "does not name Thing"},
 	}
+	var many strings.Builder
+	for i := 0; i <= maxProperties; i++ {
+		fmt.Fprintf(&many, `,"p%d":{}`, i)
+	}
+	cases["too many properties"] = struct{ td, reason string }{
+		`{"@context":"https://www.w3.org/2022/wot/td/v1.1","title":"x","securityDefinitions":{"s":{"scheme":"nosec"}},"security":"s","properties":{` + many.String()[1:] + `}}`,
+		"at most 256"}
 	for name, c := range cases {
 		td, err := decodeTD([]byte(c.td))
 		if err != nil {
