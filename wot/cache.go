@@ -8,9 +8,13 @@ import (
 
 // tdCache keeps the latest TD versions this node read or wrote, so that a
 // device's readings (ensureThing) and repeated GETs do not ask the ring each
-// time. It is bounded (least recently used goes first) and each entry lives
-// tdCacheTTL: a TD changed through another node is seen here at most that
-// late. A change made through this node is seen at once (put replaces).
+// time. It is bounded (least recently used goes first). A reader says how old
+// an entry it accepts: a GET takes one younger than tdFreshFor, so a TD
+// changed through another node is served here at most that late; a device's
+// reading only needs to know that its Thing has a TD, and takes one younger
+// than tdKnownFor (a Thing deleted elsewhere is made again by its next
+// reading at most that late). A change made through this node is seen at
+// once (put replaces).
 type tdCache struct {
 	mu    sync.Mutex
 	max   int
@@ -28,15 +32,16 @@ type cacheEntry struct {
 
 const (
 	tdCacheSize = 1024
-	tdCacheTTL  = 2 * time.Second
+	tdFreshFor  = 2 * time.Second
+	tdKnownFor  = time.Minute
 )
 
 func newTDCache(max int, ttl time.Duration, now func() time.Time) *tdCache {
 	return &tdCache{max: max, ttl: ttl, now: now, order: list.New(), byID: map[string]*list.Element{}}
 }
 
-// get returns the cached version of thing, if one younger than the TTL is.
-func (c *tdCache) get(thing string) (tdVersion, bool) {
+// get returns the cached version of thing, if one younger than maxAge is.
+func (c *tdCache) get(thing string, maxAge time.Duration) (tdVersion, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.byID[thing]
@@ -44,9 +49,13 @@ func (c *tdCache) get(thing string) (tdVersion, bool) {
 		return tdVersion{}, false
 	}
 	e := el.Value.(*cacheEntry)
-	if c.now().Sub(e.at) >= c.ttl {
+	age := c.now().Sub(e.at)
+	if age >= c.ttl {
 		c.order.Remove(el)
 		delete(c.byID, thing)
+		return tdVersion{}, false
+	}
+	if age >= maxAge {
 		return tdVersion{}, false
 	}
 	c.order.MoveToFront(el)

@@ -105,7 +105,7 @@ func (r *registry) init(t *Things) error {
 		return err
 	}
 	r.dirTD = dir
-	r.cache = newTDCache(tdCacheSize, tdCacheTTL, time.Now)
+	r.cache = newTDCache(tdCacheSize, tdKnownFor, time.Now)
 	r.index.init(t.node)
 	t.node.HandleOp(opThings, r.handleThings)
 	return nil
@@ -170,7 +170,7 @@ func entryOf(rec *ledger.Record) (regEntry, bool) {
 // current returns thing's TD version: the cached one if fresh enough, else
 // the ring's.
 func (r *registry) current(ctx context.Context, thing string) (tdVersion, error) {
-	if v, ok := r.cache.get(thing); ok {
+	if v, ok := r.cache.get(thing, tdFreshFor); ok {
 		return v, nil
 	}
 	v, _, err := r.latest(ctx, thing)
@@ -331,13 +331,14 @@ func checkVersions(thing string, versions int) error {
 }
 
 // ensureThing creates the Thing with a TD derived from value's shape if it
-// has none yet; it is cheap when the Thing exists (a cache hit). Concurrent
-// calls for one Thing on this node share one ring read (and create).
+// has none yet; it is cheap when the Thing exists (a cache hit: one ring read
+// per Thing per tdKnownFor at most). Concurrent calls for one Thing on this
+// node share one ring read (and create).
 func (t *Things) ensureThing(ctx context.Context, id string, value json.RawMessage) error {
 	if err := checkThingID(id); err != nil {
 		return err
 	}
-	if v, ok := t.reg.cache.get(id); ok && v.present() {
+	if v, ok := t.reg.cache.get(id, tdKnownFor); ok && v.present() {
 		return nil
 	}
 	_, err, _ := t.reg.flight.Do(id, func() (any, error) {
