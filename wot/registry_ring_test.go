@@ -421,7 +421,10 @@ func TestDirectoryOnRing(t *testing.T) {
 		var created []string
 		for i := 0; i < 25; i++ {
 			tn := r.nodes[i%3]
-			ans := call(t, "POST", tn.base+"/things", ctTD, []byte(`{"@context":"https://www.w3.org/2022/wot/td/v1.1","title":"anon","securityDefinitions":{"s":{"scheme":"nosec"}},"security":"s","properties":{"p":{"type":"number"}}}`))
+			// 6 KB each: a node's part takes more than one answer (30 KiB).
+			anon := `{"@context":"https://www.w3.org/2022/wot/td/v1.1","title":"anon","description":"` + strings.Repeat("d", 6<<10) +
+				`","securityDefinitions":{"s":{"scheme":"nosec"}},"security":"s","properties":{"p":{"type":"number"}}}`
+			ans := call(t, "POST", tn.base+"/things", ctTD, []byte(anon))
 			loc := ans.head.Get("Location")
 			if ans.code != http.StatusCreated || !strings.HasPrefix(loc, "/things/urn:uuid:") {
 				t.Fatalf("POST: %d %q %s", ans.code, loc, ans.body)
