@@ -53,6 +53,17 @@ func (t *Things) directoryRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("PUT /things/{id}", t.putThing)
 	mux.HandleFunc("PATCH /things/{id}", t.patchThing)
 	mux.HandleFunc("DELETE /things/{id}", t.deleteThing)
+	// Other methods get the directory's JSON error, not the mux's text.
+	for pattern, allow := range map[string]string{
+		"/.well-known/wot": "GET, HEAD",
+		"/things":          "GET, HEAD, POST",
+		"/things/{id}":     "GET, HEAD, PUT, PATCH, DELETE",
+	} {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			writeDirError(w, http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed here; use "+allow)
+		})
+	}
 }
 
 func (t *Things) getDirectoryTD(w http.ResponseWriter, r *http.Request) {

@@ -501,6 +501,9 @@ func TestDirectoryOnRing(t *testing.T) {
 			{"GET", "/things?limit=0", "", ``, 400, "limit"},
 			{"GET", "/things?offset=-1", "", ``, 400, "offset"},
 			{"GET", "/things?format=collection", "", ``, 400, "format"},
+			{"POST", tdPath(thing), ctTD, good, 405, "PUT"},
+			{"DELETE", "/things", "", ``, 405, "POST"},
+			{"PUT", "/.well-known/wot", ctTD, good, 405, "GET"},
 		}
 		for _, c := range cases {
 			ans := call(t, c.method, b.base+c.path, c.ct, []byte(c.body))
