@@ -78,10 +78,10 @@ func (r *registry) handleThings(ctx context.Context, from node.Peer, body json.R
 
 // localIndex is this node's view of the registry records it stores (as
 // owner or replica): the newest per Thing, without the TDs (read from the
-// store when answered). It is refreshed when the store has written records
-// since: from 60 s before the newest record seen, and wholly every 30 s, so a
-// record that reaches this node late (repair) with an older time is listed
-// within 30 s.
+// store when answered). When the store has written records since the last
+// scan, an answer scans again from 60 s before the newest record seen; a
+// record that reached this node late with an older time (a handoff, a
+// repair) is found by the whole scan that follows a partial one within 30 s.
 type localIndex struct {
 	n *node.Node
 
@@ -92,6 +92,7 @@ type localIndex struct {
 	newest   int64    // the newest record time seen
 	fullScan time.Time
 	built    bool
+	partial  bool // a partial scan ran since the last whole one
 }
 
 type indexEntry struct {
@@ -109,17 +110,18 @@ const (
 
 func (x *localIndex) init(n *node.Node) { x.n = n }
 
-// refresh scans the store's registry records written since the last scan.
+// refresh scans the store's registry records as the index needs.
 func (x *localIndex) refresh() error {
 	written := x.n.StoreStats().Records
-	if x.built && written == x.records {
+	full := !x.built || x.partial && time.Since(x.fullScan) >= indexFullScan
+	if !full && written == x.records {
 		return nil
 	}
 	from := int64(0)
-	if x.built && time.Since(x.fullScan) < indexFullScan {
-		from = max(0, x.newest-indexOverlap)
+	if full {
+		x.byID, x.fullScan, x.partial = map[string]indexEntry{}, time.Now(), false
 	} else {
-		x.byID, x.fullScan = map[string]indexEntry{}, time.Now()
+		from, x.partial = max(0, x.newest-indexOverlap), true
 	}
 	for {
 		recs, err := x.n.LocalRecordsByThing(registryThing, from, 0, indexPage)
@@ -128,9 +130,8 @@ func (x *localIndex) refresh() error {
 		}
 		last := from
 		for _, raw := range recs {
-			x.take(raw)
-			if rec, err := ledger.ParseRecord(raw); err == nil {
-				last = max(last, rec.Time)
+			if at, ok := x.take(raw); ok {
+				last = max(last, at)
 			}
 		}
 		if len(recs) < indexPage {
@@ -151,26 +152,26 @@ func (x *localIndex) refresh() error {
 }
 
 // take indexes one stored record if it is a registry record newer than the
-// one indexed for its Thing.
-func (x *localIndex) take(raw []byte) {
+// one indexed for its Thing; it returns the record's time.
+func (x *localIndex) take(raw []byte) (at int64, ok bool) {
 	rec, err := ledger.ParseRecord(raw)
-	if err != nil || rec.Thing != registryThing {
-		return
+	if err != nil {
+		return 0, false
 	}
 	e, ok := entryOf(rec)
-	if !ok || rec.Key != registryKey(e.ID) {
-		return
+	if rec.Thing != registryThing || !ok || rec.Key != registryKey(e.ID) {
+		return rec.Time, true
 	}
 	x.newest = max(x.newest, rec.Time)
 	le := listEntry{ID: e.ID, Time: rec.Time, TxID: rec.TxID, Deleted: e.Op == opDelete}
-	cur, ok := x.byID[e.ID]
-	if ok && !cur.e.older(le) {
-		return
+	cur, known := x.byID[e.ID]
+	switch {
+	case known && !cur.e.older(le):
+	case !known && len(x.byID) >= maxIndexed:
+	default:
+		x.byID[e.ID] = indexEntry{key: rec.Key, e: le}
 	}
-	if !ok && len(x.byID) >= maxIndexed {
-		return
-	}
-	x.byID[e.ID] = indexEntry{key: rec.Key, e: le}
+	return rec.Time, true
 }
 
 // answer lists the entries this node owns with ids after q.After.
