@@ -437,8 +437,11 @@ func TestDirectoryOnRing(t *testing.T) {
 				t.Fatalf("the listing lacks %s", id)
 			}
 		}
-		for _, tn := range r.nodes {
+		for i, tn := range r.nodes {
 			for _, limit := range []int{1, 7, 25} {
+				if limit == 1 && i > 0 {
+					continue // pages of one cost a listing per Thing: on one node only
+				}
 				if got := listIDs(t, tn, limit); strings.Join(got, " ") != strings.Join(all, " ") {
 					t.Errorf("pages of %d on %s:\n%v\nwant\n%v", limit, tn.base, got, all)
 				}
