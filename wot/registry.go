@@ -342,6 +342,10 @@ func (t *Things) ensureThing(ctx context.Context, id string, value json.RawMessa
 		return nil
 	}
 	_, err, _ := t.reg.flight.Do(id, func() (any, error) {
+		// Shared by every caller waiting for this Thing: the first one's
+		// leaving must not fail the others.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dirTimeout)
+		defer cancel()
 		prev, versions, err := t.reg.latest(ctx, id)
 		if err != nil || prev.present() {
 			return nil, err
