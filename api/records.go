@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/flownode/flownode/ledger"
@@ -30,10 +31,18 @@ type PutRequest struct {
 	IdempotencyKey string `json:"idempotencyKey,omitempty"`
 }
 
+// reservedThings starts the Thing ids flownode writes itself: the Web of
+// Things' TD registry records are readings of urn:flownode:things (package
+// wot), and a client's reading of that Thing would pass for one.
+const reservedThings = "urn:flownode:"
+
 // toReading checks what the ledger does not: presence of fields and the key's form.
 func (p PutRequest) toReading() (ledger.Reading, error) {
 	if p.Thing == "" {
 		return ledger.Reading{}, errors.New(`field "thing" is required`)
+	}
+	if strings.HasPrefix(p.Thing, reservedThings) {
+		return ledger.Reading{}, fmt.Errorf(`field "thing": ids starting %s are flownode's own (the Thing Description registry's records); choose another id`, reservedThings)
 	}
 	if len(p.Data) == 0 || string(p.Data) == "null" {
 		return ledger.Reading{}, errors.New(`field "data" is required and must not be null`)

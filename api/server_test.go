@@ -546,6 +546,7 @@ func TestAPIBadInputStoresNothing(t *testing.T) {
 		{"no data", "/api/v1/records", "application/json", `{"thing":"t"}`, 400, `"data" is required`},
 		{"null data", "/api/v1/records", "application/json", `{"thing":"t","data":null}`, 400, `"data" is required`},
 		{"bad thing", "/api/v1/records", "application/json", `{"thing":"no spaces","data":1}`, 400, ""},
+		{"reserved thing", "/api/v1/records", "application/json", `{"thing":"urn:flownode:things","data":{"id":"x","op":"delete","by":"me"}}`, 400, "flownode's own"},
 		{"bad key", "/api/v1/records", "application/json", `{"thing":"t","data":1,"key":"xyz"}`, 400, `field "key"`},
 		{"bad wait", "/api/v1/records", "application/json", `{"thing":"t","data":1,"wait":"all"}`, 400, `field "wait"`},
 		{"bad wait query", "/api/v1/records?wait=all", "application/json", item("t"), 400, `query "wait"`},
@@ -558,6 +559,7 @@ func TestAPIBadInputStoresNothing(t *testing.T) {
 		{"batch not an array", "/api/v1/records?batch=1", "application/json", item("t"), 400, "an array"},
 		{"batch with a bad item", "/api/v1/records?batch=1", "application/json", `[` + item("ok") + `,{"thing":"","data":1}]`, 400, "reading 1: "},
 		{"batch with a bad thing", "/api/v1/records?batch=1", "application/json", `[` + item("ok") + `,` + item("no spaces") + `]`, 400, "reading 1: "},
+		{"batch with a reserved thing", "/api/v1/records?batch=1", "application/json", `[` + item("ok") + `,` + item("urn:flownode:x") + `]`, 400, "reading 1: field \"thing\""},
 		{"batch oversize", "/api/v1/records?batch=1", "application/json", `[` + big + `]`, 413, "larger than"},
 	}
 	for _, c := range cases {

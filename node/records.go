@@ -3,10 +3,12 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 
 	"github.com/flownode/flownode/chord"
 	"github.com/flownode/flownode/ledger"
 	"github.com/flownode/flownode/ringledger"
+	"github.com/flownode/flownode/ringledger/placement"
 )
 
 // The types of the facade's answers are the distributed ledger's own.
@@ -65,6 +67,40 @@ func (n *Node) RecordsByThing(ctx context.Context, thing string, from, to int64,
 	recs, err := n.dist.RecordsByThing(ctx, thing, from, to, limit)
 	n.hooks.query(Query{Kind: QueryThing, Thing: thing, From: from, To: to, Limit: limit}, len(recs), err)
 	return recs, err
+}
+
+// LocalRecordsByThing returns a Thing's records with from ≤ time < to (to 0:
+// no bound), in time order, from this node's store only (what it holds as
+// owner or replica): no message is sent. The Web of Things lists its registry
+// this way, each node answering for the range it owns.
+func (n *Node) LocalRecordsByThing(thing string, from, to int64, limit int) ([][]byte, error) {
+	ids, err := n.store.RecordsByThing(thing, from, to, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, 0, len(ids))
+	for _, id := range ids {
+		b, err := n.store.Record(id)
+		if err != nil {
+			return nil, fmt.Errorf("index names record %x: %w", id, err)
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// KeyRange is a range of ring keys, (From, To]; (a, a] is the whole ring.
+type KeyRange = placement.Range
+
+// OwnRange returns the keys this node owns now, (predecessor, self], from its
+// own view of the ring: no message is sent. ok is false while it does not know
+// its predecessor (it owns nothing new then). A node without a ring, or alone
+// in one, owns the whole ring.
+func (n *Node) OwnRange() (r KeyRange, ok bool) {
+	if n.ring == nil {
+		return KeyRange{From: n.ID(), To: n.ID()}, true
+	}
+	return placement.Own(n.ring.State())
 }
 
 // found counts one record when ok.
