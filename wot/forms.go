@@ -12,11 +12,11 @@ import (
 //
 //	HTTP      /things/{id}/properties/{name}             readproperty (GET), writeproperty (PUT)
 //	          /things/{id}/properties/{name}/observable  observeproperty: SSE or long-poll
-//	WebSocket /object/{id}/viewer                        observeproperty, observeallproperties
-//	          /object/{id}/send                          writeproperty, writemultipleproperties
-//	CoAP      /things/{id}/properties/{name}             readproperty (GET)
-//	          /object/{id}/send                          writeproperty, writemultipleproperties (POST)
-//	          /object/{id}/viewer                        observeproperty, observeallproperties (Observe)
+//	WebSocket /object/{id}/viewer                        observeallproperties (each record)
+//	          /object/{id}/send                          writemultipleproperties (each frame a reading)
+//	CoAP      /things/{id}/properties/{name}             readproperty (GET), observeproperty (Observe)
+//	          /object/{id}/send                          writemultipleproperties (POST)
+//	          /object/{id}/viewer                        observeallproperties (Observe)
 
 const (
 	ctJSON = "application/json"
@@ -56,14 +56,15 @@ func (t *Things) addForms(thing string, td map[string]any) {
 				tdForm(b.http+path, "writeproperty", "htv:methodName", "PUT"),
 				withSubprotocol(tdForm(b.http+path+"/observable", "observeproperty", "htv:methodName", "GET"), "sse"),
 				withSubprotocol(tdForm(b.http+path+"/observable", "observeproperty", "htv:methodName", "GET"), "longpoll"),
-				tdForm(b.ws+object+"/viewer", "observeproperty", "", ""),
-				tdForm(b.ws+object+"/send", "writeproperty", "", ""),
 			}
+			// The device paths (/object/{id}/send, /viewer) carry whole
+			// readings and records, not one property's value: they are
+			// Thing-level forms below. CoAP observes a property where it is
+			// read, and its notifications carry the bare value.
 			if b.coap != "" {
 				forms = append(forms,
 					tdForm(b.coap+path, "readproperty", "cov:method", "GET"),
-					tdForm(b.coap+object+"/send", "writeproperty", "cov:method", "POST"),
-					withSubprotocol(tdForm(b.coap+object+"/viewer", "observeproperty", "cov:method", "GET"), "cov:observe"),
+					withSubprotocol(tdForm(b.coap+path, "observeproperty", "cov:method", "GET"), "cov:observe"),
 				)
 			}
 			prop["forms"] = append(formList(prop["forms"]), forms...)

@@ -180,13 +180,12 @@ func checkPropertyForms(tb testing.TB, th *Things, thing, name string, p map[str
 		{"http", "writeproperty", "", "PUT"}:           prop,
 		{"http", "observeproperty", "sse", "GET"}:      prop + "/observable",
 		{"http", "observeproperty", "longpoll", "GET"}: prop + "/observable",
-		{"ws", "observeproperty", "", ""}:              "ws://" + httpAddr + "/object/" + thing + "/viewer",
-		{"ws", "writeproperty", "", ""}:                "ws://" + httpAddr + "/object/" + thing + "/send",
 	}
+	// The device paths carry whole readings and records: Thing-level forms
+	// only (checkCommon), never a property's.
 	if th.cfg.CoAPAddr != "" {
 		want[key{"coap", "readproperty", "", "GET"}] = "coap://" + coapAddr + "" + tdPath(thing) + "/properties/" + url.PathEscape(name)
-		want[key{"coap", "writeproperty", "", "POST"}] = "coap://" + coapAddr + "/object/" + thing + "/send"
-		want[key{"coap", "observeproperty", "cov:observe", "GET"}] = "coap://" + coapAddr + "/object/" + thing + "/viewer"
+		want[key{"coap", "observeproperty", "cov:observe", "GET"}] = "coap://" + coapAddr + tdPath(thing) + "/properties/" + url.PathEscape(name)
 	}
 	for k, href := range want {
 		if got[k] != href {
