@@ -92,6 +92,8 @@ type Node struct {
 	// deviceCoAP serves the plain CoAP datagrams of devices on the CoAP
 	// port (ServeDeviceCoAP); nil drops them.
 	deviceCoAP atomic.Pointer[rpc.PlainCoAP]
+	// coapAddr is host:port of the CoAP port as advertised (Start).
+	coapAddr string
 	closeOnce  sync.Once
 	closeErr   error
 }

@@ -187,6 +187,11 @@ func (n *Node) ServeDeviceCoAP(h rpc.PlainCoAP) {
 	n.deviceCoAP.Store(&h)
 }
 
+// CoAPAddr is host:port where clients reach the started node's CoAP port
+// (the advertised host and the port it listens on); "" for a node not made
+// by Start.
+func (n *Node) CoAPAddr() string { return n.coapAddr }
+
 // servePlainCoAP is the CoAP transport's Plain: it hands the datagram to
 // ServeDeviceCoAP's handler, if any.
 func (n *Node) servePlainCoAP(dgram []byte, from netip.AddrPort, reply func([]byte) error) {
@@ -292,6 +297,7 @@ func (n *Node) startRing(advHost string, httpPort int, mux *http.ServeMux) (*dri
 		}
 		n.reverifiers = append(n.reverifiers, ws, co)
 		bound, _ := co.LocalAddr().(*net.UDPAddr)
+		n.coapAddr = net.JoinHostPort(advHost, fmt.Sprint(bound.Port))
 		mux.Handle(rpc.ReceivePattern, ws.Handler())
 		self = chord.Peer{ID: id, Addr: wsAddr}
 		if n.cfg.RPC == rpc.SchemeCoAP {

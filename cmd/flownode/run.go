@@ -81,6 +81,13 @@ func cmdRun(args []string, stdout io.Writer) error {
 		return usageErr("%v", err)
 	}
 	n.Handle("/", api.NewServer(n, log.Named("http")))
+	stopThings, err := serveThings(n, log)
+	if err != nil {
+		shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		n.Stop(shutCtx)
+		return fmt.Errorf("web of things: %w", err)
+	}
 	fmt.Fprintf(stdout, "flownode %s is running: dashboard at http://%s/ (data in %s, profile %s)\n", n.ID(), n.Self().Addr, *data, profile.Name)
 	netw := n.Members().Description()
 	fmt.Fprintf(stdout, "network %s (authority %s)\n", netw.Name, netw.Fingerprint())
@@ -92,6 +99,7 @@ func cmdRun(args []string, stdout io.Writer) error {
 
 	runErr := n.Wait()
 	stop()
+	stopThings()
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := n.Stop(shutCtx); err != nil && runErr == nil {
