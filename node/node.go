@@ -93,9 +93,9 @@ type Node struct {
 	// port (ServeDeviceCoAP); nil drops them.
 	deviceCoAP atomic.Pointer[rpc.PlainCoAP]
 	// coapAddr is host:port of the CoAP port as advertised (Start).
-	coapAddr string
-	closeOnce  sync.Once
-	closeErr   error
+	coapAddr  string
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Open opens (or creates) the node's data directory.
