@@ -86,6 +86,7 @@ type Node struct {
 	dist        *ringledger.Ledger // its share of the distributed ledger
 	hooks       *hooks
 	ops         opTable  // the layers' ops (ops.go)
+	puts        putHooks // the layers' entry hooks (onput.go)
 	run         *running // set by Start
 	closeOnce   sync.Once
 	closeErr    error
