@@ -1,0 +1,541 @@
+package wot
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/flownode/flownode/ledger"
+	"github.com/flownode/flownode/node"
+)
+
+// Observation across the ring.
+//
+// Each Thing has a rendezvous node, successor(SHA-1("observe:" + thing)).
+// A node with local subscriptions of a Thing holds a lease there
+// ("wot.subscribe", renewed every renewEvery, gone after leaseTTL). The
+// entry node of a reading, once the put is acknowledged, delivers it to its
+// own subscriptions at once and queues it for the rendezvous
+// ("wot.publish"), which forwards it to every other node holding a lease
+// ("wot.notify"); those deliver it to their subscriptions.
+//
+// Order: an entry node numbers the updates it publishes (one sequence per
+// node start, its epoch) and sends a Thing's publications one at a time, in
+// order, from one goroutine per Thing; the rendezvous answers a publication
+// only after forwarding it, so a Thing's updates from one entry node reach
+// each subscribed node in order. A retried publication (its answer lost) is
+// dropped by sequence at the receiver, and a record published twice (an
+// idempotent resend) by txID (hub.deliver).
+//
+// Cost per batch of readings of one Thing (one put of a WebSocket
+// connection, up to publishBatch readings): 1 message to the rendezvous (0
+// when the entry node is the rendezvous) and 1 per other node holding a
+// lease, plus each receiver's signature check of every record. Leases cost
+// one message per node and rendezvous every renewEvery, for all its Things.
+//
+// Failures: a publication that fails (the rendezvous down or changing) is
+// retried publishAttempts times, then dropped: those updates are lost to
+// remote observers (counted in Stats), never to the ledger. When the
+// rendezvous moves (a join or leave), a node that is no longer the
+// rendezvous forwards publications to the new one once (an entry node with
+// an old view of the ring), and refuses leases; the subscribers register
+// with the new one on their next renewal (within renewEvery: updates
+// published meanwhile are lost to them).
+
+// Op names.
+const (
+	opSubscribe = "wot.subscribe"
+	opPublish   = "wot.publish"
+	opNotify    = "wot.notify"
+)
+
+// Timers and bounds of the fan-out.
+var (
+	// renewEvery is how often a node renews its leases; leaseTTL how long a
+	// lease lasts without renewal.
+	renewEvery = 10 * time.Second
+	leaseTTL   = 30 * time.Second
+)
+
+const (
+	callTimeout     = 5 * time.Second
+	publishAttempts = 3
+	// publishBatch and publishBytes bound one publication (the rpc codec
+	// takes envelopes of 64 KiB).
+	publishBatch = 64
+	publishBytes = 40 << 10
+	// queueBytes bounds what all of a node's publication queues hold;
+	// queueThings how many Things may have one at a time. Past either,
+	// updates are not published (remote observers lose them).
+	queueBytes  = 16 << 20
+	queueThings = 1024
+	// leasesPerPeer and leasesTotal bound the leases a rendezvous holds.
+	leasesPerPeer = 8192
+	leasesTotal   = 65536
+	// subscribeBatch bounds the Things of one lease request.
+	subscribeBatch = 256
+)
+
+// rendezvousKey is the ring key of a Thing's rendezvous.
+func rendezvousKey(thing string) ledger.Key {
+	return ledger.Key(sha1.Sum([]byte("observe:" + thing)))
+}
+
+// Wire bodies.
+type (
+	subscribeBody struct {
+		Things []string `json:"things"`
+	}
+	subscribeAnswer struct {
+		TTLms   int64    `json:"ttlMs"`
+		Refused []string `json:"refused,omitempty"` // over the rendezvous' bounds
+	}
+	publishBody struct {
+		Thing     string            `json:"thing"`
+		Entry     ledger.Key        `json:"entry"` // the entry node, when forwarded
+		Epoch     uint64            `json:"epoch,string"`
+		Seq       uint64            `json:"seq,string"` // of the first record
+		Records   []json.RawMessage `json:"records"`
+		Forwarded bool              `json:"forwarded,omitempty"`
+	}
+	publishAnswer struct {
+		Subscribers int `json:"subscribers"`
+	}
+	notifyAnswer struct {
+		Unwanted bool `json:"unwanted,omitempty"` // no subscription here: drop the lease
+	}
+)
+
+// fanoutStats count what observation across the ring lost.
+type fanoutStats struct {
+	notPublished atomic.Uint64 // updates dropped before the rendezvous (queues full, rendezvous down)
+	badNotices   atomic.Uint64 // records in notifications that did not check
+}
+
+// ---- the entry node: publication queues ----
+
+type publisher struct {
+	l      *live
+	mu     sync.Mutex
+	queues map[string]*pubQueue
+	bytes  int
+}
+
+type pubQueue struct {
+	items []pubItem
+}
+
+type pubItem struct {
+	seq    uint64
+	record json.RawMessage
+}
+
+// enqueue queues a Thing's updates for its rendezvous, numbered in order,
+// and starts the Thing's sender if it is idle. It never blocks.
+func (p *publisher) enqueue(thing string, ups []Update) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.queues == nil {
+		p.queues = map[string]*pubQueue{}
+	}
+	q := p.queues[thing]
+	if q == nil {
+		if len(p.queues) >= queueThings || p.l.ctx.Err() != nil {
+			p.l.stats.notPublished.Add(uint64(len(ups)))
+			return
+		}
+		q = &pubQueue{}
+		p.queues[thing] = q
+		p.l.wg.Add(1)
+		go p.run(thing, q)
+	}
+	for _, u := range ups {
+		if p.bytes+len(u.Record) > queueBytes {
+			p.l.stats.notPublished.Add(1)
+			continue
+		}
+		p.bytes += len(u.Record)
+		q.items = append(q.items, pubItem{seq: p.l.seq.Add(1), record: u.Record})
+	}
+}
+
+// run sends a Thing's queue, a batch at a time, until it is empty.
+func (p *publisher) run(thing string, q *pubQueue) {
+	defer p.l.wg.Done()
+	for {
+		p.mu.Lock()
+		n, size := 0, 0
+		for n < len(q.items) && n < publishBatch && (n == 0 || size+len(q.items[n].record) <= publishBytes) {
+			size += len(q.items[n].record)
+			n++
+		}
+		if n == 0 {
+			delete(p.queues, thing)
+			p.mu.Unlock()
+			return
+		}
+		batch := q.items[:n:n]
+		q.items = q.items[n:]
+		p.mu.Unlock()
+
+		p.publish(thing, batch)
+
+		p.mu.Lock()
+		p.bytes -= size
+		p.mu.Unlock()
+	}
+}
+
+// publish sends one batch to the Thing's rendezvous, retrying a few times.
+func (p *publisher) publish(thing string, batch []pubItem) {
+	l := p.l
+	body := publishBody{Thing: thing, Entry: l.t.node.ID(), Epoch: l.epoch, Seq: batch[0].seq, Records: make([]json.RawMessage, len(batch))}
+	for i, it := range batch {
+		body.Records[i] = it.record
+	}
+	var err error
+	for attempt := 0; attempt < publishAttempts; attempt++ {
+		if attempt > 0 && !sleepCtx(l.ctx, time.Duration(attempt)*200*time.Millisecond) {
+			break
+		}
+		ctx, cancel := context.WithTimeout(l.ctx, callTimeout)
+		var rdv node.Peer
+		rdv, err = l.t.node.Owner(ctx, rendezvousKey(thing))
+		if err == nil {
+			err = l.t.node.CallOp(ctx, rdv, opPublish, body, nil)
+		}
+		cancel()
+		if err == nil {
+			return
+		}
+	}
+	l.stats.notPublished.Add(uint64(len(batch)))
+	if l.ctx.Err() == nil {
+		l.t.log.Info("updates not published to remote observers", zap.String("thing", thing), zap.Int("records", len(batch)), zap.Error(err))
+	}
+}
+
+// ---- the rendezvous: leases and forwarding ----
+
+type leaseTable struct {
+	mu      sync.Mutex
+	byThing map[string]map[ledger.Key]lease
+	perPeer map[ledger.Key]int
+	total   int
+}
+
+type lease struct {
+	peer  node.Peer
+	until time.Time
+}
+
+// grant adds or renews p's lease of thing; false when over the bounds.
+func (lt *leaseTable) grant(thing string, p node.Peer, until time.Time) bool {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	if lt.byThing == nil {
+		lt.byThing, lt.perPeer = map[string]map[ledger.Key]lease{}, map[ledger.Key]int{}
+	}
+	ls := lt.byThing[thing]
+	if _, renew := ls[p.ID]; !renew {
+		if lt.total >= leasesTotal || lt.perPeer[p.ID] >= leasesPerPeer {
+			return false
+		}
+		if ls == nil {
+			ls = map[ledger.Key]lease{}
+			lt.byThing[thing] = ls
+		}
+		lt.perPeer[p.ID]++
+		lt.total++
+	}
+	ls[p.ID] = lease{peer: p, until: until}
+	return true
+}
+
+// holders lists the peers with a live lease of thing, but not except.
+func (lt *leaseTable) holders(thing string, except ledger.Key, now time.Time) []node.Peer {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	var out []node.Peer
+	for id, ls := range lt.byThing[thing] {
+		if now.After(ls.until) {
+			lt.dropLocked(thing, id)
+			continue
+		}
+		if id != except {
+			out = append(out, ls.peer)
+		}
+	}
+	return out
+}
+
+func (lt *leaseTable) drop(thing string, id ledger.Key) {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	lt.dropLocked(thing, id)
+}
+
+func (lt *leaseTable) dropLocked(thing string, id ledger.Key) {
+	ls := lt.byThing[thing]
+	if _, ok := ls[id]; !ok {
+		return
+	}
+	delete(ls, id)
+	if len(ls) == 0 {
+		delete(lt.byThing, thing)
+	}
+	lt.total--
+	if lt.perPeer[id]--; lt.perPeer[id] <= 0 {
+		delete(lt.perPeer, id)
+	}
+}
+
+// sweep drops expired leases.
+func (lt *leaseTable) sweep(now time.Time) {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	for thing, ls := range lt.byThing {
+		for id, l := range ls {
+			if now.After(l.until) {
+				lt.dropLocked(thing, id)
+			}
+		}
+	}
+}
+
+// rendezvousOf returns the Thing's rendezvous and whether it is this node.
+func (l *live) rendezvousOf(ctx context.Context, thing string) (node.Peer, bool, error) {
+	p, err := l.t.node.Owner(ctx, rendezvousKey(thing))
+	return p, err == nil && p.ID == l.t.node.ID(), err
+}
+
+// handleSubscribe grants leases to the sender for the Things this node is
+// the rendezvous of. Verified: the sender is a member (the node checks);
+// each Thing ID is valid; this node is the Thing's rendezvous; the leases
+// fit the bounds. The Things it cannot lease are listed as refused.
+func (l *live) handleSubscribe(ctx context.Context, from node.Peer, raw json.RawMessage) (any, error) {
+	var b subscribeBody
+	if err := node.DecodeOp(opSubscribe, raw, &b); err != nil {
+		return nil, err
+	}
+	if len(b.Things) == 0 || len(b.Things) > subscribeBatch {
+		return nil, node.Refuse(node.CodeRefused, "%d Things in one lease request; 1 to %d", len(b.Things), subscribeBatch)
+	}
+	ans := subscribeAnswer{TTLms: leaseTTL.Milliseconds()}
+	until := time.Now().Add(leaseTTL)
+	for _, thing := range b.Things {
+		if err := ledger.ValidThingID(thing); err != nil {
+			return nil, node.Refuse(node.CodeRefused, "%v", err)
+		}
+		// A lease is held for the call's authenticated sender, so it cannot
+		// be forwarded: a node that is not (or no longer) the rendezvous
+		// refuses, and the sender asks again on its next renewal.
+		_, self, err := l.rendezvousOf(ctx, thing)
+		if err != nil || !self || !l.leases.grant(thing, from, until) {
+			ans.Refused = append(ans.Refused, thing)
+		}
+	}
+	return ans, nil
+}
+
+// handlePublish forwards an entry node's updates of a Thing to the nodes
+// holding leases (not the entry node, which delivered them itself), and
+// answers once they have all answered or timed out, so that the entry
+// node's next publication comes after. Verified: the sender is a member;
+// the Thing ID is valid; this node is the Thing's rendezvous (else it
+// forwards once to the one it finds, for an entry node with an old view).
+// The records themselves are checked by each receiver (handleNotify).
+func (l *live) handlePublish(ctx context.Context, from node.Peer, raw json.RawMessage) (any, error) {
+	var b publishBody
+	if err := node.DecodeOp(opPublish, raw, &b); err != nil {
+		return nil, err
+	}
+	if err := ledger.ValidThingID(b.Thing); err != nil {
+		return nil, node.Refuse(node.CodeRefused, "%v", err)
+	}
+	if len(b.Records) == 0 || len(b.Records) > publishBatch {
+		return nil, node.Refuse(node.CodeRefused, "%d records in one publication; 1 to %d", len(b.Records), publishBatch)
+	}
+	if !b.Forwarded {
+		b.Entry = from.ID
+	}
+	rdv, self, err := l.rendezvousOf(ctx, b.Thing)
+	if err != nil {
+		return nil, node.Refuse(node.CodeUnavailable, "finding the rendezvous of %s: %v", b.Thing, err)
+	}
+	if !self {
+		if b.Forwarded {
+			return nil, node.Refuse(node.CodeMisrouted, "this node is not the rendezvous of %s", b.Thing)
+		}
+		// Leases this node still holds from before the ring changed get
+		// the updates too, until their holders renew with the new
+		// rendezvous (receivers drop the duplicates by sequence).
+		if holders := l.leases.holders(b.Thing, b.Entry, time.Now()); len(holders) > 0 {
+			l.notifyAll(ctx, holders, b)
+		}
+		b.Forwarded = true
+		var ans publishAnswer
+		err := l.t.node.CallOp(ctx, rdv, opPublish, b, &ans)
+		return ans, err
+	}
+	holders := l.leases.holders(b.Thing, b.Entry, time.Now())
+	l.notifyAll(ctx, holders, b)
+	return publishAnswer{Subscribers: len(holders)}, nil
+}
+
+// notifyAll sends b to every holder at once and drops the leases of those
+// that have no subscription left.
+func (l *live) notifyAll(ctx context.Context, holders []node.Peer, b publishBody) {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, p := range holders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var ans notifyAnswer
+			if err := l.t.node.CallOp(ctx, p, opNotify, b, &ans); err != nil {
+				l.t.log.Debug("notify failed", zap.String("peer", p.Addr), zap.Error(err))
+				return
+			}
+			if ans.Unwanted {
+				l.leases.drop(b.Thing, p.ID)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// handleNotify delivers a rendezvous' forwarded updates to this node's
+// subscriptions. Verified: the sender is a member; each record parses,
+// verifies on its own (signature, H_DATA, txID: ledger CheckSelf) and is of
+// the Thing named; records that do not are dropped and counted. Duplicates
+// and retries are dropped by the hub (entry, epoch, sequence; txID).
+func (l *live) handleNotify(ctx context.Context, from node.Peer, raw json.RawMessage) (any, error) {
+	var b publishBody
+	if err := node.DecodeOp(opNotify, raw, &b); err != nil {
+		return nil, err
+	}
+	if len(b.Records) > publishBatch {
+		return nil, node.Refuse(node.CodeRefused, "%d records in one notification; at most %d", len(b.Records), publishBatch)
+	}
+	if !l.hub.wants(b.Thing) {
+		return notifyAnswer{Unwanted: true}, nil
+	}
+	ups := make([]Update, 0, len(b.Records))
+	seqs := make([]uint64, 0, len(b.Records))
+	for i, rec := range b.Records {
+		u, err := checkedUpdate(rec, b.Thing)
+		if err != nil {
+			l.stats.badNotices.Add(1)
+			l.t.log.Warn("a notification's record does not check", zap.String("from", from.Addr), zap.Error(err))
+			continue
+		}
+		ups = append(ups, u)
+		seqs = append(seqs, b.Seq+uint64(i))
+	}
+	if len(ups) > 0 {
+		l.latest.put(ups[len(ups)-1])
+	}
+	src := source{node: b.Entry, epoch: b.Epoch}
+	wanted := true
+	// Runs of consecutive sequences go to the hub together.
+	for i := 0; i < len(ups); {
+		j := i + 1
+		for j < len(ups) && seqs[j] == seqs[j-1]+1 {
+			j++
+		}
+		wanted = l.hub.deliver(b.Thing, &src, seqs[i], ups[i:j])
+		i = j
+	}
+	return notifyAnswer{Unwanted: !wanted}, nil
+}
+
+// checkedUpdate parses a record from a peer and checks it on its own.
+func checkedUpdate(raw []byte, thing string) (Update, error) {
+	r, err := ledger.ParseRecord(raw)
+	if err != nil {
+		return Update{}, err
+	}
+	if err := r.CheckSelf(raw); err != nil {
+		return Update{}, err
+	}
+	if r.Thing != thing {
+		return Update{}, fmt.Errorf("a record of %q in a notification of %q", r.Thing, thing)
+	}
+	return Update{Thing: r.Thing, TxID: r.TxID, Time: r.Time, Value: r.Data, Record: raw}, nil
+}
+
+// ---- the subscriber: leases ----
+
+// register asks the rendezvous of each Thing for a lease, grouped by
+// rendezvous (one message each).
+func (l *live) register(ctx context.Context, things []string) error {
+	groups := map[ledger.Key][]string{}
+	peers := map[ledger.Key]node.Peer{}
+	var errs []error
+	for _, th := range things {
+		p, err := l.t.node.Owner(ctx, rendezvousKey(th))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		groups[p.ID] = append(groups[p.ID], th)
+		peers[p.ID] = p
+	}
+	for id, ths := range groups {
+		for len(ths) > 0 {
+			n := min(len(ths), subscribeBatch)
+			var ans subscribeAnswer
+			if err := l.t.node.CallOp(ctx, peers[id], opSubscribe, subscribeBody{Things: ths[:n]}, &ans); err != nil {
+				errs = append(errs, err)
+			} else if len(ans.Refused) > 0 {
+				errs = append(errs, fmt.Errorf("rendezvous %s refused leases of %d Things", peers[id].Addr, len(ans.Refused)))
+			}
+			ths = ths[n:]
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// renewLoop renews this node's leases and sweeps the expired ones it holds
+// as rendezvous, every renewEvery, until the layer closes.
+func (l *live) renewLoop() {
+	defer l.wg.Done()
+	tk := time.NewTicker(renewEvery)
+	defer tk.Stop()
+	for {
+		select {
+		case <-l.ctx.Done():
+			return
+		case <-tk.C:
+		}
+		l.leases.sweep(time.Now())
+		if things := l.hub.observed(); len(things) > 0 {
+			ctx, cancel := context.WithTimeout(l.ctx, renewEvery)
+			if err := l.register(ctx, things); err != nil && l.ctx.Err() == nil {
+				l.t.log.Info("renewing observation leases", zap.Error(err))
+			}
+			cancel()
+		}
+	}
+}
+
+// sleepCtx waits d unless ctx ends first (false).
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
