@@ -23,8 +23,8 @@ import (
 //
 //	/object/{id}/send    each JSON text frame is a reading (a JSON array: a batch of
 //	                     readings); a device that reads gets one reply frame per frame,
-//	                     in order: the receipt ({"txID": ..}; an array of them for a
-//	                     batch) or {"error": ..} for a frame that changed nothing
+//	                     in order: {"txID": ..} (an array of them for a batch frame)
+//	                     or {"error": ..} for a frame that changed nothing
 //	/object/{id}/viewer  each new record of the Thing (the signed JSON-LD record), in order
 //	/object/{id}/status  {"isAlive": true|false} now and on every change
 //
@@ -36,13 +36,16 @@ const (
 	frameLimit       = 256 << 10 // one frame; larger closes the connection with 1009
 	maxFrameReadings = 256       // readings in one batch frame
 	frameQueue       = 64        // frames read and not yet stored, per connection
-	groupReadings    = 256       // readings one put of a connection carries at most
-	replyQueue       = 64        // reply frames not yet written; past it they are dropped
-	controlLimit     = 4096      // what a viewer or status watcher may send us (ignored)
-	writeWait        = 10 * time.Second
-	pongWait         = 60 * time.Second // silence after which a connection is dead
-	pingEvery        = 25 * time.Second
-	storeTimeout     = 30 * time.Second // one put of a connection's frames
+	groupReadings    = 256       // readings (and frames) one put of a connection carries at most
+	// replyQueue bounds the replies not yet written (about 80 bytes each);
+	// past it they are dropped. It holds the replies of several puts, so
+	// that a device reading its replies does not lose any.
+	replyQueue   = 4 * groupReadings
+	controlLimit = 4096 // what a viewer or status watcher may send us (ignored)
+	writeWait    = 10 * time.Second
+	pongWait     = 60 * time.Second // silence after which a connection is dead
+	pingEvery    = 25 * time.Second
+	storeTimeout = 30 * time.Second // one put of a connection's frames
 )
 
 var upgrader = websocket.Upgrader{
@@ -190,7 +193,7 @@ func (dc *deviceConn) putLoop() {
 	for f := range dc.frames {
 		group, n := []frame{f}, len(f.values)
 	more:
-		for n < groupReadings {
+		for n < groupReadings && len(group) < groupReadings {
 			select {
 			case g, ok := <-dc.frames:
 				if !ok {
@@ -241,10 +244,8 @@ func (dc *deviceConn) store(group []frame) {
 			dc.reply(errorFrame(f.err.Error()))
 		case err != nil:
 			dc.reply(errorFrame(notStored(err)))
-		case f.batch:
-			dc.reply(mustJSON(rcs[i : i+len(f.values)]))
 		default:
-			dc.reply(mustJSON(rcs[i]))
+			dc.reply(receiptFrame(rcs[i:i+len(f.values)], f.batch))
 		}
 		i += len(f.values)
 	}
@@ -264,13 +265,10 @@ func (dc *deviceConn) storeEach(ctx context.Context, group []frame, readings []l
 			rs[j].Resend = rs[j].Time != 0
 		}
 		rcs, err := dc.t.put(ctx, rs)
-		switch {
-		case err != nil:
+		if err != nil {
 			dc.reply(errorFrame(notStored(err)))
-		case f.batch:
-			dc.reply(mustJSON(rcs))
-		default:
-			dc.reply(mustJSON(rcs[0]))
+		} else {
+			dc.reply(receiptFrame(rcs, f.batch))
 		}
 	}
 }
@@ -566,6 +564,26 @@ func (cs *connSet) closeAll() {
 	for _, c := range all {
 		c.Close()
 	}
+}
+
+// deviceReceipt is the reply to a stored reading: its txID (the whole
+// receipt, and the record, are GET /api/v1/records/{txID} away). Replies
+// are kept this small because a connection may hold replyQueue of them.
+type deviceReceipt struct {
+	TxID ledger.Hash `json:"txID"`
+}
+
+// receiptFrame is the reply to a stored frame: one receipt, or an array
+// for a batch frame.
+func receiptFrame(rcs []node.Receipt, batch bool) []byte {
+	out := make([]deviceReceipt, len(rcs))
+	for i, rc := range rcs {
+		out[i] = deviceReceipt{TxID: rc.TxID}
+	}
+	if !batch {
+		return mustJSON(out[0])
+	}
+	return mustJSON(out)
 }
 
 // errorFrame is the reply to a frame that changed nothing.

@@ -65,8 +65,13 @@ var (
 )
 
 const (
-	callTimeout     = 5 * time.Second
-	publishAttempts = 3
+	// notifyTimeout bounds a rendezvous' notification of one node (tried
+	// notifyAttempts times); publishTimeout an entry node's publication,
+	// which waits for those.
+	notifyTimeout   = 5 * time.Second
+	notifyAttempts  = 1
+	publishTimeout  = notifyAttempts*notifyTimeout + 5*time.Second
+	publishAttempts = 5
 	// publishBatch and publishBytes bound one publication (the rpc codec
 	// takes envelopes of 64 KiB).
 	publishBatch = 64
@@ -116,6 +121,7 @@ type (
 // fanoutStats count what observation across the ring lost.
 type fanoutStats struct {
 	notPublished atomic.Uint64 // updates dropped before the rendezvous (queues full, rendezvous down)
+	notNotified  atomic.Uint64 // updates a rendezvous failed to deliver to an observing node (the entry node retries)
 	badNotices   atomic.Uint64 // records in notifications that did not check
 }
 
@@ -205,7 +211,7 @@ func (p *publisher) publish(thing string, batch []pubItem) {
 		if attempt > 0 && !sleepCtx(l.ctx, time.Duration(attempt)*200*time.Millisecond) {
 			break
 		}
-		ctx, cancel := context.WithTimeout(l.ctx, callTimeout)
+		ctx, cancel := context.WithTimeout(l.ctx, publishTimeout)
 		var rdv node.Peer
 		rdv, err = l.t.node.Owner(ctx, rendezvousKey(thing))
 		if err == nil {
@@ -378,7 +384,7 @@ func (l *live) handlePublish(ctx context.Context, from node.Peer, raw json.RawMe
 		// the updates too, until their holders renew with the new
 		// rendezvous (receivers drop the duplicates by sequence).
 		if holders := l.leases.holders(b.Thing, b.Entry, time.Now()); len(holders) > 0 {
-			l.notifyAll(ctx, holders, b)
+			l.notifyAll(ctx, holders, b) // best effort: these leases are on their way out
 		}
 		b.Forwarded = true
 		var ans publishAnswer
@@ -386,31 +392,44 @@ func (l *live) handlePublish(ctx context.Context, from node.Peer, raw json.RawMe
 		return ans, err
 	}
 	holders := l.leases.holders(b.Thing, b.Entry, time.Now())
-	l.notifyAll(ctx, holders, b)
+	if failed := l.notifyAll(ctx, holders, b); failed > 0 {
+		// The entry node publishes again; the nodes that had it drop the
+		// copy by sequence.
+		return nil, node.Refuse(node.CodeUnavailable, "%d of %d observing nodes did not take the updates of %s", failed, len(holders), b.Thing)
+	}
 	return publishAnswer{Subscribers: len(holders)}, nil
 }
 
-// notifyAll sends b to every holder at once and drops the leases of those
-// that have no subscription left.
-func (l *live) notifyAll(ctx context.Context, holders []node.Peer, b publishBody) {
-	ctx, cancel := context.WithTimeout(ctx, callTimeout)
-	defer cancel()
+// notifyAll sends b to every holder at once (a failed call is tried again:
+// a duplicate is dropped by sequence), drops the leases of those that have
+// no subscription left, and returns how many holders failed every attempt.
+func (l *live) notifyAll(ctx context.Context, holders []node.Peer, b publishBody) int {
+	var failed atomic.Int64
 	var wg sync.WaitGroup
 	for _, p := range holders {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var ans notifyAnswer
-			if err := l.t.node.CallOp(ctx, p, opNotify, b, &ans); err != nil {
-				l.t.log.Debug("notify failed", zap.String("peer", p.Addr), zap.Error(err))
-				return
+			var err error
+			for attempt := 0; attempt < notifyAttempts && ctx.Err() == nil; attempt++ {
+				var ans notifyAnswer
+				cctx, cancel := context.WithTimeout(ctx, notifyTimeout)
+				err = l.t.node.CallOp(cctx, p, opNotify, b, &ans)
+				cancel()
+				if err == nil {
+					if ans.Unwanted {
+						l.leases.drop(b.Thing, p.ID)
+					}
+					return
+				}
 			}
-			if ans.Unwanted {
-				l.leases.drop(b.Thing, p.ID)
-			}
+			failed.Add(1)
+			l.stats.notNotified.Add(uint64(len(b.Records)))
+			l.t.log.Info("updates not delivered to an observing node", zap.String("peer", p.Addr), zap.String("thing", b.Thing), zap.Error(err))
 		}()
 	}
 	wg.Wait()
+	return int(failed.Load())
 }
 
 // handleNotify delivers a rendezvous' forwarded updates to this node's
@@ -442,7 +461,7 @@ func (l *live) handleNotify(ctx context.Context, from node.Peer, raw json.RawMes
 		seqs = append(seqs, b.Seq+uint64(i))
 	}
 	if len(ups) > 0 {
-		l.latest.put(ups[len(ups)-1])
+		l.latest.put(ups[len(ups)-1], time.Now())
 	}
 	src := source{node: b.Entry, epoch: b.Epoch}
 	wanted := true

@@ -35,34 +35,41 @@ type latestCache struct {
 type latestEntry struct {
 	thing   string
 	u       Update
+	checked time.Time // when u was known to be the newest
 	noValue time.Time // set: nothing on the ring as of then (u is empty)
 }
 
 func (e *latestEntry) size() int { return len(e.thing) + len(e.u.Value) + len(e.u.Record) + 128 }
 
-// get returns the Thing's newest update if known; none reports a recent
-// miss that found nothing.
-func (c *latestCache) get(thing string, now time.Time) (u Update, ok, none bool) {
+// latestFresh is how long a cached value is taken as the newest without
+// asking the ring again, for a Thing this node does not observe (an observed
+// Thing's cache is kept fresh by the notifications).
+const latestFresh = time.Second
+
+// get returns the Thing's newest update if known, and when it was last known
+// to be the newest; none reports a recent miss that found nothing.
+func (c *latestCache) get(thing string, now time.Time) (u Update, checked time.Time, ok, none bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el := c.byID[thing]
 	if el == nil {
-		return Update{}, false, false
+		return Update{}, time.Time{}, false, false
 	}
 	e := el.Value.(*latestEntry)
 	if !e.noValue.IsZero() {
 		if now.Sub(e.noValue) < noValueFor {
-			return Update{}, false, true
+			return Update{}, time.Time{}, false, true
 		}
 		c.drop(el)
-		return Update{}, false, false
+		return Update{}, time.Time{}, false, false
 	}
 	c.lru.MoveToFront(el)
-	return e.u, true, false
+	return e.u, e.checked, true, false
 }
 
-// put keeps u if it is newer than what the cache holds for its Thing.
-func (c *latestCache) put(u Update) {
+// put keeps u, known to be the newest at now, if it is not older than what
+// the cache holds for its Thing.
+func (c *latestCache) put(u Update, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.byID == nil {
@@ -71,11 +78,12 @@ func (c *latestCache) put(u Update) {
 	if el := c.byID[u.Thing]; el != nil {
 		e := el.Value.(*latestEntry)
 		if e.noValue.IsZero() && u.Time < e.u.Time {
+			e.checked = now
 			return
 		}
 		c.drop(el)
 	}
-	c.insert(&latestEntry{thing: u.Thing, u: u})
+	c.insert(&latestEntry{thing: u.Thing, u: u, checked: now})
 }
 
 // putNone remembers that the ring had no value for thing (unless a value
@@ -120,13 +128,21 @@ const (
 
 // newestOnRing reads a Thing's newest record from the ring through
 // node.RecordsByThing, which asks every node (N parallel round trips per
-// read) until the per-Thing time index makes it O(log N). The windows go
-// from small to large; within a window, a full page is followed forward
+// read) until the per-Thing time index makes it O(log N). With since (a
+// cached value's time) it reads from then on, once; else the windows go
+// from small to large. Within a window, a full page is followed forward
 // from its last record's time. A Thing idle for longer than the largest
 // window has no value here (ErrNoValue).
-func (t *Things) newestOnRing(ctx context.Context, thing string, now time.Time) (Update, error) {
-	for _, w := range newestWindows {
-		from := now.Add(-w).UnixNano()
+func (t *Things) newestOnRing(ctx context.Context, thing string, now time.Time, since int64) (Update, error) {
+	froms := make([]int64, 0, len(newestWindows))
+	if since > 0 {
+		froms = append(froms, since)
+	} else {
+		for _, w := range newestWindows {
+			froms = append(froms, now.Add(-w).UnixNano())
+		}
+	}
+	for _, from := range froms {
 		var newest []byte
 		for page := 0; page < newestPages; page++ {
 			recs, err := t.node.RecordsByThing(ctx, thing, from, 0, newestPage)

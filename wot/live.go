@@ -102,7 +102,7 @@ func (l *live) entered(rcs []node.Receipt) {
 	}
 	for _, thing := range order {
 		ups := byThing[thing]
-		l.latest.put(ups[len(ups)-1])
+		l.latest.put(ups[len(ups)-1], time.Now())
 		l.hub.deliver(thing, nil, 0, ups)
 		l.pub.enqueue(thing, ups)
 	}
@@ -216,21 +216,32 @@ func (t *Things) Latest(ctx context.Context, thing string) (Update, error) {
 		return Update{}, fmt.Errorf("%w: %v", ErrBadInput, err)
 	}
 	now := time.Now()
-	u, ok, none := t.live.latest.get(thing, now)
-	if ok {
-		return u, nil
+	cached, checked, ok, none := t.live.latest.get(thing, now)
+	if ok && (now.Sub(checked) < latestFresh || t.live.hub.wants(thing)) {
+		return cached, nil
 	}
 	if none {
 		return Update{}, ErrNoValue
 	}
 	ctx, cancel := context.WithTimeout(ctx, latestTimeout)
 	defer cancel()
-	u, err := t.newestOnRing(ctx, thing, now)
+	var since int64
+	if ok {
+		since = cached.Time // only what is newer than the cached value
+	}
+	u, err := t.newestOnRing(ctx, thing, now, since)
 	switch {
+	case ok && (err != nil || u.Time < cached.Time):
+		// The ring has nothing newer (or cannot say now): the cached
+		// value is still the newest this node knows.
+		if err == nil || errors.Is(err, ErrNoValue) {
+			t.live.latest.put(cached, now)
+		}
+		return cached, nil
 	case errors.Is(err, ErrNoValue):
 		t.live.latest.putNone(thing, now)
 	case err == nil:
-		t.live.latest.put(u)
+		t.live.latest.put(u, now)
 	}
 	return u, err
 }
