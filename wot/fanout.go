@@ -40,14 +40,17 @@ import (
 // lease, plus each receiver's signature check of every record. Leases cost
 // one message per node and rendezvous every renewEvery, for all its Things.
 //
-// Failures: a publication that fails (the rendezvous down or changing) is
-// retried publishAttempts times, then dropped: those updates are lost to
-// remote observers (counted in Stats), never to the ledger. When the
-// rendezvous moves (a join or leave), a node that is no longer the
-// rendezvous forwards publications to the new one once (an entry node with
-// an old view of the ring), and refuses leases; the subscribers register
-// with the new one on their next renewal (within renewEvery: updates
-// published meanwhile are lost to them).
+// Failures: the rendezvous answers a publication with a refusal when a
+// node holding a lease did not take it, and the entry node publishes it
+// again (the nodes that had it drop the copy by sequence), publishAttempts
+// times in all, then drops it: those updates are lost to remote observers
+// (counted in stats), never to the ledger. The same holds while the
+// rendezvous is down. When the rendezvous moves (a join or leave), a node
+// that is no longer the rendezvous forwards publications to the new one
+// once (an entry node with an old view of the ring), and notifies the
+// leases it still holds; it refuses new leases, and the subscribers
+// register with the new rendezvous on their next renewal (within
+// renewEvery).
 
 // Op names.
 const (

@@ -209,8 +209,11 @@ func (t *Things) Subscribe(thing string) (Subscription, error) {
 const latestTimeout = 10 * time.Second
 
 // Latest: see Devices. It answers from the cache of the newest update per
-// Thing this node has seen; a miss reads the ring (newestOnRing: one
-// ring-wide read per window tried) and caches what it finds.
+// Thing this node has seen, when the Thing is observed here (notifications
+// keep it fresh) or the value was known to be the newest less than
+// latestFresh ago; else it asks the ring for anything newer (one ring-wide
+// read from the cached value's time; on a miss, one per window tried:
+// newestOnRing) and caches what it finds.
 func (t *Things) Latest(ctx context.Context, thing string) (Update, error) {
 	if err := ledger.ValidThingID(thing); err != nil {
 		return Update{}, fmt.Errorf("%w: %v", ErrBadInput, err)
