@@ -511,12 +511,14 @@ func (p *presence) tell(thing string, alive bool) {
 }
 
 // connSet counts a node's WebSocket connections (reserve/release) and
-// holds them (add) so that closing the layer closes them.
+// holds them (add) so that closing the layer closes them and waits for
+// their handlers.
 type connSet struct {
-	mu     sync.Mutex
-	n      int
-	open   map[io.Closer]struct{}
-	closed bool
+	mu       sync.Mutex
+	n        int
+	open     map[io.Closer]struct{}
+	closed   bool
+	handlers sync.WaitGroup // one per reserved place
 }
 
 func (cs *connSet) reserve(limit int) bool {
@@ -526,6 +528,7 @@ func (cs *connSet) reserve(limit int) bool {
 		return false
 	}
 	cs.n++
+	cs.handlers.Add(1)
 	return true
 }
 
@@ -551,6 +554,7 @@ func (cs *connSet) release(c io.Closer) {
 	if c != nil {
 		delete(cs.open, c)
 	}
+	cs.handlers.Done()
 }
 
 func (cs *connSet) closeAll() {
@@ -564,6 +568,7 @@ func (cs *connSet) closeAll() {
 	for _, c := range all {
 		c.Close()
 	}
+	cs.handlers.Wait()
 }
 
 // deviceReceipt is the reply to a stored reading: its txID (the whole

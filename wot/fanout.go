@@ -135,6 +135,7 @@ type publisher struct {
 	mu     sync.Mutex
 	queues map[string]*pubQueue
 	bytes  int
+	closed bool // no sender starts once the layer closes
 }
 
 type pubQueue struct {
@@ -156,7 +157,7 @@ func (p *publisher) enqueue(thing string, ups []Update) {
 	}
 	q := p.queues[thing]
 	if q == nil {
-		if len(p.queues) >= queueThings || p.l.ctx.Err() != nil {
+		if len(p.queues) >= queueThings || p.closed {
 			p.l.stats.notPublished.Add(uint64(len(ups)))
 			return
 		}
@@ -173,6 +174,13 @@ func (p *publisher) enqueue(thing string, ups []Update) {
 		p.bytes += len(u.Record)
 		q.items = append(q.items, pubItem{seq: p.l.seq.Add(1), record: u.Record})
 	}
+}
+
+// close stops new senders; the running ones end with the layer's context.
+func (p *publisher) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
 }
 
 // run sends a Thing's queue, a batch at a time, until it is empty.

@@ -65,6 +65,7 @@ func (l *live) init(t *Things) error {
 // goroutines. Updates still queued for the rendezvous are dropped.
 func (l *live) close() {
 	l.cancel()
+	l.pub.close()
 	l.conns.closeAll()
 	l.hub.closeAll()
 	l.wg.Wait()
