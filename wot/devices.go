@@ -32,15 +32,22 @@ import (
 
 // Bounds of the device paths.
 const (
-	maxDeviceConns   = 1024      // WebSocket connections of one node, all three paths
-	frameLimit       = 256 << 10 // one frame; larger closes the connection with 1009
-	maxFrameReadings = 256       // readings in one batch frame
-	frameQueue       = 64        // frames read and not yet stored, per connection
-	groupReadings    = 256       // readings (and frames) one put of a connection carries at most
-	// replyQueue bounds the replies not yet written (about 80 bytes each);
-	// past it they are dropped. It holds the replies of several puts, so
-	// that a device reading its replies does not lose any.
-	replyQueue   = 4 * groupReadings
+	maxDeviceConns = 1024 // WebSocket connections of one node, all three paths
+	// frameLimit bounds one frame, a reading or a batch: larger closes the
+	// connection with 1009.
+	frameLimit       = ledger.MaxDataBytes + 4<<10
+	maxFrameReadings = 256 // readings in one batch frame
+	frameQueue       = 64  // frames read and not yet stored, per connection
+	// frameBudget bounds the bytes of the frames read and not yet stored,
+	// all connections together: past it readers wait (the devices' TCP
+	// windows close), so that many devices sending at once cannot fill a
+	// gateway's memory.
+	frameBudget   = 16 << 20
+	groupReadings = 128 // readings (and frames) one put of a connection carries at most
+	// replyQueue bounds the replies not yet written (about 100 bytes each);
+	// past it they are dropped. It holds the replies of a few puts, so that
+	// a device reading its replies does not lose any.
+	replyQueue   = 3 * groupReadings
 	controlLimit = 4096 // what a viewer or status watcher may send us (ignored)
 	writeWait    = 10 * time.Second
 	pongWait     = 60 * time.Second // silence after which a connection is dead
@@ -99,11 +106,13 @@ type deviceConn struct {
 	dropped atomic.Uint64 // replies dropped: the device does not read them
 }
 
-// frame is one text frame: its readings, or why it was refused.
+// frame is one text frame: its readings, or why it was refused, and the
+// bytes of frameBudget it holds until stored.
 type frame struct {
 	values []json.RawMessage
 	batch  bool
 	err    error
+	size   int64
 }
 
 func (t *Things) serveSend(w http.ResponseWriter, r *http.Request) {
@@ -143,7 +152,10 @@ func (dc *deviceConn) readLoop() {
 			return // closed, oversize (gorilla closed it with 1009), or silent too long
 		}
 		alive()
-		var f frame
+		f := frame{size: int64(len(data))}
+		if dc.t.live.frameBytes.Acquire(dc.t.live.ctx, f.size) != nil {
+			return
+		}
 		if mt != websocket.TextMessage {
 			f.err = errors.New("a binary frame is not a reading: send each reading as a JSON text frame")
 		} else {
@@ -152,6 +164,7 @@ func (dc *deviceConn) readLoop() {
 		select {
 		case dc.frames <- f:
 		case <-dc.t.live.ctx.Done():
+			dc.t.live.frameBytes.Release(f.size)
 			return
 		}
 	}
@@ -206,6 +219,9 @@ func (dc *deviceConn) putLoop() {
 			}
 		}
 		dc.store(group)
+		for _, g := range group {
+			dc.t.live.frameBytes.Release(g.size)
+		}
 	}
 }
 

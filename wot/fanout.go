@@ -46,11 +46,12 @@ import (
 // times in all, then drops it: those updates are lost to remote observers
 // (counted in stats), never to the ledger. The same holds while the
 // rendezvous is down. When the rendezvous moves (a join or leave), a node
-// that is no longer the rendezvous forwards publications to the new one
-// once (an entry node with an old view of the ring), and notifies the
-// leases it still holds; it refuses new leases, and the subscribers
-// register with the new rendezvous on their next renewal (within
-// renewEvery).
+// that is no longer the rendezvous forwards publications and lease requests
+// to the new one once (a sender with an old view of the ring), and notifies
+// the leases it still holds; subscribers register with the new rendezvous
+// on their next renewal (within renewEvery), and a lease that is new there
+// makes their subscriptions catch up from the ring (catchUp) on what they
+// missed meanwhile, if it is newer than what they got.
 
 // Op names.
 const (
@@ -59,13 +60,13 @@ const (
 	opNotify    = "wot.notify"
 )
 
-// Timers and bounds of the fan-out.
-var (
-	// renewEvery is how often a node renews its leases; leaseTTL how long a
-	// lease lasts without renewal.
-	renewEvery = 10 * time.Second
-	leaseTTL   = 30 * time.Second
-)
+// renewInterval is how often a node renews its leases: twice its profile's
+// sync interval, within [1 s, 10 s]; a lease lasts leaseRenewals renewals.
+func renewInterval(p node.Profile) time.Duration {
+	return min(max(2*p.SyncInterval, time.Second), 10*time.Second)
+}
+
+const leaseRenewals = 3
 
 const (
 	// notifyTimeout bounds a rendezvous' notification of one node (tried
@@ -100,10 +101,14 @@ func rendezvousKey(thing string) ledger.Key {
 type (
 	subscribeBody struct {
 		Things []string `json:"things"`
+		// Holder is set by a node forwarding another's request (it is not
+		// the rendezvous as it sees the ring): the lease is the holder's.
+		Holder *node.Peer `json:"holder,omitempty"`
 	}
 	subscribeAnswer struct {
 		TTLms   int64    `json:"ttlMs"`
-		Refused []string `json:"refused,omitempty"` // over the rendezvous' bounds
+		Refused []string `json:"refused,omitempty"` // not the rendezvous, or over its bounds
+		New     []string `json:"new,omitempty"`     // leased now, not renewed: updates may have been missed
 	}
 	publishBody struct {
 		Thing     string            `json:"thing"`
@@ -124,6 +129,7 @@ type (
 // fanoutStats count what observation across the ring lost.
 type fanoutStats struct {
 	notPublished atomic.Uint64 // updates dropped before the rendezvous (queues full, rendezvous down)
+	caughtUp     atomic.Uint64 // updates delivered late, read from the ring after a lease was renewed as new
 	notNotified  atomic.Uint64 // updates a rendezvous failed to deliver to an observing node (the entry node retries)
 	badNotices   atomic.Uint64 // records in notifications that did not check
 }
@@ -253,17 +259,20 @@ type lease struct {
 	until time.Time
 }
 
-// grant adds or renews p's lease of thing; false when over the bounds.
-func (lt *leaseTable) grant(thing string, p node.Peer, until time.Time) bool {
+// grant adds or renews p's lease of thing (fresh: it had none); ok false
+// when over the bounds.
+func (lt *leaseTable) grant(thing string, p node.Peer, until time.Time) (ok, fresh bool) {
 	lt.mu.Lock()
 	defer lt.mu.Unlock()
 	if lt.byThing == nil {
 		lt.byThing, lt.perPeer = map[string]map[ledger.Key]lease{}, map[ledger.Key]int{}
 	}
 	ls := lt.byThing[thing]
-	if _, renew := ls[p.ID]; !renew {
+	old, renew := ls[p.ID]
+	fresh = !renew || time.Now().After(old.until) // an expired lease not swept yet
+	if !renew {
 		if lt.total >= leasesTotal || lt.perPeer[p.ID] >= leasesPerPeer {
-			return false
+			return false, false
 		}
 		if ls == nil {
 			ls = map[ledger.Key]lease{}
@@ -273,7 +282,7 @@ func (lt *leaseTable) grant(thing string, p node.Peer, until time.Time) bool {
 		lt.total++
 	}
 	ls[p.ID] = lease{peer: p, until: until}
-	return true
+	return true, fresh
 }
 
 // holders lists the peers with a live lease of thing, but not except.
@@ -335,8 +344,11 @@ func (l *live) rendezvousOf(ctx context.Context, thing string) (node.Peer, bool,
 
 // handleSubscribe grants leases to the sender for the Things this node is
 // the rendezvous of. Verified: the sender is a member (the node checks);
-// each Thing ID is valid; this node is the Thing's rendezvous; the leases
-// fit the bounds. The Things it cannot lease are listed as refused.
+// each Thing ID is valid; this node is the Thing's rendezvous (else the
+// request is forwarded once to the one this node finds, for the sender:
+// a member could thus lease for another, which only makes the rendezvous
+// notify a node that answers "unwanted"); the leases fit the bounds. The
+// Things it cannot lease are listed as refused.
 func (l *live) handleSubscribe(ctx context.Context, from node.Peer, raw json.RawMessage) (any, error) {
 	var b subscribeBody
 	if err := node.DecodeOp(opSubscribe, raw, &b); err != nil {
@@ -345,19 +357,47 @@ func (l *live) handleSubscribe(ctx context.Context, from node.Peer, raw json.Raw
 	if len(b.Things) == 0 || len(b.Things) > subscribeBatch {
 		return nil, node.Refuse(node.CodeRefused, "%d Things in one lease request; 1 to %d", len(b.Things), subscribeBatch)
 	}
-	ans := subscribeAnswer{TTLms: leaseTTL.Milliseconds()}
-	until := time.Now().Add(leaseTTL)
+	holder := from
+	if b.Holder != nil {
+		holder = *b.Holder
+	}
+	ttl := leaseRenewals * l.renewEvery
+	ans := subscribeAnswer{TTLms: ttl.Milliseconds()}
+	until := time.Now().Add(ttl)
+	elsewhere := map[ledger.Key][]string{}
+	peers := map[ledger.Key]node.Peer{}
 	for _, thing := range b.Things {
 		if err := ledger.ValidThingID(thing); err != nil {
 			return nil, node.Refuse(node.CodeRefused, "%v", err)
 		}
-		// A lease is held for the call's authenticated sender, so it cannot
-		// be forwarded: a node that is not (or no longer) the rendezvous
-		// refuses, and the sender asks again on its next renewal.
-		_, self, err := l.rendezvousOf(ctx, thing)
-		if err != nil || !self || !l.leases.grant(thing, from, until) {
+		rdv, self, err := l.rendezvousOf(ctx, thing)
+		switch {
+		case err != nil:
 			ans.Refused = append(ans.Refused, thing)
+		case !self && b.Holder == nil:
+			elsewhere[rdv.ID] = append(elsewhere[rdv.ID], thing)
+			peers[rdv.ID] = rdv
+		case !self:
+			ans.Refused = append(ans.Refused, thing) // forwarded once already
+		default:
+			switch ok, fresh := l.leases.grant(thing, holder, until); {
+			case !ok:
+				ans.Refused = append(ans.Refused, thing)
+			case fresh:
+				ans.New = append(ans.New, thing)
+			}
 		}
+	}
+	// The sender sees the ring differently (a join or leave in progress):
+	// its request goes on, once, to the rendezvous this node finds.
+	for id, things := range elsewhere {
+		var fw subscribeAnswer
+		if err := l.t.node.CallOp(ctx, peers[id], opSubscribe, subscribeBody{Things: things, Holder: &holder}, &fw); err != nil {
+			ans.Refused = append(ans.Refused, things...)
+			continue
+		}
+		ans.Refused = append(ans.Refused, fw.Refused...)
+		ans.New = append(ans.New, fw.New...)
 	}
 	return ans, nil
 }
@@ -506,11 +546,13 @@ func checkedUpdate(raw []byte, thing string) (Update, error) {
 // ---- the subscriber: leases ----
 
 // register asks the rendezvous of each Thing for a lease, grouped by
-// rendezvous (one message each).
-func (l *live) register(ctx context.Context, things []string) error {
+// rendezvous (one message each), and returns the Things whose lease is new
+// (not a renewal).
+func (l *live) register(ctx context.Context, things []string) ([]string, error) {
 	groups := map[ledger.Key][]string{}
 	peers := map[ledger.Key]node.Peer{}
 	var errs []error
+	var fresh []string
 	for _, th := range things {
 		p, err := l.t.node.Owner(ctx, rendezvousKey(th))
 		if err != nil {
@@ -526,20 +568,26 @@ func (l *live) register(ctx context.Context, things []string) error {
 			var ans subscribeAnswer
 			if err := l.t.node.CallOp(ctx, peers[id], opSubscribe, subscribeBody{Things: ths[:n]}, &ans); err != nil {
 				errs = append(errs, err)
-			} else if len(ans.Refused) > 0 {
-				errs = append(errs, fmt.Errorf("rendezvous %s refused leases of %d Things", peers[id].Addr, len(ans.Refused)))
+			} else {
+				fresh = append(fresh, ans.New...)
+				if len(ans.Refused) > 0 {
+					errs = append(errs, fmt.Errorf("rendezvous %s refused leases of %d Things", peers[id].Addr, len(ans.Refused)))
+				}
 			}
 			ths = ths[n:]
 		}
 	}
-	return errors.Join(errs...)
+	return fresh, errors.Join(errs...)
 }
 
 // renewLoop renews this node's leases and sweeps the expired ones it holds
-// as rendezvous, every renewEvery, until the layer closes.
+// as rendezvous, every renewEvery, until the layer closes. A lease that
+// comes back new (the rendezvous moved, restarted, or had let it expire
+// while this node was unreachable) may have missed updates: the Thing's
+// subscriptions catch up from the ring (catchUp).
 func (l *live) renewLoop() {
 	defer l.wg.Done()
-	tk := time.NewTicker(renewEvery)
+	tk := time.NewTicker(l.renewEvery)
 	defer tk.Stop()
 	for {
 		select {
@@ -548,13 +596,47 @@ func (l *live) renewLoop() {
 		case <-tk.C:
 		}
 		l.leases.sweep(time.Now())
-		if things := l.hub.observed(); len(things) > 0 {
-			ctx, cancel := context.WithTimeout(l.ctx, renewEvery)
-			if err := l.register(ctx, things); err != nil && l.ctx.Err() == nil {
-				l.t.log.Info("renewing observation leases", zap.Error(err))
-			}
-			cancel()
+		things := l.hub.observed()
+		if len(things) == 0 {
+			continue
 		}
+		ctx, cancel := context.WithTimeout(l.ctx, l.renewEvery)
+		fresh, err := l.register(ctx, things)
+		if err != nil && l.ctx.Err() == nil {
+			l.t.log.Info("renewing observation leases", zap.Error(err))
+		}
+		for _, th := range fresh {
+			l.catchUp(ctx, th)
+		}
+		cancel()
+	}
+}
+
+// catchUpMax bounds the records one catch-up delivers.
+const catchUpMax = 1024
+
+// catchUp delivers to a Thing's subscriptions the records written after the
+// newest they had, read from the ring (RecordsByThing: a ring-wide read),
+// in time order. Records older than that newest one are not delivered
+// (they would come out of order).
+func (l *live) catchUp(ctx context.Context, thing string) {
+	since, ok := l.hub.lastTime(thing)
+	if !ok {
+		return
+	}
+	recs, err := l.t.node.RecordsByThing(ctx, thing, since+1, 0, catchUpMax)
+	if err != nil {
+		l.t.log.Info("observers of a Thing could not catch up", zap.String("thing", thing), zap.Error(err))
+		return
+	}
+	ups := make([]Update, 0, len(recs))
+	for _, raw := range recs {
+		if u, err := updateOf(raw); err == nil {
+			ups = append(ups, u)
+		}
+	}
+	if n := l.hub.catchUp(thing, since, ups); n > 0 {
+		l.stats.caughtUp.Add(uint64(n))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/flownode/flownode/ledger"
 )
@@ -22,7 +23,7 @@ const (
 	maxSubscriptions = 4096
 	// recentTxIDs is how many txIDs per Thing the hub remembers to drop a
 	// record delivered twice (an idempotent resend is published again).
-	recentTxIDs = 64
+	recentTxIDs = 256
 	// maxSources bounds the entry nodes whose sequence a Thing's hub tracks.
 	maxSources = 64
 )
@@ -47,10 +48,11 @@ type hub struct {
 // thingSubs are a Thing's subscriptions on this node and what dedupes the
 // updates they get.
 type thingSubs struct {
-	subs   map[*subscription]struct{}
-	seen   map[source]uint64 // the last sequence delivered from each source
-	recent [recentTxIDs]ledger.Hash
-	next   int
+	subs     map[*subscription]struct{}
+	lastTime int64             // the newest record time delivered (or the first subscription's time)
+	seen     map[source]uint64 // the last sequence delivered from each source
+	recent   [recentTxIDs]ledger.Hash
+	next     int
 }
 
 // add makes a subscription; first says it is the Thing's first on this node
@@ -66,7 +68,7 @@ func (h *hub) add(thing string) (s *subscription, first bool, err error) {
 	}
 	ts := h.things[thing]
 	if ts == nil {
-		ts = &thingSubs{subs: map[*subscription]struct{}{}, seen: map[source]uint64{}}
+		ts = &thingSubs{subs: map[*subscription]struct{}{}, seen: map[source]uint64{}, lastTime: time.Now().UnixNano()}
 		h.things[thing] = ts
 		first = true
 	}
@@ -131,14 +133,52 @@ func (h *hub) deliver(thing string, from *source, seq uint64, ups []Update) bool
 			}
 			ts.markSeen(*from, seq+uint64(i))
 		}
-		if ts.dup(u.TxID) {
-			continue
-		}
-		for s := range ts.subs {
-			s.offer(u)
-		}
+		ts.offer(u)
 	}
 	return true
+}
+
+// offer hands u to the Thing's subscriptions unless it was delivered
+// recently.
+func (ts *thingSubs) offer(u Update) {
+	if ts.dup(u.TxID) {
+		return
+	}
+	ts.lastTime = max(ts.lastTime, u.Time)
+	for s := range ts.subs {
+		s.offer(u)
+	}
+}
+
+// lastTime returns the newest record time delivered for thing.
+func (h *hub) lastTime(thing string) (int64, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ts := h.things[thing]
+	if ts == nil {
+		return 0, false
+	}
+	return ts.lastTime, true
+}
+
+// catchUp delivers records read from the ring (in time order) that are
+// newer than both since and what was delivered meanwhile, and returns how
+// many it delivered.
+func (h *hub) catchUp(thing string, since int64, ups []Update) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ts := h.things[thing]
+	if ts == nil {
+		return 0
+	}
+	n := 0
+	for _, u := range ups {
+		if u.Time > since && u.Time > ts.lastTime {
+			ts.offer(u)
+			n++
+		}
+	}
+	return n
 }
 
 // markSeen records the last sequence from src, forgetting an arbitrary

@@ -36,6 +36,7 @@ func TestHubDropsRetriesAndDuplicates(t *testing.T) {
 	if err != nil || !first {
 		t.Fatal(first, err)
 	}
+	h.things["t"].lastTime = 0 // the test's record times are small numbers
 	src := source{node: ledger.Key{1}, epoch: 7}
 	h.deliver("t", &src, 1, []Update{upd("t", 1), upd("t", 2), upd("t", 3)})
 	h.deliver("t", &src, 2, []Update{upd("t", 2), upd("t", 3), upd("t", 4)}) // a retry overlapping
@@ -46,6 +47,13 @@ func TestHubDropsRetriesAndDuplicates(t *testing.T) {
 	h.deliver("t", &restarted, 1, []Update{upd("t", 7)})
 	if got := fmt.Sprint(drain(s)); got != "[1 2 3 4 5 6 7]" {
 		t.Fatalf("delivered %s", got)
+	}
+	// A catch-up from the ring delivers only what is newer than the last.
+	if n := h.catchUp("t", 0, []Update{upd("t", 5), upd("t", 8), upd("t", 9)}); n != 2 {
+		t.Fatalf("caught up %d, want 2", n)
+	}
+	if got := fmt.Sprint(drain(s)); got != "[8 9]" {
+		t.Fatalf("caught up %s", got)
 	}
 	if h.deliver("u", nil, 0, []Update{upd("u", 1)}) {
 		t.Fatal("a Thing without subscriptions is wanted")
@@ -96,15 +104,18 @@ func TestLeases(t *testing.T) {
 	now := time.Now()
 	p1, p2 := node.Peer{ID: ledger.Key{1}}, node.Peer{ID: ledger.Key{2}}
 	for i := 0; i < leasesPerPeer; i++ {
-		if !lt.grant(fmt.Sprint("t", i), p1, now.Add(time.Minute)) {
+		if ok, fresh := lt.grant(fmt.Sprint("t", i), p1, now.Add(time.Minute)); !ok || !fresh {
 			t.Fatalf("lease %d refused", i)
 		}
 	}
-	if lt.grant("one-more", p1, now.Add(time.Minute)) {
+	if ok, _ := lt.grant("one-more", p1, now.Add(time.Minute)); ok {
 		t.Fatal("over the per-peer bound")
 	}
-	if !lt.grant("t0", p1, now.Add(time.Second)) || !lt.grant("t0", p2, now.Add(time.Minute)) {
-		t.Fatal("renewal or another peer refused")
+	if ok, fresh := lt.grant("t0", p1, now.Add(time.Second)); !ok || fresh {
+		t.Fatal("renewal refused or taken as new")
+	}
+	if ok, fresh := lt.grant("t0", p2, now.Add(time.Minute)); !ok || !fresh {
+		t.Fatal("another peer refused")
 	}
 	if hs := lt.holders("t0", p2.ID, now); len(hs) != 1 || hs[0].ID != p1.ID {
 		t.Fatalf("holders %v", hs)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/flownode/flownode/ledger"
 	"github.com/flownode/flownode/node"
@@ -28,6 +29,8 @@ type live struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the layer's goroutines, waited for by close
 
+	renewEvery time.Duration // how often leases are renewed (renewInterval)
+
 	epoch  uint64        // this start's random number: receivers restart our sequence with it
 	seq    atomic.Uint64 // the last sequence number published
 	hub    hub
@@ -38,7 +41,8 @@ type live struct {
 	pres   presence
 	conns  connSet // open WebSocket connections, closed by close
 
-	observers atomic.Int64 // SSE streams and long-polls (properties.go)
+	observers  atomic.Int64        // SSE streams and long-polls (properties.go)
+	frameBytes *semaphore.Weighted // device frames read, not yet stored (devices.go)
 }
 
 func (l *live) init(t *Things) error {
@@ -50,6 +54,8 @@ func (l *live) init(t *Things) error {
 	l.epoch = binary.BigEndian.Uint64(b[:])
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.pub.l = l
+	l.renewEvery = renewInterval(t.node.Profile())
+	l.frameBytes = semaphore.NewWeighted(frameBudget)
 	t.node.HandleOp(opSubscribe, l.handleSubscribe)
 	t.node.HandleOp(opPublish, l.handlePublish)
 	t.node.HandleOp(opNotify, l.handleNotify)
@@ -199,7 +205,7 @@ func (t *Things) Subscribe(thing string) (Subscription, error) {
 	if first {
 		ctx, cancel := context.WithTimeout(l.ctx, registerTimeout)
 		defer cancel()
-		if err := l.register(ctx, []string{thing}); err != nil {
+		if _, err := l.register(ctx, []string{thing}); err != nil {
 			t.log.Info("observation lease not registered yet; the next renewal retries", zap.String("thing", thing), zap.Error(err))
 		}
 	}
