@@ -61,12 +61,25 @@ const (
 )
 
 // renewInterval is how often a node renews its leases: twice its profile's
-// sync interval, within [1 s, 10 s]; a lease lasts leaseRenewals renewals.
+// sync interval, within [1 s, 10 s].
 func renewInterval(p node.Profile) time.Duration {
 	return min(max(2*p.SyncInterval, time.Second), 10*time.Second)
 }
 
-const leaseRenewals = 3
+// leaseTTL is how long a lease lasts without renewal: three renewals, and
+// never less than minLeaseTTL, so that a loaded node whose renewals are
+// slow keeps its leases.
+func leaseTTL(renewEvery time.Duration) time.Duration {
+	return max(3*renewEvery, minLeaseTTL)
+}
+
+const (
+	minLeaseTTL = 15 * time.Second
+	// renewTimeout bounds one round of lease renewals, catchUpTimeout one
+	// catch-up read.
+	renewTimeout   = 10 * time.Second
+	catchUpTimeout = 10 * time.Second
+)
 
 const (
 	// notifyTimeout bounds a rendezvous' notification of one node (tried
@@ -361,7 +374,7 @@ func (l *live) handleSubscribe(ctx context.Context, from node.Peer, raw json.Raw
 	if b.Holder != nil {
 		holder = *b.Holder
 	}
-	ttl := leaseRenewals * l.renewEvery
+	ttl := leaseTTL(l.renewEvery)
 	ans := subscribeAnswer{TTLms: ttl.Milliseconds()}
 	until := time.Now().Add(ttl)
 	elsewhere := map[ledger.Key][]string{}
@@ -589,6 +602,7 @@ func (l *live) renewLoop() {
 	defer l.wg.Done()
 	tk := time.NewTicker(l.renewEvery)
 	defer tk.Stop()
+	behind := map[string]bool{} // Things whose catch-up failed: tried again next round
 	for {
 		select {
 		case <-l.ctx.Done():
@@ -600,15 +614,22 @@ func (l *live) renewLoop() {
 		if len(things) == 0 {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(l.ctx, l.renewEvery)
+		ctx, cancel := context.WithTimeout(l.ctx, renewTimeout)
 		fresh, err := l.register(ctx, things)
+		cancel()
 		if err != nil && l.ctx.Err() == nil {
 			l.t.log.Info("renewing observation leases", zap.Error(err))
 		}
 		for _, th := range fresh {
-			l.catchUp(ctx, th)
+			behind[th] = true
 		}
-		cancel()
+		for th := range behind {
+			ctx, cancel := context.WithTimeout(l.ctx, catchUpTimeout)
+			if err := l.catchUp(ctx, th); err == nil || !l.hub.wants(th) {
+				delete(behind, th)
+			}
+			cancel()
+		}
 	}
 }
 
@@ -619,15 +640,15 @@ const catchUpMax = 1024
 // newest they had, read from the ring (RecordsByThing: a ring-wide read),
 // in time order. Records older than that newest one are not delivered
 // (they would come out of order).
-func (l *live) catchUp(ctx context.Context, thing string) {
+func (l *live) catchUp(ctx context.Context, thing string) error {
 	since, ok := l.hub.lastTime(thing)
 	if !ok {
-		return
+		return nil
 	}
 	recs, err := l.t.node.RecordsByThing(ctx, thing, since+1, 0, catchUpMax)
 	if err != nil {
-		l.t.log.Info("observers of a Thing could not catch up", zap.String("thing", thing), zap.Error(err))
-		return
+		l.t.log.Info("observers of a Thing could not catch up yet", zap.String("thing", thing), zap.Error(err))
+		return err
 	}
 	ups := make([]Update, 0, len(recs))
 	for _, raw := range recs {
@@ -638,6 +659,7 @@ func (l *live) catchUp(ctx context.Context, thing string) {
 	if n := l.hub.catchUp(thing, since, ups); n > 0 {
 		l.stats.caughtUp.Add(uint64(n))
 	}
+	return nil
 }
 
 // sleepCtx waits d unless ctx ends first (false).
