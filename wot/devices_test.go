@@ -300,3 +300,85 @@ func TestPutThroughNodeIsObserved(t *testing.T) {
 		t.Fatal("no update")
 	}
 }
+
+// TestViewerFollowsRendezvousLeaving: the Thing's rendezvous leaves the
+// ring while a device on node A writes and a viewer on node B watches;
+// the viewer still gets every record, in order (the lease moves to the new
+// rendezvous and what it missed meanwhile is caught up from the ring).
+func TestViewerFollowsRendezvousLeaving(t *testing.T) {
+	nodes := startRing(t, 4)
+	a, b := nodes[0], nodes[1]
+	thing := thingWithRendezvous(t, a, "moving", a, b)
+	rdv, err := a.n.Owner(context.Background(), rendezvousKey(thing))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c *testNode
+	for _, tn := range nodes {
+		if tn.n.ID() == rdv.ID {
+			c = tn
+		}
+	}
+	viewer := dial(t, b.ws("/object/"+thing+"/viewer"))
+	device := dial(t, a.ws("/object/"+thing+"/send"))
+	// The replies say which frames were stored (a put may fail while the
+	// ring changes: the device would send it again); the viewer must get
+	// exactly those, in order.
+	stored := make(chan int, 256)
+	go func() {
+		defer close(stored)
+		for n := 0; n < 250; n++ {
+			device.SetReadDeadline(time.Now().Add(90 * time.Second))
+			_, msg, err := device.ReadMessage()
+			if err != nil {
+				t.Errorf("device reply %d: %v", n, err)
+				return
+			}
+			if strings.Contains(string(msg), `"txID"`) {
+				stored <- n
+			} else {
+				t.Logf("frame %d not stored: %s", n, msg)
+			}
+		}
+	}()
+	readUpTo := func(upTo int) {
+		t.Helper()
+		for want := range stored {
+			viewer.SetReadDeadline(time.Now().Add(60 * time.Second))
+			_, msg, err := viewer.ReadMessage()
+			if err != nil {
+				t.Fatalf("viewer waiting for n=%d: %v (caught up %d, not published %d)", want, err, b.t.live.stats.caughtUp.Load(), a.t.live.stats.notPublished.Load())
+			}
+			if got := seqOf(t, recordOf(t, msg).Data); got != want {
+				onRing := 0
+				for _, raw := range recordsOf(t, a, thing) {
+					if seqOf(t, recordOf(t, raw).Data) == want {
+						onRing++
+					}
+				}
+				t.Fatalf("viewer: got n=%d, want n=%d (records of n=%d on the ring: %d; caught up %d, failed catch-ups %d)",
+					got, want, want, onRing, b.t.live.stats.caughtUp.Load(), b.t.live.stats.notCaughtUp.Load())
+			}
+			if want == upTo-1 {
+				return
+			}
+		}
+	}
+	write := func(from, to int) {
+		for i := from; i < to; i++ {
+			if err := device.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf(`{"n":%d}`, i))); err != nil {
+				t.Error(err)
+				return
+			}
+			time.Sleep(5 * time.Millisecond) // a device's pace, so that writes span the change
+		}
+	}
+	write(0, 50)
+	readUpTo(50)
+	done := make(chan struct{})
+	go func() { defer close(done); write(50, 250) }()
+	c.stop()
+	<-done
+	readUpTo(250)
+	t.Logf("caught up from the ring: %d", b.t.live.stats.caughtUp.Load())
+}

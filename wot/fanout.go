@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -142,7 +143,8 @@ type (
 // fanoutStats count what observation across the ring lost.
 type fanoutStats struct {
 	notPublished atomic.Uint64 // updates dropped before the rendezvous (queues full, rendezvous down)
-	caughtUp     atomic.Uint64 // updates delivered late, read from the ring after a lease was renewed as new
+	caughtUp     atomic.Uint64 // updates delivered late, read from the ring (a gap, a new lease)
+	notCaughtUp  atomic.Uint64 // catch-ups that failed (the missing updates were given up)
 	notNotified  atomic.Uint64 // updates a rendezvous failed to deliver to an observing node (the entry node retries)
 	badNotices   atomic.Uint64 // records in notifications that did not check
 }
@@ -150,20 +152,32 @@ type fanoutStats struct {
 // ---- the entry node: publication queues ----
 
 type publisher struct {
-	l      *live
-	mu     sync.Mutex
-	queues map[string]*pubQueue
-	bytes  int
-	closed bool // no sender starts once the layer closes
+	l       *live
+	mu      sync.Mutex
+	queues  map[string]*pubQueue
+	streams map[string]*stream // at most maxStreams
+	bytes   int
+	closed  bool // no sender starts once the layer closes
 }
+
+// stream numbers a Thing's updates published by this node: receivers see a
+// gap in the sequence (an update dropped here, or a publication lost) and
+// catch up from the ring. A forgotten stream starts again with a new epoch.
+type stream struct {
+	epoch uint64
+	last  uint64
+}
+
+// maxStreams bounds the Things whose sequence a node keeps.
+const maxStreams = 4096
 
 type pubQueue struct {
 	items []pubItem
 }
 
 type pubItem struct {
-	seq    uint64
-	record json.RawMessage
+	epoch, seq uint64
+	record     json.RawMessage
 }
 
 // enqueue queues a Thing's updates for its rendezvous, numbered in order,
@@ -178,6 +192,7 @@ func (p *publisher) enqueue(thing string, ups []Update) {
 	if q == nil {
 		if len(p.queues) >= queueThings || p.closed {
 			p.l.stats.notPublished.Add(uint64(len(ups)))
+			p.stream(thing).last += uint64(len(ups))
 			return
 		}
 		q = &pubQueue{}
@@ -185,14 +200,36 @@ func (p *publisher) enqueue(thing string, ups []Update) {
 		p.l.wg.Add(1)
 		go p.run(thing, q)
 	}
+	st := p.stream(thing)
 	for _, u := range ups {
+		st.last++ // numbered even when dropped: receivers see the gap
 		if p.bytes+len(u.Record) > queueBytes {
 			p.l.stats.notPublished.Add(1)
 			continue
 		}
 		p.bytes += len(u.Record)
-		q.items = append(q.items, pubItem{seq: p.l.seq.Add(1), record: u.Record})
+		q.items = append(q.items, pubItem{epoch: st.epoch, seq: st.last, record: u.Record})
 	}
+}
+
+// stream returns the Thing's publication stream, made with a random epoch
+// when new (forgetting another when maxStreams are kept). p.mu is held.
+func (p *publisher) stream(thing string) *stream {
+	if st := p.streams[thing]; st != nil {
+		return st
+	}
+	if p.streams == nil {
+		p.streams = map[string]*stream{}
+	}
+	if len(p.streams) >= maxStreams {
+		for k := range p.streams {
+			delete(p.streams, k)
+			break
+		}
+	}
+	st := &stream{epoch: rand.Uint64()}
+	p.streams[thing] = st
+	return st
 }
 
 // close stops new senders; the running ones end with the layer's context.
@@ -208,7 +245,7 @@ func (p *publisher) run(thing string, q *pubQueue) {
 	for {
 		p.mu.Lock()
 		n, size := 0, 0
-		for n < len(q.items) && n < publishBatch && (n == 0 || size+len(q.items[n].record) <= publishBytes) {
+		for n < len(q.items) && n < publishBatch && (n == 0 || size+len(q.items[n].record) <= publishBytes && q.items[n].epoch == q.items[0].epoch) {
 			size += len(q.items[n].record)
 			n++
 		}
@@ -232,7 +269,7 @@ func (p *publisher) run(thing string, q *pubQueue) {
 // publish sends one batch to the Thing's rendezvous, retrying a few times.
 func (p *publisher) publish(thing string, batch []pubItem) {
 	l := p.l
-	body := publishBody{Thing: thing, Entry: l.t.node.ID(), Epoch: l.epoch, Seq: batch[0].seq, Records: make([]json.RawMessage, len(batch))}
+	body := publishBody{Thing: thing, Entry: l.t.node.ID(), Epoch: batch[0].epoch, Seq: batch[0].seq, Records: make([]json.RawMessage, len(batch))}
 	for i, it := range batch {
 		body.Records[i] = it.record
 	}
@@ -528,15 +565,21 @@ func (l *live) handleNotify(ctx context.Context, from node.Peer, raw json.RawMes
 		l.latest.put(ups[len(ups)-1], time.Now())
 	}
 	src := source{node: b.Entry, epoch: b.Epoch}
-	wanted := true
-	// Runs of consecutive sequences go to the hub together.
+	wanted, behind := true, false
+	// Runs of consecutive sequences go to the hub together (a record that
+	// did not check leaves a gap: caught up from the ring).
 	for i := 0; i < len(ups); {
 		j := i + 1
 		for j < len(ups) && seqs[j] == seqs[j-1]+1 {
 			j++
 		}
-		wanted = l.hub.deliver(b.Thing, &src, seqs[i], ups[i:j])
+		var lag bool
+		wanted, lag = l.hub.deliver(b.Thing, &src, seqs[i], ups[i:j])
+		behind = behind || lag
 		i = j
+	}
+	if behind {
+		l.kickCatchUp()
 	}
 	return notifyAnswer{Unwanted: !wanted}, nil
 }
@@ -594,61 +637,80 @@ func (l *live) register(ctx context.Context, things []string) ([]string, error) 
 }
 
 // renewLoop renews this node's leases and sweeps the expired ones it holds
-// as rendezvous, every renewEvery, until the layer closes. A lease that
-// comes back new (the rendezvous moved, restarted, or had let it expire
-// while this node was unreachable) may have missed updates: the Thing's
-// subscriptions catch up from the ring (catchUp).
+// as rendezvous, every renewEvery, and runs the catch-ups the hub asks for
+// (kickCatchUp), until the layer closes. A lease that comes back new (the
+// rendezvous moved, restarted, or let it expire while this node was
+// unreachable) may have missed updates: the Thing's subscriptions catch up
+// from the ring too.
 func (l *live) renewLoop() {
 	defer l.wg.Done()
 	tk := time.NewTicker(l.renewEvery)
 	defer tk.Stop()
-	behind := map[string]bool{} // Things whose catch-up failed: tried again next round
 	for {
 		select {
 		case <-l.ctx.Done():
 			return
+		case <-l.kick:
 		case <-tk.C:
+			l.renew()
 		}
-		l.leases.sweep(time.Now())
-		things := l.hub.observed()
-		if len(things) == 0 {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(l.ctx, renewTimeout)
-		fresh, err := l.register(ctx, things)
-		cancel()
-		if err != nil && l.ctx.Err() == nil {
-			l.t.log.Info("renewing observation leases", zap.Error(err))
-		}
-		for _, th := range fresh {
-			behind[th] = true
-		}
-		for th := range behind {
+		pending := false
+		for thing, since := range l.hub.behindThings() {
 			ctx, cancel := context.WithTimeout(l.ctx, catchUpTimeout)
-			if err := l.catchUp(ctx, th); err == nil || !l.hub.wants(th) {
-				delete(behind, th)
-			}
+			pending = !l.catchUp(ctx, thing, since) || pending
 			cancel()
 		}
+		if pending {
+			time.AfterFunc(catchUpRetry, l.kickCatchUp)
+		}
+	}
+}
+
+// catchUpRetry is how soon a catch-up that waits for missing records reads
+// the ring again.
+const catchUpRetry = 500 * time.Millisecond
+
+// renew renews the leases of the Things observed here.
+func (l *live) renew() {
+	l.leases.sweep(time.Now())
+	things := l.hub.observed()
+	if len(things) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(l.ctx, renewTimeout)
+	defer cancel()
+	fresh, err := l.register(ctx, things)
+	if err != nil && l.ctx.Err() == nil {
+		l.t.log.Info("renewing observation leases", zap.Error(err))
+	}
+	for _, th := range fresh {
+		l.hub.markBehind(th)
+	}
+}
+
+// kickCatchUp has renewLoop run the pending catch-ups now.
+func (l *live) kickCatchUp() {
+	select {
+	case l.kick <- struct{}{}:
+	default:
 	}
 }
 
 // catchUpMax bounds the records one catch-up delivers.
 const catchUpMax = 1024
 
-// catchUp delivers to a Thing's subscriptions the records written after the
-// newest they had, read from the ring (RecordsByThing: a ring-wide read),
-// in time order. Records older than that newest one are not delivered
-// (they would come out of order).
-func (l *live) catchUp(ctx context.Context, thing string) error {
-	since, ok := l.hub.lastTime(thing)
-	if !ok {
-		return nil
-	}
+// catchUp delivers to a Thing's subscriptions the records written after
+// since that they did not get, read from the ring (RecordsByThing: a
+// ring-wide read), in time order, then the live updates held meanwhile
+// (see hub.catchUp for the waits). If the ring cannot be read, the missing
+// updates are given up (counted).
+func (l *live) catchUp(ctx context.Context, thing string, since int64) (done bool) {
 	recs, err := l.t.node.RecordsByThing(ctx, thing, since+1, 0, catchUpMax)
 	if err != nil {
-		l.t.log.Info("observers of a Thing could not catch up yet", zap.String("thing", thing), zap.Error(err))
-		return err
+		l.stats.notCaughtUp.Add(1)
+		l.t.log.Info("observers of a Thing could not catch up", zap.String("thing", thing), zap.Error(err))
+		l.hub.catchUp(thing, since, nil, true)
+		return true
 	}
 	ups := make([]Update, 0, len(recs))
 	for _, raw := range recs {
@@ -656,10 +718,9 @@ func (l *live) catchUp(ctx context.Context, thing string) error {
 			ups = append(ups, u)
 		}
 	}
-	if n := l.hub.catchUp(thing, since, ups); n > 0 {
-		l.stats.caughtUp.Add(uint64(n))
-	}
-	return nil
+	n, done := l.hub.catchUp(thing, since, ups, false)
+	l.stats.caughtUp.Add(uint64(n))
+	return done
 }
 
 // sleepCtx waits d unless ctx ends first (false).

@@ -26,17 +26,30 @@ const (
 	recentTxIDs = 256
 	// maxSources bounds the entry nodes whose sequence a Thing's hub tracks.
 	maxSources = 64
+	// maxHeld bounds the live updates of a Thing held during a catch-up;
+	// past it the oldest are dropped.
+	maxHeld = 1024
+	// catchUpWait bounds how long a catch-up waits for missing records to
+	// show on the ring (live updates are held meanwhile).
+	catchUpWait = 10 * time.Second
 )
 
 // ErrTooManySubscriptions is returned by Subscribe when the node holds
 // maxSubscriptions already.
 var ErrTooManySubscriptions = errors.New("this node serves too many observers; retry later or use another node")
 
-// source names the stream of updates one entry node publishes: its ID and
-// the epoch it started with (its sequence restarts at each start).
+// source names the stream of a Thing's updates one entry node publishes:
+// the node's ID and the stream's random epoch (its sequence starts again
+// with a new epoch when the node restarts or forgets the stream).
 type source struct {
 	node  ledger.Key
 	epoch uint64
+}
+
+// seen is the last update delivered from a source.
+type seen struct {
+	seq  uint64
+	time int64
 }
 
 type hub struct {
@@ -45,14 +58,22 @@ type hub struct {
 	count  int
 }
 
-// thingSubs are a Thing's subscriptions on this node and what dedupes the
-// updates they get.
+// thingSubs are a Thing's subscriptions on this node and what orders and
+// dedupes the updates they get.
 type thingSubs struct {
 	subs     map[*subscription]struct{}
-	lastTime int64             // the newest record time delivered (or the first subscription's time)
-	seen     map[source]uint64 // the last sequence delivered from each source
+	lastTime int64 // the newest record time delivered (or the first subscription's time)
+	seen     map[source]seen
 	recent   [recentTxIDs]ledger.Hash
 	next     int
+	// catchFrom, when set, is the time after which updates may have been
+	// missed (a gap in a source's sequence, or a lease that came back
+	// new): live updates are held (at most maxHeld) until the
+	// subscriptions catch up from the ring, so that they come after.
+	catchFrom int64
+	missing   int       // updates known missing (sequence gaps) since catchFrom
+	behindAt  time.Time // when the catch-up started
+	held      []Update
 }
 
 // add makes a subscription; first says it is the Thing's first on this node
@@ -68,7 +89,7 @@ func (h *hub) add(thing string) (s *subscription, first bool, err error) {
 	}
 	ts := h.things[thing]
 	if ts == nil {
-		ts = &thingSubs{subs: map[*subscription]struct{}{}, seen: map[source]uint64{}, lastTime: time.Now().UnixNano()}
+		ts = &thingSubs{subs: map[*subscription]struct{}{}, seen: map[source]seen{}, lastTime: time.Now().UnixNano()}
 		h.things[thing] = ts
 		first = true
 	}
@@ -117,33 +138,138 @@ func (h *hub) wants(thing string) bool {
 // deliver hands a Thing's updates, in order, to its subscriptions. from and
 // seq (of the first update; the others follow) identify them when they come
 // from another node's publication: a sequence at or below the last one
-// delivered from that source is a retry's duplicate and is dropped. It
-// reports whether the Thing has subscriptions here.
-func (h *hub) deliver(thing string, from *source, seq uint64, ups []Update) bool {
+// delivered from that source is a retry's duplicate and is dropped; one
+// past the next starts a catch-up from the last one's time. It reports
+// whether the Thing has subscriptions here, and whether it found a gap.
+func (h *hub) deliver(thing string, from *source, seq uint64, ups []Update) (wanted, gap bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	ts := h.things[thing]
 	if ts == nil {
-		return false
+		return false, false
 	}
 	for i, u := range ups {
 		if from != nil {
-			if last, ok := ts.seen[*from]; ok && seq+uint64(i) <= last {
+			n := seq + uint64(i)
+			last, ok := ts.seen[*from]
+			if ok && n <= last.seq {
 				continue
 			}
-			ts.markSeen(*from, seq+uint64(i))
+			if ok && n > last.seq+1 {
+				ts.behind(last.time)
+				ts.missing += int(min(n-last.seq-1, maxHeld))
+				gap = true
+			}
+			ts.markSeen(*from, seen{seq: n, time: u.Time})
+		}
+		if ts.catchFrom != 0 {
+			if len(ts.held) == maxHeld {
+				ts.held = ts.held[1:]
+			}
+			ts.held = append(ts.held, u)
+			continue
 		}
 		ts.offer(u)
 	}
-	return true
+	return true, gap
+}
+
+// behind marks the Thing as possibly missing updates after since.
+func (ts *thingSubs) behind(since int64) {
+	if ts.catchFrom == 0 {
+		ts.behindAt = time.Now()
+	}
+	if ts.catchFrom == 0 || since < ts.catchFrom {
+		ts.catchFrom = max(since, 1)
+	}
+}
+
+// markBehind marks thing as possibly missing updates after the newest it
+// delivered (its lease came back new).
+func (h *hub) markBehind(thing string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if ts := h.things[thing]; ts != nil {
+		ts.behind(ts.lastTime)
+	}
+}
+
+// behindThings lists the Things that need a catch-up, with its start.
+func (h *hub) behindThings() map[string]int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[string]int64{}
+	for th, ts := range h.things {
+		if ts.catchFrom != 0 {
+			out[th] = ts.catchFrom
+		}
+	}
+	return out
+}
+
+// catchUp delivers the records read from the ring (in time order) newer
+// than since and not delivered yet, then the updates held meanwhile, and
+// ends the catch-up; it returns how many records it caught up. When the
+// ring returned fewer records than the sequence gaps say are missing (a
+// record still on its way to the replicas that answer while the ring
+// changes), it delivers nothing and reports not done, for up to
+// catchUpWait; the caller tries again soon. With final (the ring could not
+// be read), it gives up on what is missing.
+func (h *hub) catchUp(thing string, since int64, ups []Update, final bool) (n int, done bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ts := h.things[thing]
+	if ts == nil {
+		return 0, true
+	}
+	held := make(map[ledger.Hash]bool, len(ts.held))
+	for _, u := range ts.held {
+		held[u.TxID] = true
+	}
+	var fresh []Update
+	found := 0 // of the missing ones: neither delivered nor held
+	for _, u := range ups {
+		if u.Time > since && !ts.seenRecently(u.TxID) {
+			fresh = append(fresh, u)
+			if !held[u.TxID] {
+				found++
+			}
+		}
+	}
+	if found < ts.missing && time.Since(ts.behindAt) < catchUpWait && !final {
+		return 0, false
+	}
+	for _, u := range fresh {
+		ts.offer(u)
+	}
+	rest := ts.held
+	ts.catchFrom, ts.missing, ts.held = 0, 0, nil
+	for _, u := range rest {
+		ts.offer(u)
+	}
+	return found, true
+}
+
+// seenRecently reports whether txID was delivered recently, without
+// remembering it.
+func (ts *thingSubs) seenRecently(txID ledger.Hash) bool {
+	for _, h := range ts.recent {
+		if h == txID {
+			return true
+		}
+	}
+	return false
 }
 
 // offer hands u to the Thing's subscriptions unless it was delivered
 // recently.
 func (ts *thingSubs) offer(u Update) {
-	if ts.dup(u.TxID) {
-		return
+	if !ts.dup(u.TxID) {
+		ts.send(u)
 	}
+}
+
+func (ts *thingSubs) send(u Update) {
 	ts.lastTime = max(ts.lastTime, u.Time)
 	for s := range ts.subs {
 		s.offer(u)
@@ -161,44 +287,22 @@ func (h *hub) lastTime(thing string) (int64, bool) {
 	return ts.lastTime, true
 }
 
-// catchUp delivers records read from the ring (in time order) that are
-// newer than both since and what was delivered meanwhile, and returns how
-// many it delivered.
-func (h *hub) catchUp(thing string, since int64, ups []Update) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	ts := h.things[thing]
-	if ts == nil {
-		return 0
-	}
-	n := 0
-	for _, u := range ups {
-		if u.Time > since && u.Time > ts.lastTime {
-			ts.offer(u)
-			n++
-		}
-	}
-	return n
-}
-
-// markSeen records the last sequence from src, forgetting an arbitrary
+// markSeen records the last update from src, forgetting an arbitrary
 // other source when too many are tracked (its next update is then taken).
-func (ts *thingSubs) markSeen(src source, seq uint64) {
+func (ts *thingSubs) markSeen(src source, s seen) {
 	if _, ok := ts.seen[src]; !ok && len(ts.seen) >= maxSources {
 		for k := range ts.seen {
 			delete(ts.seen, k)
 			break
 		}
 	}
-	ts.seen[src] = seq
+	ts.seen[src] = s
 }
 
 // dup reports whether txID was delivered recently, and remembers it.
 func (ts *thingSubs) dup(txID ledger.Hash) bool {
-	for _, h := range ts.recent {
-		if h == txID {
-			return true
-		}
+	if ts.seenRecently(txID) {
+		return true
 	}
 	ts.recent[ts.next] = txID
 	ts.next = (ts.next + 1) % recentTxIDs

@@ -48,14 +48,31 @@ func TestHubDropsRetriesAndDuplicates(t *testing.T) {
 	if got := fmt.Sprint(drain(s)); got != "[1 2 3 4 5 6 7]" {
 		t.Fatalf("delivered %s", got)
 	}
-	// A catch-up from the ring delivers only what is newer than the last.
-	if n := h.catchUp("t", 0, []Update{upd("t", 5), upd("t", 8), upd("t", 9)}); n != 2 {
-		t.Fatalf("caught up %d, want 2", n)
+	// A gap in a source's sequence holds what follows until the catch-up
+	// from the ring, which delivers what was missed, then what was held.
+	if _, behind := h.deliver("t", &src, 6, []Update{upd("t", 10)}); !behind {
+		t.Fatal("a gap (4 to 6) is not behind")
 	}
-	if got := fmt.Sprint(drain(s)); got != "[8 9]" {
-		t.Fatalf("caught up %s", got)
+	if got := drain(s); len(got) != 0 {
+		t.Fatalf("delivered %v during a catch-up", got)
 	}
-	if h.deliver("u", nil, 0, []Update{upd("u", 1)}) {
+	if from := h.behindThings()["t"]; from != 4 {
+		t.Fatalf("catch-up from %d, want 4 (the last update before the gap)", from)
+	}
+	// The gap is one update (seq 5): a ring read without it waits.
+	if n, done := h.catchUp("t", 4, []Update{upd("t", 4)}, false); n != 0 || done {
+		t.Fatalf("caught up %d, done %v, from a read missing the gap", n, done)
+	}
+	if n, done := h.catchUp("t", 4, []Update{upd("t", 4), upd("t", 8), upd("t", 9), upd("t", 10)}, false); n != 2 || !done {
+		t.Fatalf("caught up %d (done %v), want 2 (10 was held)", n, done)
+	}
+	if got := fmt.Sprint(drain(s)); got != "[8 9 10]" {
+		t.Fatalf("after the catch-up: %s", got)
+	}
+	if len(h.behindThings()) != 0 {
+		t.Fatal("still behind")
+	}
+	if wanted, _ := h.deliver("u", nil, 0, []Update{upd("u", 1)}); wanted {
 		t.Fatal("a Thing without subscriptions is wanted")
 	}
 	s.Close()

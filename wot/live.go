@@ -2,8 +2,6 @@ package wot
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,8 +29,7 @@ type live struct {
 
 	renewEvery time.Duration // how often leases are renewed (renewInterval)
 
-	epoch  uint64        // this start's random number: receivers restart our sequence with it
-	seq    atomic.Uint64 // the last sequence number published
+	kick   chan struct{} // a catch-up is pending (fanout.go renewLoop)
 	hub    hub
 	latest latestCache
 	pub    publisher
@@ -46,12 +43,8 @@ type live struct {
 }
 
 func (l *live) init(t *Things) error {
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return err
-	}
 	l.t = t
-	l.epoch = binary.BigEndian.Uint64(b[:])
+	l.kick = make(chan struct{}, 1)
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.pub.l = l
 	l.renewEvery = renewInterval(t.node.Profile())

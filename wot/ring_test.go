@@ -22,9 +22,19 @@ import (
 // it (node.Start, local profile, loopback), with the layer mounted on its
 // HTTP port.
 type testNode struct {
-	n    *node.Node
-	t    *Things
-	addr string // host:port of its HTTP (and WebSocket) port
+	n       *node.Node
+	t       *Things
+	addr    string // host:port of its HTTP (and WebSocket) port
+	stopped bool
+}
+
+// stop closes the layer and stops the node (it leaves the ring).
+func (tn *testNode) stop() {
+	tn.stopped = true
+	tn.t.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	tn.n.Stop(ctx)
 }
 
 func (tn *testNode) http(path string) string { return "http://" + tn.addr + path }
@@ -62,10 +72,9 @@ func startRing(tb testing.TB, size int) []*testNode {
 		tn := &testNode{n: n, t: th, addr: n.Self().Addr}
 		nodes = append(nodes, tn)
 		tb.Cleanup(func() {
-			th.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-			defer cancel()
-			n.Stop(ctx)
+			if !tn.stopped {
+				tn.stop()
+			}
 		})
 	}
 	eventually(tb, 60*time.Second, func() error {
