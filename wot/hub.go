@@ -2,6 +2,7 @@ package wot
 
 import (
 	"errors"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,6 +72,7 @@ type thingSubs struct {
 	// new): live updates are held (at most maxHeld) until the
 	// subscriptions catch up from the ring, so that they come after.
 	catchFrom int64
+	catchTo   int64     // and before which (the first update after a gap; none for a new lease)
 	missing   int       // updates known missing (sequence gaps) since catchFrom
 	behindAt  time.Time // when the catch-up started
 	held      []Update
@@ -156,7 +158,7 @@ func (h *hub) deliver(thing string, from *source, seq uint64, ups []Update) (wan
 				continue
 			}
 			if ok && n > last.seq+1 {
-				ts.behind(last.time)
+				ts.behind(last.time, u.Time)
 				ts.missing += int(min(n-last.seq-1, maxHeld))
 				gap = true
 			}
@@ -175,13 +177,15 @@ func (h *hub) deliver(thing string, from *source, seq uint64, ups []Update) (wan
 }
 
 // behind marks the Thing as possibly missing updates after since.
-func (ts *thingSubs) behind(since int64) {
+func (ts *thingSubs) behind(since, before int64) {
 	if ts.catchFrom == 0 {
 		ts.behindAt = time.Now()
+		ts.catchTo = before
 	}
 	if ts.catchFrom == 0 || since < ts.catchFrom {
 		ts.catchFrom = max(since, 1)
 	}
+	ts.catchTo = max(ts.catchTo, before)
 }
 
 // markBehind marks thing as possibly missing updates after the newest it
@@ -190,7 +194,7 @@ func (h *hub) markBehind(thing string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if ts := h.things[thing]; ts != nil {
-		ts.behind(ts.lastTime)
+		ts.behind(ts.lastTime, math.MaxInt64)
 	}
 }
 
@@ -226,10 +230,17 @@ func (h *hub) catchUp(thing string, since int64, ups []Update, final bool) (n in
 	for _, u := range ts.held {
 		held[u.TxID] = true
 	}
+	// Only the records in the missing window are caught up: later ones
+	// come live (or make a gap of their own), and delivering them now
+	// could put them before held ones.
 	var fresh []Update
 	found := 0 // of the missing ones: neither delivered nor held
+	// Nothing older than what was delivered is caught up (it would come
+	// out of order): a source's last sequence does not move with the
+	// records a catch-up delivers, so a later gap may start far back.
+	since = max(since, ts.lastTime)
 	for _, u := range ups {
-		if u.Time > since && !ts.seenRecently(u.TxID) {
+		if u.Time > since && u.Time < ts.catchTo && !ts.seenRecently(u.TxID) {
 			fresh = append(fresh, u)
 			if !held[u.TxID] {
 				found++

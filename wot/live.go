@@ -2,6 +2,7 @@ package wot
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,14 +30,15 @@ type live struct {
 
 	renewEvery time.Duration // how often leases are renewed (renewInterval)
 
-	kick   chan struct{} // a catch-up is pending (fanout.go renewLoop)
-	hub    hub
-	latest latestCache
-	pub    publisher
-	leases leaseTable
-	stats  fanoutStats
-	pres   presence
-	conns  connSet // open WebSocket connections, closed by close
+	kick      chan struct{} // a catch-up is pending (fanout.go renewLoop)
+	lastStamp atomic.Int64  // the last reading time this node stamped (stamp)
+	hub       hub
+	latest    latestCache
+	pub       publisher
+	leases    leaseTable
+	stats     fanoutStats
+	pres      presence
+	conns     connSet // open WebSocket connections, closed by close
 
 	observers  atomic.Int64        // SSE streams and long-polls (properties.go)
 	frameBytes *semaphore.Weighted // device frames read, not yet stored (devices.go)
@@ -144,14 +146,51 @@ func (t *Things) Send(ctx context.Context, thing string, values []json.RawMessag
 }
 
 // put stores readings already checked (Send, and a device connection's
-// resend of stamped readings).
+// resend of stamped readings). It stamps them itself (stamp), each with its
+// own time, so that a Thing's records read back from the ring in time
+// order come in the order they were written.
 func (t *Things) put(ctx context.Context, readings []ledger.Reading) ([]node.Receipt, error) {
+	if err := t.live.stamp(readings); err != nil {
+		return nil, err
+	}
 	rcs, err := t.node.Put(ctx, readings, node.PutOptions{})
 	var ie *ledger.InputError
 	if errors.As(err, &ie) {
 		return nil, fmt.Errorf("%w: reading %d: %v", ErrBadInput, ie.Index, ie.Err)
 	}
 	return rcs, err
+}
+
+// stamp gives the readings not stamped yet a salt and strictly increasing
+// times (one nanosecond apart, after every time this node stamped before):
+// node.Put would give a batch one time, and records of equal time come
+// back from the ring in txID order, not in the order written.
+func (l *live) stamp(readings []ledger.Reading) error {
+	var fresh []int
+	for i, r := range readings {
+		if r.Salt == nil {
+			fresh = append(fresh, i)
+		}
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	now := time.Now().UnixNano()
+	var base int64
+	for {
+		last := l.lastStamp.Load()
+		base = max(now, last+1)
+		if l.lastStamp.CompareAndSwap(last, base+int64(len(fresh))-1) {
+			break
+		}
+	}
+	if err := ledger.StampReadings(readings, time.Unix(0, base), rand.Reader); err != nil {
+		return err
+	}
+	for k, i := range fresh {
+		readings[i].Time = base + int64(k)
+	}
+	return nil
 }
 
 // checkValue checks one reading's JSON as the ledger does.
