@@ -12,6 +12,8 @@
 //	properties.go HTTP: read/write/observe properties (SSE, long-poll)
 //	devices.go   WebSocket: Flowchain's /object/{id}/send, /viewer, /status
 //	fanout.go    observation across the ring
+//	hub.go       this node's subscriptions: delivery in order, dedup, catch-up
+//	latest.go    the newest value per Thing (readproperty)
 //
 // The CoAP device front is package wot/coap; it uses Devices. Imports flow
 // down only: wot → node → ringledger.

@@ -27,32 +27,45 @@ import (
 // ("wot.publish"), which forwards it to every other node holding a lease
 // ("wot.notify"); those deliver it to their subscriptions.
 //
-// Order: an entry node numbers the updates it publishes (one sequence per
-// node start, its epoch) and sends a Thing's publications one at a time, in
-// order, from one goroutine per Thing; the rendezvous answers a publication
-// only after forwarding it, so a Thing's updates from one entry node reach
-// each subscribed node in order. A retried publication (its answer lost) is
-// dropped by sequence at the receiver, and a record published twice (an
-// idempotent resend) by txID (hub.deliver).
+// Order: an entry node numbers the updates of each Thing it publishes (a
+// stream: a random epoch and a sequence) and sends a Thing's publications
+// one at a time, in order, from one goroutine per Thing; the rendezvous
+// answers a publication only after forwarding it, so a Thing's updates from
+// one entry node reach each subscribed node in order. A retried publication
+// (its answer lost) is dropped by sequence at the receiver, and a record
+// published twice (an idempotent resend) by txID (hub.deliver). Readings
+// written through this layer get strictly increasing times (live.stamp), so
+// the ring's time order is their order too.
+//
+// Gaps: a receiver that sees a sequence skip (an update dropped by a full
+// queue, a publication given up, a lease that was elsewhere for a while)
+// holds the Thing's live updates and catches up from the ring
+// (RecordsByThing from the last update before the gap), waiting up to
+// catchUpWait for the missing records to show, then delivers them and what
+// it held, in order. A lease that comes back new (the rendezvous moved or
+// restarted) catches up the same way, for the updates after the last one.
+// A catch-up never delivers a record older than one already delivered: a
+// Thing's subscribers may miss updates, never get them out of order.
 //
 // Cost per batch of readings of one Thing (one put of a WebSocket
 // connection, up to publishBatch readings): 1 message to the rendezvous (0
 // when the entry node is the rendezvous) and 1 per other node holding a
-// lease, plus each receiver's signature check of every record. Leases cost
-// one message per node and rendezvous every renewEvery, for all its Things.
+// lease, plus each receiver's signature check of every record; a gap costs
+// a ring-wide read (N round trips, until the per-Thing time index). Leases
+// cost one message per node and rendezvous every renewEvery, for all its
+// Things.
 //
 // Failures: the rendezvous answers a publication with a refusal when a
 // node holding a lease did not take it, and the entry node publishes it
 // again (the nodes that had it drop the copy by sequence), publishAttempts
-// times in all, then drops it: those updates are lost to remote observers
-// (counted in stats), never to the ledger. The same holds while the
-// rendezvous is down. When the rendezvous moves (a join or leave), a node
-// that is no longer the rendezvous forwards publications and lease requests
-// to the new one once (a sender with an old view of the ring), and notifies
-// the leases it still holds; subscribers register with the new rendezvous
-// on their next renewal (within renewEvery), and a lease that is new there
-// makes their subscriptions catch up from the ring (catchUp) on what they
-// missed meanwhile, if it is newer than what they got.
+// times in all, then drops it (the receivers see the gap). While the
+// rendezvous is down, updates reach remote observers only through the
+// catch-up once it is back or replaced; never lost to the ledger. When the
+// rendezvous moves (a join or leave), a node that is no longer the
+// rendezvous forwards publications and lease requests to the new one once
+// (a sender with an old view of the ring) and notifies the leases it still
+// holds; subscribers register with the new rendezvous on their next renewal
+// (within renewEvery).
 
 // Op names.
 const (
