@@ -417,7 +417,8 @@ func closeConn(c *websocket.Conn, code int) {
 // ---- /object/{id}/status ----
 
 // serveStatus sends {"isAlive": bool} now and on every change of the
-// Thing's presence on this node.
+// Thing's presence on this node (devices connected to other nodes are not
+// seen). Any valid Thing ID is answered: false until a device connects.
 func (t *Things) serveStatus(w http.ResponseWriter, r *http.Request) {
 	thing, conn, ok := t.upgrade(w, r)
 	if !ok {
