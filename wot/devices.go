@@ -1,12 +1,10 @@
 package wot
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -458,136 +456,6 @@ func (t *Things) serveStatus(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// presence counts the devices of each Thing connected to this node
-// (/object/{id}/send and the CoAP front call Present) and tells the status
-// watchers when a Thing's count goes from 0 or to 0.
-type presence struct {
-	mu       sync.Mutex
-	count    map[string]int
-	watchers map[string]map[chan bool]struct{}
-}
-
-// enter counts one device of thing until the returned release is called
-// (once; more calls do nothing).
-func (p *presence) enter(thing string) func() {
-	p.mu.Lock()
-	if p.count == nil {
-		p.count = map[string]int{}
-	}
-	p.count[thing]++
-	if p.count[thing] == 1 {
-		p.tell(thing, true)
-	}
-	p.mu.Unlock()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			if p.count[thing]--; p.count[thing] <= 0 {
-				delete(p.count, thing)
-				p.tell(thing, false)
-			}
-		})
-	}
-}
-
-// watch returns a channel of the Thing's changes (the newest state; a
-// watcher that lags sees only the last), the state now, and stop.
-func (p *presence) watch(thing string) (<-chan bool, bool, func()) {
-	ch := make(chan bool, 1)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.watchers == nil {
-		p.watchers = map[string]map[chan bool]struct{}{}
-	}
-	if p.watchers[thing] == nil {
-		p.watchers[thing] = map[chan bool]struct{}{}
-	}
-	p.watchers[thing][ch] = struct{}{}
-	return ch, p.count[thing] > 0, func() {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		delete(p.watchers[thing], ch)
-		if len(p.watchers[thing]) == 0 {
-			delete(p.watchers, thing)
-		}
-	}
-}
-
-// tell sends the state to the Thing's watchers, replacing a state not read
-// yet. p.mu is held.
-func (p *presence) tell(thing string, alive bool) {
-	for ch := range p.watchers[thing] {
-		select {
-		case <-ch:
-		default:
-		}
-		ch <- alive
-	}
-}
-
-// connSet counts a node's WebSocket connections (reserve/release) and
-// holds them (add) so that closing the layer closes them and waits for
-// their handlers.
-type connSet struct {
-	mu       sync.Mutex
-	n        int
-	open     map[io.Closer]struct{}
-	closed   bool
-	handlers sync.WaitGroup // one per reserved place
-}
-
-func (cs *connSet) reserve(limit int) bool {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	if cs.closed || cs.n >= limit {
-		return false
-	}
-	cs.n++
-	cs.handlers.Add(1)
-	return true
-}
-
-// add holds c until release; false when the set is closed.
-func (cs *connSet) add(c io.Closer) bool {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	if cs.closed {
-		return false
-	}
-	if cs.open == nil {
-		cs.open = map[io.Closer]struct{}{}
-	}
-	cs.open[c] = struct{}{}
-	return true
-}
-
-// release frees a reserved place and forgets c (nil: none was added).
-func (cs *connSet) release(c io.Closer) {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	cs.n--
-	if c != nil {
-		delete(cs.open, c)
-	}
-	cs.handlers.Done()
-}
-
-func (cs *connSet) closeAll() {
-	cs.mu.Lock()
-	cs.closed = true
-	all := make([]io.Closer, 0, len(cs.open))
-	for c := range cs.open {
-		all = append(all, c)
-	}
-	cs.mu.Unlock()
-	for _, c := range all {
-		c.Close()
-	}
-	cs.handlers.Wait()
-}
-
 // deviceReceipt is the reply to a stored reading: its txID (the whole
 // receipt, and the record, are GET /api/v1/records/{txID} away). Replies
 // are kept this small because a connection may hold replyQueue of them.
@@ -606,26 +474,4 @@ func receiptFrame(rcs []node.Receipt, batch bool) []byte {
 		return mustJSON(out[0])
 	}
 	return mustJSON(out)
-}
-
-// errorFrame is the reply to a frame that changed nothing.
-func errorFrame(msg string) []byte { return mustJSON(map[string]string{"error": msg}) }
-
-// mustJSON encodes values that always encode (receipts, string maps).
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return errorFrame("internal error: " + err.Error())
-	}
-	return b
-}
-
-// liveHTTPError answers an HTTP request with {"error": msg}.
-func liveHTTPError(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(code)
-	var buf bytes.Buffer
-	json.NewEncoder(&buf).Encode(map[string]string{"error": msg})
-	w.Write(buf.Bytes())
 }

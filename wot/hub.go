@@ -72,10 +72,14 @@ type thingSubs struct {
 	// new): live updates are held (at most maxHeld) until the
 	// subscriptions catch up from the ring, so that they come after.
 	catchFrom int64
-	catchTo   int64     // and before which (the first update after a gap; none for a new lease)
-	missing   int       // updates known missing (sequence gaps) since catchFrom
-	behindAt  time.Time // when the catch-up started
-	held      []Update
+	catchTo   int64 // and before which (the first update after a gap; none for a new lease)
+	// caughtUpTo is the newest time a catch-up delivered: a live update
+	// from another node that is older (a publication retried late) would
+	// come out of order, and is dropped.
+	caughtUpTo int64
+	missing    int       // updates known missing (sequence gaps) since catchFrom
+	behindAt   time.Time // when the catch-up started
+	held       []Update
 }
 
 // add makes a subscription; first says it is the Thing's first on this node
@@ -163,6 +167,9 @@ func (h *hub) deliver(thing string, from *source, seq uint64, ups []Update) (wan
 				gap = true
 			}
 			ts.markSeen(*from, seen{seq: n, time: u.Time})
+			if u.Time <= ts.caughtUpTo {
+				continue
+			}
 		}
 		if ts.catchFrom != 0 {
 			if len(ts.held) == maxHeld {
@@ -252,6 +259,7 @@ func (h *hub) catchUp(thing string, since int64, ups []Update, final bool) (n in
 	}
 	for _, u := range fresh {
 		ts.offer(u)
+		ts.caughtUpTo = max(ts.caughtUpTo, u.Time)
 	}
 	rest := ts.held
 	ts.catchFrom, ts.missing, ts.held = 0, 0, nil

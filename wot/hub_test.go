@@ -72,6 +72,14 @@ func TestHubDropsRetriesAndDuplicates(t *testing.T) {
 	if len(h.behindThings()) != 0 {
 		t.Fatal("still behind")
 	}
+	// A late publication older than what the catch-up delivered is dropped.
+	late := source{node: ledger.Key{3}, epoch: 1}
+	old := upd("other", 9) // another record, of time 9
+	old.Thing = "t"
+	h.deliver("t", &late, 1, []Update{old, upd("t", 11)})
+	if got := fmt.Sprint(drain(s)); got != "[11]" {
+		t.Fatalf("after a late publication: %s", got)
+	}
 	if wanted, _ := h.deliver("u", nil, 0, []Update{upd("u", 1)}); wanted {
 		t.Fatal("a Thing without subscriptions is wanted")
 	}
