@@ -412,6 +412,9 @@ func TestViewerFollowsRendezvousLeaving(t *testing.T) {
 	<-done
 	last := <-lastStored
 	readUntil(last)
+	if st := b.t.LiveStats(); st.Subscriptions != 1 || st.BadNotices != 0 {
+		t.Errorf("viewer node's stats %+v", st)
+	}
 	t.Logf("viewer got %d of the %d readings up to the last stored (and %d second records of a reading), %d caught up from the ring",
 		got, last+1, copies, b.t.live.stats.caughtUp.Load())
 }

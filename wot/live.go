@@ -295,3 +295,23 @@ func (t *Things) Present(thing string) func() {
 }
 
 var _ Devices = (*Things)(nil)
+
+// LiveStats are the counters of live values on this node, for metrics.
+type LiveStats struct {
+	Subscriptions int    // open subscriptions (viewers, SSE, long-polls, CoAP observers)
+	NotPublished  uint64 // updates not sent to their rendezvous (queues full, rendezvous unreachable)
+	NotNotified   uint64 // updates this node, as rendezvous, failed to deliver to an observing node
+	CaughtUp      uint64 // updates delivered late, read from the ring after a gap
+	NotCaughtUp   uint64 // catch-ups that failed (what was missing was given up)
+	BadNotices    uint64 // records in notifications that did not check
+}
+
+// LiveStats returns the counters of live values.
+func (t *Things) LiveStats() LiveStats {
+	l := &t.live
+	l.hub.mu.Lock()
+	subs := l.hub.count
+	l.hub.mu.Unlock()
+	return LiveStats{Subscriptions: subs, NotPublished: l.stats.notPublished.Load(), NotNotified: l.stats.notNotified.Load(),
+		CaughtUp: l.stats.caughtUp.Load(), NotCaughtUp: l.stats.notCaughtUp.Load(), BadNotices: l.stats.badNotices.Load()}
+}
