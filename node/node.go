@@ -88,6 +88,7 @@ type Node struct {
 	dist        *ringledger.Ledger // its share of the distributed ledger
 	hooks       *hooks
 	ops         opTable  // the layers' ops (ops.go)
+	puts        putHooks // the layers' entry hooks (onput.go)
 	run         *running // set by Start
 	// deviceCoAP serves the plain CoAP datagrams of devices on the CoAP
 	// port (ServeDeviceCoAP); nil drops them.

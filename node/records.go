@@ -36,8 +36,13 @@ const DefaultReplicas = ringledger.DefaultReplicas
 // Invalid input returns a *ledger.InputError and stores nothing of the batch's
 // invalid reading (readings of other owners may have been stored: a batch is
 // all-or-nothing per owner).
+// The OnPut hooks see the receipts of a Put that succeeded before it returns.
 func (n *Node) Put(ctx context.Context, readings []ledger.Reading, opt PutOptions) ([]Receipt, error) {
-	return n.dist.Put(ctx, readings, opt)
+	rcs, err := n.dist.Put(ctx, readings, opt)
+	if err == nil {
+		n.entered(rcs)
+	}
+	return rcs, err
 }
 
 // Record returns a record's bytes, from whichever node holds it.

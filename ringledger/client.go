@@ -228,7 +228,7 @@ func (d *Ledger) checkPut(ctx context.Context, owner chord.Peer, readings []ledg
 		if r.Block.Branch != owner.ID {
 			signer = knownPeer(st, r.Block.Branch)
 		}
-		out[m] = Receipt{TxID: r.TxID, Key: r.Key, Owner: signer, Replicas: PeerList(ans.Replicas),
+		out[m] = Receipt{TxID: r.TxID, Key: r.Key, Owner: signer, Replicas: PeerList(ans.Replicas), Record: raw,
 			Block: BlockRef{Branch: r.Block.Branch, No: r.Block.No, Hash: r.Block.Hash}}
 	}
 	if err := d.signers(ctx, owner, recs); err != nil {
@@ -514,6 +514,10 @@ type Receipt struct {
 	Owner    Peer        `json:"owner"`
 	Block    BlockRef    `json:"block"`
 	Replicas []Peer      `json:"replicas"`
+	// Record is the signed record's bytes as stored (checked by checkPut
+	// when another node signed it), for the entry node's observers (the Web
+	// of Things publishes it); it is not part of the client's receipt.
+	Record []byte `json:"-"`
 }
 
 // Peer names a node: its 40-hex ID and the address it is reached at. It is

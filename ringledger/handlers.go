@@ -235,7 +235,7 @@ func (d *Ledger) ownerPutReadings(ctx context.Context, rs []ledger.Reading, wait
 			// node signed (the owner before a ring change).
 			owner = knownPeer(st, r.Block.Branch)
 		}
-		out.receipts[i] = Receipt{TxID: r.TxID, Key: r.Key, Owner: owner, Replicas: reps,
+		out.receipts[i] = Receipt{TxID: r.TxID, Key: r.Key, Owner: owner, Replicas: reps, Record: r.Record,
 			Block: BlockRef{Branch: r.Block.Branch, No: r.Block.No, Hash: r.Block.Hash}}
 	}
 	return out, nil

@@ -21,7 +21,7 @@ func (d *Ledger) putLocal(ctx context.Context, readings []ledger.Reading) ([]Rec
 	out := make([]Receipt, len(rs))
 	self := d.cfg.Self
 	for i, r := range rs {
-		out[i] = Receipt{TxID: r.TxID, Key: r.Key, Owner: self,
+		out[i] = Receipt{TxID: r.TxID, Key: r.Key, Owner: self, Record: r.Record,
 			Block: BlockRef{Branch: r.Block.Branch, No: r.Block.No, Hash: r.Block.Hash}, Replicas: []Peer{}}
 	}
 	return out, nil

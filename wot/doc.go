@@ -11,7 +11,14 @@
 //	directory.go HTTP: /.well-known/wot, /things (WoT Discovery directory API)
 //	properties.go HTTP: read/write/observe properties (SSE, long-poll)
 //	devices.go   WebSocket: Flowchain's /object/{id}/send, /viewer, /status
-//	fanout.go    observation across the ring
+//	fanout.go    observation across the ring: design, wire, rendezvous handlers
+//	publish.go   the entry node's publication queues
+//	leases.go    leases at the rendezvous; renewing them; catching up
+//	hub.go       this node's subscriptions: delivery in order, dedup, catch-up
+//	latest.go    the newest value per Thing (readproperty)
+//	live.go      Send, Subscribe, Latest, Present; the entry hook
+//	presence.go  devices connected, for /object/{id}/status
+//	conns.go     connection bounds and error answers of the live paths
 //
 // The CoAP device front is package wot/coap; it uses Devices. Imports flow
 // down only: wot → node → ringledger.
