@@ -105,7 +105,6 @@ func (l *live) entered(rcs []node.Receipt) {
 	for _, thing := range order {
 		ups := byThing[thing]
 		l.latest.put(ups[len(ups)-1], time.Now())
-		l.t.auto.seen(thing, ups[0].Value)
 		l.hub.deliver(thing, nil, 0, ups)
 		l.pub.enqueue(thing, ups)
 	}

@@ -74,9 +74,8 @@ type Things struct {
 	node *node.Node
 	cfg  Config
 	log  *zap.Logger
-	reg  registry    // registry.go: TDs on the ring
-	live live        // fanout.go, devices.go: updates, observers, presence
-	auto autoCreator // autocreate.go: Things of readings from other fronts
+	reg  registry // registry.go: TDs on the ring
+	live live     // fanout.go, devices.go: updates, observers, presence
 }
 
 // New builds the layer on a started node.
@@ -88,9 +87,7 @@ func New(n *node.Node, cfg Config) (*Things, error) {
 	if err := t.reg.init(t); err != nil {
 		return nil, err
 	}
-	t.auto.start(t)
 	if err := t.live.init(t); err != nil {
-		t.auto.stop()
 		return nil, err
 	}
 	return t, nil
@@ -98,7 +95,6 @@ func New(n *node.Node, cfg Config) (*Things, error) {
 
 // Close stops the layer's goroutines and ends its subscriptions.
 func (t *Things) Close() {
-	t.auto.stop()
 	t.live.close()
 	t.reg.close()
 }
