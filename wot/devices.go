@@ -56,6 +56,9 @@ const (
 var upgrader = websocket.Upgrader{
 	ReadBufferSize:  4096,
 	WriteBufferSize: 4096,
+	// A connection holds a write buffer only while it writes: a gateway
+	// keeps hundreds of mostly idle device and viewer connections.
+	WriteBufferPool: &sync.Pool{},
 	CheckOrigin:     func(*http.Request) bool { return true },
 }
 
