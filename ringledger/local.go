@@ -17,6 +17,20 @@ func (d *Ledger) putLocal(ctx context.Context, readings []ledger.Reading) ([]Rec
 	if err != nil {
 		return nil, err
 	}
+	// A ring of one owns every position: the history entries are its own.
+	var hs []store.HistoryEntry
+	for _, r := range rs {
+		rec, err := ledger.ParseRecord(r.Record)
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range historyItems(rec) {
+			hs = append(hs, store.HistoryEntry{HistoryRef: it.HistoryRef, Value: r.Record})
+		}
+	}
+	if err := d.storeHistory(ctx, hs); err != nil {
+		return nil, fmt.Errorf("records stored, not their history entries: %w", err)
+	}
 	d.recorded(rs, d.cfg.Self, []Peer{})
 	out := make([]Receipt, len(rs))
 	self := d.cfg.Self
