@@ -309,6 +309,23 @@ func (d *Ledger) wireHistoryOf(refs []store.HistoryRef) ([]wireHistory, error) {
 	return out, nil
 }
 
+// historyFromRecords makes history entries of records this node holds (it
+// signed them, or owns their keys); records no longer held are left out.
+func (d *Ledger) historyFromRecords(refs []store.HistoryRef) ([]wireHistory, error) {
+	out := make([]wireHistory, 0, len(refs))
+	for _, ref := range refs {
+		raw, err := d.store.Record(ref.TxID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, wireHistory{Pos: ref.Pos, Record: raw})
+	}
+	return out, nil
+}
+
 func historyRefOf(c wireCursor) store.HistoryRef {
 	return store.HistoryRef{Pos: c.Pos, Time: c.Time, TxID: c.TxID}
 }

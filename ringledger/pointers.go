@@ -227,7 +227,7 @@ func (d *Ledger) indexTo(ctx context.Context, owner chord.Peer, items []indexIte
 			refs = append(refs, *it.his)
 		}
 	}
-	hs, err := d.wireHistoryOf(refs)
+	hs, err := d.historyFromRecords(refs)
 	if err != nil {
 		return err
 	}
