@@ -330,4 +330,6 @@ func historyRefOf(c wireCursor) store.HistoryRef {
 	return store.HistoryRef{Pos: c.Pos, Time: c.Time, TxID: c.TxID}
 }
 
-func cursorOf(r store.HistoryRef) wireCursor { return wireCursor{Pos: r.Pos, Time: r.Time, TxID: r.TxID} }
+func cursorOf(r store.HistoryRef) wireCursor {
+	return wireCursor{Pos: r.Pos, Time: r.Time, TxID: r.TxID}
+}

@@ -361,7 +361,9 @@ func nextKey(k ledger.Key) ledger.Key {
 // order. It answers while the holders of a bucket are all unreachable.
 func (d *Ledger) recordsByThingEveryNode(ctx context.Context, q historyQuery) ([][]byte, error) {
 	gq := getBody{Thing: q.thing, From: q.from, To: q.to, Limit: q.limit}
-	keep := func(r *ledger.Record) bool { return r.Thing == q.thing && r.Time >= q.from && (q.to == 0 || r.Time < q.to) }
+	keep := func(r *ledger.Record) bool {
+		return r.Thing == q.thing && r.Time >= q.from && (q.to == 0 || r.Time < q.to)
+	}
 	got := map[ledger.Hash]recordAt{}
 	var mu sync.Mutex
 	answered := 0
