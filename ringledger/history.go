@@ -329,7 +329,3 @@ func (d *Ledger) historyFromRecords(refs []store.HistoryRef) ([]wireHistory, err
 func historyRefOf(c wireCursor) store.HistoryRef {
 	return store.HistoryRef{Pos: c.Pos, Time: c.Time, TxID: c.TxID}
 }
-
-func cursorOf(r store.HistoryRef) wireCursor {
-	return wireCursor{Pos: r.Pos, Time: r.Time, TxID: r.TxID}
-}
