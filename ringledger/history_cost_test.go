@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"os"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flownode/flownode/chord"
 	"github.com/flownode/flownode/ledger"
@@ -169,4 +171,36 @@ func TestThingIndexCostAt1000(t *testing.T) {
 		"in one parallel round, plus a walk of the ring once per sync interval. Records moved: the index moves each record once; " +
 		"asking every node moves it from each of its k holders (k = 3: three times), and every node scans its store. " +
 		"The index asks fewer nodes than every node while B·(hops+1) < N; a limit stops its walk early")
+}
+
+// TestHistoryPositionVectors holds the positions of docs/ledger-format.md's
+// history vectors to the code: the document is the oracle.
+func TestHistoryPositionVectors(t *testing.T) {
+	raw, err := os.ReadFile("../docs/ledger-format.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := map[string]string{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if name, val, ok := strings.Cut(line, " = "); ok && strings.HasPrefix(name, "history.") {
+			v[name] = strings.TrimSpace(val)
+		}
+	}
+	tm, err := time.Parse(time.RFC3339, v["history.time"])
+	if err != nil {
+		t.Fatalf("history.time: %v", err)
+	}
+	b := historyBucketOf(tm.UnixNano())
+	for name, got := range map[string]string{
+		"history.bucket":           fmt.Sprint(b),
+		"history.bucketPosition":   bucketPos(v["history.thing"], b).String(),
+		"history.extremesPosition": extremesPos(v["history.thing"]).String(),
+	} {
+		if v[name] != got {
+			t.Errorf("%s: doc %q, code %q", name, v[name], got)
+		}
+	}
+	if historyBucketOf(-1) != -1 || historyBucketOf(0) != 0 || historyBucketOf(int64(HistoryBucket)-1) != 0 {
+		t.Error("buckets do not round down")
+	}
 }
