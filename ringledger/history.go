@@ -55,8 +55,13 @@ const HistoryBucket = time.Hour
 // fails with ErrRangeTooLong.
 const MaxHistoryBuckets = 24 * 366
 
-// historyWindow is how many buckets a query reads at once.
-const historyWindow = 8
+// historyWindow is how many buckets a query reads at once at most, and
+// historyWindowRecords bounds the records a window may bring back (each
+// bucket of a window is asked for every record the query still wants).
+const (
+	historyWindow        = 8
+	historyWindowRecords = 4000
+)
 
 // historyFuture is how far ahead of this node's clock a history entry's
 // time may be: the extremes would otherwise keep a far-future record as a

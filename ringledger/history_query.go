@@ -84,9 +84,6 @@ func (d *Ledger) LatestByThing(ctx context.Context, thing string) ([]byte, error
 	if err := ledger.ValidThingID(thing); err != nil {
 		return nil, &ledger.InputError{Index: -1, Err: err}
 	}
-	if !d.attached.Load() {
-		return d.localLatest(thing)
-	}
 	_, newest, err := d.thingExtremes(ctx, thing)
 	if err != nil {
 		return nil, err
@@ -95,18 +92,6 @@ func (d *Ledger) LatestByThing(ctx context.Context, thing string) ([]byte, error
 		return nil, ErrNotFound
 	}
 	return newest.raw, nil
-}
-
-// localLatest is a ring of one's newest record of a Thing.
-func (d *Ledger) localLatest(thing string) ([]byte, error) {
-	es, _, err := d.store.History(store.HistoryQuery{Pos: extremesPos(thing), Desc: true, Limit: 1})
-	if err != nil {
-		return nil, err
-	}
-	if len(es) == 0 {
-		return nil, ErrNotFound
-	}
-	return es[0].Value, nil
 }
 
 func (d *Ledger) thingHistory(ctx context.Context, q historyQuery) ([][]byte, error) {
@@ -119,15 +104,14 @@ func (d *Ledger) thingHistory(ctx context.Context, q historyQuery) ([][]byte, er
 	if q.limit <= 0 || q.limit > maxGetLimit {
 		q.limit = maxGetLimit
 	}
-	if !d.attached.Load() {
-		return d.localHistory(q)
-	}
 	lo, hi := q.from, q.to
 	// An open bound, or a long range, is narrowed to the Thing's oldest and
 	// newest records, which the extremes entry knows.
 	if lo == 0 || hi == 0 || historyBucketOf(hi-1)-historyBucketOf(lo) >= historyWindow {
 		oldest, newest, err := d.thingExtremes(ctx, q.thing)
 		switch {
+		case err != nil && !d.attached.Load():
+			return nil, err
 		case err != nil:
 			d.log.Info("the history index's extremes did not answer; asking every node", zap.String("thing", q.thing), zap.Error(err))
 			return d.recordsByThingEveryNode(ctx, q)
@@ -153,7 +137,9 @@ func (d *Ledger) thingHistory(ctx context.Context, q historyQuery) ([][]byte, er
 		if done >= MaxHistoryBuckets {
 			return nil, ErrRangeTooLong
 		}
-		w := min(window, n-done, MaxHistoryBuckets-done)
+		// A window holds up to its buckets times the records still wanted:
+		// a large limit reads fewer buckets at once.
+		w := min(window, n-done, MaxHistoryBuckets-done, max(1, int64(historyWindowRecords/(q.limit-len(out)))))
 		pages := make([][]recordAt, w)
 		errs := make([]error, w)
 		var wg sync.WaitGroup
@@ -170,6 +156,9 @@ func (d *Ledger) thingHistory(ctx context.Context, q historyQuery) ([][]byte, er
 		}
 		wg.Wait()
 		for i := range w {
+			if errs[i] != nil && !d.attached.Load() {
+				return nil, errs[i]
+			}
 			if errs[i] != nil {
 				d.stats.indexFallbacks.Add(1)
 				d.log.Info("no holder of a history bucket answered; asking every node", zap.String("thing", q.thing), zap.Error(errs[i]))
@@ -185,43 +174,6 @@ func (d *Ledger) thingHistory(ctx context.Context, q historyQuery) ([][]byte, er
 	}
 	if out == nil {
 		out = [][]byte{}
-	}
-	return out, nil
-}
-
-// localHistory reads a ring of one's history index.
-func (d *Ledger) localHistory(q historyQuery) ([][]byte, error) {
-	lo, hi := q.from, q.to
-	if lo == 0 || hi == 0 {
-		ext, _, err := d.store.History(store.HistoryQuery{Pos: extremesPos(q.thing), Limit: maxExtremes})
-		if err != nil {
-			return nil, err
-		}
-		if len(ext) == 0 {
-			return [][]byte{}, nil
-		}
-		lo = max(lo, ext[0].Time)
-		if newest := ext[len(ext)-1].Time; hi == 0 || hi > newest {
-			hi = newest + 1
-		}
-	}
-	out := [][]byte{}
-	first, last := historyBucketOf(lo), historyBucketOf(hi-1)
-	for i := int64(0); i <= last-first && len(out) < q.limit; i++ {
-		if i >= MaxHistoryBuckets {
-			return nil, ErrRangeTooLong
-		}
-		b := first + i
-		if q.desc {
-			b = last - i
-		}
-		es, _, err := d.store.History(store.HistoryQuery{Pos: bucketPos(q.thing, b), From: lo, To: hi, Desc: q.desc, Limit: q.limit - len(out)})
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range es {
-			out = append(out, e.Value)
-		}
 	}
 	return out, nil
 }
@@ -262,7 +214,10 @@ func (d *Ledger) readBucket(ctx context.Context, q historyQuery, b, lo, hi int64
 func (d *Ledger) readAt(ctx context.Context, pos ledger.Key, q getBody, limit int, keep func(*ledger.Record) bool) ([]recordAt, error) {
 	q.History = &pos
 	got := map[ledger.Hash]recordAt{}
-	p, err := d.owner(ctx, pos)
+	p, err := d.cfg.Self, error(nil) // a ring of one owns every position
+	if d.attached.Load() {
+		p, err = d.owner(ctx, pos)
+	}
 	for tries := 0; ; tries++ {
 		if err == nil {
 			if err = d.pageAt(ctx, p, &q, limit, keep, got); err == nil {
@@ -272,7 +227,7 @@ func (d *Ledger) readAt(ctx context.Context, pos ledger.Key, q getBody, limit in
 				d.ranges.forget(p.ID)
 			}
 		}
-		if tries == d.k-1 || ctx.Err() != nil {
+		if tries == d.k-1 || ctx.Err() != nil || !d.attached.Load() {
 			return nil, fmt.Errorf("history at %s: none of %d holders answered: %w", pos, tries+1, err)
 		}
 		// The next holder of the position's copies: the failed node's successor.
