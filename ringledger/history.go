@@ -334,3 +334,13 @@ func (d *Ledger) historyFromRecords(refs []store.HistoryRef) ([]wireHistory, err
 func historyRefOf(c wireCursor) store.HistoryRef {
 	return store.HistoryRef{Pos: c.Pos, Time: c.Time, TxID: c.TxID}
 }
+
+// HistoryBucketPosition is the ring position of the hour bucket that holds a
+// Thing's records of time t (unix ns): successor of it holds them.
+func HistoryBucketPosition(thing string, t int64) ledger.Key {
+	return bucketPos(thing, historyBucketOf(t))
+}
+
+// HistoryExtremesPosition is the ring position of a Thing's oldest and
+// newest records.
+func HistoryExtremesPosition(thing string) ledger.Key { return extremesPos(thing) }
