@@ -155,7 +155,7 @@ func (d *Ledger) checkHistory(ctx context.Context, st chord.State, sender chord.
 	peer := sender.ID != d.self()
 	for i, w := range ws {
 		r, err := ledger.ParseRecord(w.Record)
-		if err == nil {
+		if err == nil && !d.holdsBytes(r, w) {
 			err = r.CheckSelf(w.Record)
 		}
 		if err != nil {
@@ -181,6 +181,18 @@ func (d *Ledger) checkHistory(ctx context.Context, st chord.State, sender chord.
 	return out, nil
 }
 
+// holdsBytes reports whether this node already stores these very bytes, as
+// the record or as this history entry: they were checked when stored, so
+// their signature need not be checked again (the bucket's holders often
+// hold the record too: k of N nodes do).
+func (d *Ledger) holdsBytes(r *ledger.Record, w wireHistory) bool {
+	if raw, err := d.store.Record(r.TxID); err == nil && bytes.Equal(raw, w.Record) {
+		return true
+	}
+	raw, err := d.store.HistoryEntryValue(store.HistoryRef{Pos: w.Pos, Time: r.Time, TxID: r.TxID})
+	return err == nil && bytes.Equal(raw, w.Record)
+}
+
 // historyStore serializes the writes of extremes positions, which read
 // what is there before they write.
 type historyStore struct{ mu sync.Mutex }
@@ -199,13 +211,20 @@ func (d *Ledger) storeHistory(ctx context.Context, es []store.HistoryEntry) erro
 		if err != nil {
 			return err
 		}
-		if e.Pos == extremesPos(r.Thing) {
+		switch _, err := d.store.HistoryEntryValue(e.HistoryRef); {
+		case e.Pos == extremesPos(r.Thing):
 			atExtremes[e.Pos] = append(atExtremes[e.Pos], e)
-		} else {
+		case errors.Is(err, store.ErrNotFound):
 			put = append(put, e)
+		case err != nil:
+			return err
 		}
+		// A bucket entry held already is not written again.
 	}
 	if len(atExtremes) == 0 {
+		if len(put) == 0 {
+			return nil
+		}
 		return d.ledger.PutHistory(ctx, put, nil)
 	}
 	d.hist.mu.Lock()
@@ -227,6 +246,9 @@ func (d *Ledger) storeHistory(ctx context.Context, es []store.HistoryEntry) erro
 				drop = append(drop, e.HistoryRef)
 			}
 		}
+	}
+	if len(put)+len(drop) == 0 {
+		return nil
 	}
 	return d.ledger.PutHistory(ctx, put, drop)
 }

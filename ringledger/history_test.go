@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -285,10 +286,12 @@ func TestThingHistoryMovesWithAJoin(t *testing.T) {
 	})
 	id := newcomer.self()
 	r.authority.admit(id, clock.now().Add(-48*time.Hour), clock.now().Add(48*time.Hour))
-	for _, d := range r.nodes {
-		d.cfg.Members.(*fakeMembers).known[id] = true
+	for _, d := range append(slices.Collect(maps.Values(r.nodes)), newcomer) {
+		m := d.cfg.Members.(*fakeMembers)
+		m.mu.Lock()
+		m.known[id] = true
+		m.mu.Unlock()
 	}
-	newcomer.cfg.Members.(*fakeMembers).known[id] = true
 	ids := append(slices.Clone(r.ids), id)
 	slices.SortFunc(ids, chord.ID.Cmp)
 	i := slices.Index(ids, id)
