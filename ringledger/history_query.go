@@ -314,6 +314,8 @@ func nextKey(k ledger.Key) ledger.Key {
 // asked at once for the Thing's records it stores (N round trips in
 // parallel, at most limit records each), and the answers are merged in time
 // order. It answers while the holders of a bucket are all unreachable.
+// Each node answers its oldest records, so newest first it is exact only
+// while the Thing has at most limit records in the range.
 func (d *Ledger) recordsByThingEveryNode(ctx context.Context, q historyQuery) ([][]byte, error) {
 	gq := getBody{Thing: q.thing, From: q.from, To: q.to, Limit: q.limit}
 	keep := func(r *ledger.Record) bool {
