@@ -319,9 +319,9 @@ func (l *Ledger) PutPointers(ctx context.Context, ps []store.Pointer) error {
 
 // PutHistory stores history entries (the ring's per-Thing time index: copies
 // of records at positions derived from their Thing and time) and drops the
-// ones drop names, in one durable write.
-func (l *Ledger) PutHistory(ctx context.Context, put []store.HistoryEntry, drop []store.HistoryRef) error {
-	return l.cfg.Store.Write(ctx, store.Write{History: put, DropHistory: drop})
+// ones drop names, with txID pointers, in one durable write.
+func (l *Ledger) PutHistory(ctx context.Context, pointers []store.Pointer, put []store.HistoryEntry, drop []store.HistoryRef) error {
+	return l.cfg.Store.Write(ctx, store.Write{Pointers: pointers, History: put, DropHistory: drop})
 }
 
 // DropCopies deletes copies this node holds for others and no longer needs

@@ -292,12 +292,7 @@ func (d *Ledger) storeOwnIndex(ctx context.Context, sender chord.Peer, b replica
 		return storedAnswer{}, err
 	}
 	ps := storePointers(b.Pointers)
-	if len(ps) > 0 {
-		if err := d.ledger.PutPointers(ctx, ps); err != nil {
-			return storedAnswer{}, err
-		}
-	}
-	if err := d.storeHistory(ctx, hs); err != nil {
+	if err := d.storeIndex(ctx, ps, hs); err != nil {
 		return storedAnswer{}, err
 	}
 	d.repl.send(d.replicaTargets(st), nil, ps, b.History)
@@ -377,16 +372,10 @@ func (d *Ledger) acceptReplicas(ctx context.Context, from chord.Peer, b replicat
 			d.stats.replicasIn.Add(uint64(st.Records))
 		}
 	}
-	if len(b.Pointers) > 0 {
-		if err := d.ledger.PutPointers(ctx, storePointers(b.Pointers)); err != nil {
-			return stored, err
-		}
-		stored += len(b.Pointers)
-	}
-	if err := d.storeHistory(ctx, hs); err != nil {
+	if err := d.storeIndex(ctx, storePointers(b.Pointers), hs); err != nil {
 		return stored, err
 	}
-	return stored + len(hs), nil
+	return stored + len(b.Pointers) + len(hs), nil
 }
 
 // handleBlocks answers opBlocks from the store, as many as fit one message,

@@ -197,12 +197,15 @@ func (d *Ledger) holdsBytes(r *ledger.Record, w wireHistory) bool {
 // what is there before they write.
 type historyStore struct{ mu sync.Mutex }
 
-// storeHistory stores checked history entries. At a Thing's extremes
-// position only the oldest and the newest entry are kept: the others there
-// are dropped in the same write.
-func (d *Ledger) storeHistory(ctx context.Context, es []store.HistoryEntry) error {
+// storeIndex stores checked txID pointers and history entries in one
+// durable write. At a Thing's extremes position only the oldest and the
+// newest entry are kept: the others there are dropped in the same write.
+func (d *Ledger) storeIndex(ctx context.Context, ps []store.Pointer, es []store.HistoryEntry) error {
 	if len(es) == 0 {
-		return nil
+		if len(ps) == 0 {
+			return nil
+		}
+		return d.ledger.PutPointers(ctx, ps)
 	}
 	var put []store.HistoryEntry
 	atExtremes := map[ledger.Key][]store.HistoryEntry{}
@@ -222,10 +225,10 @@ func (d *Ledger) storeHistory(ctx context.Context, es []store.HistoryEntry) erro
 		// A bucket entry held already is not written again.
 	}
 	if len(atExtremes) == 0 {
-		if len(put) == 0 {
+		if len(put)+len(ps) == 0 {
 			return nil
 		}
-		return d.ledger.PutHistory(ctx, put, nil)
+		return d.ledger.PutHistory(ctx, ps, put, nil)
 	}
 	d.hist.mu.Lock()
 	defer d.hist.mu.Unlock()
@@ -247,10 +250,10 @@ func (d *Ledger) storeHistory(ctx context.Context, es []store.HistoryEntry) erro
 			}
 		}
 	}
-	if len(put)+len(drop) == 0 {
+	if len(put)+len(drop)+len(ps) == 0 {
 		return nil
 	}
-	return d.ledger.PutHistory(ctx, put, drop)
+	return d.ledger.PutHistory(ctx, ps, put, drop)
 }
 
 // extremes splits entries of one position into the oldest and newest (by

@@ -546,7 +546,7 @@ func TestThingHistoryRebuild(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		if err := d.ledger.PutHistory(ctx, nil, drop); err != nil {
+		if err := d.ledger.PutHistory(ctx, nil, nil, drop); err != nil {
 			t.Fatal(err)
 		}
 		d.needHistoryRebuild()

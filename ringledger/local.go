@@ -28,7 +28,7 @@ func (d *Ledger) putLocal(ctx context.Context, readings []ledger.Reading) ([]Rec
 			hs = append(hs, store.HistoryEntry{HistoryRef: it.HistoryRef, Value: r.Record})
 		}
 	}
-	if err := d.storeHistory(ctx, hs); err != nil {
+	if err := d.storeIndex(ctx, nil, hs); err != nil {
 		return nil, fmt.Errorf("records stored, not their history entries: %w", err)
 	}
 	d.recorded(rs, d.cfg.Self, []Peer{})

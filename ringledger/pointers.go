@@ -72,16 +72,22 @@ func (w *pointerWriter) add(ps []store.Pointer, hs []historyItem) func(context.C
 }
 
 func (w *pointerWriter) run() {
+	sem := make(chan struct{}, indexInflight)
+	var rounds sync.WaitGroup
+	defer rounds.Wait()
+	fail := func(waiters []chan error) {
+		w.mu.Lock()
+		waiters = append(waiters, w.waiters...)
+		w.waiters = nil
+		w.mu.Unlock()
+		for _, c := range waiters {
+			c <- w.d.ctx.Err()
+		}
+	}
 	for {
 		select {
 		case <-w.d.ctx.Done():
-			w.mu.Lock()
-			waiters := w.waiters
-			w.waiters = nil
-			w.mu.Unlock()
-			for _, c := range waiters {
-				c <- w.d.ctx.Err()
-			}
+			fail(nil)
 			return
 		case <-w.wake:
 		}
@@ -89,17 +95,36 @@ func (w *pointerWriter) run() {
 		batch, hist, waiters := w.pending, w.history, w.waiters
 		w.pending, w.history, w.waiters = nil, nil, nil
 		w.mu.Unlock()
-		var err error
-		if len(batch)+len(hist) > 0 {
-			err = w.d.writeIndex(w.d.ctx, batch, hist)
+		if len(batch)+len(hist) == 0 {
+			for _, c := range waiters {
+				c <- nil
+			}
+			continue
+		}
+		// Up to indexInflight rounds are out at once: a put waiting for
+		// its history entries does not wait for the round before it.
+		select {
+		case sem <- struct{}{}:
+		case <-w.d.ctx.Done():
+			fail(waiters)
+			return
+		}
+		rounds.Add(1)
+		go func() {
+			defer rounds.Done()
+			defer func() { <-sem }()
+			err := w.d.writeIndex(w.d.ctx, batch, hist)
 			w.d.stats.ptrPending.Add(-int64(len(batch)))
 			w.d.stats.histPending.Add(-int64(len(hist)))
-		}
-		for _, c := range waiters {
-			c <- err
-		}
+			for _, c := range waiters {
+				c <- err
+			}
+		}()
 	}
 }
+
+// indexInflight bounds the index write rounds out at once.
+const indexInflight = 4
 
 // indexItem is a pointer or a history entry on its way to the owner of its
 // position.
