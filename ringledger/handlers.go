@@ -216,11 +216,16 @@ func (d *Ledger) ownerPutReadings(ctx context.Context, rs []ledger.Reading, wait
 	for i, r := range lrs {
 		records[i] = r.Record
 		pointers[i] = store.Pointer{TxID: r.TxID, Key: r.Key}
-		rec, err := ledger.ParseRecord(r.Record)
-		if err != nil {
-			return ownerPut{}, fmt.Errorf("a record this node signed does not parse: %w", err)
+		thing, t := rs[i].Thing, rs[i].Time
+		if rs[i].Resend || t == 0 {
+			// A resend may be answered with a record stamped earlier.
+			rec, err := ledger.ParseRecord(r.Record)
+			if err != nil {
+				return ownerPut{}, fmt.Errorf("a record this node signed does not parse: %w", err)
+			}
+			thing, t = rec.Thing, rec.Time
 		}
-		history = append(history, historyItems(rec)...)
+		history = append(history, historyItems(thing, t, r.TxID, r.Record)...)
 	}
 	// Replication and the index writes start now. The answer does not wait
 	// for the pointers (a read by txID that finds none searches the ring);

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -69,7 +70,7 @@ const (
 const historyFuture = 10 * time.Minute
 
 // maxExtremes bounds the entries read at a Thing's extremes position: it
-// keeps two, a few more while concurrent writes land.
+// keeps two.
 const maxExtremes = 16
 
 // ErrRangeTooLong is returned by a history query that would visit more than
@@ -113,19 +114,27 @@ func historyPositions(r *ledger.Record) (bucket, extremes ledger.Key) {
 }
 
 // historyItem is a history entry to write: at its bucket, or at its
-// Thing's extremes.
+// Thing's extremes, with the record's bytes when they are at hand (else
+// they are read from the store when sent).
 type historyItem struct {
 	store.HistoryRef
 	extremes bool
+	raw      []byte
 }
 
-// historyItems are the two history entries of a record.
-func historyItems(r *ledger.Record) []historyItem {
-	b, e := historyPositions(r)
+// historyItems are the two history entries of a record of thing at time t.
+func historyItems(thing string, t int64, txID ledger.Hash, raw []byte) []historyItem {
 	return []historyItem{
-		{HistoryRef: store.HistoryRef{Pos: b, Time: r.Time, TxID: r.TxID}},
-		{HistoryRef: store.HistoryRef{Pos: e, Time: r.Time, TxID: r.TxID}, extremes: true},
+		{HistoryRef: store.HistoryRef{Pos: bucketPos(thing, historyBucketOf(t)), Time: t, TxID: txID}, raw: raw},
+		{HistoryRef: store.HistoryRef{Pos: extremesPos(thing), Time: t, TxID: txID}, extremes: true, raw: raw},
 	}
+}
+
+// historyEntry is a checked history entry on its way to the store, and
+// whether it is at its Thing's extremes.
+type historyEntry struct {
+	store.HistoryEntry
+	extremes bool
 }
 
 // historyRule says which sender may hand this node a history entry.
@@ -148,8 +157,8 @@ const (
 // may send it (rule, placement.MayOwn as this node knows the ring), and
 // signed by a node that was a member at the record's time. It returns the
 // entries to store.
-func (d *Ledger) checkHistory(ctx context.Context, st chord.State, sender chord.Peer, ws []wireHistory, rule historyRule) ([]store.HistoryEntry, error) {
-	out := make([]store.HistoryEntry, len(ws))
+func (d *Ledger) checkHistory(ctx context.Context, st chord.State, sender chord.Peer, ws []wireHistory, rule historyRule) ([]historyEntry, error) {
+	out := make([]historyEntry, len(ws))
 	recs := make([]*ledger.Record, len(ws))
 	late := d.now().Add(historyFuture).UnixNano()
 	peer := sender.ID != d.self()
@@ -173,7 +182,7 @@ func (d *Ledger) checkHistory(ctx context.Context, st chord.State, sender chord.
 			return nil, refuse(CodeRefused, "history entry %s: position %s is not the sender's as this node knows the ring", r.TxID, w.Pos)
 		}
 		recs[i] = r
-		out[i] = store.HistoryEntry{HistoryRef: store.HistoryRef{Pos: w.Pos, Time: r.Time, TxID: r.TxID}, Value: w.Record}
+		out[i] = historyEntry{HistoryEntry: store.HistoryEntry{HistoryRef: store.HistoryRef{Pos: w.Pos, Time: r.Time, TxID: r.TxID}, Value: w.Record}, extremes: w.Pos == e}
 	}
 	if err := d.signers(ctx, sender, recs); err != nil {
 		return nil, err
@@ -193,14 +202,11 @@ func (d *Ledger) holdsBytes(r *ledger.Record, w wireHistory) bool {
 	return err == nil && bytes.Equal(raw, w.Record)
 }
 
-// historyStore serializes the writes of extremes positions, which read
-// what is there before they write.
-type historyStore struct{ mu sync.Mutex }
-
 // storeIndex stores checked txID pointers and history entries in one
 // durable write. At a Thing's extremes position only the oldest and the
-// newest entry are kept: the others there are dropped in the same write.
-func (d *Ledger) storeIndex(ctx context.Context, ps []store.Pointer, es []store.HistoryEntry) error {
+// newest entry are kept: the others there are dropped in the same write,
+// and an entry between the two held already is not written at all.
+func (d *Ledger) storeIndex(ctx context.Context, ps []store.Pointer, es []historyEntry) error {
 	if len(es) == 0 {
 		if len(ps) == 0 {
 			return nil
@@ -210,15 +216,11 @@ func (d *Ledger) storeIndex(ctx context.Context, ps []store.Pointer, es []store.
 	var put []store.HistoryEntry
 	atExtremes := map[ledger.Key][]store.HistoryEntry{}
 	for _, e := range es {
-		r, err := ledger.ParseRecord(e.Value)
-		if err != nil {
-			return err
-		}
 		switch _, err := d.store.HistoryEntryValue(e.HistoryRef); {
-		case e.Pos == extremesPos(r.Thing):
-			atExtremes[e.Pos] = append(atExtremes[e.Pos], e)
+		case e.extremes:
+			atExtremes[e.Pos] = append(atExtremes[e.Pos], e.HistoryEntry)
 		case errors.Is(err, store.ErrNotFound):
-			put = append(put, e)
+			put = append(put, e.HistoryEntry)
 		case err != nil:
 			return err
 		}
@@ -230,8 +232,14 @@ func (d *Ledger) storeIndex(ctx context.Context, ps []store.Pointer, es []store.
 		}
 		return d.ledger.PutHistory(ctx, ps, put, nil)
 	}
-	d.hist.mu.Lock()
-	defer d.hist.mu.Unlock()
+	// Writes of one extremes position are serialized, from the read to the
+	// durable write, so that they never leave more than two entries there;
+	// writes of other positions (other stripes) go on meanwhile.
+	poss := make([]ledger.Key, 0, len(atExtremes))
+	for pos := range atExtremes {
+		poss = append(poss, pos)
+	}
+	defer d.extremesLocks.lock(poss)()
 	var drop []store.HistoryRef
 	for pos, news := range atExtremes {
 		held, _, err := d.store.History(store.HistoryQuery{Pos: pos, Limit: maxExtremes})
@@ -254,6 +262,77 @@ func (d *Ledger) storeIndex(ctx context.Context, ps []store.Pointer, es []store.
 		return nil
 	}
 	return d.ledger.PutHistory(ctx, ps, put, drop)
+}
+
+// tidyExtremes drops, at the extremes positions among refs, what lies
+// between the oldest and the newest entry there (none should: storeIndex
+// serializes their writes; a store written before that rule may hold
+// some), and returns refs without what it dropped, so that a repair round
+// never pushes entries its peer would not keep.
+func (d *Ledger) tidyExtremes(ctx context.Context, refs []store.HistoryRef) ([]store.HistoryRef, error) {
+	gone := map[store.HistoryRef]bool{}
+	seen := map[ledger.Key]bool{}
+	var drop []store.HistoryRef
+	for _, ref := range refs {
+		if seen[ref.Pos] {
+			continue
+		}
+		seen[ref.Pos] = true
+		held, _, err := d.store.History(store.HistoryQuery{Pos: ref.Pos, Limit: maxExtremes})
+		if err != nil {
+			return nil, err
+		}
+		if len(held) <= 2 {
+			continue
+		}
+		r, err := ledger.ParseRecord(held[0].Value)
+		if err != nil || extremesPos(r.Thing) != ref.Pos {
+			continue // a bucket keeps every entry
+		}
+		_, rest := extremes(held)
+		for _, e := range rest {
+			gone[e.HistoryRef] = true
+			drop = append(drop, e.HistoryRef)
+		}
+	}
+	if len(drop) == 0 {
+		return refs, nil
+	}
+	if err := d.ledger.PutHistory(ctx, nil, nil, drop); err != nil {
+		return nil, err
+	}
+	out := refs[:0:0]
+	for _, ref := range refs {
+		if !gone[ref] {
+			out = append(out, ref)
+		}
+	}
+	return out, nil
+}
+
+// extremesLocks serialize the writes of extremes positions, by stripe: one
+// lock would hold every peer's history write to this node behind one fsync
+// after another, and the Chord checks waiting for the same RPC workers.
+type extremesLocks [64]sync.Mutex
+
+// lock takes the stripes of poss, in order, and returns their unlock.
+func (l *extremesLocks) lock(poss []ledger.Key) func() {
+	var idx []int
+	for _, p := range poss {
+		i := int(p[0]) % len(l)
+		if !slices.Contains(idx, i) {
+			idx = append(idx, i)
+		}
+	}
+	slices.Sort(idx)
+	for _, i := range idx {
+		l[i].Lock()
+	}
+	return func() {
+		for _, i := range idx {
+			l[i].Unlock()
+		}
+	}
 }
 
 // extremes splits entries of one position into the oldest and newest (by
@@ -340,18 +419,23 @@ func (d *Ledger) wireHistoryOf(refs []store.HistoryRef) ([]wireHistory, error) {
 }
 
 // historyFromRecords makes history entries of records this node holds (it
-// signed them, or owns their keys); records no longer held are left out.
-func (d *Ledger) historyFromRecords(refs []store.HistoryRef) ([]wireHistory, error) {
-	out := make([]wireHistory, 0, len(refs))
-	for _, ref := range refs {
-		raw, err := d.store.Record(ref.TxID)
+// signed them, or owns their keys), reading from the store the records not
+// at hand; records no longer held are left out.
+func (d *Ledger) historyFromRecords(items []historyItem) ([]wireHistory, error) {
+	out := make([]wireHistory, 0, len(items))
+	for _, it := range items {
+		if it.raw != nil {
+			out = append(out, wireHistory{Pos: it.Pos, Record: it.raw})
+			continue
+		}
+		raw, err := d.store.Record(it.TxID)
 		if errors.Is(err, store.ErrNotFound) {
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, wireHistory{Pos: ref.Pos, Record: raw})
+		out = append(out, wireHistory{Pos: it.Pos, Record: raw})
 	}
 	return out, nil
 }

@@ -24,13 +24,19 @@ type pointerWriter struct {
 	mu      sync.Mutex
 	pending []store.Pointer
 	history []historyItem
+	raw     int // bytes of the records the history items hold
 	waiters []chan error
 	wake    chan struct{}
 	once    sync.Once
 }
 
-// maxIndexPending bounds the history entries waiting to be written.
-const maxIndexPending = 100_000
+// maxIndexPending bounds the history entries waiting to be written, and
+// maxPendingBytes the record bytes they keep at hand: past it, entries are
+// queued without them, and read from the store when sent.
+const (
+	maxIndexPending = 100_000
+	maxPendingBytes = 8 << 20
+)
 
 // add queues pointers and history entries and returns a function that
 // waits until the round that writes them ended, with an error if some of
@@ -45,9 +51,18 @@ func (w *pointerWriter) add(ps []store.Pointer, hs []historyItem) func(context.C
 	w.d.stats.histPending.Add(int64(len(hs)))
 	w.mu.Lock()
 	w.pending = append(w.pending, ps...)
-	w.history = append(w.history, hs...)
+	for _, h := range hs {
+		if h.raw != nil && w.raw+len(h.raw) > maxPendingBytes {
+			h.raw = nil
+		}
+		w.raw += len(h.raw)
+		w.history = append(w.history, h)
+	}
 	over := len(w.history) - maxIndexPending
 	if over > 0 {
+		for _, h := range w.history[:over] {
+			w.raw -= len(h.raw)
+		}
 		w.history = w.history[over:]
 	}
 	w.waiters = append(w.waiters, done)
@@ -93,7 +108,7 @@ func (w *pointerWriter) run() {
 		}
 		w.mu.Lock()
 		batch, hist, waiters := w.pending, w.history, w.waiters
-		w.pending, w.history, w.waiters = nil, nil, nil
+		w.pending, w.history, w.waiters, w.raw = nil, nil, nil, 0
 		w.mu.Unlock()
 		if len(batch)+len(hist) == 0 {
 			for _, c := range waiters {
@@ -131,7 +146,7 @@ const indexInflight = 4
 type indexItem struct {
 	pos ledger.Key
 	ptr *store.Pointer
-	his *store.HistoryRef
+	his *historyItem
 }
 
 // writeIndex stores each txID pointer and history entry at its owner,
@@ -207,33 +222,33 @@ func (d *Ledger) writeIndex(ctx context.Context, ps []store.Pointer, hs []histor
 // dedupeExtremes keeps, of the entries bound for one extremes position, the
 // oldest and the newest only (the position keeps no others), and every
 // bucket entry.
-func dedupeExtremes(hs []historyItem) []store.HistoryRef {
-	out := make([]store.HistoryRef, 0, len(hs))
-	type span struct{ lo, hi store.HistoryRef }
+func dedupeExtremes(hs []historyItem) []historyItem {
+	out := make([]historyItem, 0, len(hs))
+	type span struct{ lo, hi historyItem }
 	spans := map[ledger.Key]*span{}
 	var order []ledger.Key
 	for _, h := range hs {
 		if !h.extremes {
-			out = append(out, h.HistoryRef)
+			out = append(out, h)
 			continue
 		}
 		sp := spans[h.Pos]
 		if sp == nil {
-			spans[h.Pos] = &span{h.HistoryRef, h.HistoryRef}
+			spans[h.Pos] = &span{h, h}
 			order = append(order, h.Pos)
 			continue
 		}
-		if refLess(h.HistoryRef, sp.lo) {
-			sp.lo = h.HistoryRef
+		if refLess(h.HistoryRef, sp.lo.HistoryRef) {
+			sp.lo = h
 		}
-		if refLess(sp.hi, h.HistoryRef) {
-			sp.hi = h.HistoryRef
+		if refLess(sp.hi.HistoryRef, h.HistoryRef) {
+			sp.hi = h
 		}
 	}
 	for _, pos := range order {
 		sp := spans[pos]
 		out = append(out, sp.lo)
-		if sp.hi != sp.lo {
+		if sp.hi.HistoryRef != sp.lo.HistoryRef {
 			out = append(out, sp.hi)
 		}
 	}
@@ -244,15 +259,15 @@ func dedupeExtremes(hs []historyItem) []store.HistoryRef {
 // a peer), in messages that fit.
 func (d *Ledger) indexTo(ctx context.Context, owner chord.Peer, items []indexItem) error {
 	var ps []store.Pointer
-	var refs []store.HistoryRef
+	var his []historyItem
 	for _, it := range items {
 		if it.ptr != nil {
 			ps = append(ps, *it.ptr)
 		} else {
-			refs = append(refs, *it.his)
+			his = append(his, *it.his)
 		}
 	}
-	hs, err := d.historyFromRecords(refs)
+	hs, err := d.historyFromRecords(his)
 	if err != nil {
 		return err
 	}

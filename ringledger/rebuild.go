@@ -131,7 +131,7 @@ func (d *Ledger) rebuildHistory(ctx context.Context, st chord.State) error {
 			if err != nil {
 				return err
 			}
-			items = append(items, historyItems(r)...)
+			items = append(items, historyItems(r.Thing, r.Time, r.TxID, nil)...)
 			last = key
 			n++
 			return nil

@@ -243,6 +243,10 @@ func (d *Ledger) push(ctx context.Context, p chord.Peer, entries []wirePointer, 
 			for i, e := range entries[:n] {
 				refs[i] = store.HistoryRef{Pos: e.Key, Time: e.Time, TxID: e.TxID}
 			}
+			refs, err := d.tidyExtremes(ctx, refs)
+			if err != nil {
+				return err
+			}
 			hs, err := d.wireHistoryOf(refs)
 			if err != nil {
 				return err

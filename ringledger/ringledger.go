@@ -64,16 +64,16 @@ type Ledger struct {
 	ring Ring // set once by Attach; read only once attached is set
 	// attached is set once the ring is: before, the ledger is a ring of one
 	// and refuses peers' messages.
-	attached atomic.Bool
-	ledger   *ledger.Ledger
-	store    *store.Store
-	ranges   rangeCache
-	repl     replicator
-	ptrs     pointerWriter
-	hist     historyStore
-	rebuild  historyRebuild
-	leaving  atomic.Bool
-	log      *zap.Logger
+	attached      atomic.Bool
+	ledger        *ledger.Ledger
+	store         *store.Store
+	ranges        rangeCache
+	repl          replicator
+	ptrs          pointerWriter
+	extremesLocks extremesLocks
+	rebuild       historyRebuild
+	leaving       atomic.Bool
+	log           *zap.Logger
 
 	// hadReplicas is set once the node has seen k-1 successors to
 	// replicate to. From then on a successor list shorter than that means
