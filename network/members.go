@@ -227,11 +227,7 @@ func (m *Members) ValidAt(id ledger.Key, t time.Time) error {
 	m.mu.RLock()
 	r := m.revoked[id]
 	m.mu.RUnlock()
-	// Every membership kept here had its authority's signature checked when
-	// it came in (NewMembers, Verify, Learn, loadKnown): checking it again
-	// for each record and message cost as much as the record's own
-	// signature.
-	if err := m.desc.checkWindow(mem, t); err != nil {
+	if err := m.desc.Check(mem, t); err != nil {
 		return err
 	}
 	if r != nil && !t.Before(r.At()) {
