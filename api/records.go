@@ -239,7 +239,20 @@ func (s *Server) getThingRecords(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	recs, err := s.node.RecordsByThing(r.Context(), thing, from, to, limit)
+	query := s.node.RecordsByThing
+	switch q.Get("order") {
+	case "", "asc":
+	case "desc":
+		query = s.node.RecordsByThingNewestFirst
+	default:
+		writeError(w, http.StatusBadRequest, `query "order" must be "asc" (oldest first, the default) or "desc" (newest first)`)
+		return
+	}
+	recs, err := query(r.Context(), thing, from, to, limit)
+	if errors.Is(err, node.ErrRangeTooLong) {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	if err != nil {
 		s.serverError(w, err)
 		return

@@ -371,6 +371,30 @@ func TestAPIKeysAndThings(t *testing.T) {
 	wantError(t, "bad from", tn.get(t, "/api/v1/things/room-0/records?from=yesterday"), http.StatusBadRequest, `"from"`)
 	wantError(t, "to before from", tn.get(t, "/api/v1/things/room-0/records?from="+future+"&to="+past), http.StatusBadRequest, `"to" must be after "from"`)
 	wantError(t, "bad thing", tn.get(t, "/api/v1/things/-x/records"), http.StatusBadRequest, "")
+	// Newest first: the same records, reversed.
+	var desc RecordList
+	wantJSON(t, "room-0 newest first", tn.get(t, "/api/v1/things/room-0/records?order=desc"), http.StatusOK, &desc)
+	if len(desc.Records) != len(room0.Records) {
+		t.Fatalf("room-0 newest first: %d records, want %d", len(desc.Records), len(room0.Records))
+	}
+	for i := range desc.Records {
+		if string(desc.Records[i]) != string(room0.Records[len(room0.Records)-1-i]) {
+			t.Errorf("room-0 newest first: record %d is not the oldest-first list's %d", i, len(room0.Records)-1-i)
+		}
+	}
+	var newest RecordList
+	wantJSON(t, "room-0 newest", tn.get(t, "/api/v1/things/room-0/records?order=desc&limit=1"), http.StatusOK, &newest)
+	if len(newest.Records) != 1 || string(newest.Records[0]) != string(room0.Records[len(room0.Records)-1]) {
+		t.Errorf("room-0's newest record: %d records", len(newest.Records))
+	}
+	wantError(t, "bad order", tn.get(t, "/api/v1/things/room-0/records?order=sideways"), http.StatusBadRequest, `"order"`)
+	// A long range is narrowed to the Thing's own records (its extremes).
+	long := time.Now().Add(-400 * 24 * time.Hour).UTC().Format(time.RFC3339)
+	var narrowed RecordList
+	wantJSON(t, "400 days", tn.get(t, "/api/v1/things/room-0/records?from="+long+"&to="+future), http.StatusOK, &narrowed)
+	if len(narrowed.Records) != len(room0.Records) {
+		t.Errorf("400 days: %d records, want %d", len(narrowed.Records), len(room0.Records))
+	}
 }
 
 // checkList wants every record of l to be a stored record, byte for byte, that keep accepts.

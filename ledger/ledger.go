@@ -317,12 +317,19 @@ func (l *Ledger) PutPointers(ctx context.Context, ps []store.Pointer) error {
 	return l.cfg.Store.Write(ctx, store.Write{Pointers: ps})
 }
 
+// PutHistory stores history entries (the ring's per-Thing time index: copies
+// of records at positions derived from their Thing and time) and drops the
+// ones drop names, with txID pointers, in one durable write.
+func (l *Ledger) PutHistory(ctx context.Context, pointers []store.Pointer, put []store.HistoryEntry, drop []store.HistoryRef) error {
+	return l.cfg.Store.Write(ctx, store.Write{Pointers: pointers, History: put, DropHistory: drop})
+}
+
 // DropCopies deletes copies this node holds for others and no longer needs
 // (the ring's repair decides which): records of other branches, with their
-// index entries, and txID pointers. A record of this node's own branch is
+// index entries, txID pointers and history entries. A record of this node's own branch is
 // never dropped: its blocks' seals prove it. It returns how many records it
 // dropped.
-func (l *Ledger) DropCopies(ctx context.Context, records [][32]byte, pointers [][32]byte) (int, error) {
+func (l *Ledger) DropCopies(ctx context.Context, records [][32]byte, pointers [][32]byte, history []store.HistoryRef) (int, error) {
 	var w store.Write
 	for _, id := range records {
 		raw, err := l.cfg.Store.Record(id)
@@ -343,7 +350,8 @@ func (l *Ledger) DropCopies(ctx context.Context, records [][32]byte, pointers []
 			Branch: r.Block.Branch, BlockNo: r.Block.No, Seq: r.Seq})
 	}
 	w.DropPointers = pointers
-	if len(w.DropRecords)+len(w.DropPointers) == 0 {
+	w.DropHistory = history
+	if len(w.DropRecords)+len(w.DropPointers)+len(w.DropHistory) == 0 {
 		return 0, nil
 	}
 	return len(w.DropRecords), l.cfg.Store.Write(ctx, w)

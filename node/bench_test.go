@@ -121,3 +121,60 @@ func BenchmarkRestoreCopies(b *testing.B) {
 	}
 	b.ReportMetric(0, "ns/op")
 }
+
+// BenchmarkThingHistory: the latency of one Thing's history (500 records,
+// from a 3-hour range: the hour buckets before, of and after the puts) on a
+// 5-node ring holding 2,000 records, read through the history index (a
+// lookup and a get per bucket) and through the old query that asks every
+// node. A query's cost does not depend on which of its buckets hold the
+// records: every bucket costs its lookup and get.
+func BenchmarkThingHistory(b *testing.B) {
+	r := newTestRing(b, 5, 3)
+	const thing = "bench-history"
+	var rs []ledger.Reading
+	for i := range 2000 {
+		name := fmt.Sprintf("other-%d", i%30)
+		if i%4 == 0 {
+			name = thing
+		}
+		rs = append(rs, ledger.Reading{Thing: name, Data: []byte(fmt.Sprintf(`{"v":%d}`, i))})
+	}
+	entry := r.live()[0]
+	for i := 0; i < len(rs); i += 100 {
+		if _, err := entry.n.Put(context.Background(), rs[i:i+100], PutOptions{WaitReplicas: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	now := time.Now()
+	from, to := now.Add(-2*time.Hour).UnixNano(), now.Add(time.Hour).UnixNano()
+	queries := map[string]func(*Node) ([][]byte, error){
+		"index": func(n *Node) ([][]byte, error) {
+			return n.RecordsByThing(context.Background(), thing, from, to, 1000)
+		},
+		"every-node": func(n *Node) ([][]byte, error) {
+			return n.dist.RecordsByThingEveryNode(context.Background(), thing, from, to, 1000)
+		},
+	}
+	for _, name := range []string{"index", "every-node"} {
+		b.Run(name, func(b *testing.B) {
+			live := r.live()
+			lat := make([]time.Duration, 0, b.N)
+			for i := 0; i < b.N; i++ {
+				t0 := time.Now()
+				recs, err := queries[name](live[i%len(live)].n)
+				if err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t0))
+				if len(recs) != 500 {
+					b.Fatalf("%d records, want 500", len(recs))
+				}
+			}
+			b.StopTimer()
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}

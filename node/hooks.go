@@ -13,7 +13,8 @@ type QueryKind string
 const (
 	QueryRecord QueryKind = "record" // Record or LocalRecord: one record by txID
 	QueryKey    QueryKind = "key"    // RecordsByKey: the records under a data key
-	QueryThing  QueryKind = "thing"  // RecordsByThing: a Thing's records in a time range
+	QueryThing  QueryKind = "thing"  // RecordsByThing(NewestFirst): a Thing's records in a time range
+	QueryLatest QueryKind = "latest" // LatestByThing: a Thing's newest record
 )
 
 // Query is one read the node answered for a client (Config.OnQuery): what was
@@ -23,12 +24,14 @@ type Query struct {
 	TxID  ledger.Hash // QueryRecord
 	Local bool        // QueryRecord: this node's store only (LocalRecord)
 	Key   ledger.Key  // QueryKey
-	Thing string      // QueryThing, with From ≤ time < To (To 0: no bound)
+	Thing string      // QueryThing, with From ≤ time < To (To 0: no bound); QueryLatest
 	From  int64
 	To    int64
-	Limit int   // QueryKey, QueryThing: the most records asked for
-	Found int   // records answered
-	Err   error // nil, ErrNotFound, or why the read failed
+	// NewestFirst: QueryThing asked newest first.
+	NewestFirst bool
+	Limit       int   // QueryKey, QueryThing: the most records asked for
+	Found       int   // records answered
+	Err         error // nil, ErrNotFound, or why the read failed
 }
 
 // hookQueue is how many hook calls may wait for the hook goroutine.

@@ -66,8 +66,15 @@ func (n *Node) RecordsByKey(ctx context.Context, key ledger.Key, limit int) ([][
 	return recs, err
 }
 
+// ErrRangeTooLong is returned by a Thing history query that would visit
+// more than ringledger.MaxHistoryBuckets hour buckets (a leap year) before
+// reaching its limit: the client narrows from and to.
+var ErrRangeTooLong = ringledger.ErrRangeTooLong
+
 // RecordsByThing returns a Thing's records with from ≤ time < to (to 0: no
-// bound), in time order, gathered from every node.
+// bound), oldest first, at most limit (≤ 0: 10 000), from the ring's
+// per-Thing history index: about one lookup and one get per hour the range
+// spans, stopping at the limit (ringledger/history_query.go).
 func (n *Node) RecordsByThing(ctx context.Context, thing string, from, to int64, limit int) ([][]byte, error) {
 	recs, err := n.dist.RecordsByThing(ctx, thing, from, to, limit)
 	n.hooks.query(Query{Kind: QueryThing, Thing: thing, From: from, To: to, Limit: limit}, len(recs), err)
@@ -106,6 +113,23 @@ func (n *Node) OwnRange() (r KeyRange, ok bool) {
 		return KeyRange{From: n.ID(), To: n.ID()}, true
 	}
 	return placement.Own(n.ring.State())
+}
+
+// RecordsByThingNewestFirst is RecordsByThing, newest record first.
+func (n *Node) RecordsByThingNewestFirst(ctx context.Context, thing string, from, to int64, limit int) ([][]byte, error) {
+	recs, err := n.dist.RecordsByThingNewestFirst(ctx, thing, from, to, limit)
+	n.hooks.query(Query{Kind: QueryThing, Thing: thing, From: from, To: to, Limit: limit, NewestFirst: true}, len(recs), err)
+	return recs, err
+}
+
+// LatestByThing returns the newest record of a Thing (its signed bytes),
+// from the Thing's extremes entry on the ring: one lookup and one get. It
+// returns ErrNotFound when the Thing has no record, a *ledger.InputError for
+// an invalid Thing ID.
+func (n *Node) LatestByThing(ctx context.Context, thing string) ([]byte, error) {
+	rec, err := n.dist.LatestByThing(ctx, thing)
+	n.hooks.query(Query{Kind: QueryLatest, Thing: thing, Limit: 1}, found(err == nil), err)
+	return rec, err
 }
 
 // found counts one record when ok.

@@ -278,12 +278,10 @@ func (d *Ledger) inputIndex(err error, idx []int) error {
 //     which often holds the record too, else the record's owner (h + 1); if
 //     both fail (a ring change in progress), every node is asked at once (N).
 //   - by data key: the key's owner (h + 1); if it fails, every node (N).
-//   - by Thing and time: every node is asked at once (N round trips in
-//     parallel, each answering from its own index, at most limit records
-//     each), then the answers are merged in time order. Records of one Thing
-//     are spread over the whole ring by their keys, so no single node can
-//     answer; for the tens of gateways of a flownode ring this costs one
-//     parallel round, and it needs no extra index to keep consistent.
+//   - by Thing and time: the ring's history index (history.go,
+//     history_query.go): about one lookup and one get per hour bucket the
+//     range spans, stopping at the limit; every node is asked at once only
+//     while the holders of a bucket are all unreachable.
 // Every record that comes from a peer is checked (signature, txID) before it
 // is handed out.
 
@@ -407,37 +405,6 @@ func (d *Ledger) RecordsByKey(ctx context.Context, key ledger.Key, limit int) ([
 		}
 	}
 	return ordered(got, limit, func(a, b recordAt) bool { return bytes.Compare(a.txID[:], b.txID[:]) < 0 }), nil
-}
-
-// RecordsByThing returns a Thing's records with from ≤ time < to (to 0: no
-// bound), in time order, gathered from every node.
-func (d *Ledger) RecordsByThing(ctx context.Context, thing string, from, to int64, limit int) ([][]byte, error) {
-	if !d.attached.Load() {
-		return d.localByThing(thing, from, to, limit)
-	}
-	q := getBody{Thing: thing, From: from, To: to, Limit: limit}
-	keep := func(r *ledger.Record) bool { return r.Thing == thing && r.Time >= from && (to == 0 || r.Time < to) }
-	got := map[ledger.Hash]recordAt{}
-	var mu sync.Mutex
-	answered := 0
-	err := d.everyNode(ctx, func(ctx context.Context, p chord.Peer) bool {
-		err := d.getAll(ctx, p, q, limit, func(raws []json.RawMessage) { d.checkedRecords(ctx, p, raws, keep, &mu, got) })
-		if err == nil {
-			mu.Lock()
-			answered++
-			mu.Unlock()
-		}
-		return false
-	})
-	if err != nil && answered == 0 {
-		return nil, err
-	}
-	return ordered(got, limit, func(a, b recordAt) bool {
-		if a.time != b.time {
-			return a.time < b.time
-		}
-		return bytes.Compare(a.txID[:], b.txID[:]) < 0
-	}), nil
 }
 
 func ordered(got map[ledger.Hash]recordAt, limit int, less func(a, b recordAt) bool) [][]byte {

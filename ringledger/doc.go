@@ -14,7 +14,10 @@
 //	client.go     the asking side: Put, Record, RecordsByKey, RecordsByThing
 //	handlers.go   the answering side: one handler per op, each saying what it checks
 //	replicate.go  queues and batches of copies to the replicas
-//	pointers.go   the txID pointer writes
+//	pointers.go   the index writes: txID pointers and history entries
+//	history.go    the per-Thing time index: positions, checks, storing
+//	history_query.go  a Thing's history and newest record, bucket by bucket
+//	rebuild.go    indexing a range again (old data, lost history writes)
 //	repair.go     repair rounds (handoff, re-replication, anti-entropy), Leave
 //	placement.go  ranges and who holds what (pure functions)
 //	routing.go    finding a key's owner: own range, cached ranges, Chord lookup
@@ -52,6 +55,10 @@
 //     rest; a pointer never overwrites another (checkPointers);
 //   - pointers: the data key is in the sender's range (the owner of a record
 //     writes its pointer), no overwrite, no contradiction with a record held;
+//     history entries likewise: the record's key is in the sender's range,
+//     and the entry is a record that checks (signature, txID, signer's
+//     membership) at a position recomputed from it (checkHistory); copies
+//     of history entries come from the owner of their position;
 //   - put: the keys are in this node's range;
 //   - repair pulls (repair.go pull): entries in the range asked for, signers
 //     checked as for replicate, learnt from the peer pulled from;
@@ -65,10 +72,12 @@
 // it (its signature makes that provable), and a member that writes
 // pointers for keys in its own range (as it could sign records there).
 //
-// Placement of the three kinds of entries: a record lives at its data key; a
+// Placement of the kinds of entries: a record lives at its data key; a
 // txID pointer (txID → data key) at txID[:20], so that any node finds a
-// record from its txID in two routed steps; the blocks of a branch travel
-// with the records that need them. The owner of a position is
+// record from its txID in two routed steps; a history entry (a copy of the
+// record) at its Thing's hour bucket and at its Thing's extremes (history.go),
+// so that a Thing's history costs a lookup per hour, not a question to every
+// node; the blocks of a branch travel with the records that need them. The owner of a position is
 // successor(position); its next k-1 successors hold copies.
 //
 // Repair: every SyncInterval, and at once when the range or the successors

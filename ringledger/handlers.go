@@ -79,7 +79,7 @@ func (d *Ledger) handle(ctx context.Context, from chord.Peer, data json.RawMessa
 		if err := body(&b); err != nil {
 			return nil, err
 		}
-		return d.handlePointers(ctx, from, b.Pointers)
+		return d.handlePointers(ctx, from, b)
 	case opBlocks:
 		var b blocksBody
 		if err := body(&b); err != nil {
@@ -212,17 +212,34 @@ func (d *Ledger) ownerPutReadings(ctx context.Context, rs []ledger.Reading, wait
 	d.recorded(lrs, st.Self, PeerList(targets))
 	records := make([][]byte, len(lrs))
 	pointers := make([]store.Pointer, len(lrs))
+	var history []historyItem
 	for i, r := range lrs {
 		records[i] = r.Record
 		pointers[i] = store.Pointer{TxID: r.TxID, Key: r.Key}
+		thing, t := rs[i].Thing, rs[i].Time
+		if rs[i].Resend || t == 0 {
+			// A resend may be answered with a record stamped earlier.
+			rec, err := ledger.ParseRecord(r.Record)
+			if err != nil {
+				return ownerPut{}, fmt.Errorf("a record this node signed does not parse: %w", err)
+			}
+			thing, t = rec.Thing, rec.Time
+		}
+		history = append(history, historyItems(thing, t, r.TxID, r.Record)...)
 	}
-	// Replication and the pointer writes start now; the answer does not
-	// wait for the pointers (a read by txID that finds none searches the ring).
-	done := d.repl.send(targets, records, nil)
-	d.ptrs.add(pointers)
+	// Replication and the index writes start now. The answer does not wait
+	// for the pointers (a read by txID that finds none searches the ring);
+	// with wait=replicas it waits for the history entries to be stored at
+	// their owners, so that an acknowledged reading is in its Thing's
+	// history (a failure fails the put, whose resend writes them again).
+	done := d.repl.send(targets, records, nil, nil)
+	indexed := d.ptrs.add(pointers, history)
 	if waitReplicas {
 		if err := done(ctx); err != nil {
 			return ownerPut{}, fmt.Errorf("records durable on their owner, not on every replica: %w", err)
+		}
+		if err := indexed(ctx); err != nil {
+			return ownerPut{}, fmt.Errorf("records durable on their owner and replicas, not in their Thing's history index: %w", err)
 		}
 	}
 	self := st.Self
@@ -241,39 +258,50 @@ func (d *Ledger) ownerPutReadings(ctx context.Context, rs []ledger.Reading, wait
 	return out, nil
 }
 
-// handlePointers answers opPointers: pointers this node owns, stored durably
-// and replicated like records. They come from the owner of the records they
-// point to (ownerPutReadings): storeOwnPointers checks that.
-func (d *Ledger) handlePointers(ctx context.Context, sender chord.Peer, ws []wirePointer) (storedAnswer, error) {
-	if len(ws) == 0 || len(ws) > listPage {
-		return storedAnswer{}, refuse(CodeRefused, "%d pointers in one message; 1 to %d", len(ws), listPage)
+// handlePointers answers opPointers: pointers and history entries this node
+// owns, stored durably and replicated like records. They come from the owner
+// of the records they index (ownerPutReadings): storeOwnIndex checks that.
+func (d *Ledger) handlePointers(ctx context.Context, sender chord.Peer, b replicateBody) (storedAnswer, error) {
+	if n := len(b.Pointers) + len(b.History); n == 0 || n > listPage || len(b.Records) > 0 {
+		return storedAnswer{}, refuse(CodeRefused, "%d pointers and history entries (and %d records) in one message; 1 to %d, no records", n, len(b.Records), listPage)
 	}
-	return d.storeOwnPointers(ctx, sender, ws)
+	return d.storeOwnIndex(ctx, sender, b)
 }
 
-// storeOwnPointers stores pointers in this node's range durably and
-// replicates them. Each pointer's position must be in this node's range, its
-// data key in the sender's (the owner of a record writes its pointer), and it
-// must agree with what this node holds (checkPointers).
-func (d *Ledger) storeOwnPointers(ctx context.Context, sender chord.Peer, ws []wirePointer) (storedAnswer, error) {
+// storeOwnIndex stores pointers and history entries in this node's range
+// durably and replicates them. Each entry's position must be in this node's
+// range and the data key of the record it indexes in the sender's (the owner
+// of a record writes its pointer and history entries); a pointer must agree
+// with what this node holds (checkPointers), a history entry be a record that
+// checks at its own position (checkHistory).
+func (d *Ledger) storeOwnIndex(ctx context.Context, sender chord.Peer, b replicateBody) (storedAnswer, error) {
 	st, from, to, err := d.takingRange()
 	if err != nil {
 		return storedAnswer{}, err
 	}
-	for _, w := range ws {
+	for _, w := range b.Pointers {
 		if !inRange(from, keyOf(w.TxID), to) {
 			return storedAnswer{}, refuse(CodeMisrouted, "pointer %s is outside this node's range (%s, %s]", w.TxID, from, to)
 		}
 	}
-	if err := d.checkPointers(st, sender, ws, func(w wirePointer) ledger.Key { return w.Key }); err != nil {
+	for _, w := range b.History {
+		if !inRange(from, w.Pos, to) {
+			return storedAnswer{}, refuse(CodeMisrouted, "history position %s is outside this node's range (%s, %s]", w.Pos, from, to)
+		}
+	}
+	if err := d.checkPointers(st, sender, b.Pointers, func(w wirePointer) ledger.Key { return w.Key }); err != nil {
 		return storedAnswer{}, err
 	}
-	ps := storePointers(ws)
-	if err := d.ledger.PutPointers(ctx, ps); err != nil {
+	hs, err := d.checkHistory(ctx, st, sender, b.History, ruleWriter)
+	if err != nil {
 		return storedAnswer{}, err
 	}
-	d.repl.send(d.replicaTargets(st), nil, ps)
-	return storedAnswer{Stored: len(ps), Range: wireRange{From: from, To: to}}, nil
+	ps := storePointers(b.Pointers)
+	if err := d.storeIndex(ctx, ps, hs); err != nil {
+		return storedAnswer{}, err
+	}
+	d.repl.send(d.replicaTargets(st), nil, ps, b.History)
+	return storedAnswer{Stored: len(ps) + len(hs), Range: wireRange{From: from, To: to}}, nil
 }
 
 // handleReplicate answers opReplicate: copies pushed by the peer that owns
@@ -314,6 +342,14 @@ func (d *Ledger) acceptReplicas(ctx context.Context, from chord.Peer, b replicat
 	if err := d.checkPointers(st, from, b.Pointers, pos); err != nil {
 		return 0, err
 	}
+	rule := rulePulled
+	if pushed {
+		rule = ruleCopy
+	}
+	hs, err := d.checkHistory(ctx, st, from, b.History, rule)
+	if err != nil {
+		return 0, err
+	}
 	if err := d.signers(ctx, from, recs); err != nil {
 		return 0, err
 	}
@@ -341,13 +377,10 @@ func (d *Ledger) acceptReplicas(ctx context.Context, from chord.Peer, b replicat
 			d.stats.replicasIn.Add(uint64(st.Records))
 		}
 	}
-	if len(b.Pointers) > 0 {
-		if err := d.ledger.PutPointers(ctx, storePointers(b.Pointers)); err != nil {
-			return stored, err
-		}
-		stored += len(b.Pointers)
+	if err := d.storeIndex(ctx, storePointers(b.Pointers), hs); err != nil {
+		return stored, err
 	}
-	return stored, nil
+	return stored + len(b.Pointers) + len(hs), nil
 }
 
 // handleBlocks answers opBlocks from the store, as many as fit one message,
@@ -403,7 +436,7 @@ func (d *Ledger) digests(b digestBody) ([]wireDigest, error) {
 		if err != nil {
 			return nil, err
 		}
-		out[i] = wireDigest{Records: dg.Records, Pointers: dg.Pointers, Sum: dg.Sum}
+		out[i] = wireDigest{Records: dg.Records, Pointers: dg.Pointers, History: dg.History, Sum: dg.Sum}
 	}
 	return out, nil
 }
@@ -412,6 +445,9 @@ func (d *Ledger) digests(b digestBody) ([]wireDigest, error) {
 // pointers, in ring order after the cursor (which must lie in the range).
 func (d *Ledger) handleList(b listBody) (listAnswer, error) {
 	out := listAnswer{Entries: []wirePointer{}}
+	if b.Pointers && b.History {
+		return out, refuse(CodeRefused, "a list is of records, pointers or history entries")
+	}
 	from := b.Range.From
 	var skipUntil *wireCursor
 	if b.After != nil {
@@ -424,9 +460,11 @@ func (d *Ledger) handleList(b listBody) (listAnswer, error) {
 		skipUntil = b.After
 	}
 	stop := errors.New("page full")
-	add := func(pos ledger.Key, txID ledger.Hash, key ledger.Key) error {
+	// At one position entries come in txID order (records, pointers), or
+	// in time then txID order (history entries; t is 0 for the others).
+	add := func(pos ledger.Key, txID ledger.Hash, key ledger.Key, t int64) error {
 		if skipUntil != nil && pos == skipUntil.Pos {
-			if bytes.Compare(txID[:], skipUntil.TxID[:]) <= 0 {
+			if t < skipUntil.Time || (t == skipUntil.Time && bytes.Compare(txID[:], skipUntil.TxID[:]) <= 0) {
 				return nil
 			}
 		}
@@ -434,17 +472,22 @@ func (d *Ledger) handleList(b listBody) (listAnswer, error) {
 			out.More = true
 			return stop
 		}
-		out.Entries = append(out.Entries, wirePointer{TxID: txID, Key: key})
+		out.Entries = append(out.Entries, wirePointer{TxID: txID, Key: key, Time: t})
 		return nil
 	}
 	var err error
-	if b.Pointers {
-		err = d.store.EachPointerInRange(from, b.Range.To, func(txID [32]byte, key [20]byte) error {
-			return add(keyOf(txID), txID, key)
+	switch {
+	case b.History:
+		err = d.store.EachHistoryInRange(from, b.Range.To, func(ref store.HistoryRef) error {
+			return add(ref.Pos, ref.TxID, ref.Pos, ref.Time)
 		})
-	} else {
+	case b.Pointers:
+		err = d.store.EachPointerInRange(from, b.Range.To, func(txID [32]byte, key [20]byte) error {
+			return add(keyOf(txID), txID, key, 0)
+		})
+	default:
 		err = d.store.EachKeyInRange(from, b.Range.To, func(key [20]byte, txID [32]byte) error {
-			return add(key, txID, key)
+			return add(key, txID, key, 0)
 		})
 	}
 	if err != nil && !errors.Is(err, stop) {
@@ -456,6 +499,9 @@ func (d *Ledger) handleList(b listBody) (listAnswer, error) {
 // handleFetch answers opFetch, to a member: the records this node holds, as
 // many as fit. The asker checks each as a replica does (repair.go pull).
 func (d *Ledger) handleFetch(b fetchBody) (rawList, error) {
+	if len(b.History) > 0 {
+		return d.fetchHistory(b)
+	}
 	var raws [][]byte
 	size := 0
 	for _, id := range b.TxIDs {
@@ -475,6 +521,32 @@ func (d *Ledger) handleFetch(b fetchBody) (rawList, error) {
 	return rawList{Items: items, More: more}, nil
 }
 
+// fetchHistory answers a fetch of history entries: wireHistory items, as
+// many as fit. The asker checks each as a replica does (repair.go pull).
+func (d *Ledger) fetchHistory(b fetchBody) (rawList, error) {
+	if len(b.TxIDs) > 0 || len(b.History) > listPage {
+		return rawList{}, refuse(CodeRefused, "a fetch asks for records or up to %d history entries", listPage)
+	}
+	refs := make([]store.HistoryRef, len(b.History))
+	for i, c := range b.History {
+		refs[i] = historyRefOf(c)
+	}
+	hs, err := d.wireHistoryOf(refs)
+	if err != nil {
+		return rawList{}, err
+	}
+	raws := make([][]byte, 0, len(hs))
+	for _, h := range hs {
+		raw, err := json.Marshal(h)
+		if err != nil {
+			return rawList{}, err
+		}
+		raws = append(raws, raw)
+	}
+	items, more := fitPayload(raws)
+	return rawList{Items: items, More: more}, nil
+}
+
 // maxGetLimit bounds one local read.
 const maxGetLimit = 10000
 
@@ -487,6 +559,9 @@ func (d *Ledger) handleGet(q getBody) (getAnswer, error) {
 	}
 	var raws [][]byte
 	var err error
+	if q.History != nil || q.After != nil || q.Desc {
+		return d.handleGetHistory(q)
+	}
 	switch {
 	case q.TxID != nil && q.Key == nil && q.Thing == "":
 		raw, err := d.LocalRecord(*q.TxID)
@@ -529,14 +604,20 @@ func (d *Ledger) handleGet(q getBody) (getAnswer, error) {
 // handleHas answers opHas, to a member: which of the entries this node holds, for a node
 // about to drop its surplus copies of them (repair.go dropSurplus).
 func (d *Ledger) handleHas(b hasBody) (hasAnswer, error) {
-	if len(b.TxIDs) == 0 || len(b.TxIDs) > listPage {
-		return hasAnswer{}, refuse(CodeRefused, "%d entries in one has request; 1 to %d", len(b.TxIDs), listPage)
+	n := len(b.TxIDs) + len(b.History)
+	if n == 0 || n > listPage || (len(b.History) > 0 && (len(b.TxIDs) > 0 || b.Pointers)) {
+		return hasAnswer{}, refuse(CodeRefused, "%d entries in one has request; 1 to %d of one kind", n, listPage)
 	}
 	st, from, to, err := d.takingRange()
 	if err != nil {
 		return hasAnswer{}, err
 	}
-	out := hasAnswer{Held: make([]bool, len(b.TxIDs)), Range: wireRange{From: from, To: to}, Replicas: []ledger.Key{}}
+	out := hasAnswer{Held: make([]bool, n), Range: wireRange{From: from, To: to}, Replicas: []ledger.Key{}}
+	for i, c := range b.History {
+		if out.Held[i], err = d.holdsHistory(historyRefOf(c)); err != nil {
+			return hasAnswer{}, err
+		}
+	}
 	for i, id := range b.TxIDs {
 		if b.Pointers {
 			_, err = d.store.Pointer(id)

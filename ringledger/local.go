@@ -17,6 +17,20 @@ func (d *Ledger) putLocal(ctx context.Context, readings []ledger.Reading) ([]Rec
 	if err != nil {
 		return nil, err
 	}
+	// A ring of one owns every position: the history entries are its own.
+	var hs []historyEntry
+	for _, r := range rs {
+		rec, err := ledger.ParseRecord(r.Record)
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range historyItems(rec.Thing, rec.Time, rec.TxID, nil) {
+			hs = append(hs, historyEntry{HistoryEntry: store.HistoryEntry{HistoryRef: it.HistoryRef, Value: r.Record}, extremes: it.extremes})
+		}
+	}
+	if err := d.storeIndex(ctx, nil, hs); err != nil {
+		return nil, fmt.Errorf("records stored, not their history entries: %w", err)
+	}
 	d.recorded(rs, d.cfg.Self, []Peer{})
 	out := make([]Receipt, len(rs))
 	self := d.cfg.Self

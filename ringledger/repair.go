@@ -80,6 +80,9 @@ func (d *Ledger) syncOnce(ctx context.Context) error {
 	if err := d.catchUpBlocks(ctx, st); err != nil {
 		errs = append(errs, err)
 	}
+	if err := d.rebuildHistory(ctx, st); err != nil {
+		errs = append(errs, fmt.Errorf("rebuild the history index: %w", err))
+	}
 	if err := d.dropSurplus(ctx, st); err != nil {
 		errs = append(errs, fmt.Errorf("drop surplus copies: %w", err))
 	}
@@ -117,8 +120,8 @@ func (d *Ledger) reconcile(ctx context.Context, p chord.Peer, from, to ledger.Ke
 		if mine[i] == theirs[i] {
 			continue
 		}
-		for _, pointers := range []bool{false, true} {
-			if err := d.reconcileList(ctx, p, r, pointers, pull); err != nil {
+		for _, kind := range entryKinds {
+			if err := d.reconcileList(ctx, p, r, kind, pull); err != nil {
 				return err
 			}
 		}
@@ -126,86 +129,150 @@ func (d *Ledger) reconcile(ctx context.Context, p chord.Peer, from, to ledger.Ke
 	return nil
 }
 
-// reconcileList compares the records (or pointers) of one range on both sides
-// and moves what is missing.
-func (d *Ledger) reconcileList(ctx context.Context, p chord.Peer, r wireRange, pointers, pull bool) error {
-	theirs := map[ledger.Hash]ledger.Key{}
-	q := listBody{Range: r, Pointers: pointers}
+// entryKind is a kind of entry the ring places, copies and repairs.
+type entryKind int
+
+const (
+	kindRecords  entryKind = iota // records, at their data key
+	kindPointers                  // txID pointers, at txID[:20]
+	kindHistory                   // history entries, at their Thing's bucket or extremes
+)
+
+var entryKinds = []entryKind{kindRecords, kindPointers, kindHistory}
+
+// listed is what identifies an entry of a list answer: a record or pointer
+// by its txID (a pointer's data key is its value), a history entry by its
+// position, time and txID.
+func listed(kind entryKind, e wirePointer) wirePointer {
+	if kind == kindHistory {
+		return e
+	}
+	return wirePointer{TxID: e.TxID}
+}
+
+// reconcileList compares the entries of one kind in one range on both
+// sides and moves what is missing.
+func (d *Ledger) reconcileList(ctx context.Context, p chord.Peer, r wireRange, kind entryKind, pull bool) error {
+	theirs := map[wirePointer]wirePointer{}
+	q := listBody{Range: r, Pointers: kind == kindPointers, History: kind == kindHistory}
 	for {
 		var ans listAnswer
 		if err := d.call(ctx, p, opList, q, &ans); err != nil {
 			return err
 		}
+		if len(theirs)+len(ans.Entries) > maxListed {
+			return fmt.Errorf("%s lists more than %d entries in one sub-range", p.Addr, maxListed)
+		}
 		for _, e := range ans.Entries {
-			theirs[e.TxID] = e.Key
+			theirs[listed(kind, e)] = e
 		}
 		if !ans.More || len(ans.Entries) == 0 {
 			break
 		}
 		last := ans.Entries[len(ans.Entries)-1]
 		pos := last.Key
-		if pointers {
+		if kind == kindPointers {
 			pos = keyOf(last.TxID)
 		}
-		q.After = &wireCursor{Pos: pos, TxID: last.TxID}
+		q.After = &wireCursor{Pos: pos, TxID: last.TxID, Time: last.Time}
 	}
 	var mine []wirePointer
-	collect := func(txID [32]byte, key [20]byte) error {
-		if _, ok := theirs[txID]; ok {
-			delete(theirs, txID) // both hold it
+	collect := func(e wirePointer) error {
+		if _, ok := theirs[listed(kind, e)]; ok {
+			delete(theirs, listed(kind, e)) // both hold it
 			return nil
 		}
-		mine = append(mine, wirePointer{TxID: txID, Key: key})
+		mine = append(mine, e)
 		return nil
 	}
 	var err error
-	if pointers {
-		err = d.store.EachPointerInRange(r.From, r.To, collect)
-	} else {
-		err = d.store.EachKeyInRange(r.From, r.To, func(key [20]byte, txID [32]byte) error { return collect(txID, key) })
+	switch kind {
+	case kindHistory:
+		err = d.store.EachHistoryInRange(r.From, r.To, func(ref store.HistoryRef) error {
+			return collect(wirePointer{TxID: ref.TxID, Key: ref.Pos, Time: ref.Time})
+		})
+	case kindPointers:
+		err = d.store.EachPointerInRange(r.From, r.To, func(txID [32]byte, key [20]byte) error {
+			return collect(wirePointer{TxID: txID, Key: key})
+		})
+	default:
+		err = d.store.EachKeyInRange(r.From, r.To, func(key [20]byte, txID [32]byte) error {
+			return collect(wirePointer{TxID: txID, Key: key})
+		})
 	}
 	if err != nil {
 		return err
 	}
 	// mine: only here, to push; theirs: only there, to pull.
 	if len(mine) > 0 {
-		if err := d.push(ctx, p, mine, pointers); err != nil {
+		if err := d.push(ctx, p, mine, kind); err != nil {
 			return fmt.Errorf("push: %w", err)
 		}
 	}
 	if pull && len(theirs) > 0 {
-		if err := d.pull(ctx, p, r, theirs, pointers); err != nil {
+		want := make([]wirePointer, 0, len(theirs))
+		for _, e := range theirs {
+			want = append(want, e)
+		}
+		if err := d.pull(ctx, p, r, want, kind); err != nil {
 			return fmt.Errorf("pull: %w", err)
 		}
 	}
 	return nil
 }
 
+// maxListed bounds what one sub-range's list may hold in memory: a peer
+// cannot make this node gather an endless list.
+const maxListed = 1 << 18
+
 // push sends p the entries it lacks.
-func (d *Ledger) push(ctx context.Context, p chord.Peer, entries []wirePointer, pointers bool) error {
-	if pointers {
+func (d *Ledger) push(ctx context.Context, p chord.Peer, entries []wirePointer, kind entryKind) error {
+	var jobs []*replJob
+	switch kind {
+	case kindPointers:
 		ps := make([]store.Pointer, len(entries))
 		for i, e := range entries {
 			ps[i] = store.Pointer{TxID: e.TxID, Key: e.Key}
 		}
-		for _, j := range splitJob(nil, ps) {
-			if err := d.call(ctx, p, opReplicate, replicateBody{Pointers: wirePointers(j.pointers)}, nil); err != nil {
+		jobs = splitJob(nil, ps, nil)
+	case kindHistory:
+		// A page at a time: entries carry records.
+		for len(entries) > 0 {
+			n := min(len(entries), listPage)
+			refs := make([]store.HistoryRef, n)
+			for i, e := range entries[:n] {
+				refs[i] = store.HistoryRef{Pos: e.Key, Time: e.Time, TxID: e.TxID}
+			}
+			refs, err := d.tidyExtremes(ctx, refs)
+			if err != nil {
 				return err
 			}
+			hs, err := d.wireHistoryOf(refs)
+			if err != nil {
+				return err
+			}
+			for _, j := range splitJob(nil, nil, hs) {
+				if err := d.call(ctx, p, opReplicate, replicateBody{History: j.history}, nil); err != nil {
+					return err
+				}
+			}
+			entries = entries[n:]
+			d.stats.pushed.Add(uint64(n))
 		}
-		d.stats.pushed.Add(uint64(len(entries)))
 		return nil
-	}
-	recs := make([][]byte, 0, len(entries))
-	for _, e := range entries {
-		raw, err := d.store.Record(e.TxID)
-		if err != nil {
-			return err
+	default:
+		recs := make([][]byte, 0, len(entries))
+		for _, e := range entries {
+			raw, err := d.store.Record(e.TxID)
+			if err != nil {
+				return err
+			}
+			recs = append(recs, raw)
 		}
-		recs = append(recs, raw)
+		jobs = splitJob(recs, nil, nil)
 	}
-	for _, j := range splitJob(recs, nil) {
-		body := replicateBody{Records: make([]json.RawMessage, len(j.records))}
+	for _, j := range jobs {
+		body := replicateBody{Records: make([]json.RawMessage, len(j.records)), Pointers: wirePointers(j.pointers)}
 		for i, r := range j.records {
 			body.Records[i] = r
 		}
@@ -218,13 +285,14 @@ func (d *Ledger) push(ctx context.Context, p chord.Peer, entries []wirePointer, 
 }
 
 // pull takes from p the entries this node lacks. Entries must lie in the
-// range asked for; records are checked like any replica.
-func (d *Ledger) pull(ctx context.Context, p chord.Peer, r wireRange, want map[ledger.Hash]ledger.Key, pointers bool) error {
-	if pointers {
+// range asked for; records and history entries are checked like any copy.
+func (d *Ledger) pull(ctx context.Context, p chord.Peer, r wireRange, want []wirePointer, kind entryKind) error {
+	switch kind {
+	case kindPointers:
 		var ws []wirePointer
-		for txID, key := range want {
-			if inRange(r.From, keyOf(txID), r.To) {
-				ws = append(ws, wirePointer{TxID: txID, Key: key})
+		for _, w := range want {
+			if inRange(r.From, keyOf(w.TxID), r.To) {
+				ws = append(ws, wirePointer{TxID: w.TxID, Key: w.Key})
 			}
 		}
 		if _, err := d.acceptReplicas(ctx, p, replicateBody{Pointers: ws}, true); err != nil {
@@ -232,11 +300,13 @@ func (d *Ledger) pull(ctx context.Context, p chord.Peer, r wireRange, want map[l
 		}
 		d.stats.pulled.Add(uint64(len(ws)))
 		return nil
+	case kindHistory:
+		return d.pullHistory(ctx, p, r, want)
 	}
 	ids := make([]ledger.Hash, 0, len(want))
-	for txID, key := range want {
-		if inRange(r.From, key, r.To) {
-			ids = append(ids, txID)
+	for _, w := range want {
+		if inRange(r.From, w.Key, r.To) {
+			ids = append(ids, w.TxID)
 		}
 	}
 	for len(ids) > 0 {
@@ -272,6 +342,66 @@ func (d *Ledger) pull(ctx context.Context, p chord.Peer, r wireRange, want map[l
 			}
 		}
 		ids = append(rest, ids[n:]...)
+		if ans.More && len(ans.Items) == 0 {
+			return errors.New("fetch made no progress")
+		}
+	}
+	return nil
+}
+
+// pullHistory takes from p the history entries of want in the range r: each
+// must be one asked for, and is checked like a copy (checkHistory).
+func (d *Ledger) pullHistory(ctx context.Context, p chord.Peer, r wireRange, want []wirePointer) error {
+	var refs []wireCursor
+	for _, w := range want {
+		if inRange(r.From, w.Key, r.To) {
+			refs = append(refs, wireCursor{Pos: w.Key, Time: w.Time, TxID: w.TxID})
+		}
+	}
+	for len(refs) > 0 {
+		n := min(len(refs), listPage)
+		asked := map[wireCursor]bool{}
+		for _, c := range refs[:n] {
+			asked[c] = true
+		}
+		var ans rawList
+		if err := d.call(ctx, p, opFetch, fetchBody{History: refs[:n]}, &ans); err != nil {
+			return err
+		}
+		var body replicateBody
+		got := map[wireCursor]bool{}
+		for _, raw := range ans.Items {
+			var h wireHistory
+			if err := decodeStrict(raw, &h); err != nil {
+				return fmt.Errorf("%s sent a malformed history entry: %w", p.Addr, err)
+			}
+			rec, err := ledger.ParseRecord(h.Record)
+			if err != nil {
+				return fmt.Errorf("%s sent a history entry that is not a record: %w", p.Addr, err)
+			}
+			c := wireCursor{Pos: h.Pos, Time: rec.Time, TxID: rec.TxID}
+			if !asked[c] {
+				return fmt.Errorf("%s sent a history entry not asked for", p.Addr)
+			}
+			got[c] = true
+			body.History = append(body.History, h)
+		}
+		if len(body.History) > 0 {
+			stored, err := d.acceptReplicas(ctx, p, body, true)
+			if err != nil {
+				return err
+			}
+			d.stats.pulled.Add(uint64(stored))
+		}
+		rest := refs[:0]
+		if ans.More {
+			for _, c := range refs[:n] {
+				if !got[c] {
+					rest = append(rest, c)
+				}
+			}
+		}
+		refs = append(rest, refs[n:]...)
 		if ans.More && len(ans.Items) == 0 {
 			return errors.New("fetch made no progress")
 		}

@@ -30,19 +30,23 @@ type replQueue struct {
 type replJob struct {
 	records  [][]byte
 	pointers []store.Pointer
+	history  []wireHistory
 	size     int
 	done     chan error // buffered: the sender never waits for the putter
 }
 
+func (j *replJob) entries() int { return len(j.records) + len(j.pointers) + len(j.history) }
+
 // replIdle is how long an idle queue's sender waits before it exits.
 const replIdle = 10 * time.Second
 
-// send queues records and pointers for each target and returns a function
-// that waits until every target has stored them (or one failed).
-func (r *replicator) send(targets []chord.Peer, records [][]byte, pointers []store.Pointer) func(context.Context) error {
+// send queues records, pointers and history entries for each target and
+// returns a function that waits until every target has stored them (or one
+// failed).
+func (r *replicator) send(targets []chord.Peer, records [][]byte, pointers []store.Pointer, history []wireHistory) func(context.Context) error {
 	var jobs []*replJob
 	for _, t := range targets {
-		for _, j := range splitJob(records, pointers) {
+		for _, j := range splitJob(records, pointers, history) {
 			jobs = append(jobs, j)
 			r.enqueue(t, j)
 		}
@@ -62,30 +66,41 @@ func (r *replicator) send(targets []chord.Peer, records [][]byte, pointers []sto
 	}
 }
 
-// splitJob cuts records and pointers into jobs that each fit one message.
-func splitJob(records [][]byte, pointers []store.Pointer) []*replJob {
+// splitJob cuts records, pointers and history entries into jobs that each
+// fit one message, of at most listPage entries.
+func splitJob(records [][]byte, pointers []store.Pointer, history []wireHistory) []*replJob {
 	var out []*replJob
 	cur := &replJob{}
+	n := func() int { return len(cur.records) + len(cur.pointers) + len(cur.history) }
 	flush := func() {
-		if len(cur.records)+len(cur.pointers) > 0 {
+		if n() > 0 {
 			cur.done = make(chan error, 1)
 			out = append(out, cur)
 		}
 		cur = &replJob{}
 	}
+	fits := func(size int) bool { return n() == 0 || (cur.size+size <= maxPayload && n() < listPage) }
 	for _, rec := range records {
-		if cur.size+len(rec) > maxPayload {
+		if !fits(len(rec)) {
 			flush()
 		}
 		cur.records = append(cur.records, rec)
 		cur.size += len(rec)
 	}
 	for _, p := range pointers {
-		if cur.size+110 > maxPayload {
+		if !fits(110) {
 			flush()
 		}
 		cur.pointers = append(cur.pointers, p)
 		cur.size += 110
+	}
+	for _, h := range history {
+		sz := len(h.Record) + 70
+		if !fits(sz) {
+			flush()
+		}
+		cur.history = append(cur.history, h)
+		cur.size += sz
 	}
 	flush()
 	return out
@@ -129,7 +144,9 @@ func (r *replicator) take(q *replQueue, idle bool) (batch []*replJob, quit bool)
 	}
 	size := 0
 	n := 0
-	for n < len(q.jobs) && (n == 0 || size+q.jobs[n].size <= maxPayload) {
+	entries := 0
+	for n < len(q.jobs) && (n == 0 || (size+q.jobs[n].size <= maxPayload && entries+q.jobs[n].entries() <= listPage)) {
+		entries += q.jobs[n].entries()
 		size += q.jobs[n].size
 		n++
 	}
@@ -193,6 +210,7 @@ func (r *replicator) deliverBatch(p chord.Peer, batch []*replJob) error {
 			body.Records = append(body.Records, json.RawMessage(rec))
 		}
 		body.Pointers = append(body.Pointers, wirePointers(j.pointers)...)
+		body.History = append(body.History, j.history...)
 		records += len(j.records)
 	}
 	err := r.deliver(p, body)

@@ -64,14 +64,16 @@ type Ledger struct {
 	ring Ring // set once by Attach; read only once attached is set
 	// attached is set once the ring is: before, the ledger is a ring of one
 	// and refuses peers' messages.
-	attached atomic.Bool
-	ledger   *ledger.Ledger
-	store    *store.Store
-	ranges   rangeCache
-	repl     replicator
-	ptrs     pointerWriter
-	leaving  atomic.Bool
-	log      *zap.Logger
+	attached      atomic.Bool
+	ledger        *ledger.Ledger
+	store         *store.Store
+	ranges        rangeCache
+	repl          replicator
+	ptrs          pointerWriter
+	extremesLocks extremesLocks
+	rebuild       historyRebuild
+	leaving       atomic.Bool
+	log           *zap.Logger
 
 	// hadReplicas is set once the node has seen k-1 successors to
 	// replicate to. From then on a successor list shorter than that means
@@ -120,28 +122,33 @@ type Ledger struct {
 type counters struct {
 	forwarded, owned, replicasIn, replicasOut, pointerFails atomic.Uint64
 	rejected, syncRounds, pulled, pushed, blocksIn, dropped atomic.Uint64
-	notMember, badAnswers                                   atomic.Uint64
-	replPending, ptrPending                                 atomic.Int64
+	notMember, badAnswers, historyFails, indexFallbacks     atomic.Uint64
+	replPending, ptrPending, histPending                    atomic.Int64
 }
 
 // Stats are counters of the node's part in the distributed ledger.
 type Stats struct {
-	Replicas      int    `json:"replicas"`      // k
-	Forwarded     uint64 `json:"forwarded"`     // readings this node sent on to their owner
-	Owned         uint64 `json:"owned"`         // readings this node signed as their owner
-	ReplicasIn    uint64 `json:"replicasIn"`    // records stored as a replica
-	ReplicasOut   uint64 `json:"replicasOut"`   // records acknowledged by replicas
-	ReplPending   int64  `json:"replPending"`   // records waiting to reach a replica
-	PtrPending    int64  `json:"ptrPending"`    // txID pointers waiting to reach their owner
-	PointerFails  uint64 `json:"pointerFails"`  // txID pointers that could not be written
-	Rejected      uint64 `json:"rejected"`      // peer messages refused as bad input
-	SyncRounds    uint64 `json:"syncRounds"`    // anti-entropy rounds
-	Pulled        uint64 `json:"pulled"`        // entries taken from peers by anti-entropy or handoff
-	Pushed        uint64 `json:"pushed"`        // entries given to peers by anti-entropy or handoff
-	BlocksFetched uint64 `json:"blocksFetched"` // foreign blocks stored
-	Dropped       uint64 `json:"dropped"`       // surplus copies dropped (no longer among an entry's k holders)
-	NotMember     uint64 `json:"notMember"`     // messages and records refused: sender or signer not a member (then)
-	BadAnswers    uint64 `json:"badAnswers"`    // peers' answers refused: receipts, ranges, records that do not check
+	Replicas     int    `json:"replicas"`     // k
+	Forwarded    uint64 `json:"forwarded"`    // readings this node sent on to their owner
+	Owned        uint64 `json:"owned"`        // readings this node signed as their owner
+	ReplicasIn   uint64 `json:"replicasIn"`   // records stored as a replica
+	ReplicasOut  uint64 `json:"replicasOut"`  // records acknowledged by replicas
+	ReplPending  int64  `json:"replPending"`  // records waiting to reach a replica
+	PtrPending   int64  `json:"ptrPending"`   // txID pointers waiting to reach their owner
+	PointerFails uint64 `json:"pointerFails"` // txID pointers that could not be written
+	HistPending  int64  `json:"histPending"`  // history entries waiting to reach their owner
+	HistoryFails uint64 `json:"historyFails"` // history entries that could not be written (the range's index is rebuilt)
+	// HistoryFallbacks counts Thing history queries answered by asking
+	// every node, because the holders of a bucket did not answer.
+	HistoryFallbacks uint64 `json:"historyFallbacks"`
+	Rejected         uint64 `json:"rejected"`      // peer messages refused as bad input
+	SyncRounds       uint64 `json:"syncRounds"`    // anti-entropy rounds
+	Pulled           uint64 `json:"pulled"`        // entries taken from peers by anti-entropy or handoff
+	Pushed           uint64 `json:"pushed"`        // entries given to peers by anti-entropy or handoff
+	BlocksFetched    uint64 `json:"blocksFetched"` // foreign blocks stored
+	Dropped          uint64 `json:"dropped"`       // surplus copies dropped (no longer among an entry's k holders)
+	NotMember        uint64 `json:"notMember"`     // messages and records refused: sender or signer not a member (then)
+	BadAnswers       uint64 `json:"badAnswers"`    // peers' answers refused: receipts, ranges, records that do not check
 }
 
 // Stats returns the counters.
@@ -151,7 +158,8 @@ func (d *Ledger) Stats() Stats {
 		ReplicasIn: c.replicasIn.Load(), ReplicasOut: c.replicasOut.Load(), ReplPending: c.replPending.Load(), PtrPending: c.ptrPending.Load(),
 		PointerFails: c.pointerFails.Load(), Rejected: c.rejected.Load(), SyncRounds: c.syncRounds.Load(),
 		Pulled: c.pulled.Load(), Pushed: c.pushed.Load(), BlocksFetched: c.blocksIn.Load(), Dropped: c.dropped.Load(),
-		NotMember: c.notMember.Load(), BadAnswers: c.badAnswers.Load()}
+		NotMember: c.notMember.Load(), BadAnswers: c.badAnswers.Load(),
+		HistPending: c.histPending.Load(), HistoryFails: c.historyFails.Load(), HistoryFallbacks: c.indexFallbacks.Load()}
 }
 
 // New returns a node's share of the distributed ledger, a ring of one until
@@ -174,6 +182,7 @@ func New(cfg Config) *Ledger {
 	d.repl.d = d
 	d.ptrs.d = d
 	d.ctx, d.cancel = context.WithCancel(context.Background())
+	d.loadHistoryState()
 	return d
 }
 

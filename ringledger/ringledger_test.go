@@ -122,6 +122,13 @@ func newMemberRing(t *testing.T, n int) *staticRing {
 
 func openStaticRing(t *testing.T, n int, a *fakeAuthority) *staticRing {
 	t.Helper()
+	return openStaticRingAt(t, n, a, nil)
+}
+
+// openStaticRingAt is openStaticRing with every node on the clock now (nil:
+// time.Now).
+func openStaticRingAt(t *testing.T, n int, a *fakeAuthority, now func() time.Time) *staticRing {
+	t.Helper()
 	g, err := ledger.NewGenesis(ledger.Network{Name: "ringledger-test", Mining: ledger.MiningParams{Rate: 20, MeanBlockTime: time.Second, Variance: 0.2}})
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +142,7 @@ func openStaticRing(t *testing.T, n int, a *fakeAuthority) *staticRing {
 			views = append(views, m)
 			opts = append(opts, func(c *Config) { c.Members = m })
 		}
-		d := openLedger(t, g, byte(i+1), opts...)
+		d := openLedgerAt(t, g, byte(i+1), now, opts...)
 		r.nodes[d.self()] = d
 		r.ids = append(r.ids, d.self())
 		if a != nil {
@@ -156,6 +163,11 @@ func openStaticRing(t *testing.T, n int, a *fakeAuthority) *staticRing {
 
 func openLedger(t *testing.T, g *ledger.Genesis, seed byte, opts ...func(*Config)) *Ledger {
 	t.Helper()
+	return openLedgerAt(t, g, seed, nil, opts...)
+}
+
+func openLedgerAt(t *testing.T, g *ledger.Genesis, seed byte, now func() time.Time, opts ...func(*Config)) *Ledger {
+	t.Helper()
 	dir := t.TempDir()
 	id, err := ledger.NewIdentity(slices.Repeat([]byte{seed}, 32))
 	if err != nil {
@@ -165,12 +177,12 @@ func openLedger(t *testing.T, g *ledger.Genesis, seed byte, opts ...func(*Config
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := ledger.Open(ledger.Config{Genesis: g, Identity: id, Store: st, Proof: testProof})
+	l, err := ledger.Open(ledger.Config{Genesis: g, Identity: id, Store: st, Proof: testProof, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := Config{Self: Peer{ID: id.ID, Addr: "http://node-" + fmt.Sprint(seed)}, Ledger: l, Store: st, Replicas: 3,
-		SyncInterval: time.Hour}
+		SyncInterval: time.Hour, Now: now}
 	for _, o := range opts {
 		o(&cfg)
 	}

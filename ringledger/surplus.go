@@ -11,6 +11,7 @@ import (
 	"github.com/flownode/flownode/chord"
 	"github.com/flownode/flownode/ledger"
 	"github.com/flownode/flownode/ringledger/placement"
+	"github.com/flownode/flownode/store"
 )
 
 // Surplus copies. After a join, the nodes that held a range's copies before
@@ -79,11 +80,12 @@ func (d *Ledger) assignedRanges(now time.Time, grace time.Duration) []placement.
 	return out
 }
 
-// surplusEntry is a copy that may be dropped: a record at its data key, or a
-// pointer at txID[:20].
+// surplusEntry is a copy that may be dropped: a record at its data key, a
+// pointer at txID[:20], or a history entry at its position (and time).
 type surplusEntry struct {
 	pos  ledger.Key
 	txID ledger.Hash
+	time int64
 }
 
 // dropSurplus drops the surplus copies the entries' owners confirm (see the
@@ -99,7 +101,7 @@ func (d *Ledger) dropSurplus(ctx context.Context, st chord.State) error {
 	}
 	assigned := d.assignedRanges(now, grace)
 	stop := errors.New("enough")
-	var recs, ptrs []surplusEntry
+	var recs, ptrs, hist []surplusEntry
 	// Everything outside the own range (pred, self] is in (self, pred].
 	err := d.store.EachKeyInRange(own.To, own.From, func(key [20]byte, txID [32]byte) error {
 		if placement.Surplus(st, assigned, key) {
@@ -125,29 +127,56 @@ func (d *Ledger) dropSurplus(ctx context.Context, st chord.State) error {
 	if err != nil && !errors.Is(err, stop) {
 		return err
 	}
-	dropRecs, err := d.confirmSurplus(ctx, recs, false)
+	err = d.store.EachHistoryInRange(own.To, own.From, func(ref store.HistoryRef) error {
+		if placement.Surplus(st, assigned, ref.Pos) {
+			hist = append(hist, surplusEntry{pos: ref.Pos, txID: ref.TxID, time: ref.Time})
+		}
+		if len(hist) >= maxSurplus {
+			return stop
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, stop) {
+		return err
+	}
+	dropRecs, err := d.confirmSurplus(ctx, recs, kindRecords)
 	if err != nil {
 		return err
 	}
-	dropPtrs, err := d.confirmSurplus(ctx, ptrs, true)
+	dropPtrs, err := d.confirmSurplus(ctx, ptrs, kindPointers)
 	if err != nil {
 		return err
 	}
-	n, err := d.ledger.DropCopies(ctx, dropRecs, dropPtrs)
+	dropHist, err := d.confirmSurplus(ctx, hist, kindHistory)
 	if err != nil {
 		return err
 	}
-	if n+len(dropPtrs) > 0 {
-		d.stats.dropped.Add(uint64(n + len(dropPtrs)))
-		d.log.Debug("dropped surplus copies", zap.Int("records", n), zap.Int("pointers", len(dropPtrs)))
+	txIDs := func(es []surplusEntry) [][32]byte {
+		out := make([][32]byte, len(es))
+		for i, e := range es {
+			out[i] = e.txID
+		}
+		return out
+	}
+	refs := make([]store.HistoryRef, len(dropHist))
+	for i, e := range dropHist {
+		refs[i] = store.HistoryRef{Pos: e.pos, Time: e.time, TxID: e.txID}
+	}
+	n, err := d.ledger.DropCopies(ctx, txIDs(dropRecs), txIDs(dropPtrs), refs)
+	if err != nil {
+		return err
+	}
+	if n+len(dropPtrs)+len(refs) > 0 {
+		d.stats.dropped.Add(uint64(n + len(dropPtrs) + len(refs)))
+		d.log.Debug("dropped surplus copies", zap.Int("records", n), zap.Int("pointers", len(dropPtrs)), zap.Int("history", len(refs)))
 	}
 	return nil
 }
 
 // confirmSurplus asks the owners of entries (in ring order) which they hold,
-// and returns the txIDs that may be dropped.
-func (d *Ledger) confirmSurplus(ctx context.Context, entries []surplusEntry, pointers bool) ([][32]byte, error) {
-	var out [][32]byte
+// and returns the entries that may be dropped.
+func (d *Ledger) confirmSurplus(ctx context.Context, entries []surplusEntry, kind entryKind) ([]surplusEntry, error) {
+	var out []surplusEntry
 	self := d.self()
 	for i := 0; i < len(entries); {
 		owner, err := d.owner(ctx, entries[i].pos)
@@ -159,10 +188,15 @@ func (d *Ledger) confirmSurplus(ctx context.Context, entries []surplusEntry, poi
 			continue
 		}
 		batch := entries[i:min(len(entries), i+listPage)]
-		q := hasBody{Pointers: pointers, TxIDs: make([]ledger.Hash, len(batch))}
-		for j, e := range batch {
-			q.TxIDs[j] = e.txID
+		var q hasBody
+		for _, e := range batch {
+			if kind == kindHistory {
+				q.History = append(q.History, wireCursor{Pos: e.pos, Time: e.time, TxID: e.txID})
+			} else {
+				q.TxIDs = append(q.TxIDs, e.txID)
+			}
 		}
+		q.Pointers = kind == kindPointers
 		var ans hasAnswer
 		if err := d.call(ctx, owner, opHas, q, &ans); err != nil {
 			return out, err
@@ -190,7 +224,7 @@ func (d *Ledger) confirmSurplus(ctx context.Context, entries []surplusEntry, poi
 			}
 			covered++
 			if mine && ans.Held[j] {
-				out = append(out, e.txID)
+				out = append(out, e)
 			}
 		}
 		if covered == 0 {

@@ -20,7 +20,7 @@ import (
 const (
 	opPut        = "put"        // readings for their owner to sign
 	opReplicate  = "replicate"  // signed records and pointers for a replica
-	opPointers   = "pointers"   // txID pointers for their owner
+	opPointers   = "pointers"   // txID pointers and history entries for their owner
 	opBlocks     = "blocks"     // a branch's blocks from a number on
 	opDigest     = "digest"     // digests of ring ranges
 	opList       = "list"       // the entries of a ring range
@@ -65,14 +65,27 @@ type wireRange struct {
 	To   ledger.Key `json:"to"`
 }
 
+// wirePointer is a txID pointer, and an entry of a list answer: a record
+// (txID, data key), a pointer (txID, data key) or a history entry (txID,
+// position, time).
 type wirePointer struct {
 	TxID ledger.Hash `json:"t"`
 	Key  ledger.Key  `json:"k"`
+	Time int64       `json:"n,string,omitempty"` // history entries: the record's time, their order at a position
+}
+
+// wireHistory is a history entry: a signed record kept at a position of the
+// ring's per-Thing time index (history.go), which the receiver recomputes
+// from the record.
+type wireHistory struct {
+	Pos    ledger.Key      `json:"pos"`
+	Record json.RawMessage `json:"record"`
 }
 
 type replicateBody struct {
 	Records  []json.RawMessage `json:"records,omitempty"`
 	Pointers []wirePointer     `json:"pointers,omitempty"`
+	History  []wireHistory     `json:"history,omitempty"`
 }
 
 type storedAnswer struct {
@@ -98,28 +111,35 @@ type digestBody struct {
 type wireDigest struct {
 	Records  int         `json:"r"`
 	Pointers int         `json:"p"`
+	History  int         `json:"i"`
 	Sum      ledger.Hash `json:"s"`
 }
 
 type listBody struct {
 	Range    wireRange   `json:"range"`
 	Pointers bool        `json:"pointers,omitempty"` // list pointers, not records
+	History  bool        `json:"history,omitempty"`  // list history entries, not records
 	After    *wireCursor `json:"after,omitempty"`
 }
 
-// wireCursor is the last entry of the previous page.
+// wireCursor is the last entry of the previous page, and names a history
+// entry (position, time, txID) in fetch and has requests.
 type wireCursor struct {
 	Pos  ledger.Key  `json:"pos"`
 	TxID ledger.Hash `json:"t"`
+	Time int64       `json:"n,string,omitempty"`
 }
 
 type listAnswer struct {
-	Entries []wirePointer `json:"entries"` // (txID, key) of records or pointers
+	Entries []wirePointer `json:"entries"` // (txID, key) of records or pointers; (txID, pos, time) of history entries
 	More    bool          `json:"more,omitempty"`
 }
 
+// fetchBody asks for records by txID, or for history entries; the answer's
+// items are records, or wireHistory objects.
 type fetchBody struct {
-	TxIDs []ledger.Hash `json:"txIDs"`
+	TxIDs   []ledger.Hash `json:"txIDs,omitempty"`
+	History []wireCursor  `json:"history,omitempty"`
 }
 
 type getBody struct {
@@ -130,6 +150,11 @@ type getBody struct {
 	To    int64        `json:"to,string,omitempty"`
 	Limit int          `json:"limit,omitempty"`
 	Skip  int          `json:"skip,omitempty"`
+	// History asks for the history entries of Thing at this position (from
+	// ≤ time < to), after the cursor After, newest first when Desc.
+	History *ledger.Key `json:"history,omitempty"`
+	After   *wireCursor `json:"after,omitempty"`
+	Desc    bool        `json:"desc,omitempty"`
 }
 
 type getAnswer struct {
@@ -239,10 +264,12 @@ type reply struct {
 	Refusal *Refusal `json:"refusal,omitempty"`
 }
 
-// hasBody asks an entry's owner which of these records (or pointers) it holds.
+// hasBody asks an entry's owner which of these records (or pointers, or
+// history entries) it holds.
 type hasBody struct {
-	TxIDs    []ledger.Hash `json:"txIDs"`
+	TxIDs    []ledger.Hash `json:"txIDs,omitempty"`
 	Pointers bool          `json:"pointers,omitempty"`
+	History  []wireCursor  `json:"history,omitempty"`
 }
 
 // hasAnswer says what the owner holds, the range it owns, the replicas it

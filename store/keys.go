@@ -17,11 +17,18 @@ import (
 //	thing index    't' thingLen(2) thing time(8) txID(32)     → empty
 //	attachment     'a' branch(20) blockNo(8) seq(8)           → txID(32)
 //	txID pointer   'x' txID(32)                               → key(20)
+//	history entry  'i' pos(20) time(8) txID(32)               → record JSON
 //	meta           'm' name                                   → value
 //
 // A txID pointer lets a node that does not hold a record find its data key:
 // on a Chord ring it lives on the node owning position txID[:20], the record
 // on the node owning its key.
+//
+// A history entry is a copy of a record kept at a ring position derived
+// from its Thing and time (the ring's per-Thing time index; package
+// ringledger decides the position), so that a node owning that position
+// answers a Thing's history in time order without asking every node. Its
+// time is encoded like the thing index's.
 //
 // The thing index stores time as int64 nanoseconds with the sign bit flipped,
 // so that negative times sort before positive ones.
@@ -33,6 +40,7 @@ const (
 	PrefixThingIndex byte = 't'
 	PrefixAttachment byte = 'a'
 	PrefixPointer    byte = 'x'
+	PrefixHistory    byte = 'i'
 	PrefixMeta       byte = 'm'
 )
 
@@ -53,6 +61,7 @@ const (
 	keyIndexKeyLen   = 1 + 20 + 32
 	attachmentKeyLen = 1 + 20 + 8 + 8
 	pointerKeyLen    = 1 + 32
+	historyKeyLen    = 1 + 20 + 8 + 32
 	thingFixedLen    = 1 + 2 + 8 + 32 // thing index key without the thing bytes
 )
 
@@ -119,6 +128,16 @@ func AttachmentKey(branch [20]byte, no, seq uint64) []byte {
 func PointerKey(txID [32]byte) []byte {
 	k := make([]byte, 0, pointerKeyLen)
 	k = append(k, PrefixPointer)
+	return append(k, txID[:]...)
+}
+
+// HistoryKey returns the key of the history entry of txID at ring position
+// pos, with the record's time; its value is the record JSON.
+func HistoryKey(pos [20]byte, t int64, txID [32]byte) []byte {
+	k := make([]byte, 0, historyKeyLen)
+	k = append(k, PrefixHistory)
+	k = append(k, pos[:]...)
+	k = binary.BigEndian.AppendUint64(k, encodeTime(t))
 	return append(k, txID[:]...)
 }
 
@@ -218,6 +237,16 @@ func parsePointerKey(k []byte) (txID [32]byte, err error) {
 	}
 	copy(txID[:], k[1:])
 	return txID, nil
+}
+
+func parseHistoryKey(k []byte) (ref HistoryRef, err error) {
+	if len(k) != historyKeyLen || k[0] != PrefixHistory {
+		return ref, corrupt("history", k)
+	}
+	copy(ref.Pos[:], k[1:21])
+	ref.Time = decodeTime(binary.BigEndian.Uint64(k[21:29]))
+	copy(ref.TxID[:], k[29:])
+	return ref, nil
 }
 
 // parsePointerValue reads the data key a txID pointer stores.

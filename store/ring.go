@@ -30,7 +30,9 @@ import (
 type Digest struct {
 	Records  int // key-index entries in range, one per record
 	Pointers int // txID pointers in range
-	// Sum is the XOR over every key-index entry and txID pointer in range of
+	History  int // history entries in range
+	// Sum is the XOR over every key-index entry, txID pointer and history
+	// entry in range of
 	// SHA-256 of its key without the prefix byte. It does not depend on
 	// order, so two nodes holding the same entries agree. Values are not
 	// covered: a pointer to a different data key has the same sum.
@@ -95,8 +97,24 @@ func (r *Reader) EachPointerInRange(from, to [20]byte, fn func(txID [32]byte, ke
 	})
 }
 
-// RangeDigest returns the digest of the key-index entries and txID pointers
-// in the ring range (from, to], read in one transaction. It reads keys only.
+// EachHistoryInRange calls fn for each history entry whose position lies in
+// the ring range (from, to], in ring order from just after from, then in time
+// and txID order at one position. It reads keys only.
+func (r *Reader) EachHistoryInRange(from, to [20]byte, fn func(ref HistoryRef) error) error {
+	return r.view(func(txn *badger.Txn) error {
+		return walkRange(txn, PrefixHistory, from, to, false, func(item *badger.Item) error {
+			ref, err := parseHistoryKey(item.Key())
+			if err != nil {
+				return err
+			}
+			return fn(ref)
+		})
+	})
+}
+
+// RangeDigest returns the digest of the key-index entries, txID pointers and
+// history entries in the ring range (from, to], read in one transaction. It
+// reads keys only.
 func (r *Reader) RangeDigest(from, to [20]byte) (Digest, error) {
 	var d Digest
 	err := r.view(func(txn *badger.Txn) error {
@@ -112,12 +130,24 @@ func (r *Reader) RangeDigest(from, to [20]byte) (Digest, error) {
 		if err != nil {
 			return err
 		}
-		return walkRange(txn, PrefixPointer, from, to, false, func(item *badger.Item) error {
+		err = walkRange(txn, PrefixPointer, from, to, false, func(item *badger.Item) error {
 			k := item.Key()
 			if _, err := parsePointerKey(k); err != nil {
 				return err
 			}
 			d.Pointers++
+			d.add(k[1:])
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return walkRange(txn, PrefixHistory, from, to, false, func(item *badger.Item) error {
+			k := item.Key()
+			if _, err := parseHistoryKey(k); err != nil {
+				return err
+			}
+			d.History++
 			d.add(k[1:])
 			return nil
 		})

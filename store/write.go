@@ -33,6 +33,20 @@ type Pointer struct {
 	Key  [20]byte
 }
 
+// HistoryRef names a history entry: a record's copy at ring position Pos,
+// ordered there by Time then TxID.
+type HistoryRef struct {
+	Pos  [20]byte
+	Time int64
+	TxID [32]byte
+}
+
+// HistoryEntry is a history entry with its value, the record JSON.
+type HistoryEntry struct {
+	HistoryRef
+	Value []byte
+}
+
 // Write is what one call to Store.Write makes durable: records with all their
 // index entries, blocks, txID pointers and meta entries. Writing a pointer
 // that is already stored is harmless; a pointer written again with another
@@ -41,12 +55,15 @@ type Write struct {
 	Records  []Record
 	Blocks   []Block
 	Pointers []Pointer
+	History  []HistoryEntry
 	Meta     map[string][]byte
 	// DropRecords deletes records with their index entries (Value unused);
 	// DropPointers deletes txID pointers. For copies a node no longer needs
 	// to hold. Dropping what is not stored is harmless.
 	DropRecords  []Record
 	DropPointers [][32]byte
+	// DropHistory deletes history entries.
+	DropHistory []HistoryRef
 }
 
 // op is one Badger entry to set, or to delete.
@@ -87,7 +104,7 @@ type pending struct {
 // w must not change until Write returns.
 func (s *Store) prepare(w Write) (*pending, error) {
 	p := &pending{
-		ops:     make([]op, 0, 4*len(w.Records)+2*len(w.Blocks)+len(w.Pointers)+len(w.Meta)),
+		ops:     make([]op, 0, 4*len(w.Records)+2*len(w.Blocks)+len(w.Pointers)+len(w.History)+len(w.Meta)),
 		records: len(w.Records),
 		blocks:  len(w.Blocks),
 		done:    make(chan struct{}),
@@ -117,6 +134,16 @@ func (s *Store) prepare(w Write) (*pending, error) {
 	for i := range w.Pointers {
 		x := &w.Pointers[i]
 		p.add(PointerKey(x.TxID), append([]byte(nil), x.Key[:]...))
+	}
+	for i := range w.History {
+		h := &w.History[i]
+		if s.tooLarge(h.Value) {
+			return nil, fmt.Errorf("store: write history entry %x: value is %d bytes, more than %d: %w", h.TxID, len(h.Value), s.maxValue, ErrTooLarge)
+		}
+		p.add(HistoryKey(h.Pos, h.Time, h.TxID), h.Value)
+	}
+	for _, h := range w.DropHistory {
+		p.drop(HistoryKey(h.Pos, h.Time, h.TxID))
 	}
 	for i := range w.DropRecords {
 		r := &w.DropRecords[i]
