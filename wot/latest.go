@@ -3,10 +3,11 @@ package wot
 import (
 	"container/list"
 	"context"
+	"errors"
 	"sync"
 	"time"
 
-	"github.com/flownode/flownode/ledger"
+	"github.com/flownode/flownode/node"
 )
 
 // The newest value of each Thing this node has seen, for readproperty: a
@@ -114,61 +115,17 @@ func (c *latestCache) drop(el *list.Element) {
 	c.bytes -= e.size()
 }
 
-// newestWindows are the time windows a cache miss reads the ring in, the
-// smallest first: a Thing that writes often is found in the first, one idle
-// for longer costs one more ring-wide read per window.
-var newestWindows = []time.Duration{10 * time.Second, 10 * time.Minute, 24 * time.Hour, 30 * 24 * time.Hour}
-
-// newestPage is the most records one ring-wide read asks each node for, and
-// newestPages how many pages a window is followed for at most.
-const (
-	newestPage  = 256
-	newestPages = 8
-)
-
-// newestOnRing reads a Thing's newest record from the ring through
-// node.RecordsByThing, which asks every node (N parallel round trips per
-// read) until the per-Thing time index makes it O(log N). With since (a
-// cached value's time) it reads from then on, once; else the windows go
-// from small to large. Within a window, a full page is followed forward
-// from its last record's time. A Thing idle for longer than the largest
-// window has no value here (ErrNoValue).
-func (t *Things) newestOnRing(ctx context.Context, thing string, now time.Time, since int64) (Update, error) {
-	froms := make([]int64, 0, len(newestWindows))
-	if since > 0 {
-		froms = append(froms, since)
-	} else {
-		for _, w := range newestWindows {
-			froms = append(froms, now.Add(-w).UnixNano())
-		}
+// newestOnRing reads a Thing's newest record from the ring: the newest entry
+// of the Thing's extremes in the per-Thing history index (one lookup and one
+// get, node.LatestByThing). A record is there once its history entries are
+// written, in the background, a few milliseconds after its receipt.
+func (t *Things) newestOnRing(ctx context.Context, thing string) (Update, error) {
+	raw, err := t.node.LatestByThing(ctx, thing)
+	if errors.Is(err, node.ErrNotFound) {
+		return Update{}, ErrNoValue
 	}
-	for _, from := range froms {
-		var newest []byte
-		for page := 0; page < newestPages; page++ {
-			recs, err := t.node.RecordsByThing(ctx, thing, from, 0, newestPage)
-			if err != nil {
-				return Update{}, err
-			}
-			if len(recs) == 0 {
-				break
-			}
-			newest = recs[len(recs)-1]
-			if len(recs) < newestPage {
-				break
-			}
-			r, err := ledger.ParseRecord(newest)
-			if err != nil || r.Time < from {
-				break
-			}
-			if r.Time == from {
-				from++ // a page of one instant: step past it
-			} else {
-				from = r.Time
-			}
-		}
-		if newest != nil {
-			return updateOf(newest)
-		}
+	if err != nil {
+		return Update{}, err
 	}
-	return Update{}, ErrNoValue
+	return updateOf(raw)
 }

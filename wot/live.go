@@ -250,9 +250,8 @@ const latestTimeout = 10 * time.Second
 // Latest: see Devices. It answers from the cache of the newest update per
 // Thing this node has seen, when the Thing is observed here (notifications
 // keep it fresh) or the value was known to be the newest less than
-// latestFresh ago; else it asks the ring for anything newer (one ring-wide
-// read from the cached value's time; on a miss, one per window tried:
-// newestOnRing) and caches what it finds.
+// latestFresh ago; else it asks the ring for the newest (newestOnRing: one
+// lookup and one get) and caches what it finds.
 func (t *Things) Latest(ctx context.Context, thing string) (Update, error) {
 	if err := ledger.ValidThingID(thing); err != nil {
 		return Update{}, fmt.Errorf("%w: %v", ErrBadInput, err)
@@ -267,11 +266,7 @@ func (t *Things) Latest(ctx context.Context, thing string) (Update, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, latestTimeout)
 	defer cancel()
-	var since int64
-	if ok {
-		since = cached.Time // only what is newer than the cached value
-	}
-	u, err := t.newestOnRing(ctx, thing, now, since)
+	u, err := t.newestOnRing(ctx, thing)
 	switch {
 	case ok && (err != nil || u.Time < cached.Time):
 		// The ring has nothing newer (or cannot say now): the cached
