@@ -1,0 +1,90 @@
+package rpc
+
+import (
+	nnet "net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// slowRelay forwards UDP datagrams between one client and target, delaying
+// those that come back by delay: a path with a long round trip.
+type slowRelay struct {
+	ln    *nnet.UDPConn
+	up    *nnet.UDPConn
+	delay time.Duration
+
+	mu     sync.Mutex
+	client *nnet.UDPAddr
+}
+
+func startSlowRelay(t *testing.T, target string, delay time.Duration) *slowRelay {
+	t.Helper()
+	ln, err := nnet.ListenUDP("udp", &nnet.UDPAddr{IP: nnet.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raddr, err := nnet.ResolveUDPAddr("udp", target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := nnet.DialUDP("udp", nil, raddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &slowRelay{ln: ln, up: up, delay: delay}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); up.Close(); wg.Wait() })
+	wg.Add(2)
+	go func() { // client → target, at once
+		defer wg.Done()
+		buf := make([]byte, 64<<10)
+		for {
+			n, from, err := ln.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			r.mu.Lock()
+			r.client = from
+			r.mu.Unlock()
+			_, _ = up.Write(buf[:n])
+		}
+	}()
+	go func() { // target → client, late
+		defer wg.Done()
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := up.Read(buf)
+			if err != nil {
+				return
+			}
+			b := append([]byte(nil), buf[:n]...)
+			r.mu.Lock()
+			to := r.client
+			r.mu.Unlock()
+			time.AfterFunc(delay, func() { _, _ = ln.WriteToUDP(b, to) })
+		}
+	}()
+	return r
+}
+
+// TestCoAPSDialSlowPath: a dial over a path whose round trip is longer than
+// fetchCookie's first wait (100 ms) sends its probe again and gets two
+// HelloVerifyRequests; the late one must not derail the handshake (it made
+// every such dial time out: see afterCookie).
+func TestCoAPSDialSlowPath(t *testing.T) {
+	net := newTestNetwork(t, "test")
+	ma, mb := net.admit(t), net.admit(t)
+	a := startCoAPS(t, ma, peerEcho, func(c *CoAPConfig) { c.Call.Retries = -1 })
+	b := startCoAPS(t, mb, peerEcho)
+	relay := startSlowRelay(t, b.LocalAddr().String(), 150*time.Millisecond)
+	env := request(a.self, 1, `"hi"`)
+	env.To = b.self
+	reply, err := a.Call(ctxTimeout(t, 10*time.Second), "coaps://"+relay.ln.LocalAddr().String(), env)
+	if err != nil {
+		t.Fatalf("call over a 150 ms path: %v", err)
+	}
+	if reply.Key != ma.hex() {
+		t.Fatalf("authenticated as %q, want %s", reply.Key, ma.hex())
+	}
+}
