@@ -442,6 +442,15 @@ func (t *CoAP) sendSecure(ctx context.Context, addr, hostport, toID string, body
 		req.SetMessageID(pc.cc.GetMessageID())
 		t.stats.out(len(body))
 		if err := pc.cc.WriteMessage(req); err != nil {
+			if ctx.Err() != nil {
+				// The message missed its deadline (waiting for the
+				// session's write lock, under load), but the session is
+				// sound: closing it, as this did, cost a handshake, and
+				// every message to the peer failed until the new one was
+				// up (a 16-node ring under load closed 240 sound sessions
+				// so, and did not settle).
+				return nil, ctx.Err()
+			}
 			t.forget(hostport, pc)
 			return nil, fmt.Errorf("%w: %s: %v", ErrConnLost, addr, err)
 		}

@@ -1,6 +1,8 @@
 package rpc
 
 import (
+	"context"
+	"errors"
 	nnet "net"
 	"sync"
 	"testing"
@@ -86,5 +88,37 @@ func TestCoAPSDialSlowPath(t *testing.T) {
 	}
 	if reply.Key != ma.hex() {
 		t.Fatalf("authenticated as %q, want %s", reply.Key, ma.hex())
+	}
+}
+
+// TestCoAPSLateSendKeepsSession: a one-way message that misses its deadline
+// is lost, but the session it was to go on stays up: the next message uses
+// it, without a new handshake.
+func TestCoAPSLateSendKeepsSession(t *testing.T) {
+	net := newTestNetwork(t, "test")
+	ma, mb := net.admit(t), net.admit(t)
+	var rb recorder
+	a := startCoAPS(t, ma, echo, func(c *CoAPConfig) { c.Call.Retries = -1 })
+	b := startCoAPS(t, mb, rb.handle)
+	send := func(ctx context.Context, id uint64) error {
+		return a.Send(ctx, b.Addr(), &Envelope{Type: TypeNotifyStabilize, ID: id, From: a.self, To: b.self})
+	}
+	if err := send(ctxTimeout(t, 10*time.Second), 1); err != nil {
+		t.Fatal(err)
+	}
+	dials := a.Stats().Dials
+	late, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := send(late, 2); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a send past its deadline: %v, want context.Canceled", err)
+	}
+	if err := send(ctxTimeout(t, 10*time.Second), 3); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(func() bool { _, ok := rb.onewayFrom(3); return ok }) {
+		t.Fatal("the message after the late one never arrived")
+	}
+	if d := a.Stats().Dials - dials; d != 0 {
+		t.Fatalf("%d new handshakes after a late send, want 0 (the session was closed)", d)
 	}
 }
