@@ -5,10 +5,15 @@
 //
 // Files, by job:
 //
-//	wot.go       Things: the layer's state and its constructor; shared types
-//	td.go        Thing Descriptions: building, deriving from a reading, the directory TD
-//	registry.go  the TD registry on the ring (records at successor(SHA-1(id)))
-//	directory.go HTTP: /.well-known/wot, /things (WoT Discovery directory API)
+//	wot.go        Things: the layer's state and its constructor; shared types
+//	td.go         Thing Descriptions: building, deriving from a reading, the directory TD
+//	forms.go      the forms a node adds to the TDs it serves
+//	validate.go   TDs checked against the W3C TD 1.1 JSON Schema
+//	registry.go   the TD registry on the ring (records at successor(SHA-1(id)))
+//	cache.go      the node's cache of TDs
+//	listing.go    the directory listing: each node answers for the range it owns
+//	mergepatch.go JSON Merge Patch (RFC 7396) for PATCH /things/{id}
+//	directory.go  HTTP: /.well-known/wot, /things (WoT Discovery directory API)
 //	properties.go HTTP: read/write/observe properties (SSE, long-poll)
 //	devices.go   WebSocket: Flowchain's /object/{id}/send, /viewer, /status
 //	fanout.go    observation across the ring: design, wire, rendezvous handlers
