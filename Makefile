@@ -51,6 +51,9 @@ bench: build
 	$(GO) test -run '^$$' -bench 'RingIngest' -benchtime 200x -count=1 ./node/
 	$(GO) test -run '^$$' -bench 'ReadByTxID' -benchtime 2000x -count=1 ./node/
 	$(GO) test -run '^$$' -bench 'RestoreCopies' -benchtime 3x -count=1 ./node/
+	$(GO) test -run '^$$' -bench 'ThingHistory' -benchtime 20x -count=1 ./node/
+	$(GO) test -run '^$$' -bench . -benchtime 2000x -count=1 ./wot/
+	$(GO) test -run '^$$' -bench . -benchtime 2000x -count=1 ./wot/coap/
 
 ## lint: gofmt, go vet, and vet of the 32-bit gateway targets
 lint:
