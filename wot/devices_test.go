@@ -241,6 +241,14 @@ func TestDeviceBadFrames(t *testing.T) {
 
 func recordsOf(t *testing.T, tn *testNode, thing string) [][]byte {
 	t.Helper()
+	// A record reaches the Thing's history index in the background, just
+	// after its receipt: read once the node has no history entry in flight.
+	eventuallyNil(t, 30*time.Second, func() error {
+		if p := tn.n.DistStats().HistPending; p != 0 {
+			return fmt.Errorf("%d history entries in flight", p)
+		}
+		return nil
+	})
 	recs, err := tn.n.RecordsByThing(context.Background(), thing, 0, 0, 10000)
 	if err != nil {
 		t.Fatal(err)
