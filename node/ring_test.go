@@ -333,10 +333,17 @@ func TestRingPlacesReplicatesAndReads(t *testing.T) {
 	took := r.waitPlaced(receipts, 30*time.Second)
 	t.Logf("450 records on owner + 2 successors %v after the last put", took)
 	// A receipt names the successors the owner saw: the true ones, unless a
-	// loaded machine made the owner think one dead for a moment. Either
-	// way it must be true: every replica it names holds the record.
+	// loaded machine made the owner think one dead for a moment. Every
+	// replica it names that is one of the k holders holds the record (as
+	// waitPlaced showed). One that is not got a copy the ring no longer
+	// needs once the k hold it, and may have dropped it as surplus since
+	// (ringledger/surplus.go): that copy is not checked.
 	for _, rc := range receipts {
+		holders := r.holders(rc.Key)
 		for _, p := range rc.Replicas {
+			if !slices.Contains(holders, p.ID) {
+				continue
+			}
 			if _, err := r.byID(p.ID).n.LocalRecord(rc.TxID); err != nil {
 				t.Fatalf("receipt %s names replica %s, which does not hold it: %v", rc.TxID, p.ID, err)
 			}
