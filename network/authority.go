@@ -135,7 +135,8 @@ func (a *Authority) Admit(pub ed25519.PublicKey, notAfter time.Time) (*Membershi
 }
 
 // AdmitDir admits the node whose data directory is nodeDir: it creates the node key
-// there when absent, then writes the network description and the node's membership.
+// there when absent, then writes the network description, the node's membership and
+// the network's device secret (DeviceSecretFile: the node derives CoAP devices' PSKs).
 // A data directory of another network is refused.
 func (a *Authority) AdmitDir(nodeDir string, notAfter time.Time) (*Membership, error) {
 	if d, err := LoadDescription(nodeDir); err == nil && !d.Equal(a.Description) {
@@ -159,12 +160,28 @@ func (a *Authority) AdmitDir(nodeDir string, notAfter time.Time) (*Membership, e
 	if err := m.Save(nodeDir); err != nil {
 		return nil, err
 	}
+	secret := hex.EncodeToString(a.DeviceSecret()) + "\n"
+	if err := ledger.WriteFileSynced(filepath.Join(nodeDir, DeviceSecretFile), []byte(secret), 0o600); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 
 // Revoke signs the revocation of the member id, effective now.
 func (a *Authority) Revoke(id ledger.Key, reason string) (*Revocation, error) {
-	r := &Revocation{Network: a.Description.Name, Node: id.Hex(), Time: time.Now().UnixMilli(), Reason: reason}
+	return a.sign(&Revocation{Network: a.Description.Name, Node: id.Hex(), Time: time.Now().UnixMilli(), Reason: reason})
+}
+
+// RevokeToken signs the revocation of the token with that ID, effective now.
+func (a *Authority) RevokeToken(tokenID, reason string) (*Revocation, error) {
+	r, err := a.sign(&Revocation{Network: a.Description.Name, Token: tokenID, Time: time.Now().UnixMilli(), Reason: reason})
+	if err != nil {
+		return nil, err
+	}
+	return r, a.Description.CheckRevocation(r)
+}
+
+func (a *Authority) sign(r *Revocation) (*Revocation, error) {
 	msg, err := r.signedBytes()
 	if err != nil {
 		return nil, err

@@ -46,7 +46,8 @@ type Members struct {
 	mu       sync.RWMutex
 	known    map[ledger.Key]*Membership
 	revoked  map[ledger.Key]*Revocation
-	refused  map[string]uint64 // refusals by reason, for metrics
+	tokens   map[string]*Revocation // revoked tokens, by token ID
+	refused  map[string]uint64      // refusals by reason, for metrics
 	onRevoke []func(ledger.Key)
 }
 
@@ -58,7 +59,7 @@ func NewMembers(desc *Description, self *Membership, dir string) (*Members, erro
 		return nil, err
 	}
 	m := &Members{desc: desc, self: self, dir: dir, now: time.Now,
-		known: map[ledger.Key]*Membership{}, revoked: map[ledger.Key]*Revocation{}, refused: map[string]uint64{}}
+		known: map[ledger.Key]*Membership{}, revoked: map[ledger.Key]*Revocation{}, tokens: map[string]*Revocation{}, refused: map[string]uint64{}}
 	if err := desc.Check(self, self.NotBefore.Add(time.Minute)); err != nil {
 		return nil, fmt.Errorf("this node's own membership: %w", err)
 	}
@@ -245,13 +246,16 @@ func (m *Members) Revoke(r *Revocation) (bool, error) {
 	if err := m.desc.CheckRevocation(r); err != nil {
 		return false, err
 	}
+	if r.Token != "" {
+		return m.revokeToken(r)
+	}
 	id, _ := r.ID()
 	m.mu.Lock()
 	if old := m.revoked[id]; old != nil && old.Time <= r.Time {
 		m.mu.Unlock()
 		return false, nil
 	}
-	if len(m.revoked) >= maxRevocations {
+	if len(m.revoked)+len(m.tokens) >= maxRevocations {
 		m.mu.Unlock()
 		return false, errors.New("revocation list is full")
 	}
@@ -271,6 +275,61 @@ func (m *Members) Revoke(r *Revocation) (bool, error) {
 	return true, nil
 }
 
+// revokeToken keeps a checked token revocation. Tokens have no callbacks:
+// CheckToken consults the list on every request.
+func (m *Members) revokeToken(r *Revocation) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old := m.tokens[r.Token]; old != nil && old.Time <= r.Time {
+		return false, nil
+	}
+	if len(m.revoked)+len(m.tokens) >= maxRevocations {
+		return false, errors.New("revocation list is full")
+	}
+	prev := m.tokens[r.Token]
+	m.tokens[r.Token] = r
+	if err := m.saveRevocationsLocked(); err != nil {
+		if prev != nil {
+			m.tokens[r.Token] = prev
+		} else {
+			delete(m.tokens, r.Token)
+		}
+		return false, err
+	}
+	return true, nil
+}
+
+// TokenRevoked returns the revocation of the token with that ID, if this node
+// holds one.
+func (m *Members) TokenRevoked(id string) (*Revocation, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	r := m.tokens[id]
+	return r, r != nil
+}
+
+// CheckToken checks a bearer token against the network: the authority's
+// signature, its validity now, and that it is not revoked.
+func (m *Members) CheckToken(bearer string) (*Token, error) {
+	t, err := m.desc.ParseToken(bearer)
+	if err != nil {
+		return nil, err
+	}
+	return t, m.CheckTokenNow(t)
+}
+
+// CheckTokenNow checks a parsed token's time and revocation (tokens cached
+// after their signature was checked come here on each use).
+func (m *Members) CheckTokenNow(t *Token) error {
+	if err := t.Current(m.now()); err != nil {
+		return err
+	}
+	if r, ok := m.TokenRevoked(t.ID); ok {
+		return fmt.Errorf("token %s was revoked at %s", t.ID, r.At().UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
 // OnRevoke registers f to be called (outside any lock) with each newly revoked node.
 func (m *Members) OnRevoke(f func(ledger.Key)) {
 	m.mu.Lock()
@@ -281,8 +340,11 @@ func (m *Members) OnRevoke(f func(ledger.Key)) {
 // Revocations returns the revocations this node holds, oldest first.
 func (m *Members) Revocations() []*Revocation {
 	m.mu.RLock()
-	out := make([]*Revocation, 0, len(m.revoked))
+	out := make([]*Revocation, 0, len(m.revoked)+len(m.tokens))
 	for _, r := range m.revoked {
+		out = append(out, r)
+	}
+	for _, r := range m.tokens {
 		out = append(out, r)
 	}
 	m.mu.RUnlock()
@@ -290,7 +352,7 @@ func (m *Members) Revocations() []*Revocation {
 		if out[i].Time != out[j].Time {
 			return out[i].Time < out[j].Time
 		}
-		return out[i].Node < out[j].Node
+		return out[i].Subject() < out[j].Subject()
 	})
 	return out
 }
@@ -360,6 +422,10 @@ func (m *Members) loadRevocations() error {
 		if err := m.desc.CheckRevocation(r); err != nil {
 			return fmt.Errorf("%s: %w", filepath.Join(m.dir, RevocationsFile), err)
 		}
+		if r.Token != "" {
+			m.tokens[r.Token] = r
+			continue
+		}
 		id, _ := r.ID()
 		m.revoked[id] = r
 	}
@@ -370,11 +436,14 @@ func (m *Members) saveRevocationsLocked() error {
 	if m.dir == "" {
 		return nil
 	}
-	list := make([]*Revocation, 0, len(m.revoked))
+	list := make([]*Revocation, 0, len(m.revoked)+len(m.tokens))
 	for _, r := range m.revoked {
 		list = append(list, r)
 	}
-	sort.Slice(list, func(i, j int) bool { return list[i].Node < list[j].Node })
+	for _, r := range m.tokens {
+		list = append(list, r)
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].Subject() < list[j].Subject() })
 	b, err := json.MarshalIndent(list, "", "  ")
 	if err != nil {
 		return err

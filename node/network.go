@@ -126,9 +126,13 @@ func (n *Node) Revoke(ctx context.Context, r *network.Revocation) (bool, error) 
 	if err != nil || !added {
 		return added, err
 	}
-	n.log.Warn("a member was revoked", zap.String("node", r.Node), zap.String("reason", r.Reason),
-		zap.Time("at", r.At()))
-	n.reverify()
+	if r.Token != "" {
+		n.log.Warn("a token was revoked", zap.String("token", r.Token), zap.String("reason", r.Reason), zap.Time("at", r.At()))
+	} else {
+		n.log.Warn("a member was revoked", zap.String("node", r.Node), zap.String("reason", r.Reason),
+			zap.Time("at", r.At()))
+		n.reverify()
+	}
 	go n.gossipRevocations(context.WithoutCancel(ctx), []*network.Revocation{r})
 	return true, nil
 }
