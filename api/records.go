@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flownode/flownode/access"
 	"github.com/flownode/flownode/ledger"
 	"github.com/flownode/flownode/node"
 )
@@ -122,6 +123,13 @@ func (s *Server) postRecords(w http.ResponseWriter, r *http.Request) {
 		}
 		readings[i] = rd
 	}
+	// Every reading's Thing must be one the credential may write; a batch
+	// is refused whole, before anything is stored.
+	for _, rd := range readings {
+		if !access.Check(s.auth, w, r, rd.Thing, access.Write) {
+			return
+		}
+	}
 	receipts, err := s.node.Put(r.Context(), readings, opt)
 	var ie *ledger.InputError
 	switch {
@@ -173,10 +181,23 @@ func (s *Server) getRecord(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no record with txID "+txID.String())
 	case err != nil:
 		s.serverError(w, err)
+	case s.auth != nil && !access.Check(s.auth, w, r, recordThing(rec), access.Read):
+		// Refused once the record says whose it is. (A client without the
+		// credential learns that the txID exists, not what it holds.)
 	default:
 		w.Header().Set("Content-Type", "application/ld+json")
 		w.Write(rec)
 	}
+}
+
+// recordThing is the Thing of a stored record ("" if it cannot be read,
+// which only a credential for every Thing covers).
+func recordThing(rec []byte) string {
+	var r struct {
+		Thing string `json:"thing"`
+	}
+	json.Unmarshal(rec, &r)
+	return r.Thing
 }
 
 // RecordList is the answer to GET /api/v1/keys/{key} and

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/flownode/flownode/access"
 	"github.com/flownode/flownode/ledger"
 	"github.com/flownode/flownode/node"
 )
@@ -22,15 +23,18 @@ type Server struct {
 	maxBatch int
 	mux      *http.ServeMux
 	metrics  *metrics
+	auth     access.Authorizer // nil: every request is allowed
 }
 
-// NewServer builds the node's HTTP handler.
-func NewServer(n *node.Node, log *zap.Logger) *Server {
+// NewServer builds the node's HTTP handler. auth decides who may read and
+// write (package access); nil lets every request in, as tests and embedders
+// that guard the handler themselves want.
+func NewServer(n *node.Node, log *zap.Logger, auth access.Authorizer) *Server {
 	if log == nil {
 		log = zap.NewNop()
 	}
 	p := n.Profile()
-	s := &Server{node: n, log: log, maxBody: p.MaxBodyBytes, maxBatch: p.MaxBatch, mux: http.NewServeMux()}
+	s := &Server{node: n, log: log, maxBody: p.MaxBodyBytes, maxBatch: p.MaxBatch, mux: http.NewServeMux(), auth: auth}
 	s.metrics = newMetrics(n)
 	s.routes()
 	return s
@@ -44,10 +48,12 @@ func (s *Server) routes() {
 	h("GET /api/v1/ring", s.getRing)
 	h("POST /api/v1/records", s.postRecords)
 	h("GET /api/v1/records/{txID}", s.getRecord)
-	h("GET /api/v1/keys/{key}", s.getKey)
-	h("GET /api/v1/things/{id}/records", s.getThingRecords)
-	h("GET /api/v1/blocks", s.getBlocks)
-	h("GET /api/v1/verify", s.getVerify)
+	// A key's records may be of many Things, a block seals many: reading
+	// them needs a credential for every Thing when reads are not open.
+	h("GET /api/v1/keys/{key}", s.need(access.Read, "", s.getKey))
+	h("GET /api/v1/things/{id}/records", s.need(access.Read, "{id}", s.getThingRecords))
+	h("GET /api/v1/blocks", s.need(access.Read, "", s.getBlocks))
+	h("GET /api/v1/verify", s.need(access.Admin, "", s.getVerify))
 	h("GET /api/v1/network", s.getNetwork)
 	h("POST /api/v1/network/revocations", s.postRevocation)
 	h("GET "+ledger.ContextPath, s.getContext)
@@ -55,6 +61,20 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /metrics", s.metrics.handler())
 	// Anything else gets the same JSON error shape as the API, not Go's text 404/405.
 	s.mux.HandleFunc("/", s.notFound)
+}
+
+// need wraps a handler with the authorization its route asks: scope on the
+// Thing named by the path value thing ("{id}"), or on every Thing ("").
+func (s *Server) need(scope access.Scope, thing string, fn http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := ""
+		if name, ok := strings.CutPrefix(thing, "{"); ok {
+			id = r.PathValue(strings.TrimSuffix(name, "}"))
+		}
+		if access.Check(s.auth, w, r, id, scope) {
+			fn(w, r)
+		}
+	}
 }
 
 // notFound answers a request no route took: 405 with Allow when the path exists for

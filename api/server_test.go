@@ -38,7 +38,7 @@ func openTestNode(t *testing.T, mine bool, edit func(*node.Profile)) *testNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(NewServer(n, nil))
+	srv := httptest.NewServer(NewServer(n, nil, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	runErr := make(chan error, 1)
 	if mine {

@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
 
+	"github.com/flownode/flownode/access"
 	"github.com/flownode/flownode/ledger"
 	"github.com/flownode/flownode/node"
 )
@@ -63,9 +64,11 @@ var upgrader = websocket.Upgrader{
 }
 
 func (t *Things) deviceRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /object/{id}/send", t.serveSend)
-	mux.HandleFunc("GET /object/{id}/viewer", t.serveViewer)
-	mux.HandleFunc("GET /object/{id}/status", t.serveStatus)
+	// A device that cannot set headers on its WebSocket handshake sends its
+	// token as ?access_token= (package access).
+	mux.HandleFunc("GET /object/{id}/send", t.need(access.Write, true, t.serveSend))
+	mux.HandleFunc("GET /object/{id}/viewer", t.need(access.Read, true, t.serveViewer))
+	mux.HandleFunc("GET /object/{id}/status", t.need(access.Read, true, t.serveStatus))
 }
 
 // upgrade checks the Thing ID and the connection cap, then upgrades. On

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/flownode/flownode/access"
 )
 
 // The WoT Discovery directory API (Thing Description Directory, WoT
@@ -47,12 +49,15 @@ const (
 
 func (t *Things) directoryRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /.well-known/wot", t.getDirectoryTD)
-	mux.HandleFunc("GET /things", t.listThings)
-	mux.HandleFunc("POST /things", t.postThing)
-	mux.HandleFunc("GET /things/{id}", t.getThing)
-	mux.HandleFunc("PUT /things/{id}", t.putThing)
-	mux.HandleFunc("PATCH /things/{id}", t.patchThing)
-	mux.HandleFunc("DELETE /things/{id}", t.deleteThing)
+	// The listing spans every Thing, and POST /things picks a new id: both
+	// need a credential for every Thing (when reads are not open, for the
+	// listing).
+	mux.HandleFunc("GET /things", t.need(access.Read, false, t.listThings))
+	mux.HandleFunc("POST /things", t.need(access.Write, false, t.postThing))
+	mux.HandleFunc("GET /things/{id}", t.need(access.Read, true, t.getThing))
+	mux.HandleFunc("PUT /things/{id}", t.need(access.Write, true, t.putThing))
+	mux.HandleFunc("PATCH /things/{id}", t.need(access.Write, true, t.patchThing))
+	mux.HandleFunc("DELETE /things/{id}", t.need(access.Write, true, t.deleteThing))
 	// Other methods get the directory's JSON error, not the mux's text.
 	for pattern, allow := range map[string]string{
 		"/.well-known/wot": "GET, HEAD",

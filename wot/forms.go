@@ -3,6 +3,8 @@ package wot
 import (
 	"net/url"
 	"strings"
+
+	"github.com/flownode/flownode/access"
 )
 
 // The forms a node adds to the TDs it serves: for every property, one per
@@ -42,6 +44,7 @@ func (t *Things) bases() formBases {
 // binding's prefix in the context when CoAP forms are added. td is modified.
 func (t *Things) addForms(thing string, td map[string]any) {
 	b := t.bases()
+	read, write := t.formSecurity(td)
 	id := url.PathEscape(thing)
 	object := "/object/" + id
 	if props, ok := td["properties"].(map[string]any); ok {
@@ -67,7 +70,7 @@ func (t *Things) addForms(thing string, td map[string]any) {
 					withSubprotocol(tdForm(b.coap+path, "observeproperty", "cov:method", "GET"), "cov:observe"),
 				)
 			}
-			prop["forms"] = append(formList(prop["forms"]), forms...)
+			prop["forms"] = append(formList(prop["forms"]), secure(forms, read, write)...)
 		}
 	}
 	forms := []any{
@@ -81,7 +84,68 @@ func (t *Things) addForms(thing string, td map[string]any) {
 		)
 		td["@context"] = withPrefix(td["@context"], "cov", covPrefix)
 	}
-	td["forms"] = append(formList(td["forms"]), forms...)
+	td["forms"] = append(formList(td["forms"]), secure(forms, read, write)...)
+}
+
+// The security schemes of the node's forms (package access): a bearer token
+// in the Authorization header or, for devices and browsers' WebSockets that
+// cannot set one, in the access_token query parameter.
+const (
+	bearerHeaderSecurity = "flownode_bearer_sc"
+	bearerQuerySecurity  = "flownode_bearer_query_sc"
+	tokenSecurity        = "flownode_token_sc" // either of the two
+)
+
+// policyOf is what an Authorizer that says its policy (access.Guard) tells
+// the TD.
+type policyOf interface{ Policy() access.Policy }
+
+// formSecurity defines in td the schemes this node's forms ask for and
+// returns the names that reads and writes name: nil when the node asks for
+// nothing (no Authorizer), so that the forms keep the TD's own "security".
+func (t *Things) formSecurity(td map[string]any) (read, write []any) {
+	if t.cfg.Authorize == nil {
+		return nil, nil
+	}
+	defs, _ := td["securityDefinitions"].(map[string]any)
+	if defs == nil {
+		defs = map[string]any{}
+		td["securityDefinitions"] = defs
+	}
+	bearer := func(in, name string) map[string]any {
+		return map[string]any{"scheme": "bearer", "in": in, "name": name, "alg": "EdDSA", "format": "flownode-token",
+			"description": "A token the network's authority signed (flownode token create); tokens start fn1."}
+	}
+	defs[bearerHeaderSecurity] = bearer("header", "Authorization")
+	defs[bearerQuerySecurity] = bearer("query", "access_token")
+	defs[tokenSecurity] = map[string]any{"scheme": "combo", "oneOf": []any{bearerHeaderSecurity, bearerQuerySecurity}}
+	write = []any{tokenSecurity}
+	read = write
+	if p, ok := t.cfg.Authorize.(policyOf); ok && p.Policy().OpenReads {
+		defs[noSecurity] = map[string]any{"scheme": "nosec"}
+		read = []any{noSecurity}
+	}
+	return read, write
+}
+
+// readOps are the operations that only read.
+var readOps = map[string]bool{"readproperty": true, "observeproperty": true, "observeallproperties": true,
+	"readallproperties": true, "readmultipleproperties": true}
+
+// secure names on each of our forms the schemes its operation asks for.
+func secure(forms []any, read, write []any) []any {
+	if read == nil {
+		return forms
+	}
+	for _, f := range forms {
+		m := f.(map[string]any)
+		if op, _ := m["op"].(string); readOps[op] {
+			m["security"] = read
+		} else {
+			m["security"] = write
+		}
+	}
+	return forms
 }
 
 // form is one form: href, op, content type, and a protocol's method term.

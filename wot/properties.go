@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flownode/flownode/access"
 	"github.com/flownode/flownode/ledger"
 )
 
@@ -47,9 +48,9 @@ const (
 const TxIDHeader = "X-Flownode-TxID"
 
 func (t *Things) propertyRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /things/{id}/properties/{name}", t.readProperty)
-	mux.HandleFunc("PUT /things/{id}/properties/{name}", t.writeProperty)
-	mux.HandleFunc("GET /things/{id}/properties/{name}/observable", t.observeProperty)
+	mux.HandleFunc("GET /things/{id}/properties/{name}", t.need(access.Read, true, t.readProperty))
+	mux.HandleFunc("PUT /things/{id}/properties/{name}", t.need(access.Write, true, t.writeProperty))
+	mux.HandleFunc("GET /things/{id}/properties/{name}/observable", t.need(access.Read, true, t.observeProperty))
 }
 
 // propertyPath checks the path's Thing ID and property name.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"reflect"
@@ -13,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/flownode/flownode/access"
 )
 
 // The test oracle: the W3C TD 1.1 JSON Schema, compiled here on its own (not
@@ -399,5 +402,74 @@ func TestOurHrefs(t *testing.T) {
 		if isOurHref("lamp", h) {
 			t.Errorf("%s is not ours", h)
 		}
+	}
+}
+
+// policyStub is an Authorizer that tells its policy, as access.Guard does.
+type policyStub struct{ p access.Policy }
+
+func (s policyStub) Authorize(*http.Request, string, access.Scope) error { return nil }
+func (s policyStub) Policy() access.Policy                               { return s.p }
+
+// TestServedTDsDeclareCredentials: on a node that asks for credentials, every
+// form of ours names the schemes it takes (bearer token in the header or the
+// access_token query parameter; reads none when reads are open), the schemes
+// are defined, the user's own forms keep theirs, and the TD stays valid
+// against the W3C schema.
+func TestServedTDsDeclareCredentials(t *testing.T) {
+	for _, openReads := range []bool{true, false} {
+		th := testThings(true)
+		th.cfg.Authorize = policyStub{access.Policy{OpenReads: openReads}}
+		td := serveDerived(t, th, "lamp-1", `{"on":true}`)
+		defs := td["securityDefinitions"].(map[string]any)
+		for _, name := range []string{bearerHeaderSecurity, bearerQuerySecurity, tokenSecurity} {
+			if defs[name] == nil {
+				t.Fatalf("openReads=%v: %s is not defined: %v", openReads, name, defs)
+			}
+		}
+		if q := defs[bearerQuerySecurity].(map[string]any); q["in"] != "query" || q["name"] != "access_token" {
+			t.Errorf("query scheme: %v", q)
+		}
+		forms := formList(td["forms"])
+		for _, p := range td["properties"].(map[string]any) {
+			forms = append(forms, formList(p.(map[string]any)["forms"])...)
+		}
+		for _, f := range forms {
+			m := f.(map[string]any)
+			sec := fmt.Sprint(m["security"])
+			want := "[" + tokenSecurity + "]"
+			if readOps[m["op"].(string)] && openReads {
+				want = "[" + noSecurity + "]"
+			}
+			if sec != want {
+				t.Errorf("openReads=%v: form %v %v has security %s, want %s", openReads, m["op"], m["href"], sec, want)
+			}
+		}
+	}
+	// A user's form keeps its own security (none set: the TD's top level).
+	th := testThings(false)
+	th.cfg.Authorize = policyStub{access.Policy{OpenReads: true}}
+	user := map[string]any{
+		"@context": "https://www.w3.org/2022/wot/td/v1.1", "title": "lamp",
+		"securityDefinitions": map[string]any{"basic_sc": map[string]any{"scheme": "basic", "in": "header"}},
+		"security":            "basic_sc",
+		"properties": map[string]any{"on": map[string]any{"type": "boolean",
+			"forms": []any{map[string]any{"href": "https://lamp.example/on"}}}},
+	}
+	stored, err := th.prepareTD("lamp-2", user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served, err := th.servedTD("lamp-2", stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	td := requireValidTD(t, served)
+	own := formList(td["properties"].(map[string]any)["on"].(map[string]any)["forms"])[0].(map[string]any)
+	if own["href"] != "https://lamp.example/on" || own["security"] != nil {
+		t.Errorf("the user's form changed: %v", own)
+	}
+	if td["securityDefinitions"].(map[string]any)["basic_sc"] == nil {
+		t.Error("the user's scheme is gone")
 	}
 }

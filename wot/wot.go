@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/flownode/flownode/access"
 	"github.com/flownode/flownode/ledger"
 	"github.com/flownode/flownode/node"
 )
@@ -67,6 +68,9 @@ type Config struct {
 	HTTPAddr string
 	CoAPAddr string
 	Log      *zap.Logger
+	// Authorize decides who may read and write each Thing over HTTP and
+	// WebSocket (package access); nil lets everyone.
+	Authorize access.Authorizer
 }
 
 // Things is the Web of Things layer of one node.
@@ -97,6 +101,20 @@ func New(n *node.Node, cfg Config) (*Things, error) {
 func (t *Things) Close() {
 	t.live.close()
 	t.reg.close()
+}
+
+// need wraps a route with the authorization it asks: scope on the Thing of
+// the path's {id} (onThing), or on every Thing.
+func (t *Things) need(scope access.Scope, onThing bool, fn http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := ""
+		if onThing {
+			id = r.PathValue("id")
+		}
+		if access.Check(t.cfg.Authorize, w, r, id, scope) {
+			fn(w, r)
+		}
+	}
 }
 
 // Handler serves the layer's HTTP and WebSocket paths: /.well-known/wot,

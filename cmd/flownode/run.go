@@ -32,6 +32,8 @@ func cmdRun(args []string, stdout io.Writer) error {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	replicas := fs.Int("replicas", node.DefaultReplicas, "copies of each record in a ring, owner included (k)")
 	debugAddr := fs.String("debug", "", "loopback address for pprof (e.g. 127.0.0.1:6060); off when empty")
+	authMode := fs.String("auth", "", "who needs a credential (flownode token create) to write: all clients, or all but those on this machine (loopback); default all for the gateway profile, loopback otherwise")
+	openReads := fs.Bool("open-reads", true, "anyone may read records, Thing Descriptions and live values; false: reads need a read token too")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -45,6 +47,10 @@ func cmdRun(args []string, stdout io.Writer) error {
 	}
 	if *replicas < 1 || *replicas > 16 {
 		return usageErr("--replicas %d: use 1 to 16", *replicas)
+	}
+	policy, err := authPolicy(*authMode, *openReads, profile)
+	if err != nil {
+		return err
 	}
 	if *rpcPref != "ws" && *rpcPref != "coap" {
 		return usageErr("--rpc %q: use ws or coap", *rpcPref)
@@ -80,13 +86,20 @@ func cmdRun(args []string, stdout io.Writer) error {
 		}
 		return usageErr("%v", err)
 	}
-	n.Handle("/", api.NewServer(n, log.Named("http")))
-	stopThings, err := serveThings(n, log)
+	stopThings := func() {}
+	guard, err := newGuard(n, *data, policy, log)
+	if err == nil {
+		n.Handle("/", api.NewServer(n, log.Named("http"), guard))
+		stopThings, err = serveThings(n, log, guard)
+		if err != nil {
+			err = fmt.Errorf("web of things: %w", err)
+		}
+	}
 	if err != nil {
 		shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		n.Stop(shutCtx)
-		return fmt.Errorf("web of things: %w", err)
+		return err
 	}
 	fmt.Fprintf(stdout, "flownode %s is running: dashboard at http://%s/ (data in %s, profile %s)\n", n.ID(), n.Self().Addr, *data, profile.Name)
 	netw := n.Members().Description()

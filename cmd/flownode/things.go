@@ -3,6 +3,7 @@ package main
 import (
 	"go.uber.org/zap"
 
+	"github.com/flownode/flownode/access"
 	"github.com/flownode/flownode/node"
 	"github.com/flownode/flownode/wot"
 	wotcoap "github.com/flownode/flownode/wot/coap"
@@ -12,8 +13,8 @@ import (
 // properties over HTTP, the device paths over WebSocket (both on the --http
 // port) and the CoAP device front on the --coap port. The returned function
 // stops them; call it before the node's Stop.
-func serveThings(n *node.Node, log *zap.Logger) (stop func(), err error) {
-	things, err := wot.New(n, wot.Config{HTTPAddr: n.Self().Addr, CoAPAddr: n.CoAPAddr(), Log: log.Named("wot")})
+func serveThings(n *node.Node, log *zap.Logger, guard *access.Guard) (stop func(), err error) {
+	things, err := wot.New(n, wot.Config{HTTPAddr: n.Self().Addr, CoAPAddr: n.CoAPAddr(), Log: log.Named("wot"), Authorize: guard})
 	if err != nil {
 		return nil, err
 	}
