@@ -27,7 +27,9 @@ import (
 //	/object/{id}/viewer  each new record of the Thing (the signed JSON-LD record), in order
 //	/object/{id}/status  {"isAlive": true|false} now and on every change
 //
-// Origins: any (device credentials come with the next issue).
+// Credentials (package access, Config.Authorize): send needs a write token for the
+// Thing, viewer and status a read token unless reads are open; a device that cannot
+// set the Authorization header on its handshake sends ?access_token=TOKEN.
 
 // Bounds of the device paths.
 const (

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -24,9 +25,14 @@ func nodeFlag(fs *flag.FlagSet) *string {
 
 // apiClient talks to a node's HTTP API and turns failures into exit codes.
 type apiClient struct {
-	base string
-	http *http.Client
+	base  string
+	http  *http.Client
+	token string // a bearer token (flownode token create) from FLOWNODE_TOKEN; "" sends none
 }
+
+// tokenEnv holds the bearer token the client commands send: a node asks
+// for one for writes from other machines, and for verify.
+const tokenEnv = "FLOWNODE_TOKEN"
 
 func newClient(node string, timeout time.Duration) (*apiClient, error) {
 	if !strings.Contains(node, "://") {
@@ -36,7 +42,8 @@ func newClient(node string, timeout time.Duration) (*apiClient, error) {
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return nil, usageErr("--node %q is not an http:// URL", node)
 	}
-	return &apiClient{base: strings.TrimRight(u.String(), "/"), http: &http.Client{Timeout: timeout}}, nil
+	return &apiClient{base: strings.TrimRight(u.String(), "/"), http: &http.Client{Timeout: timeout},
+		token: os.Getenv(tokenEnv)}, nil
 }
 
 // do sends a request and returns the body of a 2xx answer. A 404 is a negative answer
@@ -48,6 +55,9 @@ func (c *apiClient) do(method, path string, body []byte) ([]byte, error) {
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

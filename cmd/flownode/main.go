@@ -11,11 +11,16 @@
 //	flownode network init --dir DIR [--network NAME] [--profile laptop|gateway|local]
 //	flownode admit    --network DIR --data NODEDIR [--expires DUR]
 //	flownode revoke   --network DIR [--node URL] [--reason TEXT] NODEID
+//	flownode token    create --network DIR --thing PATTERN --scope read|write|admin [--expires DUR] [--quiet]
+//	flownode token    list --network DIR
+//	flownode token    revoke --network DIR [--node URL] [--reason TEXT] TOKENID
 //
 // network init creates a network's authority (DIR/authority.key, to be kept offline,
 // and DIR/network.json); admit signs a node's membership into its data directory;
 // revoke signs a revocation, keeps it in DIR/revocations/ and hands it to a member,
-// which spreads it round the ring.
+// which spreads it round the ring. token create signs a credential for devices and
+// clients (a bearer token, and a PSK identity and key for CoAP over DTLS), valid on every
+// node; token revoke revokes one the same way.
 //
 // Every flag can also be set with an environment variable FLOWNODE_<FLAG>, for example
 // FLOWNODE_DATA=/var/lib/flownode. Exit codes: 0 success, 1 a negative answer (verify
@@ -68,6 +73,7 @@ var commands = []command{
 	{"network", "network init: create a network's authority (keep it offline)", cmdNetwork},
 	{"admit", "admit a node's data dir to a network (membership, node key if absent)", cmdAdmit},
 	{"revoke", "sign a node's revocation and hand it to a member", cmdRevoke},
+	{"token", "create, list or revoke credentials of devices and clients", cmdToken},
 	{"keygen", "create the node key in the data dir and print the node ID", cmdKeygen},
 	{"healthcheck", "exit 0 if the node answers /healthz", cmdHealthcheck},
 	{"version", "print the version", cmdVersion},
