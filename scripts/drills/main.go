@@ -69,9 +69,16 @@ func main() {
 	seed := flag.Uint64("seed", uint64(time.Now().UnixNano()), "seed for the choice of victims")
 	flag.Parse()
 
+	// The ring asks clients that are not on a node's own machine for a
+	// credential: scripts/ring/provision.sh writes the operator's admin
+	// token, scripts/ring/test.sh passes it in FLOWNODE_TOKEN.
+	token := os.Getenv("FLOWNODE_TOKEN")
+	if token == "" {
+		fmt.Fprintln(os.Stderr, "drills: FLOWNODE_TOKEN is empty; the ring refuses writes and verify without a token (export FLOWNODE_TOKEN=$(cat .ring/token))")
+	}
 	d := &drills{
-		c:            &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}},
-		slow:         &http.Client{Timeout: 10 * time.Minute},
+		c:            &http.Client{Timeout: 20 * time.Second, Transport: bearer{token, &http.Transport{MaxIdleConnsPerHost: 32}}},
+		slow:         &http.Client{Timeout: 10 * time.Minute, Transport: bearer{token, http.DefaultTransport}},
 		idealTimeout: *idealTimeout,
 		rng:          rand.New(rand.NewPCG(*seed, 0)),
 	}
@@ -466,4 +473,18 @@ func containers(ns []*node) []string {
 func fatal(err error) {
 	fmt.Fprintln(os.Stderr, "drills:", err)
 	os.Exit(1)
+}
+
+// bearer sends the operator's token with every request.
+type bearer struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	if b.token != "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+b.token)
+	}
+	return b.next.RoundTrip(r)
 }

@@ -12,6 +12,8 @@
 #   image's user (65532; the image is FROM scratch, so there is no cp or chown in
 #   it: docker cp does the copy into the stopped container), then deleted. The
 #   node key lives only in the volume from then on.
+# - An admin token for every Thing is written to $RING_DIR/token (0600): the
+#   operator's and the drills' credential.
 # Re-running it is harmless: members are left as they are.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -28,6 +30,15 @@ chmod 700 "$RING_DIR"
 if [ ! -f "$auth/authority.key" ]; then
   # laptop and gateway share their mining rules, so one network serves both.
   "$BIN" network init --dir "$auth" --network "$NETWORK" --profile laptop
+  rm -f "$RING_DIR/token"
+fi
+# The operator's credential: clients reach the nodes through Docker's port
+# mapping, not from the nodes' loopback, so every write and verify needs one.
+# export FLOWNODE_TOKEN=$(cat .ring/token) for flownode's client commands and
+# the drills; curl -H "Authorization: Bearer $(cat .ring/token)".
+if [ ! -s "$RING_DIR/token" ]; then
+  (umask 077; "$BIN" token create --network "$auth" --thing '*' --scope admin --note "compose ring operator" --quiet > "$RING_DIR/token")
+  echo "wrote the operator's admin token to $RING_DIR/token"
 fi
 
 $COMPOSE up --no-start

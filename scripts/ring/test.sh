@@ -24,6 +24,8 @@ $COMPOSE up -d
 scripts/ring/wait-healthy.sh 120
 echo "ring up and healthy in $(( $(date +%s) - started )) s"
 $GO build -o bin/drills ./scripts/drills
+FLOWNODE_TOKEN=$(cat "${RING_DIR:-.ring}/token")
+export FLOWNODE_TOKEN
 if ! bin/drills "$@"; then
   logs
   exit 1
