@@ -60,7 +60,8 @@ func (g *Guard) Policy() Policy { return g.policy }
 
 // Bearer returns the bearer token a request carries: the Authorization
 // header ("Bearer TOKEN", RFC 6750) or, for devices and browsers' WebSockets
-// that cannot set headers, the access_token query parameter. ok is false when
+// that cannot set headers, the token query parameter (or RFC 6750's
+// access_token). ok is false when
 // it carries none.
 func Bearer(r *http.Request) (token string, ok bool) {
 	if h := r.Header.Get("Authorization"); h != "" {
@@ -70,8 +71,11 @@ func Bearer(r *http.Request) (token string, ok bool) {
 		}
 		return "", true // a credential of another kind: refused as invalid, not as absent
 	}
-	if q := r.URL.Query(); q.Has("access_token") {
-		return q.Get("access_token"), true
+	q := r.URL.Query()
+	for _, name := range []string{"token", "access_token"} { // flownode's name, and RFC 6750's
+		if q.Has(name) {
+			return q.Get(name), true
+		}
 	}
 	return "", false
 }
@@ -83,7 +87,7 @@ func (g *Guard) Authorize(r *http.Request, thing string, need Scope) error {
 		if g.open(r, need) {
 			return nil
 		}
-		return fmt.Errorf("%w: %w: this request needs a bearer token with %s scope (Authorization: Bearer TOKEN, or ?access_token=TOKEN)", ErrNoCredential, errMissing, need)
+		return fmt.Errorf("%w: %w: this request needs a bearer token with %s scope (Authorization: Bearer TOKEN, or ?token=TOKEN)", ErrNoCredential, errMissing, need)
 	}
 	err := g.AuthorizeToken(tok, thing, need)
 	if errors.Is(err, ErrForbidden) && g.open(r, need) {

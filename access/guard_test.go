@@ -91,7 +91,7 @@ func TestGuardDecisions(t *testing.T) {
 		expect want
 	}{
 		{"write, header", strict, request(lan, "Bearer "+write, ""), "lamp-1", Write, ok},
-		{"write, query", strict, request(lan, "", "?access_token="+write), "lamp-1", Write, ok},
+		{"write, query", strict, request(lan, "", "?token="+write), "lamp-1", Write, ok},
 		{"write token reads", strict, request(lan, "Bearer "+write, ""), "lamp-1", Read, ok},
 		{"write, other Thing", strict, request(lan, "Bearer "+write, ""), "pump-1", Write, forbid},
 		{"write, every Thing", strict, request(lan, "Bearer "+write, ""), "", Write, forbid},

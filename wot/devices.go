@@ -29,7 +29,7 @@ import (
 //
 // Credentials (package access, Config.Authorize): send needs a write token for the
 // Thing, viewer and status a read token unless reads are open; a device that cannot
-// set the Authorization header on its handshake sends ?access_token=TOKEN.
+// set the Authorization header on its handshake sends ?token=TOKEN.
 
 // Bounds of the device paths.
 const (
@@ -67,7 +67,7 @@ var upgrader = websocket.Upgrader{
 
 func (t *Things) deviceRoutes(mux *http.ServeMux) {
 	// A device that cannot set headers on its WebSocket handshake sends its
-	// token as ?access_token= (package access).
+	// token as ?token= (package access).
 	mux.HandleFunc("GET /object/{id}/send", t.need(access.Write, true, t.serveSend))
 	mux.HandleFunc("GET /object/{id}/viewer", t.need(access.Read, true, t.serveViewer))
 	mux.HandleFunc("GET /object/{id}/status", t.need(access.Read, true, t.serveStatus))

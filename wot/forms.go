@@ -89,7 +89,7 @@ func (t *Things) addForms(thing string, td map[string]any) {
 
 // The security schemes of the node's forms (package access): a bearer token
 // in the Authorization header or, for devices and browsers' WebSockets that
-// cannot set one, in the access_token query parameter.
+// cannot set one, in the token query parameter.
 const (
 	bearerHeaderSecurity = "flownode_bearer_sc"
 	bearerQuerySecurity  = "flownode_bearer_query_sc"
@@ -117,7 +117,7 @@ func (t *Things) formSecurity(td map[string]any) (read, write []any) {
 			"description": "A token the network's authority signed (flownode token create); tokens start fn1."}
 	}
 	defs[bearerHeaderSecurity] = bearer("header", "Authorization")
-	defs[bearerQuerySecurity] = bearer("query", "access_token")
+	defs[bearerQuerySecurity] = bearer("query", "token")
 	defs[tokenSecurity] = map[string]any{"scheme": "combo", "oneOf": []any{bearerHeaderSecurity, bearerQuerySecurity}}
 	write = []any{tokenSecurity}
 	read = write

@@ -413,7 +413,7 @@ func (s policyStub) Policy() access.Policy                               { retur
 
 // TestServedTDsDeclareCredentials: on a node that asks for credentials, every
 // form of ours names the schemes it takes (bearer token in the header or the
-// access_token query parameter; reads none when reads are open), the schemes
+// token query parameter; reads none when reads are open), the schemes
 // are defined, the user's own forms keep theirs, and the TD stays valid
 // against the W3C schema.
 func TestServedTDsDeclareCredentials(t *testing.T) {
@@ -427,7 +427,7 @@ func TestServedTDsDeclareCredentials(t *testing.T) {
 				t.Fatalf("openReads=%v: %s is not defined: %v", openReads, name, defs)
 			}
 		}
-		if q := defs[bearerQuerySecurity].(map[string]any); q["in"] != "query" || q["name"] != "access_token" {
+		if q := defs[bearerQuerySecurity].(map[string]any); q["in"] != "query" || q["name"] != "token" {
 			t.Errorf("query scheme: %v", q)
 		}
 		forms := formList(td["forms"])

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"errors"
 	"fmt"
 	"io"
@@ -54,7 +55,7 @@ func cmdToken(args []string, stdout io.Writer) error {
 
 func cmdTokenCreate(args []string, stdout io.Writer) error {
 	fs := newFlags("token create")
-	authDir := fs.String("network", "", "the network's authority directory (required)")
+	authDir := authorityDirFlags(fs)
 	thing := fs.String("thing", "", `the Things the token covers: an id, or a pattern where * matches any run of characters ("*": every Thing) (required)`)
 	scope := fs.String("scope", "", "read, write (and read) or admin (and write, verify) (required)")
 	expires := fs.Duration("expires", 0, "how long the token is valid (e.g. 8760h); 0: until revoked")
@@ -73,7 +74,7 @@ func cmdTokenCreate(args []string, stdout io.Writer) error {
 	if *expires < 0 {
 		return usageErr("--expires %v: want a positive duration, or 0 for no expiry", *expires)
 	}
-	a, err := loadAuthority(*authDir)
+	a, err := loadAuthority(*authDir())
 	if err != nil {
 		return err
 	}
@@ -85,7 +86,7 @@ func cmdTokenCreate(args []string, stdout io.Writer) error {
 	if tok.Expires.IsZero() {
 		n.Expires = time.Time{}
 	}
-	if err := writeJSONFile(filepath.Join(*authDir, tokensDir, tok.ID+".json"), n); err != nil {
+	if err := writeJSONFile(filepath.Join(*authDir(), tokensDir, tok.ID+".json"), n); err != nil {
 		return err
 	}
 	if *quiet {
@@ -98,14 +99,14 @@ func cmdTokenCreate(args []string, stdout io.Writer) error {
 	}
 	id := tok.PSKIdentity()
 	fmt.Fprintf(stdout, "token %s: %s on Things %q, %s\n", tok.ID, tok.Scope, tok.Thing, until)
-	fmt.Fprintf(stdout, "bearer (HTTP header Authorization: Bearer TOKEN, or ?access_token=TOKEN):\n  %s\n", bearer)
+	fmt.Fprintf(stdout, "bearer (HTTP header Authorization: Bearer TOKEN, or ?token=TOKEN):\n  %s\n", bearer)
 	_, err = fmt.Fprintf(stdout, "CoAP over DTLS (coaps://, port 5684): PSK identity and key\n  %s\n  %s\n", id, network.PSKKey(a.DeviceSecret(), id))
 	return err
 }
 
 func cmdTokenList(args []string, stdout io.Writer) error {
 	fs := newFlags("token list")
-	authDir := fs.String("network", "", "the network's authority directory (required)")
+	dir := authorityDirFlags(fs)
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -113,6 +114,7 @@ func cmdTokenList(args []string, stdout io.Writer) error {
 	if err := wantArgs(rest, 0, "no arguments"); err != nil {
 		return err
 	}
+	authDir := dir()
 	if _, err := loadAuthority(*authDir); err != nil {
 		return err
 	}
@@ -167,7 +169,7 @@ func readRevocation(path string) (*network.Revocation, error) {
 
 func cmdTokenRevoke(args []string, stdout io.Writer) error {
 	fs := newFlags("token revoke")
-	authDir := fs.String("network", "", "the network's authority directory (required)")
+	dir := authorityDirFlags(fs)
 	nodeURL := fs.String("node", "", "URL of a running member to hand the revocation to (it spreads it round the ring); none: only write the file")
 	reason := fs.String("reason", "", "why the token is revoked (up to 256 bytes, kept in the revocation)")
 	rest, err := parseFlags(fs, args)
@@ -181,6 +183,7 @@ func cmdTokenRevoke(args []string, stdout io.Writer) error {
 	if !tokenIDArg.MatchString(id) {
 		return usageErr("TOKENID %q: want the token's 16-hex ID (flownode token list shows them)", id)
 	}
+	authDir := dir()
 	a, err := loadAuthority(*authDir)
 	if err != nil {
 		return err
@@ -220,6 +223,21 @@ func cmdTokenRevoke(args []string, stdout io.Writer) error {
 		return err
 	}
 	return postRevocation(c, r, stdout)
+}
+
+// authorityDirFlags adds --network (an authority directory) and --data (a
+// node's data directory that holds the authority key: the dev node's
+// one-node network) to a token subcommand; the function it returns gives
+// whichever was set.
+func authorityDirFlags(fs *flag.FlagSet) func() *string {
+	network := fs.String("network", "", "the network's authority directory (this or --data is required)")
+	data := fs.String("data", "", "or: a node's data directory that holds the network's authority key (a dev node's one-node network)")
+	return func() *string {
+		if *network == "" {
+			return data
+		}
+		return network
+	}
 }
 
 // writeJSONFile writes v, indented, to path (its directory made 0700).

@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/flownode/flownode/network"
+	"github.com/flownode/flownode/node"
 )
 
 var tokenLine = regexp.MustCompile(`^fn1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\n$`)
@@ -59,7 +62,7 @@ func authedPost(t *testing.T, base, how, token, thing, data string) apiResp {
 		req.Header.Set("Authorization", "Bearer "+token)
 	case "query":
 		q := req.URL.Query()
-		q.Set("access_token", token)
+		q.Set("token", token)
 		req.URL.RawQuery = q.Encode()
 	}
 	resp, err := http.DefaultClient.Do(req)
@@ -93,7 +96,7 @@ func wsSend(t *testing.T, addr, how, token, thing, reading string) (reply string
 	case "header":
 		h.Set("Authorization", "Bearer "+token)
 	case "query":
-		url += "?access_token=" + token
+		url += "?token=" + token
 	}
 	c, resp, err := websocket.DefaultDialer.Dial(url, h)
 	if err != nil {
@@ -116,7 +119,7 @@ func wsSend(t *testing.T, addr, how, token, thing, reading string) (reply string
 
 // TestTokensOnARing: on a 3-node ring whose nodes ask every client for a
 // credential (--auth all), a token the authority signed is accepted by every
-// node, over HTTP and WebSocket, in the header and as access_token; a
+// node, over HTTP and WebSocket, in the header and as ?token=; a
 // missing, foreign or too narrow one is refused (401 / 403) with nothing
 // stored; verify needs an admin token; and once revoked through one node, the
 // token is refused by all of them.
@@ -235,5 +238,54 @@ func TestTokensOnARing(t *testing.T) {
 	// Readings accepted before the revocation stay.
 	if n := thingRecordCount(t, ring[0].URL, "lamp-1"); n != 6 {
 		t.Errorf("lamp-1 has %d records after the revocation, want 6", n)
+	}
+}
+
+// TestDevNodeLoopbackAndTokens: the dev node of make run (laptop and local
+// profiles, --auth loopback by default) takes writes from its own machine
+// without a credential, and its data dir, which holds the one-node
+// network's authority key, signs tokens with token create --data (API.md).
+func TestDevNodeLoopbackAndTokens(t *testing.T) {
+	// The data dir as a first start of make run leaves it: a one-node
+	// network whose authority key is in the data dir (node/network.go).
+	dir := t.TempDir() + "/data"
+	a, err := network.Init(dir, "flownode-dev", node.LocalProfile().Mining)
+	if err == nil {
+		_, err = a.AdmitDir(dir, time.Now().Add(time.Hour))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := startNode(t, dir, "local")
+	if r := authedPost(t, n.URL, "", "", "lamp-1", `{"n":1}`); r.Code != http.StatusCreated {
+		t.Fatalf("a loopback write to the dev node: %d %s", r.Code, r.Body)
+	}
+	r := runCLI(t, nil, "token", "create", "--data", dir, "--thing", "lamp-*", "--scope", "write")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "fn1.") || !strings.Contains(r.Stdout, "PSK identity") {
+		t.Fatalf("token create --data on the dev node's dir: %v", r)
+	}
+	// A wrong token is refused even from loopback: a credential that is
+	// given is checked.
+	if r := authedPost(t, n.URL, "header", "fn1.bad.bad", "lamp-1", `{"n":2}`); r.Code != http.StatusUnauthorized {
+		t.Errorf("a bad token from loopback: %d %s", r.Code, r.Body)
+	}
+	if r := runCLI(t, nil, "token", "create", "--data", t.TempDir(), "--thing", "*", "--scope", "read"); r.Code != 2 {
+		t.Errorf("token create on a dir without the authority key: %v", r)
+	}
+}
+
+func TestAuthPolicyDefaults(t *testing.T) {
+	for _, c := range []struct {
+		mode, profile string
+		loopback      bool
+	}{{"", "gateway", false}, {"", "laptop", true}, {"", "local", true}, {"all", "laptop", false}, {"loopback", "gateway", true}} {
+		p, _ := node.ProfileNamed(c.profile)
+		got, err := authPolicy(c.mode, true, p)
+		if err != nil || got.OpenLoopback != c.loopback || !got.OpenReads {
+			t.Errorf("--auth %q, profile %s: %+v %v", c.mode, c.profile, got, err)
+		}
+	}
+	if _, err := authPolicy("none", true, node.LaptopProfile()); err == nil {
+		t.Error("--auth none was accepted")
 	}
 }
