@@ -252,7 +252,7 @@ func BenchmarkGatewayRSS(b *testing.B) {
 	var rate float64
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		n := startNode(b, b.TempDir(), "gateway", "--log-level", "warn")
+		n := startNode(b, b.TempDir(), "gateway", "--log-level", "warn", "--auth", "loopback") // the token check is BenchmarkTokenCheck (access)
 		kb, err := procStatusKB(n.Pid(), "VmRSS")
 		if err != nil {
 			b.Fatal(err)

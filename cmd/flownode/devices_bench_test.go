@@ -21,7 +21,7 @@ func BenchmarkGatewayDevices(b *testing.B) {
 	const devices, perDevice = 200, 20
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		n := startNode(b, b.TempDir(), "gateway", "--log-level", "warn")
+		n := startNode(b, b.TempDir(), "gateway", "--log-level", "warn", "--auth", "loopback") // the token check is BenchmarkTokenCheck (access)
 		host := strings.TrimPrefix(n.URL, "http://")
 		time.Sleep(3 * time.Second) // the figure is "settled", not a synchronisation
 		before := privateKB(b, n.Pid())

@@ -33,7 +33,7 @@ func BenchmarkGatewayCoAPFlood(b *testing.B) {
 	const sources = 10000
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		n := startNode(b, b.TempDir(), "gateway", "--log-level", "warn", "--rpc", "coap")
+		n := startNode(b, b.TempDir(), "gateway", "--log-level", "warn", "--rpc", "coap", "--auth", "loopback") // the token check is BenchmarkTokenCheck (access)
 		var info ringInfo
 		getJSON(b, n.URL+"/api/v1/node", &info)
 		_, hostport, ok := strings.Cut(info.RPC, "://")

@@ -79,6 +79,7 @@ type smoke struct {
 
 	base    string // http://127.0.0.1:PORT
 	client  *http.Client
+	token   string // an admin bearer token (makeToken)
 	node    *exec.Cmd
 	exited  chan struct{} // closed when the node process has exited
 	exitErr error
@@ -273,7 +274,7 @@ func (s *smoke) start(ctx context.Context, bin, qemu, dataDir, memLimit, logPath
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return nil
+				return s.makeToken(ctx, bin, qemu, dataDir)
 			}
 		}
 		if time.Now().After(deadline) {
@@ -287,6 +288,23 @@ func (s *smoke) start(ctx context.Context, bin, qemu, dataDir, memLimit, logPath
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// makeToken signs an admin token with the authority key of the node's
+// one-node network (in its data dir): a gateway asks every client for a
+// credential (--auth all), loopback included, so the smoke test writes and
+// verifies as a real client would, through the emulated token check.
+func (s *smoke) makeToken(ctx context.Context, bin, qemu, dataDir string) error {
+	name, args := bin, []string{"token", "create", "--data", dataDir, "--thing", "*", "--scope", "admin", "--quiet"}
+	if qemu != "" {
+		name, args = qemu, append([]string{bin}, args...)
+	}
+	out, err := exec.CommandContext(ctx, name, args...).Output()
+	if err != nil {
+		return fmt.Errorf("token create: %v", err)
+	}
+	s.token = strings.TrimSpace(string(out))
+	return nil
 }
 
 // stop sends SIGTERM, waits up to 30 s, then kills the process group; it returns the
@@ -539,6 +557,9 @@ func (s *smoke) doWith(ctx context.Context, client *http.Client, method, path st
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if s.token != "" {
+		req.Header.Set("Authorization", "Bearer "+s.token)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
