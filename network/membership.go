@@ -68,6 +68,15 @@ func (d *Description) Check(m *Membership, t time.Time) error {
 	if c.SignatureAlgorithm != x509.PureEd25519 || !ed25519.Verify(key, c.RawTBSCertificate, c.Signature) {
 		return fmt.Errorf("%w: node %s's membership of %q is not signed by this network's authority (%s)", ErrNotMember, m.Node.Short(), d.Name, d.Fingerprint())
 	}
+	return d.checkWindow(m, t)
+}
+
+// checkWindow is Check without the signature: for a membership whose
+// signature was checked when it was first seen.
+func (d *Description) checkWindow(m *Membership, t time.Time) error {
+	if m.Network != d.Name {
+		return fmt.Errorf("%w: node %s is admitted to network %q, this is network %q", ErrNotMember, m.Node.Short(), m.Network, d.Name)
+	}
 	if t.Before(m.NotBefore) {
 		return fmt.Errorf("%w: node %s's membership is valid from %s", ErrNotMember, m.Node.Short(), m.NotBefore.UTC().Format(time.RFC3339))
 	}
