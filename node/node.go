@@ -87,9 +87,10 @@ type Node struct {
 	ring        Ring               // nil: a ring of one
 	dist        *ringledger.Ledger // its share of the distributed ledger
 	hooks       *hooks
-	ops         opTable  // the layers' ops (ops.go)
-	puts        putHooks // the layers' entry hooks (onput.go)
-	run         *running // set by Start
+	ops         opTable    // the layers' ops (ops.go)
+	puts        putHooks   // the layers' entry hooks (onput.go)
+	checks      checkHooks // the layers' owner checks (onput.go)
+	run         *running   // set by Start
 	// deviceCoAP serves the plain CoAP datagrams of devices on the CoAP
 	// port (ServeDeviceCoAP); nil drops them.
 	deviceCoAP atomic.Pointer[rpc.PlainCoAP]
@@ -145,7 +146,7 @@ func Open(cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, id: id, members: members, store: st, ledger: l, params: params, started: time.Now(), log: cfg.Log,
 		hooks: newHooks(cfg.OnRecord, cfg.OnQuery)}
 	n.dist = ringledger.New(ringledger.Config{Self: n.Self(), Ledger: l, Store: st, Replicas: cfg.Replicas, Members: ringMembers{members},
-		SyncInterval: cfg.Profile.SyncInterval, Log: cfg.Log.Named("dist"), OnRecord: n.hooks.record()})
+		SyncInterval: cfg.Profile.SyncInterval, Log: cfg.Log.Named("dist"), OnRecord: n.hooks.record(), Check: n.checkReadings})
 	n.miner = miner.New(params, id.ID, l, miner.NewTicker, time.Now, cfg.Log.Named("miner"))
 	return n, nil
 }
