@@ -35,7 +35,7 @@ type Record struct {
 	Context   string          `json:"@context"`
 	Block     BlockRef        `json:"block"`
 	Data      json.RawMessage `json:"data"`
-	Device    *Device         `json:"device,omitempty"` // format 2: the device's signature over the reading, when it signed it
+	Device    *Device         `json:"device,omitempty"`    // format 2: the device's signature over the reading, when it signed it
 	HData     Key             `json:"hData"`               // SHA1(data ‖ time ‖ salt)
 	Key       Key             `json:"key"`                 // ring key: H_DATA unless the client chose one
 	Salt      HexBytes        `json:"salt"`                // the random part of H_DATA

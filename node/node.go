@@ -69,6 +69,12 @@ type Config struct {
 	// OnQuery is called for each read the node answered for a client
 	// (Record, LocalRecord, RecordsByKey, RecordsByThing).
 	OnQuery func(Query)
+	// AwaitChecks makes the node refuse to sign readings (with an error the
+	// entry node retries) until a layer has registered its checks
+	// (CheckReadings): a daemon whose Web of Things checks device
+	// signatures must not sign, in the moment between Start and the layer's
+	// start, what the checks would refuse.
+	AwaitChecks bool
 }
 
 // Node is one flownode: identity, store, ledger, miner and, once attached, its ring.

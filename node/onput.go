@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/flownode/flownode/ledger"
@@ -70,6 +71,9 @@ func (n *Node) checkReadings(ctx context.Context, rs []ledger.Reading) error {
 	n.checks.mu.RLock()
 	fs := n.checks.fs
 	n.checks.mu.RUnlock()
+	if len(fs) == 0 && n.cfg.AwaitChecks {
+		return errors.New("this node is starting: it signs readings once its checks are installed; retry")
+	}
 	for _, f := range fs {
 		if err := f(ctx, rs); err != nil {
 			return err
