@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -200,10 +201,26 @@ func TestDeviceSignedReadingsOnRing(t *testing.T) {
 		t.Fatalf("WebSocket record %s: %v", got.body, err)
 	}
 
-	// Only the two good readings are the Thing's records.
-	eventually(t, 30*time.Second, "the Thing's history holds the two signed records", func() bool {
+	// Send, which the CoAP front calls for POST /object/{id}/send: the same
+	// envelopes and refusals (ErrBadInput: 4.00).
+	if _, err := c.things.Send(context.Background(), thing, []json.RawMessage{json.RawMessage(`{"kWh": 5}`)}); !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), "must be signed by that device") {
+		t.Errorf("unsigned Send: %v", err)
+	}
+	d, _ = ledger.SignDevice(dev, thing, []byte(`{"kWh": 6, "n": "coap"}`))
+	env, _ = json.Marshal(map[string]any{"data": json.RawMessage(`{"kWh": 6, "n": "coap"}`), "device": d})
+	rcs, err := c.things.Send(context.Background(), thing, []json.RawMessage{env})
+	if err != nil {
+		t.Fatalf("signed Send: %v", err)
+	}
+	got = call(t, "GET", a.base+"/api/v1/records/"+rcs[0].TxID.String(), "", nil)
+	if _, err := ledger.VerifyDevice(bytes.TrimSpace(got.body), pub); err != nil {
+		t.Fatalf("Send's record %s: %v", got.body, err)
+	}
+
+	// Only the three good readings are the Thing's records.
+	eventually(t, 30*time.Second, "the Thing's history holds the three signed records", func() bool {
 		recs, err := a.n.RecordsByThing(context.Background(), thing, 0, 0, 100)
-		if err != nil || len(recs) != 2 {
+		if err != nil || len(recs) != 3 {
 			return false
 		}
 		for _, raw := range recs {
