@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/flownode/flownode/ledger"
 )
@@ -89,6 +90,26 @@ func storedDeviceKey(td []byte) (ed25519.PublicKey, error) {
 	return deviceKeyOf(m)
 }
 
+const (
+	// deviceKeyFreshFor is how old a Thing's device key (or its having
+	// none, or no TD) may be when the owner checks a reading against it: a
+	// key declared, changed or removed through another node is enforced at
+	// most that late. It costs each owner one registry read per active Thing
+	// per period; most TDs declare no key, and every Thing's readings reach
+	// every owner.
+	deviceKeyFreshFor = 5 * time.Second
+	// deviceKeyCacheSize bounds the device keys cached (about 200 bytes
+	// each, no TD bytes): more than the TDs cached, as every owner sees
+	// readings of every active Thing.
+	deviceKeyCacheSize = 16384
+)
+
+// keyOnly is v without its TD's bytes: what the device-key cache keeps.
+func (v tdVersion) keyOnly() tdVersion {
+	v.td = nil
+	return v
+}
+
 // withDeviceKey fills in v's device key from its TD, once per version read.
 func (v tdVersion) withDeviceKey() tdVersion {
 	if v.present() {
@@ -98,11 +119,10 @@ func (v tdVersion) withDeviceKey() tdVersion {
 }
 
 // deviceKey returns the device key thing's TD declares now (nil: none, or
-// no TD), from a version at most tdFreshFor old: a key declared or changed
-// through another node is enforced here at most that late. The absence of a
-// TD is cached as briefly. A failed lookup is an error, never "no key".
+// no TD), from a version at most deviceKeyFreshFor old. The absence of a TD
+// is cached as briefly. A failed lookup is an error, never "no key".
 func (t *Things) deviceKey(ctx context.Context, thing string) (ed25519.PublicKey, error) {
-	if v, ok := t.reg.cache.get(thing, tdFreshFor); ok {
+	if v, ok := t.reg.keys.get(thing, deviceKeyFreshFor); ok {
 		return v.deviceKey, v.deviceKeyErr
 	}
 	res, err, _ := t.reg.flight.Do("device-key\x00"+thing, func() (any, error) {

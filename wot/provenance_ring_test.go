@@ -111,7 +111,7 @@ func TestDeviceSignedReadingsOnRing(t *testing.T) {
 		}
 	}()
 	unsigned := []byte(`{"thing":"` + thing + `","data":{"kWh":1},"key":"` + unsignedKey + `"}`)
-	// Every owner learns the TD within tdFreshFor of a lookup; the first
+	// Every owner learns the TD within deviceKeyFreshFor of a lookup; the first
 	// refusal may take that long.
 	eventually(t, 30*time.Second, "an unsigned reading refused", func() bool { return post(b, unsigned).code == 400 })
 	if msg := requireError(t, post(b, unsigned), 400); !strings.Contains(msg, "must be signed by that device") {

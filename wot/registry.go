@@ -94,6 +94,7 @@ func (v tdVersion) older(w tdVersion) bool {
 type registry struct {
 	t      *Things
 	cache  *tdCache
+	keys   *tdCache           // device keys of the TDs (no TD bytes): provenance.go
 	flight singleflight.Group // one ring read/create per Thing at a time
 	index  localIndex         // listing.go
 	dirTD  []byte             // the directory's TD, made once
@@ -111,6 +112,7 @@ func (r *registry) init(t *Things) error {
 	}
 	r.dirTD = dir
 	r.cache = newTDCache(tdCacheSize, tdKnownFor, time.Now)
+	r.keys = newTDCache(deviceKeyCacheSize, tdKnownFor, time.Now)
 	r.index.init(t.node)
 	t.node.HandleOp(opThings, r.handleThings)
 	return nil
@@ -138,6 +140,7 @@ func (r *registry) latest(ctx context.Context, thing string) (tdVersion, int, er
 	}
 	v = v.withDeviceKey()
 	r.cache.put(thing, v)
+	r.keys.put(thing, v.keyOnly())
 	return v, len(recs), nil
 }
 
@@ -206,6 +209,7 @@ func (r *registry) write(ctx context.Context, thing, op string, td []byte, prev 
 	}
 	v := tdVersion{found: true, deleted: op == opDelete, td: td, time: at, txID: rcs[0].TxID}.withDeviceKey()
 	r.cache.put(thing, v)
+	r.keys.put(thing, v.keyOnly())
 	return v, nil
 }
 
