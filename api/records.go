@@ -54,6 +54,9 @@ func (p PutRequest) toReading() (ledger.Reading, error) {
 	if len(p.Data) == 0 || string(p.Data) == "null" {
 		return ledger.Reading{}, errors.New(`field "data" is required and must not be null`)
 	}
+	if p.Device != nil && (len(p.Device.Key) == 0 || len(p.Device.Sig) == 0) {
+		return ledger.Reading{}, errors.New(`field "device": both "key" (64 hex) and "sig" (128 hex) are required`)
+	}
 	if p.Device != nil && p.IdempotencyKey != "" {
 		return ledger.Reading{}, errors.New(`field "idempotencyKey": a device-signed reading is idempotent by its signature; leave the key out`)
 	}

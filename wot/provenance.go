@@ -207,10 +207,11 @@ func readingOf(thing string, v json.RawMessage) (ledger.Reading, error) {
 	var s signedReading
 	dec := json.NewDecoder(bytes.NewReader(v))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil || s.Device == nil || len(s.Data) == 0 || string(s.Data) == "null" {
-		if err == nil {
-			err = errors.New("data must be a JSON value other than null, device an object")
-		}
+	err := dec.Decode(&s)
+	if err == nil && (s.Device == nil || len(s.Device.Key) == 0 || len(s.Device.Sig) == 0 || len(s.Data) == 0 || string(s.Data) == "null") {
+		err = errors.New(`data must be a JSON value other than null, device an object with both "key" and "sig"`)
+	}
+	if err != nil {
 		return ledger.Reading{}, fmt.Errorf("%w: a signed reading is {\"data\": …, \"device\": {\"key\": 64 hex, \"sig\": 128 hex}}: %v", ErrBadInput, err)
 	}
 	return ledger.Reading{Thing: thing, Data: s.Data, Device: s.Device}, nil
