@@ -315,13 +315,16 @@ func (d *Ledger) Record(ctx context.Context, txID ledger.Hash) ([]byte, error) {
 		}
 	}
 	var found []byte
+	var mu sync.Mutex // several nodes may answer before the others are cancelled
 	err = d.everyNode(ctx, func(ctx context.Context, p chord.Peer) bool {
 		ans, err := d.getFrom(ctx, p, q)
 		if err != nil {
 			return false
 		}
 		if raw := d.pickRecord(ctx, p, ans.Records, txID); raw != nil {
+			mu.Lock()
 			found = raw
+			mu.Unlock()
 			return true
 		}
 		return false
