@@ -30,6 +30,13 @@ type PutRequest struct {
 	// it is sent to: the answer is the first receipt. It wins over the
 	// Idempotency-Key header for its reading.
 	IdempotencyKey string `json:"idempotencyKey,omitempty"`
+	// Device is the device's own signature over the reading (flownode device
+	// sign makes it): {"key": 64 hex, "sig": 128 hex}. A Thing whose TD
+	// declares a device key takes only readings signed by that key, and its
+	// records keep the signature. A signed reading is idempotent by its
+	// signature: sent again, it is the same record; it takes no key or
+	// idempotency key.
+	Device *ledger.Device `json:"device,omitempty"`
 }
 
 // reservedThings starts the Thing ids flownode writes itself: the Web of
@@ -48,7 +55,13 @@ func (p PutRequest) toReading() (ledger.Reading, error) {
 	if len(p.Data) == 0 || string(p.Data) == "null" {
 		return ledger.Reading{}, errors.New(`field "data" is required and must not be null`)
 	}
-	r := ledger.Reading{Thing: p.Thing, Data: p.Data}
+	if p.Device != nil && (len(p.Device.Key) == 0 || len(p.Device.Sig) == 0) {
+		return ledger.Reading{}, errors.New(`field "device": both "key" (64 hex) and "sig" (128 hex) are required`)
+	}
+	if p.Device != nil && p.IdempotencyKey != "" {
+		return ledger.Reading{}, errors.New(`field "idempotencyKey": a device-signed reading is idempotent by its signature; leave the key out`)
+	}
+	r := ledger.Reading{Thing: p.Thing, Data: p.Data, Device: p.Device}
 	if p.Key != nil {
 		k, err := ledger.ParseKey(*p.Key)
 		if err != nil {
@@ -99,7 +112,9 @@ func (s *Server) postRecords(w http.ResponseWriter, r *http.Request) {
 	readings := make([]ledger.Reading, len(reqs))
 	for i, p := range reqs {
 		rd, err := p.toReading()
-		if idem := p.IdempotencyKey; err == nil && (idem != "" || header != "") {
+		// A device-signed reading is idempotent by its signature: the
+		// header, which names the request, does not apply to it.
+		if idem := p.IdempotencyKey; err == nil && (idem != "" || header != "") && rd.Device == nil {
 			if idem == "" {
 				idem = header
 				if batch != "" {

@@ -19,6 +19,8 @@ package ledger
 //     is not sosa:resultTime (whose range is xsd:dateTime) but fn:timeUnixNano, an
 //     xsd:integer.
 //   - data is an rdf:JSON literal (@json): the reading, byte for byte.
+//   - device (format 2) is a blank node: the device's key, a URN of the raw ed25519 key
+//     like signer's, and its signature over the reading.
 //
 // IRIs are written out in full, with no prefixes besides the old fn, so that a Thing id
 // such as "sosa:x" is an IRI of its own and not a compact one. The other terms keep the
@@ -43,7 +45,10 @@ const ContextDocument = `{
       "no": {"@id": "urn:flownode:ledger:v1#blockNo", "@type": "http://www.w3.org/2001/XMLSchema#integer"},
       "hash": "urn:flownode:ledger:v1#blockHash"}},
     "seq": {"@id": "urn:flownode:ledger:v1#seq", "@type": "http://www.w3.org/2001/XMLSchema#integer"},
-    "signature": "urn:flownode:ledger:v1#signatureEd25519"
+    "signature": "urn:flownode:ledger:v1#signatureEd25519",
+    "device": {"@id": "urn:flownode:ledger:v1#device", "@context": {
+      "key": {"@id": "urn:flownode:ledger:v1#deviceKey", "@type": "@vocab", "@context": {"@vocab": "urn:flownode:ed25519:"}},
+      "sig": "urn:flownode:ledger:v1#deviceSignatureEd25519"}}
   }
 }
 `

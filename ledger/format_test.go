@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bufio"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -81,24 +82,44 @@ func buildVectors(t *testing.T, in map[string]string) map[string]string {
 	must(err)
 	blk, blkRaw, err := SignBlock(h, id)
 	must(err)
+	// Format 2: the same reading, signed by its device.
+	devSeed, err := hex.DecodeString(in["input.device.seed"])
+	must(err)
+	dev, err := SignDevice(ed25519.NewKeyFromSeed(devSeed), in["input.thing"], []byte(in["input.data"]))
+	must(err)
+	devSalt, devKey := DeviceStamp(in["input.thing"], dev.Sig)
+	devHData := DataHash(data, tm.UnixNano(), devSalt)
+	dr := &Record{TxID: TxID(g.Hash, devHData), Key: devKey, HData: devHData, Salt: devSalt, Thing: in["input.thing"],
+		Time: tm.UnixNano(), Block: ref, Seq: 1, Data: data, Device: dev}
+	devRec, err := SignRecord(dr, id)
+	must(err)
 	return map[string]string{
-		"public key":       hex.EncodeToString(id.Public),
-		"node id":          id.ID.String(),
-		"genesis":          string(g.Bytes),
-		"genesis hash":     g.Hash.String(),
-		"canonical data":   string(data),
-		"time ns":          itoa(tm.UnixNano()),
-		"H_DATA":           hData.String(),
-		"txID":             r.TxID.String(),
-		"record":           string(rec),
-		"record leaf hash": leaf.String(),
-		"seal":             root.String(),
-		"empty seal":       MerkleRoot(nil).String(),
-		"block1 header":    string(header),
-		"block1 proof":     h.Proof.String(),
-		"block1 H_BLOCK":   blk.Hash.String(),
-		"block1 signature": hex.EncodeToString(blk.Sig),
-		"block1":           string(blkRaw),
+		"device public key":       hex.EncodeToString(dev.Key),
+		"device message":          string(DeviceMessage(in["input.thing"], data)),
+		"device signature":        hex.EncodeToString(dev.Sig),
+		"device salt":             hex.EncodeToString(devSalt),
+		"device key":              devKey.String(),
+		"device H_DATA":           devHData.String(),
+		"device txID":             dr.TxID.String(),
+		"device record":           string(devRec),
+		"device record signature": hex.EncodeToString(dr.Signature),
+		"public key":              hex.EncodeToString(id.Public),
+		"node id":                 id.ID.String(),
+		"genesis":                 string(g.Bytes),
+		"genesis hash":            g.Hash.String(),
+		"canonical data":          string(data),
+		"time ns":                 itoa(tm.UnixNano()),
+		"H_DATA":                  hData.String(),
+		"txID":                    r.TxID.String(),
+		"record":                  string(rec),
+		"record leaf hash":        leaf.String(),
+		"seal":                    root.String(),
+		"empty seal":              MerkleRoot(nil).String(),
+		"block1 header":           string(header),
+		"block1 proof":            h.Proof.String(),
+		"block1 H_BLOCK":          blk.Hash.String(),
+		"block1 signature":        hex.EncodeToString(blk.Sig),
+		"block1":                  string(blkRaw),
 	}
 }
 

@@ -51,6 +51,11 @@ type Reading struct {
 	// Append then answers with the record already stored under the same key,
 	// Thing and salt (see findResent) instead of signing a second one.
 	Resend bool
+	// Device, when set, is the device's own signature over the reading
+	// (device.go). Append refuses a reading whose device signature does not
+	// verify and keeps a valid one in the record. A reading with it is stamped
+	// from the signature (StampReadings), so that a replay is the same record.
+	Device *Device
 }
 
 // MaxClockSkew bounds how far the Time of a stamped reading may be from the owner's
@@ -86,6 +91,9 @@ func StampIdempotent(r *Reading, idempotencyKey string, now time.Time) error {
 	if r.Time != 0 || r.Salt != nil {
 		return errors.New("a reading with an idempotency key must not carry its own time and salt")
 	}
+	if r.Device != nil {
+		return errors.New("a device-signed reading takes no idempotency key: it is idempotent by its signature (the same signed reading is stored once)")
+	}
 	h := sha256.New()
 	h.Write([]byte("flownode/idempotency/v1\x00"))
 	h.Write([]byte(r.Thing))
@@ -102,8 +110,9 @@ func StampIdempotent(r *Reading, idempotencyKey string, now time.Time) error {
 
 // StampReadings sets the Time (now, the same for the whole batch) and Salt (from rnd, one
 // read for the batch) of each reading that has neither; stamped readings keep theirs.
-// A reading with only one of the two, or with a salt of the wrong length, is an
-// *InputError and nothing is changed.
+// A device-signed reading is stamped from its signature instead (stampDevice): salt and
+// key derived, marked Resend. A reading with only one of the two, or with a salt of the
+// wrong length, is an *InputError and nothing is changed.
 func StampReadings(rs []Reading, now time.Time, rnd io.Reader) error {
 	n := 0
 	for i := range rs {
@@ -111,8 +120,17 @@ func StampReadings(rs []Reading, now time.Time, rnd io.Reader) error {
 		if err != nil {
 			return &InputError{Index: i, Err: err}
 		}
-		if !ok {
+		if !ok && rs[i].Device != nil {
+			if err := stampDevice(&Reading{Thing: rs[i].Thing, Key: rs[i].Key, Device: rs[i].Device}, now); err != nil {
+				return &InputError{Index: i, Err: err}
+			}
+		} else if !ok {
 			n++
+		}
+	}
+	for i := range rs {
+		if rs[i].Salt == nil && rs[i].Device != nil {
+			_ = stampDevice(&rs[i], now) // checked above
 		}
 	}
 	if n == 0 {
@@ -389,8 +407,18 @@ func (l *Ledger) Stats() Stats {
 // are what the entry node computed with ReadingKey; its Time must be within
 // MaxClockSkew of the ledger's clock. Other readings are stamped here.
 func (l *Ledger) Append(ctx context.Context, readings []Reading) ([]Receipt, error) {
+	return l.append(ctx, readings, false)
+}
+
+// append is Append; devicesChecked says the device signatures were verified already
+// (the fresh readings of a resent batch), so that each costs one verification.
+func (l *Ledger) append(ctx context.Context, readings []Reading, devicesChecked bool) ([]Receipt, error) {
 	if len(readings) == 0 {
 		return nil, nil
+	}
+	readings, err := stampDevices(readings, l.cfg.Now())
+	if err != nil {
+		return nil, err
 	}
 	datas := make([][]byte, len(readings))
 	stamps := make([]*stamp, len(readings)) // of the stamped readings
@@ -429,6 +457,11 @@ func (l *Ledger) Append(ctx context.Context, readings []Reading) ([]Receipt, err
 			st.key = key
 			st.what = identity(r.Thing, key)
 			stamps[i] = st
+		}
+	}
+	if !devicesChecked {
+		if err := checkDevices(readings, datas); err != nil {
+			return nil, err
 		}
 	}
 	var salts []byte
@@ -501,7 +534,7 @@ func (l *Ledger) resent(ctx context.Context, readings []Reading, datas [][]byte,
 		freshAt = append(freshAt, i)
 	}
 	if len(fresh) > 0 {
-		rcs, err := l.Append(ctx, fresh)
+		rcs, err := l.append(ctx, fresh, true)
 		var ie *InputError
 		if errors.As(err, &ie) && ie.Index >= 0 && ie.Index < len(freshAt) {
 			return nil, &InputError{Index: freshAt[ie.Index], Err: ie.Err}
@@ -714,7 +747,7 @@ func (l *Ledger) build(readings []Reading, datas [][]byte, salts []byte, ref Blo
 			key = *readings[i].Key
 		}
 		r := &Record{TxID: TxID(ref.Hash, hData), Key: key, HData: hData, Salt: salt, Thing: readings[i].Thing,
-			Time: now, Block: ref, Seq: seqs[i], Data: datas[i]}
+			Time: now, Block: ref, Seq: seqs[i], Data: datas[i], Device: readings[i].Device}
 		raw, err := SignRecord(r, l.cfg.Identity)
 		if err != nil {
 			errs[i] = err

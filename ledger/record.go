@@ -35,6 +35,7 @@ type Record struct {
 	Context   string          `json:"@context"`
 	Block     BlockRef        `json:"block"`
 	Data      json.RawMessage `json:"data"`
+	Device    *Device         `json:"device,omitempty"`    // format 2: the device's signature over the reading, when it signed it
 	HData     Key             `json:"hData"`               // SHA1(data ‖ time ‖ salt)
 	Key       Key             `json:"key"`                 // ring key: H_DATA unless the client chose one
 	Salt      HexBytes        `json:"salt"`                // the random part of H_DATA
@@ -135,8 +136,9 @@ func ParseRecord(raw []byte) (*Record, error) {
 }
 
 // CheckSelf verifies everything a record proves on its own: it is in canonical form,
-// its signature verifies, H_DATA recomputes from data, time and salt, and its txID
-// recomputes from its block hash and H_DATA. Any client can run it offline.
+// its signature verifies, H_DATA recomputes from data, time and salt, its txID
+// recomputes from its block hash and H_DATA, and the device signature it carries, if
+// any, verifies over its Thing and data. Any client can run it offline.
 func (r *Record) CheckSelf(raw []byte) error {
 	if r.Context != ContextPath || r.Type != RecordType {
 		return &Mismatch{What: "record @context and type", Expected: ContextPath + " " + RecordType, Actual: r.Context + " " + r.Type}
@@ -178,6 +180,15 @@ func (r *Record) CheckSelf(raw []byte) error {
 	}
 	if tx := TxID(r.Block.Hash, r.HData); tx != r.TxID {
 		return &Mismatch{What: "record txID", Expected: tx.String(), Actual: r.TxID.String()}
+	}
+	if r.Device != nil {
+		// The node's signature covers the device field, but a node could sign a
+		// device signature that never verified: check it too, and that the
+		// record is the one record of that signed reading (its stamp).
+		if err := r.Device.checkStamp(r.Thing, r.Salt, r.Key); err != nil {
+			return err
+		}
+		return r.Device.check(r.Thing, r.Data)
 	}
 	return nil
 }

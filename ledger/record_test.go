@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -52,6 +53,7 @@ func TestRecordEncodingIsJCS(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	id, _ := NewIdentity(bytes.Repeat([]byte{7}, 32))
 	things := []string{"sensor-1", "urn:dev:ops:32473-WoTLamp-1234", "a.b_c~d", "Z9"}
+	device := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{8}, 32))
 	for i := 0; i < 2000; i++ {
 		data, err := CanonicalData([]byte(randomData(r, 0)))
 		if err != nil {
@@ -60,6 +62,16 @@ func TestRecordEncodingIsJCS(t *testing.T) {
 		rec := &Record{Key: Key{byte(i)}, HData: Key{1, byte(i)}, Salt: bytes.Repeat([]byte{byte(i)}, SaltSize),
 			Thing: things[i%len(things)], Time: r.Int64() - r.Int64(), Block: BlockRef{Branch: id.ID, No: r.Uint64(), Hash: Hash{3}},
 			Seq: r.Uint64(), Data: data, TxID: Hash{byte(i), 9}}
+		if i%2 == 1 { // format 2: a device signature, between data and hData
+			rec.Device, err = SignDevice(device, rec.Thing, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg := DeviceMessage(rec.Thing, data)
+			if want, err := jcs.Transform(msg); err != nil || !bytes.Equal(msg, want) {
+				t.Fatalf("device message %d is not canonical (%v):\n got %s\nwant %s", i, err, msg, want)
+			}
+		}
 		raw, err := SignRecord(rec, id)
 		if err != nil {
 			t.Fatal(err)

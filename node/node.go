@@ -69,6 +69,12 @@ type Config struct {
 	// OnQuery is called for each read the node answered for a client
 	// (Record, LocalRecord, RecordsByKey, RecordsByThing).
 	OnQuery func(Query)
+	// AwaitChecks makes the node refuse to sign readings (with an error the
+	// entry node retries) until a layer has registered its checks
+	// (CheckReadings): a daemon whose Web of Things checks device
+	// signatures must not sign, in the moment between Start and the layer's
+	// start, what the checks would refuse.
+	AwaitChecks bool
 }
 
 // Node is one flownode: identity, store, ledger, miner and, once attached, its ring.
@@ -87,9 +93,10 @@ type Node struct {
 	ring        Ring               // nil: a ring of one
 	dist        *ringledger.Ledger // its share of the distributed ledger
 	hooks       *hooks
-	ops         opTable  // the layers' ops (ops.go)
-	puts        putHooks // the layers' entry hooks (onput.go)
-	run         *running // set by Start
+	ops         opTable    // the layers' ops (ops.go)
+	puts        putHooks   // the layers' entry hooks (onput.go)
+	checks      checkHooks // the layers' owner checks (onput.go)
+	run         *running   // set by Start
 	// deviceCoAP serves the plain CoAP datagrams of devices on the CoAP
 	// port (ServeDeviceCoAP); nil drops them.
 	deviceCoAP atomic.Pointer[rpc.PlainCoAP]
@@ -145,7 +152,7 @@ func Open(cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, id: id, members: members, store: st, ledger: l, params: params, started: time.Now(), log: cfg.Log,
 		hooks: newHooks(cfg.OnRecord, cfg.OnQuery)}
 	n.dist = ringledger.New(ringledger.Config{Self: n.Self(), Ledger: l, Store: st, Replicas: cfg.Replicas, Members: ringMembers{members},
-		SyncInterval: cfg.Profile.SyncInterval, Log: cfg.Log.Named("dist"), OnRecord: n.hooks.record()})
+		SyncInterval: cfg.Profile.SyncInterval, Log: cfg.Log.Named("dist"), OnRecord: n.hooks.record(), Check: n.checkReadings})
 	n.miner = miner.New(params, id.ID, l, miner.NewTicker, time.Now, cfg.Log.Named("miner"))
 	return n, nil
 }

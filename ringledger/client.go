@@ -148,7 +148,7 @@ func (d *Ledger) putTo(ctx context.Context, owner chord.Peer, readings []ledger.
 				break
 			}
 			size += sz
-			body.Readings = append(body.Readings, wireReading{Thing: r.Thing, Data: r.Data, Key: r.Key, Time: r.Time, Salt: r.Salt, Resend: r.Resend})
+			body.Readings = append(body.Readings, wireReading{Thing: r.Thing, Data: r.Data, Key: r.Key, Time: r.Time, Salt: r.Salt, Resend: r.Resend, Device: r.Device})
 		}
 		var ans putAnswer
 		var rcs []Receipt
@@ -238,7 +238,7 @@ func (d *Ledger) checkPut(ctx context.Context, owner chord.Peer, readings []ledg
 }
 
 // sameReading checks that r is the record of the reading rd: same Thing,
-// data, salt and key, and same time unless rd was resent (an idempotent
+// data, salt, key and device signature, and same time unless rd was resent (an idempotent
 // resend is answered with the first copy's record, stamped earlier).
 func sameReading(r *ledger.Record, rd ledger.Reading) error {
 	data, err := ledger.CanonicalData(rd.Data)
@@ -251,6 +251,9 @@ func sameReading(r *ledger.Record, rd ledger.Reading) error {
 	}
 	if r.Thing != rd.Thing || !bytes.Equal(r.Data, data) || !bytes.Equal(r.Salt, rd.Salt) || r.Key != key || (!rd.Resend && r.Time != rd.Time) {
 		return errors.New("it is not the record of the reading sent")
+	}
+	if (r.Device == nil) != (rd.Device == nil) || r.Device != nil && (!bytes.Equal(r.Device.Key, rd.Device.Key) || !bytes.Equal(r.Device.Sig, rd.Device.Sig)) {
+		return errors.New("it does not keep the device signature of the reading sent")
 	}
 	return nil
 }
@@ -312,13 +315,16 @@ func (d *Ledger) Record(ctx context.Context, txID ledger.Hash) ([]byte, error) {
 		}
 	}
 	var found []byte
+	var mu sync.Mutex // several nodes may answer before the others are cancelled
 	err = d.everyNode(ctx, func(ctx context.Context, p chord.Peer) bool {
 		ans, err := d.getFrom(ctx, p, q)
 		if err != nil {
 			return false
 		}
 		if raw := d.pickRecord(ctx, p, ans.Records, txID); raw != nil {
+			mu.Lock()
 			found = raw
+			mu.Unlock()
 			return true
 		}
 		return false

@@ -30,12 +30,13 @@
 //     each owner a put (putTo → wire.go call).
 //  2. handlers.go handlePut → ownerPutReadings, on the owner: every key must
 //     be in its range (else CodeMisrouted, and the entry node looks up again);
+//     Config.Check may refuse a reading (CodeInput: device signatures, wot);
 //     the ledger signs the readings into the head block and stores them in
 //     one fsynced group commit; replication (replicate.go) and the pointer
 //     writes (pointers.go) start; the answer carries the signed records once
 //     they are durable (and on every replica with wait=replicas).
 //  3. client.go checkPut, on the entry node: each record must verify, be the
-//     reading it sent, be signed by the owner it called (a member), with its
+//     reading it sent (its device signature kept), be signed by the owner it called (a member), with its
 //     key in that owner's range as the entry node knows the ring; it then
 //     becomes the client's receipt.
 //  4. replicate.go → handlers.go handleReplicate, on each replica: each record

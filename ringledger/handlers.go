@@ -138,7 +138,7 @@ func (d *Ledger) handlePut(ctx context.Context, b putBody) (putAnswer, error) {
 		if w.Time == 0 || len(w.Salt) == 0 {
 			return putAnswer{}, refuse(CodeRefused, "reading %d is not stamped (time, salt)", i)
 		}
-		rs[i] = ledger.Reading{Thing: w.Thing, Data: w.Data, Key: w.Key, Time: w.Time, Salt: w.Salt, Resend: w.Resend}
+		rs[i] = ledger.Reading{Thing: w.Thing, Data: w.Data, Key: w.Key, Time: w.Time, Salt: w.Salt, Resend: w.Resend, Device: w.Device}
 	}
 	op, err := d.ownerPutReadings(ctx, rs, b.Wait)
 	var ie *ledger.InputError
@@ -203,6 +203,9 @@ func (d *Ledger) ownerPutReadings(ctx context.Context, rs []ledger.Reading, wait
 	targets := d.replicaTargets(st)
 	if waitReplicas && len(targets) < d.k-1 && d.hadReplicas.Load() {
 		return ownerPut{}, refuse(CodeReplicas, "only %d of the %d replicas are in this node's successor list: the readings would not survive its loss", len(targets), d.k-1)
+	}
+	if err := d.check(ctx, rs); err != nil {
+		return ownerPut{}, err
 	}
 	lrs, err := d.ledger.Append(ctx, rs)
 	if err != nil {

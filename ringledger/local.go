@@ -13,6 +13,9 @@ import (
 // returns their receipts once they are durable. Invalid input returns a
 // *ledger.InputError and stores nothing.
 func (d *Ledger) putLocal(ctx context.Context, readings []ledger.Reading) ([]Receipt, error) {
+	if err := d.check(ctx, readings); err != nil {
+		return nil, err
+	}
 	rs, err := d.ledger.Append(ctx, readings)
 	if err != nil {
 		return nil, err

@@ -40,6 +40,21 @@ type Config struct {
 	// Members, when set, is checked for every peer and every record signer
 	// (members.go); nil trusts every peer the transport delivers (tests).
 	Members Members
+	// Check, when set, is asked about every batch of readings this node is
+	// about to sign as their owner (whichever node they entered through),
+	// before anything is stored: the Web of Things checks there that a Thing
+	// declaring a device key gets only readings its device signed. A
+	// *ledger.InputError refuses the reading for good (the client's error);
+	// any other error fails the put, which the entry node retries.
+	Check func(context.Context, []ledger.Reading) error
+}
+
+// check runs Config.Check on readings about to be signed.
+func (d *Ledger) check(ctx context.Context, rs []ledger.Reading) error {
+	if d.cfg.Check == nil {
+		return nil
+	}
+	return d.cfg.Check(ctx, rs)
 }
 
 // recorded hands OnRecord the records this node just signed and stored;

@@ -45,6 +45,9 @@ type wireReading struct {
 	// Resend: the reading may be stored already (a retry, an idempotency
 	// key); the owner answers with the stored record if so.
 	Resend bool `json:"resend,omitempty"`
+	// Device: the device's own signature over the reading, which the owner
+	// checks (Config.Check, ledger.Append) and keeps in the record.
+	Device *ledger.Device `json:"device,omitempty"`
 }
 
 type putBody struct {

@@ -115,7 +115,7 @@ type deviceConn struct {
 // frame is one text frame: its readings, or why it was refused, and the
 // bytes of frameBudget it holds until stored.
 type frame struct {
-	values []json.RawMessage
+	values []ledger.Reading // the readings of the frame's values (readingOf)
 	batch  bool
 	err    error
 	size   int64
@@ -165,7 +165,7 @@ func (dc *deviceConn) readLoop() {
 		if mt != websocket.TextMessage {
 			f.err = errors.New("a binary frame is not a reading: send each reading as a JSON text frame")
 		} else {
-			f.values, f.batch, f.err = parseFrame(data)
+			f.values, f.batch, f.err = dc.parseReadings(data)
 		}
 		select {
 		case dc.frames <- f:
@@ -174,6 +174,25 @@ func (dc *deviceConn) readLoop() {
 			return
 		}
 	}
+}
+
+// parseReadings reads a text frame's readings: parseFrame, then each value
+// as a reading or a device's signed reading (readingOf).
+func (dc *deviceConn) parseReadings(data []byte) ([]ledger.Reading, bool, error) {
+	values, batch, err := parseFrame(data)
+	if err != nil {
+		return nil, batch, err
+	}
+	rs := make([]ledger.Reading, len(values))
+	for i, v := range values {
+		if rs[i], err = readingOf(dc.thing, v); err != nil {
+			if batch {
+				err = fmt.Errorf("reading %d: %w", i, err)
+			}
+			return nil, batch, err
+		}
+	}
+	return rs, batch, nil
 }
 
 // parseFrame reads a text frame: one JSON value is a reading, a JSON array
@@ -238,9 +257,7 @@ func (dc *deviceConn) putLoop() {
 func (dc *deviceConn) store(group []frame) {
 	var readings []ledger.Reading
 	for _, f := range group {
-		for _, v := range f.values {
-			readings = append(readings, ledger.Reading{Thing: dc.thing, Data: v})
-		}
+		readings = append(readings, f.values...)
 	}
 	var rcs []node.Receipt
 	var err error

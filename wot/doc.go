@@ -24,6 +24,7 @@
 //	live.go      Send, Subscribe, Latest, Present; the entry hook
 //	presence.go  devices connected, for /object/{id}/status
 //	conns.go     connection bounds and error answers of the live paths
+//	provenance.go device keys in TDs; the owner's check of device-signed readings
 //
 // The CoAP device front is package wot/coap; it uses Devices. Imports flow
 // down only: wot → node → ringledger.

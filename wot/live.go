@@ -137,9 +137,13 @@ func (t *Things) Send(ctx context.Context, thing string, values []json.RawMessag
 		if err := checkValue(v); err != nil {
 			return nil, fmt.Errorf("%w: reading %d: %v", ErrBadInput, i, err)
 		}
-		readings[i] = ledger.Reading{Thing: thing, Data: v}
+		r, err := readingOf(thing, v)
+		if err != nil {
+			return nil, fmt.Errorf("reading %d: %w", i, err)
+		}
+		readings[i] = r
 	}
-	if err := t.ensureThing(ctx, thing, values[0]); err != nil {
+	if err := t.ensureThing(ctx, thing, readings[0].Data); err != nil {
 		return nil, err
 	}
 	return t.put(ctx, readings)

@@ -3,6 +3,7 @@ package wot
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha1"
 	"encoding/json"
@@ -74,6 +75,10 @@ type tdVersion struct {
 	td      []byte // the stored TD, when present
 	time    int64  // the record's time
 	txID    ledger.Hash
+	// deviceKey is the device key the TD declares (nil: none), read once
+	// per version (withDeviceKey); deviceKeyErr says why it is unusable.
+	deviceKey    ed25519.PublicKey
+	deviceKeyErr error
 }
 
 func (v tdVersion) present() bool { return v.found && !v.deleted }
@@ -89,6 +94,7 @@ func (v tdVersion) older(w tdVersion) bool {
 type registry struct {
 	t      *Things
 	cache  *tdCache
+	keys   *tdCache           // device keys of the TDs (no TD bytes): provenance.go
 	flight singleflight.Group // one ring read/create per Thing at a time
 	index  localIndex         // listing.go
 	dirTD  []byte             // the directory's TD, made once
@@ -106,6 +112,7 @@ func (r *registry) init(t *Things) error {
 	}
 	r.dirTD = dir
 	r.cache = newTDCache(tdCacheSize, tdKnownFor, time.Now)
+	r.keys = newTDCache(deviceKeyCacheSize, tdKnownFor, time.Now)
 	r.index.init(t.node)
 	t.node.HandleOp(opThings, r.handleThings)
 	return nil
@@ -131,7 +138,9 @@ func (r *registry) latest(ctx context.Context, thing string) (tdVersion, int, er
 			v = w
 		}
 	}
+	v = v.withDeviceKey()
 	r.cache.put(thing, v)
+	r.keys.put(thing, v.keyOnly())
 	return v, len(recs), nil
 }
 
@@ -198,8 +207,9 @@ func (r *registry) write(ctx context.Context, thing, op string, td []byte, prev 
 	case err != nil:
 		return tdVersion{}, err
 	}
-	v := tdVersion{found: true, deleted: op == opDelete, td: td, time: at, txID: rcs[0].TxID}
+	v := tdVersion{found: true, deleted: op == opDelete, td: td, time: at, txID: rcs[0].TxID}.withDeviceKey()
 	r.cache.put(thing, v)
+	r.keys.put(thing, v.keyOnly())
 	return v, nil
 }
 
@@ -218,6 +228,9 @@ func (t *Things) prepareTD(thing string, td map[string]any) ([]byte, error) {
 		return nil, fmt.Errorf("%w: the TD has %d properties; the registry keeps TDs of at most %d", ErrBadInput, len(props), maxProperties)
 	}
 	td["id"] = tdIDOf(thing)
+	if err := declareDeviceKey(td); err != nil {
+		return nil, err
+	}
 	stripOurForms(thing, td)
 	stored, err := marshalNoEscape(td)
 	if err != nil {

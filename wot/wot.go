@@ -94,6 +94,9 @@ func New(n *node.Node, cfg Config) (*Things, error) {
 	if err := t.live.init(t); err != nil {
 		return nil, err
 	}
+	// The owner of a reading's key checks its device signature against the
+	// Thing's TD before signing it (provenance.go).
+	n.CheckReadings(t.checkDeviceReadings)
 	return t, nil
 }
 

@@ -7,6 +7,7 @@
 //	flownode ring     [--node URL]
 //	flownode verify   [--node URL | --data DIR]
 //	flownode keygen | healthcheck | version
+//	flownode device   keygen --out FILE | sign --key FILE --thing ID [--envelope] JSON | verify --pub HEX [RECORD]
 //
 //	flownode network init --dir DIR [--network NAME] [--profile laptop|gateway|local]
 //	flownode admit    --network DIR --data NODEDIR [--expires DUR]
@@ -74,6 +75,7 @@ var commands = []command{
 	{"admit", "admit a node's data dir to a network (membership, node key if absent)", cmdAdmit},
 	{"revoke", "sign a node's revocation and hand it to a member", cmdRevoke},
 	{"token", "create, list or revoke credentials of devices and clients", cmdToken},
+	{"device", "device keygen|sign|verify: a device's own key, its signed readings, their records' check", cmdDevice},
 	{"keygen", "create the node key in the data dir and print the node ID", cmdKeygen},
 	{"healthcheck", "exit 0 if the node answers /healthz", cmdHealthcheck},
 	{"version", "print the version", cmdVersion},

@@ -75,7 +75,8 @@ func cmdRun(args []string, stdout io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	n, err := node.Start(ctx, node.Config{DataDir: *data, Profile: profile, Network: *networkName, Advertise: *advertise,
-		Replicas: *replicas, Log: log, Listen: *httpAddr, CoAPListen: *coapAddr, RPC: *rpcPref, Join: peers, Seed: *seed})
+		Replicas: *replicas, Log: log, Listen: *httpAddr, CoAPListen: *coapAddr, RPC: *rpcPref, Join: peers, Seed: *seed,
+		AwaitChecks: true}) // the Web of Things' device-signature checks (serveThings)
 	if err != nil {
 		var ae *node.AddrError
 		switch {
