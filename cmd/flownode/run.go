@@ -23,6 +23,7 @@ func cmdRun(args []string, stdout io.Writer) error {
 	data := fs.String("data", "./data", "data directory (Badger store and node key)")
 	httpAddr := fs.String("http", ":8000", "TCP address for HTTP, WebSocket and the API")
 	coapAddr := fs.String("coap", ":5683", "UDP address for CoAP")
+	coapsAddr := fs.String("coaps", node.DefaultCoAPSListen, "UDP address for devices' CoAP over DTLS with pre-shared keys (coaps://); \"\" turns it off")
 	join := fs.String("join", "", "comma-separated peers to join: ws://HOST:PORT or coaps://HOST:PORT (CoAP over DTLS)")
 	seed := fs.Bool("seed", false, "start a new ring when none of the --join peers is in one (give it to one node of a fixed set)")
 	rpcPref := fs.String("rpc", "ws", "transport this node prefers for RPC: ws or coap")
@@ -69,10 +70,12 @@ func cmdRun(args []string, stdout io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	n, err := node.Start(ctx, node.Config{DataDir: *data, Profile: profile, Network: *networkName, Advertise: *advertise,
-		Replicas: *replicas, Log: log, Listen: *httpAddr, CoAPListen: *coapAddr, RPC: *rpcPref, Join: peers, Seed: *seed})
+		Replicas: *replicas, Log: log, Listen: *httpAddr, CoAPListen: *coapAddr, CoAPSListen: *coapsAddr, RPC: *rpcPref, Join: peers, Seed: *seed})
 	if err != nil {
 		var ae *node.AddrError
 		switch {
+		case errors.As(err, &ae) && ae.CoAPS:
+			return usageErr("listen for CoAP over DTLS on --coaps %s: %v", ae.Addr, ae.Err)
 		case errors.As(err, &ae) && ae.CoAP:
 			return usageErr("listen for CoAP on --coap %s: %v", ae.Addr, ae.Err)
 		case errors.As(err, &ae):

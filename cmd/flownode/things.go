@@ -10,10 +10,11 @@ import (
 
 // serveThings mounts the Web of Things on a started node: the directory and
 // properties over HTTP, the device paths over WebSocket (both on the --http
-// port) and the CoAP device front on the --coap port. The returned function
+// port) and the CoAP device front on the --coap port and, over DTLS, on the
+// --coaps port. The returned function
 // stops them; call it before the node's Stop.
 func serveThings(n *node.Node, log *zap.Logger) (stop func(), err error) {
-	things, err := wot.New(n, wot.Config{HTTPAddr: n.Self().Addr, CoAPAddr: n.CoAPAddr(), Log: log.Named("wot")})
+	things, err := wot.New(n, wot.Config{HTTPAddr: n.Self().Addr, CoAPAddr: n.CoAPAddr(), CoAPSAddr: n.CoAPSAddr(), Log: log.Named("wot")})
 	if err != nil {
 		return nil, err
 	}
@@ -27,8 +28,10 @@ func serveThings(n *node.Node, log *zap.Logger) (stop func(), err error) {
 		n.Handle(pattern, h)
 	}
 	n.ServeDeviceCoAP(front.Datagram)
+	n.ServeDeviceCoAPS(front.SecureDatagram)
 	return func() {
 		n.ServeDeviceCoAP(nil)
+		n.ServeDeviceCoAPS(nil)
 		front.Close()
 		things.Close()
 	}, nil
