@@ -17,13 +17,23 @@
 //
 // Bounds, for a 128 MB gateway (Limits): handshakes in progress, in all and
 // per source IP; sessions, in all and per source IP; a handshake's time;
-// a session's idle time. A source must echo a HelloVerifyRequest cookie
-// (pion sends it) before its handshake counts as verified: one that has not
-// can be pushed out by a newer ClientHello when the handshake slots are
-// full, so that ClientHellos from forged sources, which never echo, cannot
-// hold the slots against real devices; a verified handshake is never pushed
-// out. Per source IP, a flood from one address holds at most
-// HandshakesPerIP slots.
+// a session's idle time. pion sends the HelloVerifyRequest cookie (RFC 6347
+// §4.2.1), so a handshake whose source echoed it is verified: the source
+// receives at its address. ClientHellos from one IP past HandshakesPerIP
+// are dropped, so a flood from one address holds that many slots and
+// nothing more. When the table is full, an unverified handshake older than
+// a round trip (pushOutAge) gives way to a newer ClientHello, and any
+// unverified one to the ClientHello of an address that had a session
+// lately; a verified handshake never does.
+//
+// What this cannot do: the cookie exchange is pion's, so a source costs a
+// pion connection (about 30 KB, for the handshake's timeout) before it has
+// proved its address. A stateless cookie of this package's (as the peers'
+// DTLS in package rpc has) cannot be handed to pion with the handshake
+// message sequence numbers that OpenSSL and GnuTLS clients check. So a
+// flood of ClientHellos forged from many addresses keeps a device that
+// never had a session out for as long as it lasts, though not one that
+// had.
 //
 // Files:
 //

@@ -5,9 +5,10 @@ import "time"
 // Limits bound what a Listener keeps. Zero fields take DefaultLimits'.
 type Limits struct {
 	// MaxHandshakes bounds the handshakes in progress, all sources;
-	// HandshakesPerIP those of one source IP address. When full, a new
-	// ClientHello pushes out the oldest handshake whose source has not
-	// echoed its cookie yet, or is dropped when every one has.
+	// HandshakesPerIP those of one source IP address, past which its
+	// ClientHellos are dropped. When the table is full, a new ClientHello
+	// pushes out the oldest handshake whose source has not echoed its
+	// cookie within pushOutAge, or is dropped.
 	MaxHandshakes   int
 	HandshakesPerIP int
 	// MaxSessions bounds the established sessions, SessionsPerIP those of
@@ -58,3 +59,7 @@ func (l *Limits) defaults() {
 // evictAfter is how long a session must have been silent for a new one to
 // take its place when the session bounds are reached.
 const evictAfter = time.Minute
+
+// pushOutAge is how long an unverified handshake is sure to be kept: time
+// for its source to echo the cookie on a slow link.
+const pushOutAge = 250 * time.Millisecond

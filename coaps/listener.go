@@ -73,12 +73,17 @@ type Listener struct {
 	wg     sync.WaitGroup
 	stats  Stats
 
-	mu        sync.Mutex
-	closed    bool
-	hs        map[netip.AddrPort]*conn // handshakes in progress
-	sess      map[netip.AddrPort]*conn // established sessions
-	hsPerIP   map[netip.Addr]int
-	sessPerIP map[netip.Addr]int
+	mu         sync.Mutex
+	evictAfter time.Duration // evictAfter; tests shorten it
+	closed     bool
+	hs         map[netip.AddrPort]*conn // handshakes in progress
+	sess       map[netip.AddrPort]*conn // established sessions
+	hsPerIP    map[netip.Addr]int
+	sessPerIP  map[netip.Addr]int
+	// known are the IP addresses that had a session lately (when, Unix
+	// nanoseconds), at most 2×MaxSessions: their ClientHellos may push out
+	// any unverified handshake (see admitLocked).
+	known map[netip.Addr]int64
 }
 
 // Stats counts what a Listener did.
@@ -119,7 +124,8 @@ func Serve(ln *net.UDPConn, cfg Config) (*Listener, error) {
 	lim.defaults()
 	l := &Listener{cfg: cfg, lim: lim, ln: ln, log: cfg.Log,
 		hs: map[netip.AddrPort]*conn{}, sess: map[netip.AddrPort]*conn{},
-		hsPerIP: map[netip.Addr]int{}, sessPerIP: map[netip.Addr]int{}}
+		hsPerIP: map[netip.Addr]int{}, sessPerIP: map[netip.Addr]int{}, evictAfter: evictAfter,
+		known: map[netip.Addr]int64{}}
 	if l.log == nil {
 		l.log = zap.NewNop()
 	}
@@ -266,33 +272,37 @@ func (l *Listener) route(from netip.AddrPort, rec record) *conn {
 	return l.sess[from]
 }
 
-// admitLocked starts the handshake of a source, within the Limits: a full
-// table pushes out the oldest unverified handshake (of the source's IP when
-// its share is full), or refuses. It returns the new connection and the
-// ones pushed out, to shut down unlocked.
+// admitLocked starts the handshake of a source, within the Limits. A
+// source IP at its share is refused: a flood from one address costs a map
+// look-up per datagram, and nothing else. A full table pushes out its
+// oldest unverified handshake if that one had pushOutAge to echo its
+// cookie (a round trip), else refuses: forged ClientHellos from many
+// addresses then cost at most MaxHandshakes pion connections per
+// pushOutAge. A ClientHello from an address that had a session lately (a
+// device coming back) pushes one out whatever its age, so such a flood
+// does not keep known devices out; a new device's ClientHello only finds a
+// slot now and then (it retransmits it after a second). It returns the new
+// connection and the one pushed out, to shut down unlocked.
 func (l *Listener) admitLocked(from netip.AddrPort) (*conn, []*conn) {
-	var pushed []*conn
 	ip := from.Addr()
 	if l.hsPerIP[ip] >= l.lim.HandshakesPerIP {
-		v := l.oldestUnverifiedLocked(func(c *conn) bool { return c.from.Addr() == ip })
-		if v == nil {
+		l.stats.Refused.Add(1)
+		return nil, nil
+	}
+	var pushed []*conn
+	if len(l.hs) >= l.lim.MaxHandshakes {
+		_, known := l.known[ip]
+		v := l.oldestUnverifiedLocked(known)
+		if v == nil || !known && time.Since(v.started) < pushOutAge {
 			l.stats.Refused.Add(1)
 			return nil, nil
 		}
 		l.dropHandshakeLocked(v)
 		pushed = append(pushed, v)
+		l.stats.PushedOut.Add(1)
 	}
-	if len(l.hs) >= l.lim.MaxHandshakes {
-		v := l.oldestUnverifiedLocked(func(*conn) bool { return true })
-		if v == nil {
-			l.stats.Refused.Add(1)
-			return nil, pushed
-		}
-		l.dropHandshakeLocked(v)
-		pushed = append(pushed, v)
-	}
-	l.stats.PushedOut.Add(uint64(len(pushed)))
 	c := newConn(l, from)
+	_, c.known = l.known[ip]
 	l.hs[from] = c
 	l.hsPerIP[ip]++
 	c.inHandshake = true
@@ -301,10 +311,12 @@ func (l *Listener) admitLocked(from netip.AddrPort) (*conn, []*conn) {
 	return c, pushed
 }
 
-func (l *Listener) oldestUnverifiedLocked(match func(*conn) bool) *conn {
+// oldestUnverifiedLocked returns the oldest handshake whose source has not
+// echoed its cookie, of a known address only if byKnown.
+func (l *Listener) oldestUnverifiedLocked(byKnown bool) *conn {
 	var v *conn
 	for _, c := range l.hs {
-		if !c.verified && match(c) && (v == nil || c.started.Before(v.started)) {
+		if !c.verified && (byKnown || !c.known) && (v == nil || c.started.Before(v.started)) {
 			v = c
 		}
 	}
@@ -398,7 +410,24 @@ func (l *Listener) establish(c *conn, identity string) error {
 	c.inSession = true
 	l.sess[c.from] = c
 	l.sessPerIP[ip]++
+	l.rememberLocked(ip, now)
 	return nil
+}
+
+// rememberLocked notes that ip had a session at now, forgetting the
+// longest unseen address when 2×MaxSessions are noted.
+func (l *Listener) rememberLocked(ip netip.Addr, now time.Time) {
+	if _, ok := l.known[ip]; !ok && len(l.known) >= 2*l.lim.MaxSessions {
+		var oldest netip.Addr
+		var at int64
+		for a, t := range l.known {
+			if !oldest.IsValid() || t < at {
+				oldest, at = a, t
+			}
+		}
+		delete(l.known, oldest)
+	}
+	l.known[ip] = now.UnixNano()
 }
 
 // idlestLocked returns the session silent the longest among those match
@@ -410,7 +439,7 @@ func (l *Listener) idlestLocked(now time.Time, skip *conn, match func(*conn) boo
 			v = c
 		}
 	}
-	if v == nil || now.Sub(time.Unix(0, v.last.Load())) < evictAfter {
+	if v == nil || now.Sub(time.Unix(0, v.last.Load())) < l.evictAfter {
 		return nil
 	}
 	return v

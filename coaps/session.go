@@ -32,6 +32,7 @@ type conn struct {
 	// Under l.mu.
 	dc          *dtls.Conn
 	verified    bool // the source echoed its cookie
+	known       bool // its IP address had a session lately
 	inHandshake bool // in l.hs
 	inSession   bool // in l.sess
 	gone        bool // closed
