@@ -29,10 +29,13 @@ func DefaultLimits() Limits {
 		HandshakeTimeout: 10 * time.Second, IdleTimeout: 10 * time.Minute}
 }
 
-// GatewayLimits are for a 128 MB gateway: an established session costs
-// about 30 KB (pion's buffers and goroutines), a handshake about as much.
+// GatewayLimits are for a 128 MB gateway whose Go heap is held to 24 MiB:
+// a session costs about 45 KiB (amd64) to 55 KiB (mipsle) of heap and
+// stacks, pion's buffers and goroutines (BenchmarkSessionMemory measures
+// 88 and 108 KiB with its pion client in the same process), a handshake
+// about as much: these hold 4.5 MB at most.
 func GatewayLimits() Limits {
-	return Limits{MaxHandshakes: 16, HandshakesPerIP: 4, MaxSessions: 256, SessionsPerIP: 32,
+	return Limits{MaxHandshakes: 16, HandshakesPerIP: 4, MaxSessions: 64, SessionsPerIP: 16,
 		HandshakeTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute}
 }
 

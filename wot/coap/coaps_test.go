@@ -275,9 +275,20 @@ type pskClient struct {
 
 func dialPSK(t testing.TB, l *coaps.Listener, identity string) *pskClient {
 	t.Helper()
-	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	dc, err := dialPSKConn(l, identity)
 	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(func() { dc.Close() })
+	return &pskClient{t: t, dc: dc, mid: 1000}
+}
+
+// dialPSKConn makes a pion DTLS PSK session to l as identity (its key from
+// testKeys), AES-128-CCM-8 as RFC 7925 has devices use.
+func dialPSKConn(l *coaps.Listener, identity string) (*dtls.Conn, error) {
+	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return nil, err
 	}
 	dc, err := dtls.ClientWithOptions(pc, net.UDPAddrFromAddrPort(l.Addr()),
 		dtls.WithPSK(func([]byte) ([]byte, error) { return []byte(testKeys[identity]), nil }),
@@ -285,16 +296,15 @@ func dialPSK(t testing.TB, l *coaps.Listener, identity string) *pskClient {
 		dtls.WithCipherSuites(dtls.TLS_PSK_WITH_AES_128_CCM_8))
 	if err != nil {
 		pc.Close()
-		t.Fatal(err)
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := dc.HandshakeContext(ctx); err != nil {
 		dc.Close()
-		t.Fatal(err)
+		return nil, err
 	}
-	t.Cleanup(func() { dc.Close() })
-	return &pskClient{t: t, dc: dc, mid: 1000}
+	return dc, nil
 }
 
 // do sends a confirmable request and returns its response.
