@@ -75,23 +75,40 @@ func (n *Node) serveSecureCoAP(dgram []byte, from netip.AddrPort, identity strin
 	}
 }
 
-// startCoAPS opens the coaps port, if Config.CoAPSListen names one.
-func (n *Node) startCoAPS(advHost string) error {
-	addr := n.cfg.CoAPSListen
+// listenCoAPS binds the coaps port, if addr names one: before the node
+// opens, so that a bad address changes nothing.
+func listenCoAPS(addr string) (*net.UDPConn, error) {
 	if addr == "" {
-		return nil
+		return nil, nil
 	}
 	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return &AddrError{CoAPS: true, Addr: addr, Err: errors.New("want HOST:PORT or :PORT")}
+		return nil, &AddrError{CoAPS: true, Addr: addr, Err: errors.New("want HOST:PORT or :PORT")}
+	}
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, &AddrError{CoAPS: true, Addr: addr, Err: err}
+	}
+	uc, err := net.ListenUDP("udp", ua)
+	if err != nil {
+		return nil, &AddrError{CoAPS: true, Addr: addr, Err: err}
+	}
+	return uc, nil
+}
+
+// serveCoAPS serves the devices' DTLS sessions on the coaps socket uc
+// (listenCoAPS), if any.
+func (n *Node) serveCoAPS(uc *net.UDPConn, advHost string) error {
+	if uc == nil {
+		return nil
 	}
 	psk := n.cfg.DevicePSK
 	if psk == nil {
 		psk = func([]byte) ([]byte, error) { return nil, errNoDeviceKeys }
 	}
-	l, err := coaps.Listen(addr, coaps.Config{PSK: psk, Handler: n.serveSecureCoAP, Limits: n.cfg.Profile.DeviceDTLS,
+	l, err := coaps.Serve(uc, coaps.Config{PSK: psk, Handler: n.serveSecureCoAP, Limits: n.cfg.Profile.DeviceDTLS,
 		Log: n.log.Named("coaps")})
 	if err != nil {
-		return &AddrError{CoAPS: true, Addr: addr, Err: err}
+		return err
 	}
 	n.coaps = l
 	n.coapsAddr = net.JoinHostPort(advHost, fmt.Sprint(l.Addr().Port()))

@@ -129,16 +129,24 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, &AddrError{Addr: cfg.Listen, Err: err}
 	}
+	coapsConn, err := listenCoAPS(cfg.CoAPSListen)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
 	cfg.Advertise = advertised(cfg.Advertise, ln.Addr().(*net.TCPAddr))
 	n, err := Open(cfg)
 	if err != nil {
 		ln.Close()
+		if coapsConn != nil {
+			coapsConn.Close()
+		}
 		return nil, err
 	}
 	log := cfg.Log
 	r := &running{mux: http.NewServeMux(), mined: make(chan struct{}), joined: make(chan struct{}), failed: make(chan struct{})}
 	advHost, _, _ := net.SplitHostPort(cfg.Advertise)
-	if err := n.startCoAPS(advHost); err != nil {
+	if err := n.serveCoAPS(coapsConn, advHost); err != nil {
 		ln.Close()
 		n.Close()
 		return nil, err
