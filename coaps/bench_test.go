@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -93,5 +94,72 @@ func BenchmarkSessionMemory(b *testing.B) {
 	per := float64(int64(after.HeapInuse+after.StackInuse)-int64(before.HeapInuse+before.StackInuse)) / float64(b.N)
 	b.ReportMetric(per/1024, "KiB/session")
 	b.Logf("%d sessions: %.1f KiB of heap and stacks each, server and pion client together (%s)", b.N, per/1024, runtime.GOARCH)
-	_ = fmt.Sprint
+}
+
+// BenchmarkHandshakeUnderFlood times a device's handshake (and one datagram
+// each way) while ClientHellos that never echo their cookie flood the
+// listener at about 10,000 a second (floodPause), with the gateway's
+// handshake limits: from one IP address, or from 16; for a device whose
+// address had a session before (known) and for one whose address never did
+// (new: each handshake from another 127.0.2.x address). A handshake that
+// does not complete in 5 s counts as failed.
+func BenchmarkHandshakeUnderFlood(b *testing.B) {
+	for _, tc := range []struct {
+		name    string
+		ips     int
+		sockets int
+		known   bool
+	}{{"one-IP/new", 1, 4, false}, {"16-IPs/known", 16, 1, true}, {"16-IPs/new", 16, 1, false}} {
+		b.Run(tc.name, func(b *testing.B) {
+			e := &echo{}
+			lim := GatewayLimits()
+			l := startListener(b, keyTable{"dev-1": "key-one"}, e.handle, lim)
+			if tc.known {
+				dc, err := dial(b.Context(), l, "", "dev-1", "key-one")
+				if err != nil {
+					b.Fatal(err)
+				}
+				dc.Close()
+			}
+			stop := make(chan struct{})
+			var sent []*atomic.Int64
+			for i := range tc.ips {
+				sent = append(sent, flood(b, l, net.IPv4(127, 0, 1, byte(10+i)), tc.sockets, stop))
+			}
+			defer close(stop)
+			time.Sleep(500 * time.Millisecond) // let the flood fill the table
+			failed := 0
+			var took time.Duration
+			b.ResetTimer()
+			for i := range b.N {
+				local := ""
+				if !tc.known {
+					local = fmt.Sprintf("127.0.2.%d:0", 1+i%250)
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				start := time.Now()
+				dc, err := dial(ctx, l, local, "dev-1", "key-one")
+				cancel()
+				if err != nil {
+					failed++
+					continue
+				}
+				roundTrip(b, dc, "x")
+				took += time.Since(start)
+				dc.Close()
+			}
+			b.StopTimer()
+			var total int64
+			for _, s := range sent {
+				total += s.Load()
+			}
+			ok := b.N - failed
+			if ok > 0 {
+				b.ReportMetric(float64((took/time.Duration(ok)).Microseconds())/1000, "ms/handshake")
+			}
+			b.ReportMetric(float64(failed)/float64(b.N)*100, "%failed")
+			b.Logf("%s: %d of %d handshakes failed; %d ClientHellos flooded; %d pushed out, %d refused (%s)",
+				tc.name, failed, b.N, total, l.Stats().PushedOut.Load(), l.Stats().Refused.Load(), runtime.GOARCH)
+		})
+	}
 }
