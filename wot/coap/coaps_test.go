@@ -438,3 +438,45 @@ func TestNodeServesDeviceCoAPS(t *testing.T) {
 		t.Fatalf("%d readings stored, want the %d posted with the right key", got, len(dtlsFlavours))
 	}
 }
+
+// TestCoAPSObserve: an observation registered over a DTLS session (a read)
+// gets its notifications on that session, encrypted; a session whose
+// identity may not read the Thing cannot register.
+func TestCoAPSObserve(t *testing.T) {
+	dev := newFakeDevices()
+	_, l := startSecureFront(t, dev)
+	viewer := dialPSK(t, l, "urn:dev:viewer")
+	obs0 := uintOpt(message.Observe, 0)
+	r := viewer.do(codes.GET, "/object/sensor-a/viewer", nil, obs0)
+	if r.Code != codes.Content || !r.Options.HasOption(message.Observe) {
+		t.Fatalf("registration: %v %v", r.Code, r.Options)
+	}
+	eventually(t, "the observation", func() bool { return dev.subscribers("sensor-a") == 1 })
+	sensor := dialPSK(t, l, "urn:dev:sensor-a")
+	if r := sensor.do(codes.POST, "/object/sensor-a/send", []byte(`{"lux":300}`), jsonCF()); r.Code != codes.Created {
+		t.Fatalf("POST: %v %q", r.Code, r.Payload)
+	}
+	buf := make([]byte, 4096)
+	_ = viewer.dc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := viewer.dc.Read(buf)
+	if err != nil {
+		t.Fatalf("no notification: %v", err)
+	}
+	m, err := decode(bytes.Clone(buf[:n]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec struct {
+		Data json.RawMessage `json:"data"`
+	}
+	if !m.Options.HasOption(message.Observe) || json.Unmarshal(m.Payload, &rec) != nil || string(rec.Data) != `{"lux":300}` {
+		t.Fatalf("notification %v %q", m.Options, m.Payload)
+	}
+	// sensor-a may read only its own Thing.
+	if r := sensor.do(codes.GET, "/object/sensor-b/viewer", nil, obs0); r.Code != codes.Forbidden {
+		t.Fatalf("another Thing's observation: %v, want 4.03", r.Code)
+	}
+	if dev.subscribers("sensor-b") != 0 {
+		t.Fatal("a refused registration subscribed")
+	}
+}
