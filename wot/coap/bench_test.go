@@ -159,7 +159,7 @@ func BenchmarkCoAPSFake(b *testing.B) {
 			dev := newFakeDevices()
 			_, l := startSecureFront(b, dev, func(c *Config) { c.Authorize = nil })
 			benchPostsOn(b, clients, message.Confirmable, fakeStored(dev, clients), func(int) (net.Conn, error) {
-				return dialPSKConn(l, "urn:dev:sensor-a")
+				return dialPSKConn(l.Addr(), "urn:dev:sensor-a")
 			})
 		})
 	}
@@ -172,5 +172,20 @@ func fakeStored(dev *fakeDevices, clients int) func() int {
 			n += len(dev.readings(fmt.Sprint("bench-", i)))
 		}
 		return n
+	}
+}
+
+// BenchmarkCoAPSNode: confirmable POSTs over coaps to a started node (its
+// --coaps port, node.ServeDeviceCoAPS), each reading durable before its
+// response; against BenchmarkCoAPNode's plain CoAP.
+func BenchmarkCoAPSNode(b *testing.B) {
+	for _, clients := range []int{1, 32} {
+		b.Run(fmt.Sprintf("coaps/devices=%d", clients), func(b *testing.B) {
+			n, dev := startSecureNode(b)
+			to := netip.MustParseAddrPort(n.CoAPSAddr())
+			benchPostsOn(b, clients, message.Confirmable, func() int { return int(dev.stored.Load()) }, func(int) (net.Conn, error) {
+				return dialPSKConn(to, "urn:dev:sensor-a")
+			})
+		})
 	}
 }

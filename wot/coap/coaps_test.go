@@ -275,7 +275,7 @@ type pskClient struct {
 
 func dialPSK(t testing.TB, l *coaps.Listener, identity string) *pskClient {
 	t.Helper()
-	dc, err := dialPSKConn(l, identity)
+	dc, err := dialPSKConn(l.Addr(), identity)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,14 +283,14 @@ func dialPSK(t testing.TB, l *coaps.Listener, identity string) *pskClient {
 	return &pskClient{t: t, dc: dc, mid: 1000}
 }
 
-// dialPSKConn makes a pion DTLS PSK session to l as identity (its key from
-// testKeys), AES-128-CCM-8 as RFC 7925 has devices use.
-func dialPSKConn(l *coaps.Listener, identity string) (*dtls.Conn, error) {
+// dialPSKConn makes a pion DTLS PSK session to a coaps port as identity
+// (its key from testKeys), AES-128-CCM-8 as RFC 7925 has devices use.
+func dialPSKConn(to netip.AddrPort, identity string) (*dtls.Conn, error) {
 	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		return nil, err
 	}
-	dc, err := dtls.ClientWithOptions(pc, net.UDPAddrFromAddrPort(l.Addr()),
+	dc, err := dtls.ClientWithOptions(pc, net.UDPAddrFromAddrPort(to),
 		dtls.WithPSK(func([]byte) ([]byte, error) { return []byte(testKeys[identity]), nil }),
 		dtls.WithPSKIdentityHint([]byte(identity)),
 		dtls.WithCipherSuites(dtls.TLS_PSK_WITH_AES_128_CCM_8))
@@ -379,25 +379,7 @@ func TestNodeServesDeviceCoAPS(t *testing.T) {
 	for _, f := range dtlsFlavours {
 		paths[f] = dtlsClientPath(t, f)
 	}
-	ctx := context.Background()
-	n, err := node.Start(ctx, node.Config{DataDir: t.TempDir(), Profile: node.LocalProfile(),
-		Listen: "127.0.0.1:0", CoAPListen: freeUDPPort(t), CoAPSListen: "127.0.0.1:0", DevicePSK: testPSK})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dev := &nodeDevices{n: n}
-	front, err := New(Config{Devices: dev, Authorize: testAuthorize})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.ServeDeviceCoAP(front.Datagram)
-	n.ServeDeviceCoAPS(front.SecureDatagram)
-	t.Cleanup(func() {
-		front.Close()
-		stopCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		_ = n.Stop(stopCtx)
-	})
+	n, dev := startSecureNode(t, func(c *Config) { c.Authorize = testAuthorize })
 	if n.CoAPSAddr() == "" {
 		t.Fatal("the node advertises no coaps address")
 	}
@@ -479,4 +461,33 @@ func TestCoAPSObserve(t *testing.T) {
 	if dev.subscribers("sensor-b") != 0 {
 		t.Fatal("a refused registration subscribed")
 	}
+}
+
+// startSecureNode starts a one-node ring with a coaps port keyed by
+// testKeys, serving a front on it and on its CoAP port.
+func startSecureNode(t testing.TB, tweak ...func(*Config)) (*node.Node, *nodeDevices) {
+	t.Helper()
+	n, err := node.Start(context.Background(), node.Config{DataDir: t.TempDir(), Profile: node.LocalProfile(),
+		Listen: "127.0.0.1:0", CoAPListen: freeUDPPort(t), CoAPSListen: "127.0.0.1:0", DevicePSK: testPSK})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := &nodeDevices{n: n}
+	cfg := Config{Devices: dev}
+	for _, f := range tweak {
+		f(&cfg)
+	}
+	front, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.ServeDeviceCoAP(front.Datagram)
+	n.ServeDeviceCoAPS(front.SecureDatagram)
+	t.Cleanup(func() {
+		front.Close()
+		stopCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		_ = n.Stop(stopCtx)
+	})
+	return n, dev
 }
