@@ -275,3 +275,36 @@ func TestForgedHelloKeepsSession(t *testing.T) {
 		t.Fatalf("%d sessions, want 1", s)
 	}
 }
+
+// TestRestartReplacesSession: a device that starts over from the same
+// address and port (it lost its session state; it sent no close_notify)
+// completes a new handshake, which replaces its session.
+func TestRestartReplacesSession(t *testing.T) {
+	e := &echo{}
+	l := startListener(t, keyTable{"dev-1": "key-one"}, e.handle, Limits{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := pc.LocalAddr().String()
+	dc, err := dialOn(ctx, l, pc, "dev-1", "key-one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, dc, "before")
+	pc.Close() // the device dies: its close_notify never leaves
+	dc.Close()
+	dc2, err := dial(ctx, l, addr, "dev-1", "key-one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dc2.Close()
+	if got := roundTrip(t, dc2, "after"); got != "dev-1|after" {
+		t.Fatalf("answer %q", got)
+	}
+	if s, _ := l.Sessions(); s != 1 {
+		t.Fatalf("%d sessions, want the new one only", s)
+	}
+}
