@@ -85,7 +85,10 @@ func (c *conn) run() {
 		return
 	}
 	l.stats.Handshakes.Add(1)
-	l.log.Debug("coaps: session", zap.Stringer("from", c.from), zap.ByteString("identity", []byte(identity)))
+	if st, ok := dc.ConnectionState(); ok {
+		l.log.Debug("coaps: session", zap.Stringer("from", c.from), zap.ByteString("identity", []byte(identity)),
+			zap.Stringer("suite", st.CipherSuiteID))
+	}
 	c.serve(dc, identity)
 }
 
