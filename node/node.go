@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/flownode/flownode/coaps"
 	"github.com/flownode/flownode/ledger"
 	"github.com/flownode/flownode/miner"
 	"github.com/flownode/flownode/network"
@@ -48,6 +49,13 @@ type Config struct {
 	// CoAPListen is the UDP address for CoAP RPC; "" is ":5683". Port 0
 	// picks a free port.
 	CoAPListen string
+	// CoAPSListen is the UDP address of the devices' coaps port: CoAP over
+	// DTLS with pre-shared keys (package coaps; the daemon's default is
+	// DefaultCoAPSListen); "" serves none. Port 0 picks a free port.
+	// DevicePSK gives the key of a device's PSK identity, or an error
+	// (unknown, revoked, expired: its handshake fails); nil fails them all.
+	CoAPSListen string
+	DevicePSK   func(identity []byte) (key []byte, err error)
 	// RPC is the transport this node advertises to peers: "ws" (the
 	// default) or "coap". It listens on both either way.
 	RPC string
@@ -101,9 +109,15 @@ type Node struct {
 	// port (ServeDeviceCoAP); nil drops them.
 	deviceCoAP atomic.Pointer[rpc.PlainCoAP]
 	// coapAddr is host:port of the CoAP port as advertised (Start).
-	coapAddr  string
-	closeOnce sync.Once
-	closeErr  error
+	coapAddr string
+	// The devices' coaps port (Start, Config.CoAPSListen): its listener,
+	// host:port as advertised, and the handler of its datagrams
+	// (ServeDeviceCoAPS; nil drops them).
+	coaps       *coaps.Listener
+	coapsAddr   string
+	deviceCoAPS atomic.Pointer[coaps.Handler]
+	closeOnce   sync.Once
+	closeErr    error
 }
 
 // Open opens (or creates) the node's data directory.

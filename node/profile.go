@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/flownode/flownode/chord/driver"
+	"github.com/flownode/flownode/coaps"
 	"github.com/flownode/flownode/ledger"
 	"github.com/flownode/flownode/store"
 )
@@ -23,6 +24,9 @@ type Profile struct {
 	MemoryLimit  int64
 	MaxBodyBytes int64 // largest HTTP request body
 	MaxBatch     int   // most readings in one batch request
+	// DeviceDTLS bounds the devices' coaps port: handshakes, sessions,
+	// idleness.
+	DeviceDTLS coaps.Limits
 	// SyncInterval is how often a node reconciles its range with its replicas
 	// (anti-entropy) and catches up the blocks of branches it holds records of.
 	SyncInterval time.Duration
@@ -36,6 +40,7 @@ func GatewayProfile() Profile {
 		Name: "gateway", Store: store.GatewayOptions(), Ring: driver.GatewayProfile(),
 		Mining:      ledger.MiningParams{Rate: 20, MeanBlockTime: time.Second, Mean: 0, Variance: 0.2},
 		MemoryLimit: 24 << 20, MaxBodyBytes: 1 << 20, MaxBatch: 1000, SyncInterval: 30 * time.Second,
+		DeviceDTLS: coaps.GatewayLimits(),
 	}
 }
 
@@ -45,6 +50,7 @@ func LaptopProfile() Profile {
 		Name: "laptop", Store: store.LaptopOptions(), Ring: driver.LaptopProfile(),
 		Mining:       ledger.MiningParams{Rate: 20, MeanBlockTime: time.Second, Mean: 0, Variance: 0.2},
 		MaxBodyBytes: 16 << 20, MaxBatch: 10000, SyncInterval: 5 * time.Second,
+		DeviceDTLS: coaps.DefaultLimits(),
 	}
 }
 
@@ -55,6 +61,7 @@ func LocalProfile() Profile {
 		Name: "local", Store: store.LocalOptions(), Ring: driver.LocalProfile(),
 		Mining:       ledger.MiningParams{Rate: 200, MeanBlockTime: 100 * time.Millisecond, Mean: 0, Variance: 0.2},
 		MaxBodyBytes: 16 << 20, MaxBatch: 10000, SyncInterval: 500 * time.Millisecond,
+		DeviceDTLS: coaps.DefaultLimits(),
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -49,12 +48,16 @@ func (r *running) fail(err error) {
 
 // An AddrError is a listen address Start could not use.
 type AddrError struct {
-	CoAP bool // the CoAP (UDP) address, else the HTTP (TCP) one
-	Addr string
-	Err  error
+	CoAP  bool // the CoAP (UDP) address, else the HTTP (TCP) one
+	CoAPS bool // the devices' coaps (UDP) address
+	Addr  string
+	Err   error
 }
 
 func (e *AddrError) Error() string {
+	if e.CoAPS {
+		return fmt.Sprintf("listen for CoAP over DTLS (coaps) on %s: %v", e.Addr, e.Err)
+	}
 	if e.CoAP {
 		return fmt.Sprintf("listen for CoAP on %s: %v", e.Addr, e.Err)
 	}
@@ -126,19 +129,33 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, &AddrError{Addr: cfg.Listen, Err: err}
 	}
+	coapsConn, err := listenCoAPS(cfg.CoAPSListen)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
 	cfg.Advertise = advertised(cfg.Advertise, ln.Addr().(*net.TCPAddr))
 	n, err := Open(cfg)
 	if err != nil {
 		ln.Close()
+		if coapsConn != nil {
+			coapsConn.Close()
+		}
 		return nil, err
 	}
 	log := cfg.Log
 	r := &running{mux: http.NewServeMux(), mined: make(chan struct{}), joined: make(chan struct{}), failed: make(chan struct{})}
 	advHost, _, _ := net.SplitHostPort(cfg.Advertise)
+	if err := n.serveCoAPS(coapsConn, advHost); err != nil {
+		ln.Close()
+		n.Close()
+		return nil, err
+	}
 	// Peers may call before the ring is attached to the node: it refuses
 	// their messages as "starting" until then, and they retry.
 	r.ring, err = n.startRing(advHost, ln.Addr().(*net.TCPAddr).Port, r.mux)
 	if err != nil {
+		n.stopCoAPS()
 		ln.Close()
 		n.Close()
 		return nil, err
@@ -178,28 +195,6 @@ func (n *Node) Handle(pattern string, h http.Handler) {
 	n.run.mux.Handle(pattern, h)
 }
 
-// ServeDeviceCoAP makes h serve the devices' plain CoAP datagrams on the
-// node's CoAP port, which peers reach over DTLS (the two are told apart by
-// their first byte, RFC 7983). It may be called while the node serves;
-// datagrams that come before are dropped. The Web of Things' CoAP front
-// (wot/coap) is such an h.
-func (n *Node) ServeDeviceCoAP(h rpc.PlainCoAP) {
-	n.deviceCoAP.Store(&h)
-}
-
-// CoAPAddr is host:port where clients reach the started node's CoAP port
-// (the advertised host and the port it listens on); "" for a node not made
-// by Start.
-func (n *Node) CoAPAddr() string { return n.coapAddr }
-
-// servePlainCoAP is the CoAP transport's Plain: it hands the datagram to
-// ServeDeviceCoAP's handler, if any.
-func (n *Node) servePlainCoAP(dgram []byte, from netip.AddrPort, reply func([]byte) error) {
-	if h := n.deviceCoAP.Load(); h != nil && *h != nil {
-		(*h)(dgram, from, reply)
-	}
-}
-
 // Wait blocks until the started node's context ends (nil) or a part of it
 // fails: its HTTP server or its miner (that error). Stop it either way.
 func (n *Node) Wait() error {
@@ -227,6 +222,7 @@ func (n *Node) Stop(ctx context.Context) error {
 	}
 	r.stopOnce.Do(func() {
 		r.cancel()
+		n.stopCoAPS()
 		n.log.Info("shutting down")
 		<-r.joined
 		// Hand the range on and tell the neighbours before going, so they close

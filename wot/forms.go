@@ -19,22 +19,38 @@ import (
 //	CoAP      /things/{id}/properties/{name}             readproperty (GET), observeproperty (Observe)
 //	          /object/{id}/send                          writemultipleproperties (POST)
 //	          /object/{id}/viewer                        observeallproperties (Observe)
+//	CoAPS     the CoAP ones, over DTLS with a pre-shared key: each form says
+//	          security pskSecurity, defined in securityDefinitions
 
 const (
 	ctJSON = "application/json"
 	// covPrefix is the CoAP binding's vocabulary (cov:method, cov:observe).
 	covPrefix = "http://www.example.org/coap-binding#"
+	// pskSecurity names the security scheme of the coaps forms: DTLS PSK
+	// (TD 1.1 "psk"). The identity is the device's own, given with its
+	// credential, so the scheme names none.
+	pskSecurity = "flownode_psk_sc"
 )
+
+// pskScheme is the securityDefinitions entry of pskSecurity.
+func pskScheme() map[string]any {
+	return map[string]any{"scheme": "psk",
+		"description": "DTLS 1.2 with a pre-shared key (RFC 4279, RFC 7925): the device's PSK identity and key, as its credential gives them"}
+}
 
 // formBases are the origins this node serves at.
 type formBases struct {
 	http, ws, coap string // "" for coap when the node serves no CoAP
+	coaps          string // "" when the node serves no coaps port
 }
 
 func (t *Things) bases() formBases {
 	b := formBases{http: "http://" + t.cfg.HTTPAddr, ws: "ws://" + t.cfg.HTTPAddr}
 	if t.cfg.CoAPAddr != "" {
 		b.coap = "coap://" + t.cfg.CoAPAddr
+	}
+	if t.cfg.CoAPSAddr != "" {
+		b.coaps = "coaps://" + t.cfg.CoAPSAddr
 	}
 	return b
 }
@@ -64,11 +80,13 @@ func (t *Things) addForms(thing string, td map[string]any) {
 			// readings and records, not one property's value: they are
 			// Thing-level forms below. CoAP observes a property where it is
 			// read, and its notifications carry the bare value.
-			if b.coap != "" {
-				forms = append(forms,
-					tdForm(b.coap+path, "readproperty", "cov:method", "GET"),
-					withSubprotocol(tdForm(b.coap+path, "observeproperty", "cov:method", "GET"), "cov:observe"),
-				)
+			for _, base := range []string{b.coap, b.coaps} {
+				if base != "" {
+					forms = append(forms,
+						tdForm(base+path, "readproperty", "cov:method", "GET"),
+						withSubprotocol(tdForm(base+path, "observeproperty", "cov:method", "GET"), "cov:observe"),
+					)
+				}
 			}
 			prop["forms"] = append(formList(prop["forms"]), secure(forms, read, write)...)
 		}
@@ -77,14 +95,19 @@ func (t *Things) addForms(thing string, td map[string]any) {
 		tdForm(b.ws+object+"/viewer", "observeallproperties", "", ""),
 		tdForm(b.ws+object+"/send", "writemultipleproperties", "", ""),
 	}
-	if b.coap != "" {
-		forms = append(forms,
-			withSubprotocol(tdForm(b.coap+object+"/viewer", "observeallproperties", "cov:method", "GET"), "cov:observe"),
-			tdForm(b.coap+object+"/send", "writemultipleproperties", "cov:method", "POST"),
-		)
-		td["@context"] = withPrefix(td["@context"], "cov", covPrefix)
+	for _, base := range []string{b.coap, b.coaps} {
+		if base != "" {
+			forms = append(forms,
+				withSubprotocol(tdForm(base+object+"/viewer", "observeallproperties", "cov:method", "GET"), "cov:observe"),
+				tdForm(base+object+"/send", "writemultipleproperties", "cov:method", "POST"),
+			)
+			td["@context"] = withPrefix(td["@context"], "cov", covPrefix)
+		}
 	}
 	td["forms"] = append(formList(td["forms"]), secure(forms, read, write)...)
+	if b.coaps != "" {
+		withPSK(td, b.coaps+"/")
+	}
 }
 
 // The security schemes of the node's forms (package access): a bearer token
@@ -148,6 +171,34 @@ func secure(forms []any, read, write []any) []any {
 	return forms
 }
 
+// withPSK defines pskSecurity in td's securityDefinitions and makes every
+// form of ours on the coaps port (base, Thing-level and of its properties)
+// use it: a form's security overrides the Thing's (TD 1.1 §5.3.4.2).
+func withPSK(td map[string]any, base string) {
+	defs, ok := td["securityDefinitions"].(map[string]any)
+	if !ok {
+		return // no definitions: the validator refuses the TD
+	}
+	defs[pskSecurity] = pskScheme()
+	mark := func(forms any) {
+		for _, f := range formList(forms) {
+			if m, ok := f.(map[string]any); ok {
+				if href, _ := m["href"].(string); strings.HasPrefix(href, base) {
+					m["security"] = []any{pskSecurity}
+				}
+			}
+		}
+	}
+	mark(td["forms"])
+	if props, ok := td["properties"].(map[string]any); ok {
+		for _, p := range props {
+			if prop, ok := p.(map[string]any); ok {
+				mark(prop["forms"])
+			}
+		}
+	}
+}
+
 // form is one form: href, op, content type, and a protocol's method term.
 func tdForm(href, op, methodTerm, method string) map[string]any {
 	f := map[string]any{"href": href, "op": op, "contentType": ctJSON}
@@ -201,6 +252,26 @@ func stripOurForms(thing string, td map[string]any) {
 		}
 	}
 	stripFormsIn(thing, td)
+	// Our PSK scheme goes with our forms, unless the TD itself uses it.
+	if defs, ok := td["securityDefinitions"].(map[string]any); ok && defs[pskSecurity] != nil && !usesSecurity(td["security"], pskSecurity) {
+		delete(defs, pskSecurity)
+	}
+}
+
+// usesSecurity reports whether a "security" value (a name or a list of
+// them) names name.
+func usesSecurity(v any, name string) bool {
+	switch s := v.(type) {
+	case string:
+		return s == name
+	case []any:
+		for _, x := range s {
+			if x == name {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func stripFormsIn(thing string, holder map[string]any) {

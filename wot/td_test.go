@@ -56,10 +56,12 @@ func requireValidTD(tb testing.TB, b []byte) map[string]any {
 	return td
 }
 
+// testThings is a Things serving HTTP, and CoAP and coaps when coap is set.
 func testThings(coap bool) *Things {
 	t := &Things{cfg: Config{HTTPAddr: "127.0.0.1:8000"}}
 	if coap {
 		t.cfg.CoAPAddr = "127.0.0.1:5683"
+		t.cfg.CoAPSAddr = "127.0.0.1:5684"
 	}
 	return t
 }
@@ -149,10 +151,35 @@ func checkCommon(tb testing.TB, td map[string]any, id string) {
 	if td["security"] == nil || td["securityDefinitions"] == nil || td["title"] == nil {
 		tb.Errorf("TD lacks security, securityDefinitions or title")
 	}
+	coaps := 0
 	for _, f := range formList(td["forms"]) {
-		if f.(map[string]any)["op"] == nil {
+		m := f.(map[string]any)
+		if m["op"] == nil {
 			tb.Errorf("Thing-level form without op: %v", f)
 		}
+		if strings.HasPrefix(m["href"].(string), "coaps://") {
+			coaps++
+			checkPSKForm(tb, td, m)
+		}
+	}
+	if defs, _ := td["securityDefinitions"].(map[string]any); (defs[pskSecurity] != nil) != (coaps > 0) {
+		tb.Errorf("%d coaps forms, and securityDefinitions %v", coaps, defs)
+	}
+}
+
+// checkPSKForm: a coaps form uses the PSK scheme, which the TD defines.
+func checkPSKForm(tb testing.TB, td, form map[string]any) {
+	tb.Helper()
+	sec, _ := form["security"].([]any)
+	if len(sec) != 1 || sec[0] != pskSecurity {
+		tb.Errorf("coaps form %v: security %v, want [%s]", form["href"], form["security"], pskSecurity)
+	}
+	if td == nil {
+		return
+	}
+	def, _ := td["securityDefinitions"].(map[string]any)[pskSecurity].(map[string]any)
+	if def["scheme"] != "psk" {
+		tb.Errorf("securityDefinitions %s is %v, want the psk scheme", pskSecurity, def)
 	}
 }
 
@@ -164,6 +191,9 @@ func checkPropertyForms(tb testing.TB, th *Things, thing, name string, p map[str
 	got := map[key]string{}
 	for _, f := range formList(p["forms"]) {
 		m := f.(map[string]any)
+		if strings.HasPrefix(m["href"].(string), "coaps://") {
+			checkPSKForm(tb, nil, m)
+		}
 		if m["contentType"] != ctJSON {
 			tb.Errorf("form %v: contentType %v", m, m["contentType"])
 		}
@@ -189,6 +219,10 @@ func checkPropertyForms(tb testing.TB, th *Things, thing, name string, p map[str
 	if th.cfg.CoAPAddr != "" {
 		want[key{"coap", "readproperty", "", "GET"}] = "coap://" + coapAddr + "" + tdPath(thing) + "/properties/" + url.PathEscape(name)
 		want[key{"coap", "observeproperty", "cov:observe", "GET"}] = "coap://" + coapAddr + tdPath(thing) + "/properties/" + url.PathEscape(name)
+	}
+	if a := th.cfg.CoAPSAddr; a != "" {
+		want[key{"coaps", "readproperty", "", "GET"}] = "coaps://" + a + tdPath(thing) + "/properties/" + url.PathEscape(name)
+		want[key{"coaps", "observeproperty", "cov:observe", "GET"}] = "coaps://" + a + tdPath(thing) + "/properties/" + url.PathEscape(name)
 	}
 	for k, href := range want {
 		if got[k] != href {
@@ -280,7 +314,7 @@ func TestUserTDsKeepTheirFormsAndGetOurs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := &Things{cfg: Config{HTTPAddr: "10.0.0.9:8080", CoAPAddr: "10.0.0.9:5683"}}
+	other := &Things{cfg: Config{HTTPAddr: "10.0.0.9:8080", CoAPAddr: "10.0.0.9:5683", CoAPSAddr: "10.0.0.9:5684"}}
 	stored2, err := other.prepareTD(thing, again)
 	if err != nil {
 		t.Fatal(err)

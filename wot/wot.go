@@ -64,10 +64,13 @@ type Devices interface {
 // TDs it serves.
 type Config struct {
 	// HTTPAddr is the host:port clients reach this node's HTTP (and WebSocket)
-	// port at; CoAPAddr its CoAP UDP port ("" if it serves none).
-	HTTPAddr string
-	CoAPAddr string
-	Log      *zap.Logger
+	// port at; CoAPAddr its CoAP UDP port ("" if it serves none);
+	// CoAPSAddr its coaps port, CoAP over DTLS with pre-shared keys ("" if
+	// it serves none).
+	HTTPAddr  string
+	CoAPAddr  string
+	CoAPSAddr string
+	Log       *zap.Logger
 	// Authorize decides who may read and write each Thing over HTTP and
 	// WebSocket (package access); nil lets everyone.
 	Authorize access.Authorizer

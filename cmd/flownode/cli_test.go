@@ -49,6 +49,7 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"run bogus rpc", nil, []string{"run", "--data", empty, "--http", "127.0.0.1:0", "--rpc", "smoke"}, 2, `--rpc "smoke"`},
 		{"run extra argument", nil, []string{"run", "--data", empty, "--http", "127.0.0.1:0", "now"}, 2, "want no arguments"},
 		{"run bad http addr", nil, []string{"run", "--data", empty, "--http", "127.0.0.1:99999", "--profile", "local"}, 2, "listen on --http"},
+		{"run bad coaps addr", nil, []string{"run", "--data", empty, "--http", "127.0.0.1:0", "--coap", "127.0.0.1:0", "--coaps", "127.0.0.1:99999", "--profile", "local"}, 2, "listen for CoAP over DTLS on --coaps"},
 		{"env var bad bool", []string{"FLOWNODE_JSON=perhaps"}, []string{"status", "--node", dead}, 2, "FLOWNODE_JSON"},
 		{"env var node picked up", []string{"FLOWNODE_NODE=" + dead}, []string{"status"}, 2, "cannot reach http://127.0.0.1:1"},
 		{"version with argument", nil, []string{"version", "x"}, 2, "no arguments"},
@@ -248,7 +249,7 @@ func TestCLIAgainstLiveNode(t *testing.T) {
 	if n.Stop() != 0 {
 		t.Fatal("SIGTERM: node did not exit 0")
 	}
-	r = runCLI(t, nil, "run", "--data", dir, "--http", "127.0.0.1:0", "--coap", "127.0.0.1:0", "--network", "not-this-one")
+	r = runCLI(t, nil, "run", "--data", dir, "--http", "127.0.0.1:0", "--coap", "127.0.0.1:0", "--coaps", "127.0.0.1:0", "--network", "not-this-one")
 	if r.Code != 2 || !strings.Contains(r.Stderr, `belongs to network "flownode-test", not "not-this-one"`) {
 		t.Errorf("run with another network on the data dir: want exit 2 and why, got %v", r)
 	}

@@ -155,7 +155,7 @@ var runningLine = regexp.MustCompile(`^flownode ([0-9a-f]{40}) is running: dashb
 func startNode(tb testing.TB, dataDir, profile string, extraArgs ...string) *nodeProc {
 	tb.Helper()
 	admitOnce(tb, dataDir, profile)
-	args := append([]string{"run", "--data", dataDir, "--http", "127.0.0.1:0", "--coap", "127.0.0.1:0", "--profile", profile}, extraArgs...)
+	args := append([]string{"run", "--data", dataDir, "--http", "127.0.0.1:0", "--coap", "127.0.0.1:0", "--coaps", "127.0.0.1:0", "--profile", profile}, extraArgs...)
 	cmd := exec.Command(binPath, args...)
 	cmd.Env = cleanEnv()
 	cmd.SysProcAttr = childAttr()

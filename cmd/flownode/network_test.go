@@ -200,7 +200,7 @@ func TestNetworkInitAdmitJoin(t *testing.T) {
 		t.Fatalf("keygen: %v", r)
 	}
 	for _, dir := range []string{dKey, filepath.Join(base, "empty")} {
-		r := runCLI(t, nil, "run", "--data", dir, "--http", "127.0.0.1:0", "--coap", "127.0.0.1:0", "--profile", "local", "--join", n1.Addr)
+		r := runCLI(t, nil, "run", "--data", dir, "--http", "127.0.0.1:0", "--coap", "127.0.0.1:0", "--coaps", "127.0.0.1:0", "--profile", "local", "--join", n1.Addr)
 		line := oneLine(t, "run --join on an unadmitted data dir", r.Stderr)
 		if r.Code != 2 || !strings.Contains(line, "holds no membership, so it cannot join") || !strings.Contains(line, "flownode admit") {
 			t.Errorf("run --join on %s: want exit 2 and why, got %v", filepath.Base(dir), r)

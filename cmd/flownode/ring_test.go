@@ -154,7 +154,7 @@ func TestReadyzUntilMember(t *testing.T) {
 	if r.Code != http.StatusServiceUnavailable || json.Unmarshal(r.Body, &body) != nil || !strings.Contains(body.Reason, "not a ring member") {
 		t.Errorf("/readyz of a node that cannot join: %d %s", r.Code, r.Body)
 	}
-	res := runCLI(t, nil, "run", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--coap", "127.0.0.1:0", "--join", "http://x:1")
+	res := runCLI(t, nil, "run", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--coap", "127.0.0.1:0", "--coaps", "127.0.0.1:0", "--join", "http://x:1")
 	if res.Code != 2 || !strings.Contains(res.Stderr, "--join") {
 		t.Errorf("run --join http://x:1: %v", res)
 	}

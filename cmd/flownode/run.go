@@ -9,9 +9,11 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/flownode/flownode/access"
 	"github.com/flownode/flownode/api"
 	"github.com/flownode/flownode/ledger"
 	"github.com/flownode/flownode/network"
@@ -23,6 +25,7 @@ func cmdRun(args []string, stdout io.Writer) error {
 	data := fs.String("data", "./data", "data directory (Badger store and node key)")
 	httpAddr := fs.String("http", ":8000", "TCP address for HTTP, WebSocket and the API")
 	coapAddr := fs.String("coap", ":5683", "UDP address for CoAP")
+	coapsAddr := fs.String("coaps", node.DefaultCoAPSListen, "UDP address for devices' CoAP over DTLS with pre-shared keys (coaps://); \"\" turns it off")
 	join := fs.String("join", "", "comma-separated peers to join: ws://HOST:PORT or coaps://HOST:PORT (CoAP over DTLS)")
 	seed := fs.Bool("seed", false, "start a new ring when none of the --join peers is in one (give it to one node of a fixed set)")
 	rpcPref := fs.String("rpc", "ws", "transport this node prefers for RPC: ws or coap")
@@ -74,12 +77,25 @@ func cmdRun(args []string, stdout io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The coaps port listens from Start on, but the guard that knows the
+	// devices' keys needs the started node's network: until it is set, every
+	// device handshake fails (and the device retries).
+	var guardReady atomic.Pointer[access.Guard]
+	devicePSK := func(identity []byte) ([]byte, error) {
+		if g := guardReady.Load(); g != nil {
+			return g.PSK(identity)
+		}
+		return nil, errors.New("the node is starting")
+	}
 	n, err := node.Start(ctx, node.Config{DataDir: *data, Profile: profile, Network: *networkName, Advertise: *advertise,
-		Replicas: *replicas, Log: log, Listen: *httpAddr, CoAPListen: *coapAddr, RPC: *rpcPref, Join: peers, Seed: *seed,
-		AwaitChecks: true}) // the Web of Things' device-signature checks (serveThings)
+		Replicas: *replicas, Log: log, Listen: *httpAddr, CoAPListen: *coapAddr, CoAPSListen: *coapsAddr, RPC: *rpcPref, Join: peers, Seed: *seed,
+		AwaitChecks: true, // the Web of Things' device-signature checks (serveThings)
+		DevicePSK:   devicePSK})
 	if err != nil {
 		var ae *node.AddrError
 		switch {
+		case errors.As(err, &ae) && ae.CoAPS:
+			return usageErr("listen for CoAP over DTLS on --coaps %s: %v", ae.Addr, ae.Err)
 		case errors.As(err, &ae) && ae.CoAP:
 			return usageErr("listen for CoAP on --coap %s: %v", ae.Addr, ae.Err)
 		case errors.As(err, &ae):
@@ -90,6 +106,7 @@ func cmdRun(args []string, stdout io.Writer) error {
 	stopThings := func() {}
 	guard, err := newGuard(n, *data, policy, log)
 	if err == nil {
+		guardReady.Store(guard)
 		n.Handle("/", api.NewServer(n, log.Named("http"), guard))
 		stopThings, err = serveThings(n, log, guard)
 		if err != nil {

@@ -224,6 +224,7 @@ config flownode 'node'
 	option data_dir "$T/sdlink"
 	option http '0.0.0.0:8000'
 	option coap ':5683'
+	option coaps '0.0.0.0:5684'
 	list join 'ws://192.168.1.10:8000'
 	list join 'coap://192.168.1.11:5683'
 	option seed '1'
@@ -237,7 +238,7 @@ config flownode 'node'
 EOF
 start
 want_rc 0
-want_cmd "[$PROG] [run] [--data] [$T/sdlink] [--profile] [laptop] [--http] [0.0.0.0:8000] [--coap] [:5683] [--join] [ws://192.168.1.10:8000,coap://192.168.1.11:5683] [--seed] [--rpc] [coap] [--network] [plant-7] [--advertise] [192.168.1.20] [--replicas] [2] [--log-level] [debug]"
+want_cmd "[$PROG] [run] [--data] [$T/sdlink] [--profile] [laptop] [--http] [0.0.0.0:8000] [--coap] [:5683] [--coaps] [0.0.0.0:5684] [--join] [ws://192.168.1.10:8000,coap://192.168.1.11:5683] [--seed] [--rpc] [coap] [--network] [plant-7] [--advertise] [192.168.1.20] [--replicas] [2] [--log-level] [debug]"
 want_line "set_env [env] [GOMEMLIMIT=16MiB]"
 full_cmd=$(cmdline)
 

@@ -59,11 +59,30 @@ func typName(t message.Type) string {
 	return "NON"
 }
 
-// benchPosts runs b.N posts from clients devices and reports the readings
-// stored (as stored counts them) per second.
+// benchPosts runs b.N posts from clients devices, each on a UDP socket of
+// its own, and reports the readings stored (as stored counts them) per
+// second.
 func benchPosts(b *testing.B, addr string, clients int, typ message.Type, stored func() int) {
-	reading := []byte(`{"celsius":21.5,"pad":"` + strings.Repeat("x", 300-26) + `"}`)
 	dst := netip.MustParseAddrPort(addr)
+	benchPostsOn(b, clients, typ, stored, func(int) (net.Conn, error) {
+		return net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(dst))
+	})
+}
+
+// benchPostsOn runs b.N posts from clients devices, each on the connection
+// dial makes for it (all made before the clock starts), and reports the
+// readings stored per second.
+func benchPostsOn(b *testing.B, clients int, typ message.Type, stored func() int, dial func(i int) (net.Conn, error)) {
+	reading := []byte(`{"celsius":21.5,"pad":"` + strings.Repeat("x", 300-26) + `"}`)
+	conns := make([]net.Conn, clients)
+	for i := range conns {
+		c, err := dial(i)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		conns[i] = c
+	}
 	var next atomic.Int64
 	var lost, retrans atomic.Int64
 	var wg sync.WaitGroup
@@ -73,12 +92,7 @@ func benchPosts(b *testing.B, addr string, clients int, typ message.Type, stored
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(dst))
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			defer c.Close()
+			c := conns[i]
 			buf := make([]byte, 4096)
 			mid := uint16(i * 1000)
 			path := fmt.Sprint("bench-", i)
@@ -114,7 +128,7 @@ func benchPosts(b *testing.B, addr string, clients int, typ message.Type, stored
 }
 
 // waitResponse reads until the response with token comes, or wait passes.
-func waitResponse(c *net.UDPConn, buf, token []byte, wait time.Duration) bool {
+func waitResponse(c net.Conn, buf, token []byte, wait time.Duration) bool {
 	_ = c.SetReadDeadline(time.Now().Add(wait))
 	for {
 		n, err := c.Read(buf)
@@ -125,5 +139,53 @@ func waitResponse(c *net.UDPConn, buf, token []byte, wait time.Duration) bool {
 		if err == nil && string(m.Token) == string(token) && m.Code != codes.Empty {
 			return true
 		}
+	}
+}
+
+// BenchmarkCoAPSFake compares confirmable POSTs over DTLS PSK (the coaps
+// port, AES-128-CCM-8) with plain CoAP, against a fake Devices: the cost of
+// the session's encryption and of the coaps listener's routing. The DTLS
+// handshakes happen before the clock starts (BenchmarkHandshakePSK in
+// package coaps times them).
+// Run: go test -run XXX -bench CoAPS -benchtime 20000x ./wot/coap/
+func BenchmarkCoAPSFake(b *testing.B) {
+	for _, clients := range []int{1, 32} {
+		b.Run(fmt.Sprintf("plain/devices=%d", clients), func(b *testing.B) {
+			dev := newFakeDevices()
+			_, addr := startFront(b, dev)
+			benchPosts(b, addr, clients, message.Confirmable, fakeStored(dev, clients))
+		})
+		b.Run(fmt.Sprintf("coaps/devices=%d", clients), func(b *testing.B) {
+			dev := newFakeDevices()
+			_, l := startSecureFront(b, dev, func(c *Config) { c.Authorize = nil })
+			benchPostsOn(b, clients, message.Confirmable, fakeStored(dev, clients), func(int) (net.Conn, error) {
+				return dialPSKConn(l.Addr(), "urn:dev:sensor-a")
+			})
+		})
+	}
+}
+
+func fakeStored(dev *fakeDevices, clients int) func() int {
+	return func() int {
+		n := 0
+		for i := range clients {
+			n += len(dev.readings(fmt.Sprint("bench-", i)))
+		}
+		return n
+	}
+}
+
+// BenchmarkCoAPSNode: confirmable POSTs over coaps to a started node (its
+// --coaps port, node.ServeDeviceCoAPS), each reading durable before its
+// response; against BenchmarkCoAPNode's plain CoAP.
+func BenchmarkCoAPSNode(b *testing.B) {
+	for _, clients := range []int{1, 32} {
+		b.Run(fmt.Sprintf("coaps/devices=%d", clients), func(b *testing.B) {
+			n, dev := startSecureNode(b)
+			to := netip.MustParseAddrPort(n.CoAPSAddr())
+			benchPostsOn(b, clients, message.Confirmable, func() int { return int(dev.stored.Load()) }, func(int) (net.Conn, error) {
+				return dialPSKConn(to, "urn:dev:sensor-a")
+			})
+		})
 	}
 }

@@ -2,7 +2,6 @@ package coap
 
 import (
 	"fmt"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -47,7 +46,7 @@ func (r *request) blockOf(resp response, want block, opts message.Options) ([]by
 // blockOf slices block want out of resp's body for from, with the Block2,
 // Size2 and ETag options that go with it; if keep and more blocks follow,
 // resp is kept under key for the client's next requests.
-func (s *Server) blockOf(from netip.AddrPort, key string, keep bool, resp response, want block, opts message.Options) ([]byte, message.Options, error) {
+func (s *Server) blockOf(from Source, key string, keep bool, resp response, want block, opts message.Options) ([]byte, message.Options, error) {
 	body := resp.body
 	size := want.size()
 	start := int(want.num) * size
@@ -69,7 +68,7 @@ func (s *Server) blockOf(from netip.AddrPort, key string, keep bool, resp respon
 }
 
 // keep caches a large response of a source, within the bounds.
-func (s *Server) keep(from netip.AddrPort, key string, c *cachedRepr) {
+func (s *Server) keep(from Source, key string, c *cachedRepr) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	src := s.sources[from]

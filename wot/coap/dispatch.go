@@ -1,11 +1,14 @@
 package coap
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
+
+	"github.com/flownode/flownode/access"
 )
 
 // handle takes one datagram off the queue.
@@ -58,6 +61,9 @@ func (s *Server) serve(r *request) {
 			r.path = append(r.path, string(o.Value))
 		}
 	}
+	if !s.authorized(r) {
+		return
+	}
 	if m.Options.HasOption(message.ProxyURI) || m.Options.HasOption(message.ProxyScheme) {
 		r.respond(diagnostic(codes.ProxyingNotSupported, "this node is not a proxy"))
 		return
@@ -98,4 +104,55 @@ func (s *Server) serve(r *request) {
 		return
 	}
 	s.route(r)
+}
+
+// authorized asks Config.Authorize about a request on a Thing, before any
+// of it is kept (a refused upload's blocks are not reassembled), and
+// answers a refusal: 4.01, 4.03, or 5.03 when the check itself failed.
+func (s *Server) authorized(r *request) bool {
+	if s.cfg.Authorize == nil {
+		return true
+	}
+	thing, need, ok := thingOf(r.path, r.m.Code)
+	if !ok {
+		return true
+	}
+	err := s.cfg.Authorize(r.from, thing, need)
+	if err == nil {
+		return true
+	}
+	s.stats.Refused.Add(1)
+	switch {
+	case errors.Is(err, access.ErrNoCredential):
+		r.respond(diagnostic(codes.Unauthorized, err.Error()))
+	case errors.Is(err, access.ErrForbidden):
+		r.respond(diagnostic(codes.Forbidden, err.Error()))
+	default:
+		r.respond(withMaxAge(diagnostic(codes.ServiceUnavailable, err.Error()), 5))
+	}
+	return false
+}
+
+// thingOf names the Thing a request is on and the scope it needs: reads
+// (GET, and so Observe registrations) need access.Read, the device path
+// /object/{id}/send and any other method access.Write. ok is false for a
+// path that is no Thing's (/.well-known/core, /.well-known/wot, unknown
+// ones).
+func thingOf(path []string, code codes.Code) (thing string, need access.Scope, ok bool) {
+	n := len(path)
+	switch {
+	case n == 3 && path[0] == "object" && path[1] != "":
+		thing = path[1]
+		if path[2] == "send" {
+			return thing, access.Write, true
+		}
+	case n >= 2 && path[0] == "things" && path[1] != "":
+		thing = path[1]
+	default:
+		return "", 0, false
+	}
+	if code == codes.GET {
+		return thing, access.Read, true
+	}
+	return thing, access.Write, true
 }

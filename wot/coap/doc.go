@@ -1,7 +1,20 @@
-// Package coap is the Web of Things' CoAP device front: devices speak plain
-// CoAP (RFC 7252) on the node's CoAP port, beside the peers' DTLS (the
-// transport tells them apart by the first byte, RFC 7983, and hands this
-// package the plain datagrams: rpc.CoAPConfig.Plain, node.ServeDeviceCoAP).
+// Package coap is the Web of Things' CoAP device front. Devices speak CoAP
+// (RFC 7252) on two ports: plain, on the node's CoAP port beside the peers'
+// DTLS (the transport tells them apart by the first byte, RFC 7983, and
+// hands this package the plain datagrams: rpc.CoAPConfig.Plain,
+// node.ServeDeviceCoAP, Server.Datagram); and over DTLS with a pre-shared
+// key on the coaps port (package coaps decrypts and hands this package each
+// datagram with its session's PSK identity: node.ServeDeviceCoAPS,
+// Server.SecureDatagram). Its state is kept by Source (address, identity,
+// DTLS or not), so the two never mix.
+//
+// Config.Authorize, when set, decides every request on a Thing from its
+// Source and the scope it needs (read for GET and Observe, write for
+// /object/{id}/send and any other method), before anything of it is kept:
+// 4.01 Unauthorized without a valid credential (access.ErrNoCredential),
+// 4.03 Forbidden when the credential does not cover the Thing
+// (access.ErrForbidden), 5.03 when the check fails. /.well-known/core and
+// /.well-known/wot stay open.
 //
 // It works datagram by datagram with go-coap's codec only, not go-coap's
 // server or block-wise layer, which matches Block1 blocks by token while
@@ -20,8 +33,10 @@
 //
 // Wiring, on a started node and its Web of Things layer:
 //
-//	front, err := coap.New(coap.Config{Devices: things, Log: log})
-//	n.ServeDeviceCoAP(front.Datagram) // and front.Close() before things.Close()
+//	front, err := coap.New(coap.Config{Devices: things, Authorize: check, Log: log})
+//	n.ServeDeviceCoAP(front.Datagram)        // plain CoAP
+//	n.ServeDeviceCoAPS(front.SecureDatagram) // coaps (node.Config.CoAPSListen, DevicePSK)
+//	// and front.Close() before things.Close()
 //
 // Resources:
 //
@@ -34,9 +49,9 @@
 //
 // Files, by job:
 //
-//	server.go     Server: the queue, the workers, bounds, the sweep
+//	server.go     Server, Source, Authorizer: the queue, the workers, bounds, the sweep
 //	wire.go       decoding and encoding datagrams, options, block options
-//	dispatch.go   a datagram's way: ACK/RST, dedup, options, blocks, then the route
+//	dispatch.go   a datagram's way: ACK/RST, dedup, Authorize, options, blocks, then the route
 //	exchange.go   one request's life: dedup of retransmissions, piggybacked or separate responses
 //	sources.go    what is kept per source address, and its bounds
 //	block1.go     Block1 uploads, reassembled by source, path and Request-Tag (RFC 7959)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"time"
 
 	"github.com/plgd-dev/go-coap/v3/message"
@@ -40,7 +39,7 @@ const (
 // and what block-wise options ask of its response.
 type request struct {
 	s      *Server
-	from   netip.AddrPort
+	from   Source
 	reply  func([]byte) error
 	m      *message.Message
 	ex     *exchange

@@ -451,7 +451,7 @@ func TestBounds(t *testing.T) {
 		o.do(o.request(message.Confirmable, codes.GET, "/.well-known/core", nil))
 	}
 	srv.mu.Lock()
-	n, kept := len(srv.sources), srv.sources[netip.MustParseAddrPort(c.c.LocalAddr().String())] != nil
+	n, kept := len(srv.sources), srv.sources[Source{Addr: netip.MustParseAddrPort(c.c.LocalAddr().String())}] != nil
 	srv.mu.Unlock()
 	if n != 2 || !kept {
 		t.Fatalf("%d sources kept (the observer's: %v), want 2 with it", n, kept)

@@ -50,7 +50,7 @@ func FuzzDatagram(f *testing.F) {
 		return nil
 	}
 	f.Fuzz(func(t *testing.T, dgram []byte) {
-		srv.handle(datagram{b: append([]byte(nil), dgram...), from: from, reply: reply})
+		srv.handle(datagram{b: append([]byte(nil), dgram...), from: Source{Addr: from}, reply: reply})
 		if msg := bad.Load(); msg != nil {
 			t.Fatal(*msg)
 		}

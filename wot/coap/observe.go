@@ -3,7 +3,6 @@ package coap
 import (
 	"context"
 	"errors"
-	"net/netip"
 	"time"
 
 	"github.com/plgd-dev/go-coap/v3/message"
@@ -27,7 +26,7 @@ const recentMIDs = 8
 // notification for each new update of the Thing its projection yields a
 // payload for. Its mutable fields are under Server.mu.
 type observer struct {
-	from    netip.AddrPort
+	from    Source
 	token   []byte
 	thing   string
 	key     string // reprKey of its GET, for the next blocks of a large notification
@@ -101,7 +100,7 @@ func (s *Server) observe(ctx context.Context, r *request, thing string, project 
 
 // unobserve ends the observation of from with token, if any: a GET with
 // Observe 1 (deregistration) or without Observe (RFC 7641 §3.6).
-func (s *Server) unobserve(from netip.AddrPort, token []byte) {
+func (s *Server) unobserve(from Source, token []byte) {
 	s.mu.Lock()
 	var end func()
 	if src := s.sources[from]; src != nil && src.observers[string(token)] != nil {
@@ -125,7 +124,7 @@ func (s *Server) removeObserverLocked(src *source, token string) func() {
 
 // resetObserverLocked ends the observation a recent notification with mid
 // to from belongs to, if any (the client answered it with an RST).
-func (s *Server) resetObserverLocked(from netip.AddrPort, mid uint16) func() {
+func (s *Server) resetObserverLocked(from Source, mid uint16) func() {
 	src := s.sources[from]
 	if src == nil {
 		return nil

@@ -2,7 +2,6 @@ package coap
 
 import (
 	"math/rand/v2"
-	"net/netip"
 	"time"
 
 	"github.com/plgd-dev/go-coap/v3/message"
@@ -11,7 +10,7 @@ import (
 // outKey names a confirmable message this server sent: where to and its
 // message ID, as its ACK or RST comes back.
 type outKey struct {
-	to  netip.AddrPort
+	to  Source
 	mid uint16
 }
 
@@ -30,7 +29,7 @@ type outgoing struct {
 // is acknowledged or MaxRetransmit is exhausted; done (if set) learns
 // which. When MaxOutbox messages already wait, it is sent once, untracked,
 // and done learns nothing.
-func (s *Server) sendConfirmable(to netip.AddrPort, reply func([]byte) error, mid uint16, dgram []byte, done func(bool)) {
+func (s *Server) sendConfirmable(to Source, reply func([]byte) error, mid uint16, dgram []byte, done func(bool)) {
 	// ACK_TIMEOUT × a random factor in [1, 1.5), as RFC 7252 §4.8 says.
 	timeout := s.cfg.AckTimeout + time.Duration(rand.Int64N(int64(s.cfg.AckTimeout/2)+1))
 	o := &outgoing{dgram: dgram, reply: reply, timeout: timeout, done: done}
@@ -69,7 +68,7 @@ func (s *Server) retransmit(key outKey, o *outgoing) {
 // acknowledged takes an ACK or RST from a source: it ends the retransmission
 // of the confirmable message it answers; an RST also ends the observation
 // that a recent notification with its message ID belongs to (RFC 7641 §3.6).
-func (s *Server) acknowledged(from netip.AddrPort, mid uint16, typ message.Type) {
+func (s *Server) acknowledged(from Source, mid uint16, typ message.Type) {
 	key := outKey{from, mid}
 	s.mu.Lock()
 	o := s.outbox[key]

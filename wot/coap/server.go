@@ -12,13 +12,38 @@ import (
 	"github.com/plgd-dev/go-coap/v3/message"
 	"go.uber.org/zap"
 
+	"github.com/flownode/flownode/access"
 	"github.com/flownode/flownode/wot"
 )
+
+// Source is where a request came from: the device's address, and, for a
+// request that came over DTLS (the coaps port), the PSK identity its
+// session authenticated. The front keeps its state (exchanges, uploads,
+// observers) by Source, so a DTLS session's never mixes with plain CoAP
+// from the same address, nor with another identity's.
+type Source struct {
+	Addr     netip.AddrPort
+	Identity string // the PSK identity; "" for plain CoAP
+	DTLS     bool
+}
+
+// Authorizer decides whether a request of src on a Thing may go on: need is
+// access.Read for reads (GET, Observe registrations), access.Write for
+// /object/{id}/send and any other method. It returns nil, or an error
+// wrapping access.ErrNoCredential (answered 4.01 Unauthorized) or
+// access.ErrForbidden (4.03 Forbidden); any other error is answered 5.03
+// with its message. It runs on the front's workers for every request on a
+// Thing (every block of a block-wise one): it must be quick, no I/O.
+type Authorizer func(src Source, thing string, need access.Scope) error
 
 // Config configures a Server. Zero values take the defaults.
 type Config struct {
 	Devices wot.Devices // required
 	Log     *zap.Logger
+	// Authorize, if set, is asked for every request on a Thing (see
+	// Authorizer); nil serves everyone. /.well-known/core and
+	// /.well-known/wot are always open.
+	Authorize Authorizer
 
 	// MaxBody bounds a request body, reassembled or not (default 64 KiB):
 	// larger ones get 4.13 with Size1.
@@ -141,7 +166,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	closed  bool
-	sources map[netip.AddrPort]*source
+	sources map[Source]*source
 	uploads int // Block1 uploads in progress, all sources
 	cached  int // bytes of responses kept for Block2, all sources
 	nobs    int // observers, all sources
@@ -151,11 +176,13 @@ type Server struct {
 // Stats counts what the front did; read with Snapshot.
 type Stats struct {
 	Received, Dropped, Malformed, Duplicates, Requests, Busy atomic.Uint64
+	// Refused counts requests Authorize refused.
+	Refused atomic.Uint64
 }
 
 type datagram struct {
 	b     []byte
-	from  netip.AddrPort
+	from  Source
 	reply func([]byte) error
 }
 
@@ -166,7 +193,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, dev: cfg.Devices, log: cfg.Log,
 		inflight: make(chan struct{}, cfg.MaxInflight),
-		sources:  map[netip.AddrPort]*source{}, outbox: map[outKey]*outgoing{}}
+		sources:  map[Source]*source{}, outbox: map[outKey]*outgoing{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.mid.Store(uint32(message.RandMID()))
 	for range cfg.Workers {
@@ -180,18 +207,29 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Datagram queues a datagram from a device, or drops it when the queue is
-// full; it never blocks. It is an rpc.PlainCoAP. A source's datagrams all go
-// to one worker, so that they are handled in the order they came (the
-// blocks of a non-confirmable upload, say).
+// Datagram queues a plain CoAP datagram from a device, or drops it when the
+// queue is full; it never blocks. It is an rpc.PlainCoAP. A source's
+// datagrams all go to one worker, so that they are handled in the order
+// they came (the blocks of a non-confirmable upload, say).
 func (s *Server) Datagram(dgram []byte, from netip.AddrPort, reply func([]byte) error) {
+	s.enqueue(dgram, Source{Addr: from}, reply)
+}
+
+// SecureDatagram queues a datagram that came decrypted from a DTLS session
+// whose PSK identity is identity, as Datagram does; reply encrypts on that
+// session. It is a coaps.Handler.
+func (s *Server) SecureDatagram(dgram []byte, from netip.AddrPort, identity string, reply func([]byte) error) {
+	s.enqueue(dgram, Source{Addr: from, Identity: identity, DTLS: true}, reply)
+}
+
+func (s *Server) enqueue(dgram []byte, from Source, reply func([]byte) error) {
 	s.stats.Received.Add(1)
 	if s.stopped.Load() {
 		s.stats.Dropped.Add(1)
 		return
 	}
 	select {
-	case s.queues[workerOf(from, len(s.queues))] <- datagram{b: dgram, from: from, reply: reply}:
+	case s.queues[workerOf(from.Addr, len(s.queues))] <- datagram{b: dgram, from: from, reply: reply}:
 	default:
 		s.stats.Dropped.Add(1)
 	}

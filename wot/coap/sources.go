@@ -1,7 +1,6 @@
 package coap
 
 import (
-	"net/netip"
 	"time"
 )
 
@@ -9,7 +8,7 @@ import (
 // device's socket). Every map in it is bounded (see Config), and the
 // sources themselves by MaxSources. Under Server.mu.
 type source struct {
-	addr  netip.AddrPort
+	addr  Source
 	reply func([]byte) error // to this source, on the socket it wrote to
 	seen  time.Time
 
@@ -35,7 +34,7 @@ type presence struct {
 // MaxSources are kept, the longest silent source without observers or
 // writes in progress is forgotten first (its release functions are returned
 // to call unlocked). It returns nil when no kept source can be.
-func (s *Server) sourceLocked(addr netip.AddrPort, reply func([]byte) error, now time.Time) (*source, []func()) {
+func (s *Server) sourceLocked(addr Source, reply func([]byte) error, now time.Time) (*source, []func()) {
 	if src := s.sources[addr]; src != nil {
 		src.reply, src.seen = reply, now
 		return src, nil
@@ -60,7 +59,7 @@ func (s *Server) sourceLocked(addr netip.AddrPort, reply func([]byte) error, now
 
 // forgetLocked drops a source and everything kept for it; it returns what
 // must run unlocked (presence releases, subscription closes).
-func (s *Server) forgetLocked(addr netip.AddrPort, src *source) []func() {
+func (s *Server) forgetLocked(addr Source, src *source) []func() {
 	var after []func()
 	for _, p := range src.present {
 		after = append(after, p.release)
@@ -122,7 +121,7 @@ func (s *Server) sweep(now time.Time) {
 
 // markPresent marks a device of thing at src as present (Devices.Present)
 // until PresenceIdle passes without a reading from it.
-func (s *Server) markPresent(addr netip.AddrPort, thing string) {
+func (s *Server) markPresent(addr Source, thing string) {
 	now := time.Now()
 	s.mu.Lock()
 	src := s.sources[addr]
