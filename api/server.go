@@ -142,6 +142,8 @@ type NodeInfo struct {
 	Authority         string        `json:"authority"`         // fingerprint of the network's authority key
 	MembershipExpires time.Time     `json:"membershipExpires"` // this node's membership
 	RPC               string        `json:"rpc,omitempty"`     // the address peers reach this node's Chord RPC at
+	CoAP              string        `json:"coap,omitempty"`    // host:port of the CoAP port (devices' plain CoAP, peers' DTLS)
+	CoAPS             string        `json:"coaps,omitempty"`   // host:port of the devices' CoAP over DTLS PSK; "" when off
 	Status            string        `json:"status"`            // where the node stands in the ring
 	Genesis           ledger.Hash   `json:"genesis"`
 	Predecessor       *node.Peer    `json:"predecessor"`
@@ -178,7 +180,7 @@ func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, NodeInfo{
 		ID: self.ID, Addr: self.Addr, Profile: n.Profile().Name, Version: node.Version,
 		Network: g.Network, Authority: members.Description().Fingerprint(), MembershipExpires: members.Self().NotAfter.UTC(),
-		Genesis: g.Hash, RPC: nb.RPC, Status: nb.Status,
+		Genesis: g.Hash, RPC: nb.RPC, CoAP: n.CoAPAddr(), CoAPS: n.CoAPSAddr(), Status: nb.Status,
 		Predecessor: nb.Predecessor, Successors: nb.Successors, Fingers: nb.Fingers,
 		Branch: node.BlockRef{Branch: self.ID, No: ls.HeadNo, Hash: ls.HeadHash},
 		Stats: NodeStats{UptimeSeconds: n.Uptime().Round(time.Millisecond).Seconds(), Records: ls.Records,
