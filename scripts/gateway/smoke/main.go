@@ -241,7 +241,7 @@ func (s *smoke) start(ctx context.Context, bin, qemu, dataDir, memLimit, logPath
 	}
 	s.base = "http://127.0.0.1:" + strconv.Itoa(httpPort)
 	args := []string{"run", "--profile", "gateway", "--data", dataDir, "--log-level", "warn",
-		"--http", "127.0.0.1:" + strconv.Itoa(httpPort), "--coap", "127.0.0.1:" + strconv.Itoa(coapPort)}
+		"--http", "127.0.0.1:" + strconv.Itoa(httpPort), "--coap", "127.0.0.1:" + strconv.Itoa(coapPort), "--coaps", "127.0.0.1:0"}
 	if s.debug != "" {
 		args = append(args, "--debug", s.debug)
 	}
