@@ -24,7 +24,7 @@ func testProof(seed [32]byte, _ int64, branch [20]byte, nonce uint64, _ int64) (
 }
 
 type fixture struct {
-	t   *testing.T
+	t   testing.TB
 	dir string
 	st  *store.Store
 	l   *Ledger
@@ -43,7 +43,7 @@ func (f *fixture) advance(d time.Duration) time.Time {
 	return time.Unix(0, f.now)
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{t: t, dir: t.TempDir(), now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()}
 	var err error
