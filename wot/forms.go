@@ -155,20 +155,31 @@ func (t *Things) formSecurity(td map[string]any) (read, write []any) {
 var readOps = map[string]bool{"readproperty": true, "observeproperty": true, "observeallproperties": true,
 	"readallproperties": true, "readmultipleproperties": true}
 
-// secure names on each of our forms the schemes its operation asks for.
+// secure names on each of our forms the schemes its operation asks for. A
+// plain coap:// form cannot carry a credential (CoAP has no bearer token;
+// devices with credentials use coaps://), so on a node that asks for one,
+// plain CoAP keeps only the reads that need none, and no writes: a TD never
+// offers a form its client could not use.
 func secure(forms []any, read, write []any) []any {
 	if read == nil {
 		return forms
 	}
+	open := len(read) == 1 && read[0] == noSecurity
+	kept := forms[:0]
 	for _, f := range forms {
 		m := f.(map[string]any)
-		if op, _ := m["op"].(string); readOps[op] {
+		isRead := readOps[m["op"].(string)]
+		if href, _ := m["href"].(string); strings.HasPrefix(href, "coap://") && (!isRead || !open) {
+			continue
+		}
+		if isRead {
 			m["security"] = read
 		} else {
 			m["security"] = write
 		}
+		kept = append(kept, m)
 	}
-	return forms
+	return kept
 }
 
 // withPSK defines pskSecurity in td's securityDefinitions and makes every

@@ -472,7 +472,12 @@ func TestServedTDsDeclareCredentials(t *testing.T) {
 			m := f.(map[string]any)
 			sec := fmt.Sprint(m["security"])
 			want := "[" + tokenSecurity + "]"
-			if readOps[m["op"].(string)] && openReads {
+			switch href := m["href"].(string); {
+			case strings.HasPrefix(href, "coap://") && (!readOps[m["op"].(string)] || !openReads):
+				t.Errorf("openReads=%v: plain CoAP form %v %v on a node that asks for credentials", openReads, m["op"], href)
+			case strings.HasPrefix(href, "coaps://"):
+				want = "[" + pskSecurity + "]" // a DTLS session needs its PSK, reads too
+			case readOps[m["op"].(string)] && openReads:
 				want = "[" + noSecurity + "]"
 			}
 			if sec != want {
