@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+
+	"github.com/flownode/flownode/httpguard"
 )
 
 // ErrorBody is every error answer (4xx and 5xx): one clear sentence.
@@ -37,9 +39,13 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 // decodeBody reads one JSON value of type T from a size-limited body, rejecting unknown
 // fields and trailing data. It returns the HTTP status and a sentence on failure.
 func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) (int, error) {
-	// The body is read as JSON whatever the Content-Type says (curl -d sends a form
-	// type); only a multipart upload is clearly something else.
-	if ct := r.Header.Get("Content-Type"); strings.HasPrefix(ct, "multipart/") {
+	// Only JSON: a form or text/plain body is what a foreign page can make a
+	// browser send without asking (CSRF). The node's httpguard refuses them
+	// before this; the check is here too for the API served on its own.
+	if ct := r.Header.Get("Content-Type"); !httpguard.IsJSON(ct) {
+		if ct == "" {
+			ct = "none"
+		}
 		return http.StatusUnsupportedMediaType, fmt.Errorf("content type %q is not supported; send application/json", ct)
 	}
 	body := http.MaxBytesReader(w, r.Body, limit)

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -22,6 +23,15 @@ type Server struct {
 	maxBatch int
 	mux      *http.ServeMux
 	metrics  *metrics
+
+	// Admin, when set, decides whether r may run an admin operation (today
+	// GET /api/v1/verify): a non-nil error refuses it with 403 and the
+	// error's sentence, or with the status of an error that has an
+	// HTTPStatus() int method (401 for a missing credential). Set it before
+	// the server serves; nil lets everyone in.
+	Admin func(r *http.Request) error
+
+	verifying chan struct{} // holds one token while a verify runs
 }
 
 // NewServer builds the node's HTTP handler.
@@ -30,7 +40,8 @@ func NewServer(n *node.Node, log *zap.Logger) *Server {
 		log = zap.NewNop()
 	}
 	p := n.Profile()
-	s := &Server{node: n, log: log, maxBody: p.MaxBodyBytes, maxBatch: p.MaxBatch, mux: http.NewServeMux()}
+	s := &Server{node: n, log: log, maxBody: p.MaxBodyBytes, maxBatch: p.MaxBatch, mux: http.NewServeMux(),
+		verifying: make(chan struct{}, 1)}
 	s.metrics = newMetrics(n)
 	s.routes()
 	return s
@@ -91,6 +102,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	s.mux.ServeHTTP(w, r)
+}
+
+// admin runs the Admin check; on refusal it has answered the client.
+func (s *Server) admin(w http.ResponseWriter, r *http.Request) bool {
+	if s.Admin == nil {
+		return true
+	}
+	err := s.Admin(r)
+	if err == nil {
+		return true
+	}
+	code := http.StatusForbidden
+	var st interface{ HTTPStatus() int }
+	if errors.As(err, &st) {
+		code = st.HTTPStatus()
+	}
+	writeError(w, code, err.Error())
+	return false
 }
 
 func (s *Server) serverError(w http.ResponseWriter, err error) {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/flownode/flownode/chord/driver"
+	"github.com/flownode/flownode/httpguard"
 	"github.com/flownode/flownode/ledger"
 	"github.com/flownode/flownode/store"
 )
@@ -23,19 +24,24 @@ type Profile struct {
 	MemoryLimit  int64
 	MaxBodyBytes int64 // largest HTTP request body
 	MaxBatch     int   // most readings in one batch request
+	// HTTP is what the clients of the HTTP port may cost together:
+	// connections, body bytes in flight, read timeouts.
+	HTTP httpguard.Limits
 	// SyncInterval is how often a node reconciles its range with its replicas
 	// (anti-entropy) and catches up the blocks of branches it holds records of.
 	SyncInterval time.Duration
 }
 
 // GatewayProfile is for a 128 MB MIPS gateway: low-memory store, slow ring
-// timers, a 24 MiB Go heap limit, small requests. It mines like laptop (the
+// timers, a 24 MiB Go heap limit, small requests and few client
+// connections (httpguard.GatewayLimits). It mines like laptop (the
 // same network).
 func GatewayProfile() Profile {
 	return Profile{
 		Name: "gateway", Store: store.GatewayOptions(), Ring: driver.GatewayProfile(),
 		Mining:      ledger.MiningParams{Rate: 20, MeanBlockTime: time.Second, Mean: 0, Variance: 0.2},
 		MemoryLimit: 24 << 20, MaxBodyBytes: 1 << 20, MaxBatch: 1000, SyncInterval: 30 * time.Second,
+		HTTP: httpguard.GatewayLimits(),
 	}
 }
 
@@ -45,6 +51,7 @@ func LaptopProfile() Profile {
 		Name: "laptop", Store: store.LaptopOptions(), Ring: driver.LaptopProfile(),
 		Mining:       ledger.MiningParams{Rate: 20, MeanBlockTime: time.Second, Mean: 0, Variance: 0.2},
 		MaxBodyBytes: 16 << 20, MaxBatch: 10000, SyncInterval: 5 * time.Second,
+		HTTP: httpguard.LaptopLimits(),
 	}
 }
 
@@ -55,6 +62,7 @@ func LocalProfile() Profile {
 		Name: "local", Store: store.LocalOptions(), Ring: driver.LocalProfile(),
 		Mining:       ledger.MiningParams{Rate: 200, MeanBlockTime: 100 * time.Millisecond, Mean: 0, Variance: 0.2},
 		MaxBodyBytes: 16 << 20, MaxBatch: 10000, SyncInterval: 500 * time.Millisecond,
+		HTTP: httpguard.LaptopLimits(),
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -32,6 +33,8 @@ func cmdRun(args []string, stdout io.Writer) error {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	replicas := fs.Int("replicas", node.DefaultReplicas, "copies of each record in a ring, owner included (k)")
 	debugAddr := fs.String("debug", "", "loopback address for pprof (e.g. 127.0.0.1:6060); off when empty")
+	allowHost := fs.String("allow-host", "", "comma-separated host names clients may reach this node under, besides IP addresses, localhost and the --advertise host (others get 421: DNS rebinding)")
+	allowOrigin := fs.String("allow-origin", "", "comma-separated origins (scheme://host[:port]) whose web pages may write to this node and open WebSockets (other foreign origins get 403)")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -53,6 +56,14 @@ func cmdRun(args []string, stdout io.Writer) error {
 	if err != nil {
 		return usageErr("%v", err)
 	}
+	hosts, err := parseAllowHosts(*allowHost)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	origins, err := parseAllowOrigins(*allowOrigin)
+	if err != nil {
+		return usageErr("%v", err)
+	}
 	log, err := newLogger(*logLevel)
 	if err != nil {
 		return err
@@ -69,7 +80,8 @@ func cmdRun(args []string, stdout io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	n, err := node.Start(ctx, node.Config{DataDir: *data, Profile: profile, Network: *networkName, Advertise: *advertise,
-		Replicas: *replicas, Log: log, Listen: *httpAddr, CoAPListen: *coapAddr, RPC: *rpcPref, Join: peers, Seed: *seed})
+		Replicas: *replicas, Log: log, Listen: *httpAddr, CoAPListen: *coapAddr, RPC: *rpcPref, Join: peers, Seed: *seed,
+		AllowHosts: hosts, AllowOrigins: origins})
 	if err != nil {
 		var ae *node.AddrError
 		switch {
@@ -121,6 +133,41 @@ func parseJoin(s string) ([]string, error) {
 			return nil, fmt.Errorf("--join %q: want ws://HOST:PORT, coaps://HOST:PORT or HOST:PORT", u)
 		}
 		out = append(out, u)
+	}
+	return out, nil
+}
+
+// parseAllowHosts reads --allow-host: comma-separated host names (a port is
+// ignored: the check is on the name).
+func parseAllowHosts(s string) ([]string, error) {
+	var out []string
+	for _, h := range strings.Split(s, ",") {
+		h = strings.TrimSpace(h)
+		if h == "" {
+			continue
+		}
+		if strings.Contains(h, "://") || strings.ContainsAny(h, "/ ") {
+			return nil, fmt.Errorf("--allow-host %q: want a host name such as gw21.plant.lan", h)
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}
+
+// parseAllowOrigins reads --allow-origin: comma-separated origins, each
+// http:// or https:// with a host and nothing after it.
+func parseAllowOrigins(s string) ([]string, error) {
+	var out []string
+	for _, o := range strings.Split(s, ",") {
+		o = strings.TrimSpace(o)
+		if o == "" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.User != nil {
+			return nil, fmt.Errorf("--allow-origin %q: want an origin such as https://dash.example.com or http://10.0.0.5:3000", o)
+		}
+		out = append(out, o)
 	}
 	return out, nil
 }

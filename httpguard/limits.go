@@ -1,0 +1,45 @@
+package httpguard
+
+import "time"
+
+// Limits is what the clients of one node may cost it together. The node's
+// profiles hold one each (node.Profile.HTTP).
+type Limits struct {
+	// MaxConns is the most plain HTTP connections open at once (hijacked
+	// ones not counted): each holds a goroutine and two 4 KiB buffers.
+	MaxConns int
+	// MaxHijacked is the most hijacked (WebSocket) connections at once: the
+	// peers' RPC and the Web of Things' device and viewer sockets together.
+	MaxHijacked int
+	// BodyBytes is the most request body bytes held at once by the requests
+	// being served; a body is weighed by its Content-Length, or MaxBody when
+	// it is sent chunked.
+	BodyBytes int64
+	// BodyWait is how long a request waits for its share of BodyBytes
+	// before it is answered 503.
+	BodyWait time.Duration
+	// HeaderTimeout bounds the reading of a request's header.
+	HeaderTimeout time.Duration
+	// BodyTimeout bounds the reading of a request's body.
+	BodyTimeout time.Duration
+	// StuckBody is how long a connection may read its body before a new
+	// connection at MaxConns may take its place.
+	StuckBody time.Duration
+	// IdleTimeout closes a keep-alive connection idle this long.
+	IdleTimeout time.Duration
+}
+
+// GatewayLimits are for a 128 MB gateway: a few hundred connections and
+// 4 MiB of bodies in flight, which holds the node's private memory within
+// its budget (docs/api.md, "Limits") under 30 concurrent 1 MiB batches.
+func GatewayLimits() Limits {
+	return Limits{MaxConns: 128, MaxHijacked: 512, BodyBytes: 4 << 20, BodyWait: 2 * time.Second,
+		HeaderTimeout: 5 * time.Second, BodyTimeout: 10 * time.Second, StuckBody: time.Second, IdleTimeout: time.Minute}
+}
+
+// LaptopLimits are for dev nodes and servers: room for the tests' and
+// benchmarks' many clients, still bounded.
+func LaptopLimits() Limits {
+	return Limits{MaxConns: 1024, MaxHijacked: 2048, BodyBytes: 64 << 20, BodyWait: 5 * time.Second,
+		HeaderTimeout: 10 * time.Second, BodyTimeout: 30 * time.Second, StuckBody: 2 * time.Second, IdleTimeout: 2 * time.Minute}
+}
