@@ -5,11 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"reflect"
 	"strings"
-
-	"github.com/flownode/flownode/httpguard"
 )
 
 // ErrorBody is every error answer (4xx and 5xx): one clear sentence.
@@ -41,8 +40,10 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) (int, error) {
 	// Only JSON: a form or text/plain body is what a foreign page can make a
 	// browser send without asking (CSRF). The node's httpguard refuses them
-	// before this; the check is here too for the API served on its own.
-	if ct := r.Header.Get("Content-Type"); !httpguard.IsJSON(ct) {
+	// before this (httpguard.IsJSON is the same rule; this package imports
+	// only node and ledger); the check is here too for the API served on
+	// its own.
+	if ct := r.Header.Get("Content-Type"); !isJSON(ct) {
 		if ct == "" {
 			ct = "none"
 		}
@@ -62,6 +63,13 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) (int
 		return http.StatusBadRequest, errors.New("request body must hold a single JSON value")
 	}
 	return 0, nil
+}
+
+// isJSON says whether a Content-Type is application/json or
+// application/*+json, with any parameters.
+func isJSON(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")))
 }
 
 func decodeStatus(err error, limit int64) (int, error) {

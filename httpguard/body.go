@@ -30,7 +30,12 @@ func (g *Guard) readBody(w http.ResponseWriter, r *http.Request, c *conn) (relea
 		return noop, true
 	}
 	max := g.cfg.MaxBody
+	rc := http.NewResponseController(w)
+	// cut makes the connection's reads fail from now on, so that the server
+	// does not wait for the rest of a refused body before it closes.
+	cut := func() { _ = rc.SetReadDeadline(time.Now()) }
 	if r.ContentLength > max {
+		cut()
 		w.Header().Set("Connection", "close")
 		refuse(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", max))
 		return nil, false
@@ -39,7 +44,6 @@ func (g *Guard) readBody(w http.ResponseWriter, r *http.Request, c *conn) (relea
 		c.t.set(c, phaseBody)
 		defer c.t.set(c, phaseServing)
 	}
-	rc := http.NewResponseController(w)
 	deadline := func(d time.Duration) {
 		// A server without deadlines (a test's recorder) just reads.
 		_ = rc.SetReadDeadline(time.Now().Add(d))
@@ -68,6 +72,7 @@ func (g *Guard) readBody(w http.ResponseWriter, r *http.Request, c *conn) (relea
 		share, err = g.bodies.acquire(ctx, weight)
 		cancel()
 		if err != nil {
+			cut()
 			if r.Context().Err() == nil {
 				w.Header().Set("Retry-After", "1")
 				w.Header().Set("Connection", "close")
@@ -100,15 +105,16 @@ func (g *Guard) readBody(w http.ResponseWriter, r *http.Request, c *conn) (relea
 			}
 		}
 	}
-	// A handler may run long (a put waiting for its replicas): no deadline
-	// on the connection while it does.
-	_ = rc.SetReadDeadline(time.Time{})
 	release = func() { g.bodies.release(share) }
 	if err != nil {
+		cut()
 		release()
 		bodyError(w, err, max)
 		return nil, false
 	}
+	// A handler may run long (a put waiting for its replicas): no deadline
+	// on the connection while it does.
+	_ = rc.SetReadDeadline(time.Time{})
 	r.Body = io.NopCloser(bytes.NewReader(buf))
 	r.ContentLength = int64(len(buf))
 	return release, true
