@@ -13,7 +13,7 @@ type phase uint8
 
 const (
 	phaseWaiting  phase = iota // accepted or idle: no whole request header yet; evictable
-	phaseBody                  // its handler is reading the body: evictable once StuckBody old
+	phaseBody                  // its handler is reading the body: evictable
 	phaseServing               // its handler runs: never evicted
 	phaseHijacked              // a handler took it over (WebSocket): counted apart, never evicted
 )
@@ -80,17 +80,19 @@ func (t *table) admit(c *conn) bool {
 	return true
 }
 
-// victimLocked is the oldest connection that serves nobody: waiting, or
-// stuck reading a body for StuckBody. A scan: the table holds at most
-// MaxConns, and it runs only at the cap.
+// victimLocked is the connection to close for a newcomer, or nil: the
+// oldest one that is not being served, that is idle, has not sent a whole
+// request header, or is still reading its body; a connection is as old as
+// its current phase. The newest are the last to go, so a newcomer has the
+// time to send its request even while a flood of connections arrives; an
+// upload cut under such a flood is retried by its client, whereas refusing
+// newcomers would stop the node answering anyone. Connections being served
+// are never closed. A scan: the table holds at most MaxConns, and it runs
+// only at the cap.
 func (t *table) victimLocked() *conn {
-	now := t.now()
 	var v *conn
 	for c := range t.plain {
-		switch {
-		case c.phase == phaseWaiting:
-		case c.phase == phaseBody && now.Sub(c.since) >= t.lim.StuckBody:
-		default:
+		if c.phase != phaseWaiting && c.phase != phaseBody {
 			continue
 		}
 		if v == nil || c.since.Before(v.since) {

@@ -6,10 +6,10 @@
 // profile, so a 128 MB gateway is tight):
 //
 //   - Connections (conns.go): at most MaxConns plain HTTP connections. A new
-//     one at the cap takes the place of the oldest connection that is idle,
-//     has not sent a whole request header yet, or has been reading its body
-//     for longer than StuckBody; only when none can go is the newcomer
-//     closed. Hijacked connections (WebSockets) are counted apart, up to
+//     one at the cap takes the place of the oldest connection that is not
+//     being served: idle, without a whole request header yet, or still
+//     reading its body (stuck in it, under a flood); only when every one is
+//     being served is the newcomer closed. Hijacked connections (WebSockets) are counted apart, up to
 //     MaxHijacked, and never evicted: their handlers own them.
 //   - Bodies (body.go): a request body is read by the guard before the
 //     handler runs, within BodyTimeout (408 when it trickles), at most

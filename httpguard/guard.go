@@ -45,7 +45,7 @@ func New(cfg Config) *Guard {
 		v *time.Duration
 		d time.Duration
 	}{{&l.BodyWait, def.BodyWait}, {&l.HeaderTimeout, def.HeaderTimeout}, {&l.BodyTimeout, def.BodyTimeout},
-		{&l.StuckBody, def.StuckBody}, {&l.IdleTimeout, def.IdleTimeout}} {
+		{&l.IdleTimeout, def.IdleTimeout}} {
 		if *f.v <= 0 {
 			*f.v = f.d
 		}

@@ -22,24 +22,24 @@ type Limits struct {
 	HeaderTimeout time.Duration
 	// BodyTimeout bounds the reading of a request's body.
 	BodyTimeout time.Duration
-	// StuckBody is how long a connection may read its body before a new
-	// connection at MaxConns may take its place.
-	StuckBody time.Duration
 	// IdleTimeout closes a keep-alive connection idle this long.
 	IdleTimeout time.Duration
 }
 
-// GatewayLimits are for a 128 MB gateway: a few hundred connections and
-// 4 MiB of bodies in flight, which holds the node's private memory within
-// its budget (docs/api.md, "Limits") under 30 concurrent 1 MiB batches.
+// GatewayLimits are for a 128 MB gateway: 512 connections (about 6 KiB
+// each while idle) and one maximal (1 MiB) body in flight, besides bodies of
+// at most 4 KiB, which read at once. Storing a maximal batch takes the
+// gateway node about 30 MB of heap at its peak; two at once took it past
+// 70 MB, so one at a time holds it within its budget (docs/api.md,
+// "Limits") under 30 concurrent maximal batches.
 func GatewayLimits() Limits {
-	return Limits{MaxConns: 128, MaxHijacked: 512, BodyBytes: 4 << 20, BodyWait: 2 * time.Second,
-		HeaderTimeout: 5 * time.Second, BodyTimeout: 10 * time.Second, StuckBody: time.Second, IdleTimeout: time.Minute}
+	return Limits{MaxConns: 512, MaxHijacked: 512, BodyBytes: 1 << 20, BodyWait: 5 * time.Second,
+		HeaderTimeout: 5 * time.Second, BodyTimeout: 10 * time.Second, IdleTimeout: time.Minute}
 }
 
 // LaptopLimits are for dev nodes and servers: room for the tests' and
 // benchmarks' many clients, still bounded.
 func LaptopLimits() Limits {
-	return Limits{MaxConns: 1024, MaxHijacked: 2048, BodyBytes: 64 << 20, BodyWait: 5 * time.Second,
-		HeaderTimeout: 10 * time.Second, BodyTimeout: 30 * time.Second, StuckBody: 2 * time.Second, IdleTimeout: 2 * time.Minute}
+	return Limits{MaxConns: 4096, MaxHijacked: 2048, BodyBytes: 64 << 20, BodyWait: 5 * time.Second,
+		HeaderTimeout: 10 * time.Second, BodyTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 }
