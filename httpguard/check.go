@@ -28,7 +28,8 @@ func (g *Guard) check(r *http.Request) (int, string) {
 			if ct == "" {
 				ct = "none"
 			}
-			return http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q is not supported; send application/json", ct)
+			return http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q is not supported; send application/json "+
+				"(or the JSON type the path takes: application/td+json for a Thing Description, application/merge-patch+json for a patch)", ct)
 		}
 	}
 	return 0, ""
