@@ -16,8 +16,8 @@
 //     MaxBody bytes (413), and only while the bytes of all bodies in flight
 //     stay within BodyBytes: a request that cannot get its share within
 //     BodyWait gets 503 with Retry-After.
-//   - Media types (check.go): POST, PUT and PATCH carry JSON
-//     (application/json or any application/*+json) or get 415.
+//   - Media types (check.go): a POST, PUT or PATCH with a body carries JSON
+//     (application/json or any application/*+json) or gets 415.
 //   - Host and Origin (check.go): a Host that is not an IP literal,
 //     localhost, the node's own host or an allowed one gets 421 (DNS
 //     rebinding); a state-changing request or a WebSocket upgrade whose

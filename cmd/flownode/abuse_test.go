@@ -268,19 +268,27 @@ func abuseBatches(tb testing.TB, n *nodeProc) string {
 	return "batches answered " + codes.String()
 }
 
-// dialMany opens count connections to addr from 8 dialers and returns them
-// (those that could be opened).
-func dialMany(addr string, count int, each func(c net.Conn) bool) []net.Conn {
+// dialMany opens count connections to addr from 8 dialers, at most rate a
+// second (a held-connection abuse, not a SYN flood: that one is the
+// kernel's, with SYN cookies), and returns those that could be opened and
+// pass each.
+func dialMany(addr string, count, rate int, each func(c net.Conn) bool) []net.Conn {
 	var mu sync.Mutex
 	var conns []net.Conn
 	var wg sync.WaitGroup
 	var next atomic.Int64
+	start := time.Now()
 	for range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			d := net.Dialer{Timeout: 5 * time.Second}
-			for next.Add(1) <= int64(count) {
+			for {
+				i := next.Add(1)
+				if i > int64(count) {
+					return
+				}
+				time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
 				c, err := d.Dial("tcp", addr)
 				if err != nil {
 					continue
@@ -323,12 +331,12 @@ func openCount(conns []net.Conn) int {
 	return int(open.Load())
 }
 
-// abuseTrickle: 5000 connections each send a put's header announcing a
-// 1 MB body, then one byte of it a second, for 13 s (more than the
-// gateway's 10 s body timeout).
+// abuseTrickle: 5000 connections (opened in 2 s) each send a put's header
+// announcing a 1 MB body, then one byte of it a second, for 13 s (more than
+// the gateway's 10 s body timeout).
 func abuseTrickle(tb testing.TB, n *nodeProc) string {
 	head := "POST /api/v1/records?batch=1 HTTP/1.1\r\nHost: " + n.Addr + "\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n["
-	conns := dialMany(n.Addr, 5000, func(c net.Conn) bool {
+	conns := dialMany(n.Addr, 5000, 2500, func(c net.Conn) bool {
 		c.SetWriteDeadline(time.Now().Add(time.Second))
 		_, err := io.WriteString(c, head)
 		return err == nil
@@ -349,9 +357,9 @@ func abuseTrickle(tb testing.TB, n *nodeProc) string {
 	return fmt.Sprintf("%d of 5000 trickling connections opened; %d still open after 13 s", opened, open)
 }
 
-// abuseIdle: 10000 connections that send nothing, held 5 s.
+// abuseIdle: 10000 connections (opened in 4 s) that send nothing, held 5 s.
 func abuseIdle(tb testing.TB, n *nodeProc) string {
-	conns := dialMany(n.Addr, 10000, nil)
+	conns := dialMany(n.Addr, 10000, 2500, nil)
 	time.Sleep(5 * time.Second)
 	open := openCount(conns)
 	for _, c := range conns {
