@@ -73,6 +73,7 @@ func (g *Guard) readBody(w http.ResponseWriter, r *http.Request, c *conn) (relea
 		cancel()
 		if err != nil {
 			cut()
+			g.busy.Add(1)
 			if r.Context().Err() == nil {
 				w.Header().Set("Retry-After", "1")
 				w.Header().Set("Connection", "close")
@@ -109,6 +110,10 @@ func (g *Guard) readBody(w http.ResponseWriter, r *http.Request, c *conn) (relea
 	if err != nil {
 		cut()
 		release()
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			g.timedOut.Add(1)
+		}
 		bodyError(w, err, max)
 		return nil, false
 	}

@@ -174,12 +174,15 @@ func (t *table) unreserve(c *conn) {
 	t.mu.Unlock()
 }
 
-// Stats are the guard's connection counters.
+// Stats are the guard's counters.
 type Stats struct {
 	Conns    int    // plain connections open
 	Hijacked int    // hijacked connections open
 	Evicted  uint64 // connections closed to make room for a new one
 	Refused  uint64 // new connections closed because none could be evicted
+	Busy     uint64 // requests answered 503: no share of the body bytes in time, or too many WebSockets
+	TimedOut uint64 // requests answered 408: the body did not arrive in time
+	Rejected uint64 // requests refused by a check: Host (421), Origin (403), media type (415)
 }
 
 func (t *table) stats() Stats {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,6 +30,8 @@ type Config struct {
 // A Guard holds a node's HTTP server to its Limits. Make one with New, then
 // Configure the server and serve it on Listener(ln).
 type Guard struct {
+	busy, timedOut, rejected atomic.Uint64
+
 	cfg     Config
 	conns   *table
 	bodies  *budget
@@ -100,8 +103,12 @@ func (g *Guard) Listener(ln net.Listener) net.Listener {
 	return &listener{Listener: ln, t: g.conns}
 }
 
-// Stats are the guard's connection counters now.
-func (g *Guard) Stats() Stats { return g.conns.stats() }
+// Stats are the guard's counters now.
+func (g *Guard) Stats() Stats {
+	st := g.conns.stats()
+	st.Busy, st.TimedOut, st.Rejected = g.busy.Load(), g.timedOut.Load(), g.rejected.Load()
+	return st
+}
 
 // Handler checks each request (Host, Origin, media type), reads its body
 // within the limits, and hands it to h; it answers the refusals itself.
@@ -112,11 +119,13 @@ func (g *Guard) Handler(h http.Handler) http.Handler {
 			if c != nil {
 				c.t.set(c, phaseServing)
 			}
+			g.rejected.Add(1)
 			refuse(w, code, msg)
 			return
 		}
 		if isUpgrade(r) && c != nil {
 			if !c.t.reserve(c) {
+				g.busy.Add(1)
 				w.Header().Set("Retry-After", "5")
 				refuse(w, http.StatusServiceUnavailable, "this node serves too many WebSocket connections; retry later")
 				return

@@ -147,7 +147,11 @@ func TestChecks(t *testing.T) {
 		{"foreign origin get", "GET", "/x", with(nil, "Origin", "http://evil.example"), 200, ""},
 		{"foreign origin upgrade", "GET", "/x", with(nil, "Origin", "http://evil.example", "Connection", "Upgrade", "Upgrade", "websocket"), 403, "cross-site"},
 	}
+	refusals := 0
 	for _, c := range cases {
+		if c.code != 200 {
+			refusals++
+		}
 		before := reached.Load()
 		var b []byte
 		if c.method != "GET" && c.path != "/nobody" {
@@ -164,6 +168,9 @@ func TestChecks(t *testing.T) {
 		if reached.Load() != before {
 			t.Errorf("%s: refused with %d, but the handler ran", c.name, a.code)
 		}
+	}
+	if st := s.g.Stats(); st.Rejected != uint64(refusals) {
+		t.Errorf("stats %+v: want %d rejected", st, refusals)
 	}
 }
 
@@ -285,6 +292,9 @@ func TestTricklingBody(t *testing.T) {
 	if err := <-slow; err != nil {
 		t.Errorf("the slow handler's request was cancelled: %v", err)
 	}
+	if st := s.g.Stats(); st.TimedOut != 2 {
+		t.Errorf("stats %+v: want 2 body timeouts", st)
+	}
 	if s.g.bodies.inUse() != 0 {
 		t.Errorf("%d body bytes still held", s.g.bodies.inUse())
 	}
@@ -309,6 +319,9 @@ func TestBodyBudget(t *testing.T) {
 	go func() { done <- s.do(t, "POST", "/hold", js, make([]byte, 48<<10)) }()
 	<-held
 	wantRefusal(t, "while the budget is held", s.do(t, "POST", "/", js, make([]byte, 32<<10)), 503, "busy")
+	if st := s.g.Stats(); st.Busy != 1 {
+		t.Errorf("stats %+v: want 1 busy", st)
+	}
 	if a := s.do(t, "POST", "/", js, make([]byte, 16<<10)); a.code != 200 {
 		t.Errorf("a body that fits: %d %s", a.code, a.body)
 	}

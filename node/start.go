@@ -184,6 +184,16 @@ func (n *Node) Handle(pattern string, h http.Handler) {
 	n.run.mux.Handle(pattern, h)
 }
 
+// HTTPStats are the counters of the guard in front of the started node's
+// HTTP port (connections open, evicted and refused, requests refused); zero
+// for a node not made by Start.
+func (n *Node) HTTPStats() httpguard.Stats {
+	if n.run == nil {
+		return httpguard.Stats{}
+	}
+	return n.run.guard.Stats()
+}
+
 // ServeDeviceCoAP makes h serve the devices' plain CoAP datagrams on the
 // node's CoAP port, which peers reach over DTLS (the two are told apart by
 // their first byte, RFC 7983). It may be called while the node serves;

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -51,6 +52,12 @@ func TestCrossSiteWritesChangeNothing(t *testing.T) {
 	}
 	if after := getNode(t, n.URL).Stats.Records; after != before {
 		t.Errorf("records: %d before the cross-site requests, %d after", before, after)
+	}
+	// The refusals never reached a route: the guard's counter has them.
+	m := doRequest(t, n.URL, "GET", "/metrics", "", "")
+	want := fmt.Sprintf("\nflownode_http_rejected_total %d\n", len(refused))
+	if !strings.Contains(string(m.Body), want) {
+		t.Errorf("/metrics lacks %q", strings.TrimSpace(want))
 	}
 	if r := doRequest(t, n.URL, "GET", "/things/evil-lamp", "", ""); r.Code != http.StatusNotFound {
 		t.Errorf("the foreign TD: GET answered %d, want 404", r.Code)
