@@ -53,6 +53,9 @@ func New(cfg Config) *Guard {
 			*f.v = f.d
 		}
 	}
+	if l.MaxHeaderBytes <= 0 {
+		l.MaxHeaderBytes = def.MaxHeaderBytes
+	}
 	if l.MaxConns <= 0 {
 		l.MaxConns = def.MaxConns
 	}
@@ -92,6 +95,7 @@ func New(cfg Config) *Guard {
 func (g *Guard) Configure(srv *http.Server, h http.Handler) {
 	srv.Handler = g.Handler(h)
 	srv.ReadHeaderTimeout = g.cfg.Limits.HeaderTimeout
+	srv.MaxHeaderBytes = g.cfg.Limits.MaxHeaderBytes
 	srv.IdleTimeout = g.cfg.Limits.IdleTimeout
 	srv.ConnState = g.conns.connState
 	srv.ConnContext = connContext

@@ -174,6 +174,24 @@ func TestChecks(t *testing.T) {
 	}
 }
 
+// TestHeaderLimit: a header over MaxHeaderBytes is refused (431) before
+// any handler runs.
+func TestHeaderLimit(t *testing.T) {
+	lim := GatewayLimits()
+	var reached atomic.Int64
+	s := serve(t, Config{Limits: lim}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached.Add(1) }))
+	if a := s.do(t, "GET", "/", map[string]string{"X-Pad": strings.Repeat("x", lim.MaxHeaderBytes/2)}, nil); a.code != 200 {
+		t.Errorf("a header of half the limit: %d", a.code)
+	}
+	c := rawRequest(t, s.addr, "GET / HTTP/1.1\r\nHost: localhost\r\nX-Pad: "+strings.Repeat("x", 2*lim.MaxHeaderBytes)+"\r\n\r\n")
+	if resp, _ := readAnswer(t, c); resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("a header of twice the limit: %d, want 431", resp.StatusCode)
+	}
+	if reached.Load() != 1 {
+		t.Errorf("the handler ran %d times, want once", reached.Load())
+	}
+}
+
 // TestBodies: bodies reach the handler whole (fixed length and chunked),
 // oversize ones get 413 before the handler runs.
 func TestBodies(t *testing.T) {

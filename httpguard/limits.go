@@ -20,6 +20,9 @@ type Limits struct {
 	BodyWait time.Duration
 	// HeaderTimeout bounds the reading of a request's header.
 	HeaderTimeout time.Duration
+	// MaxHeaderBytes bounds a request's header (Go's default is 1 MiB per
+	// connection: MaxConns of them would not fit a gateway). Over it: 431.
+	MaxHeaderBytes int
 	// BodyTimeout bounds the reading of a request's body.
 	BodyTimeout time.Duration
 	// IdleTimeout closes a keep-alive connection idle this long.
@@ -35,12 +38,12 @@ type Limits struct {
 // measured 20 MB of RssAnon at 256 held, 41 MB at 512.
 func GatewayLimits() Limits {
 	return Limits{MaxConns: 256, MaxHijacked: 512, BodyBytes: 1 << 20, BodyWait: 5 * time.Second,
-		HeaderTimeout: 5 * time.Second, BodyTimeout: 10 * time.Second, IdleTimeout: time.Minute}
+		HeaderTimeout: 5 * time.Second, MaxHeaderBytes: 16 << 10, BodyTimeout: 10 * time.Second, IdleTimeout: time.Minute}
 }
 
 // LaptopLimits are for dev nodes and servers: room for the tests' and
 // benchmarks' many clients, still bounded.
 func LaptopLimits() Limits {
 	return Limits{MaxConns: 4096, MaxHijacked: 2048, BodyBytes: 64 << 20, BodyWait: 5 * time.Second,
-		HeaderTimeout: 10 * time.Second, BodyTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+		HeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10, BodyTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 }
