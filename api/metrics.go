@@ -59,6 +59,22 @@ func newMetrics(n *node.Node) *metrics {
 		gauge("flownode_revocations", "Revocations signed by the network's authority that this node holds.",
 			func() float64 { return float64(len(n.Members().Revocations())) }),
 		refusedCollector{n},
+		// The HTTP port's guard (package httpguard): what it refused never
+		// reaches a route, so it is counted here.
+		gauge("flownode_http_connections", "Plain HTTP connections open.",
+			func() float64 { return float64(n.HTTPStats().Conns) }),
+		gauge("flownode_http_websockets", "WebSocket (hijacked) connections open: peers, devices, viewers.",
+			func() float64 { return float64(n.HTTPStats().Hijacked) }),
+		counter("flownode_http_connections_evicted_total", "Connections closed to make room for a new one at the cap.",
+			func() float64 { return float64(n.HTTPStats().Evicted) }),
+		counter("flownode_http_connections_refused_total", "New connections closed at the cap: every open one was being served.",
+			func() float64 { return float64(n.HTTPStats().Refused) }),
+		counter("flownode_http_busy_total", "Requests answered 503: no share of the body bytes in flight in time, or too many WebSockets.",
+			func() float64 { return float64(n.HTTPStats().Busy) }),
+		counter("flownode_http_body_timeouts_total", "Requests answered 408: the body did not arrive in time.",
+			func() float64 { return float64(n.HTTPStats().TimedOut) }),
+		counter("flownode_http_rejected_total", "Requests refused for their Host (421), Origin (403) or media type (415).",
+			func() float64 { return float64(n.HTTPStats().Rejected) }),
 	)
 	return m
 }

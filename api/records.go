@@ -368,7 +368,18 @@ func (s *Server) getBlocks(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// getVerify runs behind the admin-scope check of its route (server.go).
 func (s *Server) getVerify(w http.ResponseWriter, r *http.Request) {
+	// Verify reads the whole store: one at a time, so that it cannot be
+	// used to starve the node's writers.
+	select {
+	case s.verifying <- struct{}{}:
+		defer func() { <-s.verifying }()
+	default:
+		w.Header().Set("Retry-After", "10")
+		writeError(w, http.StatusTooManyRequests, "a verify is already running on this node; retry when it has finished")
+		return
+	}
 	rep, err := s.node.Verify(r.Context())
 	if err != nil && r.Context().Err() != nil {
 		s.log.Info("verify abandoned by its client: " + err.Error())

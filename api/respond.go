@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"reflect"
 	"strings"
@@ -37,9 +38,15 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 // decodeBody reads one JSON value of type T from a size-limited body, rejecting unknown
 // fields and trailing data. It returns the HTTP status and a sentence on failure.
 func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) (int, error) {
-	// The body is read as JSON whatever the Content-Type says (curl -d sends a form
-	// type); only a multipart upload is clearly something else.
-	if ct := r.Header.Get("Content-Type"); strings.HasPrefix(ct, "multipart/") {
+	// Only JSON: a form or text/plain body is what a foreign page can make a
+	// browser send without asking (CSRF). The node's httpguard refuses them
+	// before this (httpguard.IsJSON is the same rule; this package imports
+	// only node and ledger); the check is here too for the API served on
+	// its own.
+	if ct := r.Header.Get("Content-Type"); !isJSON(ct) {
+		if ct == "" {
+			ct = "none"
+		}
 		return http.StatusUnsupportedMediaType, fmt.Errorf("content type %q is not supported; send application/json", ct)
 	}
 	body := http.MaxBytesReader(w, r.Body, limit)
@@ -56,6 +63,13 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) (int
 		return http.StatusBadRequest, errors.New("request body must hold a single JSON value")
 	}
 	return 0, nil
+}
+
+// isJSON says whether a Content-Type is application/json or
+// application/*+json, with any parameters.
+func isJSON(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")))
 }
 
 func decodeStatus(err error, limit int64) (int, error) {

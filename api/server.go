@@ -24,6 +24,8 @@ type Server struct {
 	mux      *http.ServeMux
 	metrics  *metrics
 	auth     access.Authorizer // nil: every request is allowed
+
+	verifying chan struct{} // holds one token while a verify runs
 }
 
 // NewServer builds the node's HTTP handler. auth decides who may read and
@@ -34,7 +36,8 @@ func NewServer(n *node.Node, log *zap.Logger, auth access.Authorizer) *Server {
 		log = zap.NewNop()
 	}
 	p := n.Profile()
-	s := &Server{node: n, log: log, maxBody: p.MaxBodyBytes, maxBatch: p.MaxBatch, mux: http.NewServeMux(), auth: auth}
+	s := &Server{node: n, log: log, maxBody: p.MaxBodyBytes, maxBatch: p.MaxBatch, mux: http.NewServeMux(), auth: auth,
+		verifying: make(chan struct{}, 1)}
 	s.metrics = newMetrics(n)
 	s.routes()
 	return s

@@ -65,6 +65,14 @@ type Config struct {
 	// Seed makes this node start a new ring when none of the Join peers is
 	// in one (give it to one node of a fixed set).
 	Seed bool
+	// AllowHosts are host names clients may reach the node under besides
+	// IP literals, localhost and Advertise's host (the daemon's
+	// --allow-host); requests for any other Host are refused (DNS
+	// rebinding). AllowOrigins are foreign origins (scheme://host[:port])
+	// whose pages may write and open WebSockets (--allow-origin). See
+	// package httpguard.
+	AllowHosts   []string
+	AllowOrigins []string
 
 	// Hooks. They run on one goroutine of the node's own, in order, never on
 	// the write or read path (see hooks); Close delivers the queued ones.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/flownode/flownode/chord/driver"
 	"github.com/flownode/flownode/coaps"
+	"github.com/flownode/flownode/httpguard"
 	"github.com/flownode/flownode/ledger"
 	"github.com/flownode/flownode/store"
 )
@@ -27,13 +28,17 @@ type Profile struct {
 	// DeviceDTLS bounds the devices' coaps port: handshakes, sessions,
 	// idleness.
 	DeviceDTLS coaps.Limits
+	// HTTP is what the clients of the HTTP port may cost together:
+	// connections, body bytes in flight, read timeouts.
+	HTTP httpguard.Limits
 	// SyncInterval is how often a node reconciles its range with its replicas
 	// (anti-entropy) and catches up the blocks of branches it holds records of.
 	SyncInterval time.Duration
 }
 
 // GatewayProfile is for a 128 MB MIPS gateway: low-memory store, slow ring
-// timers, a 24 MiB Go heap limit, small requests. It mines like laptop (the
+// timers, a 24 MiB Go heap limit, small requests and few client
+// connections (httpguard.GatewayLimits). It mines like laptop (the
 // same network).
 func GatewayProfile() Profile {
 	return Profile{
@@ -41,6 +46,7 @@ func GatewayProfile() Profile {
 		Mining:      ledger.MiningParams{Rate: 20, MeanBlockTime: time.Second, Mean: 0, Variance: 0.2},
 		MemoryLimit: 24 << 20, MaxBodyBytes: 1 << 20, MaxBatch: 1000, SyncInterval: 30 * time.Second,
 		DeviceDTLS: coaps.GatewayLimits(),
+		HTTP:       httpguard.GatewayLimits(),
 	}
 }
 
@@ -51,6 +57,7 @@ func LaptopProfile() Profile {
 		Mining:       ledger.MiningParams{Rate: 20, MeanBlockTime: time.Second, Mean: 0, Variance: 0.2},
 		MaxBodyBytes: 16 << 20, MaxBatch: 10000, SyncInterval: 5 * time.Second,
 		DeviceDTLS: coaps.DefaultLimits(),
+		HTTP:       httpguard.LaptopLimits(),
 	}
 }
 
@@ -62,6 +69,7 @@ func LocalProfile() Profile {
 		Mining:       ledger.MiningParams{Rate: 200, MeanBlockTime: 100 * time.Millisecond, Mean: 0, Variance: 0.2},
 		MaxBodyBytes: 16 << 20, MaxBatch: 10000, SyncInterval: 500 * time.Millisecond,
 		DeviceDTLS: coaps.DefaultLimits(),
+		HTTP:       httpguard.LaptopLimits(),
 	}
 }
 

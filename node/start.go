@@ -14,6 +14,7 @@ import (
 
 	"github.com/flownode/flownode/chord"
 	"github.com/flownode/flownode/chord/driver"
+	"github.com/flownode/flownode/httpguard"
 	"github.com/flownode/flownode/rpc"
 )
 
@@ -31,6 +32,7 @@ type running struct {
 	ring   *driver.Driver
 	mux    *http.ServeMux
 	srv    *http.Server
+	guard  *httpguard.Guard
 	mined  chan struct{} // closed when the miner has returned
 	joined chan struct{} // closed when the join (or its retries) ended
 
@@ -164,10 +166,14 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.run = r
 
 	r.ctx, r.cancel = context.WithCancel(ctx)
-	r.srv = &http.Server{Handler: r.mux, ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout: 2 * time.Minute, ErrorLog: zap.NewStdLog(log.Named("http"))}
+	// Every path of the HTTP port (API, Web of Things, peers' RPC) is behind
+	// one guard: what a client may cost, and which requests are accepted.
+	r.guard = httpguard.New(httpguard.Config{Limits: cfg.Profile.HTTP, MaxBody: cfg.Profile.MaxBodyBytes,
+		Hosts: append([]string{advHost}, cfg.AllowHosts...), Origins: cfg.AllowOrigins, AnyHost: []string{rpc.ReceivePattern}})
+	r.srv = &http.Server{ErrorLog: zap.NewStdLog(log.Named("http"))}
+	r.guard.Configure(r.srv, r.mux)
 	go func() {
-		if err := r.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		if err := r.srv.Serve(r.guard.Listener(ln)); !errors.Is(err, http.ErrServerClosed) {
 			r.fail(fmt.Errorf("http server: %w", err))
 		}
 	}()
@@ -193,6 +199,16 @@ func (n *Node) Handle(pattern string, h http.Handler) {
 		panic("node: Handle on a node not made by Start")
 	}
 	n.run.mux.Handle(pattern, h)
+}
+
+// HTTPStats are the counters of the guard in front of the started node's
+// HTTP port (connections open, evicted and refused, requests refused); zero
+// for a node not made by Start.
+func (n *Node) HTTPStats() httpguard.Stats {
+	if n.run == nil {
+		return httpguard.Stats{}
+	}
+	return n.run.guard.Stats()
 }
 
 // Wait blocks until the started node's context ends (nil) or a part of it

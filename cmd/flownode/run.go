@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -37,6 +38,8 @@ func cmdRun(args []string, stdout io.Writer) error {
 	debugAddr := fs.String("debug", "", "loopback address for pprof (e.g. 127.0.0.1:6060); off when empty")
 	authMode := fs.String("auth", "", "who needs a credential (flownode token create) to write: all clients, or all but those on this machine (loopback); default all for the gateway profile, loopback otherwise")
 	openReads := fs.Bool("open-reads", true, "anyone may read records, Thing Descriptions and live values; false: reads need a read token too")
+	allowHost := fs.String("allow-host", "", "comma-separated host names clients may reach this node under, besides IP addresses, localhost and the --advertise host (others get 421: DNS rebinding)")
+	allowOrigin := fs.String("allow-origin", "", "comma-separated origins (scheme://host[:port]) whose web pages may write to this node and open WebSockets (other foreign origins get 403)")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -59,6 +62,14 @@ func cmdRun(args []string, stdout io.Writer) error {
 		return usageErr("--rpc %q: use ws or coap", *rpcPref)
 	}
 	peers, err := parseJoin(*join)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	hosts, err := parseAllowHosts(*allowHost)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	origins, err := parseAllowOrigins(*allowOrigin)
 	if err != nil {
 		return usageErr("%v", err)
 	}
@@ -89,6 +100,7 @@ func cmdRun(args []string, stdout io.Writer) error {
 	}
 	n, err := node.Start(ctx, node.Config{DataDir: *data, Profile: profile, Network: *networkName, Advertise: *advertise,
 		Replicas: *replicas, Log: log, Listen: *httpAddr, CoAPListen: *coapAddr, CoAPSListen: *coapsAddr, RPC: *rpcPref, Join: peers, Seed: *seed,
+		AllowHosts: hosts, AllowOrigins: origins,
 		AwaitChecks: true, // the Web of Things' device-signature checks (serveThings)
 		DevicePSK:   devicePSK})
 	if err != nil {
@@ -152,6 +164,41 @@ func parseJoin(s string) ([]string, error) {
 			return nil, fmt.Errorf("--join %q: want ws://HOST:PORT, coaps://HOST:PORT or HOST:PORT", u)
 		}
 		out = append(out, u)
+	}
+	return out, nil
+}
+
+// parseAllowHosts reads --allow-host: comma-separated host names (a port is
+// ignored: the check is on the name).
+func parseAllowHosts(s string) ([]string, error) {
+	var out []string
+	for _, h := range strings.Split(s, ",") {
+		h = strings.TrimSpace(h)
+		if h == "" {
+			continue
+		}
+		if strings.Contains(h, "://") || strings.ContainsAny(h, "/ ") {
+			return nil, fmt.Errorf("--allow-host %q: want a host name such as gw21.plant.lan", h)
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}
+
+// parseAllowOrigins reads --allow-origin: comma-separated origins, each
+// http:// or https:// with a host and nothing after it.
+func parseAllowOrigins(s string) ([]string, error) {
+	var out []string
+	for _, o := range strings.Split(s, ",") {
+		o = strings.TrimSpace(o)
+		if o == "" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.User != nil {
+			return nil, fmt.Errorf("--allow-origin %q: want an origin such as https://dash.example.com or http://10.0.0.5:3000", o)
+		}
+		out = append(out, o)
 	}
 	return out, nil
 }
