@@ -70,13 +70,18 @@ func TestReadPropertyAfterWritesElsewhere(t *testing.T) {
 		})
 	}
 	// A Thing whose readings are bare values has one property, "value".
+	// Read on another node: the Thing's newest value is found through its
+	// history entries, which its owner writes just after the receipt.
 	rc := send(t, a, "counter-1", `42`)
-	code, body, hdr := getBody(t, b.http("/things/counter-1/properties/value"), nil)
-	if code != 200 || body != "42" || hdr.Get(TxIDHeader) != rc.TxID.String() {
-		t.Fatalf("bare value: %d %s", code, body)
-	}
+	eventuallyNil(t, 30*time.Second, func() error {
+		code, body, hdr := getBody(t, b.http("/things/counter-1/properties/value"), nil)
+		if code != 200 || body != "42" || hdr.Get(TxIDHeader) != rc.TxID.String() {
+			return fmt.Errorf("bare value: %d %s", code, body)
+		}
+		return nil
+	})
 	// Written over HTTP on B, read on C.
-	code, body = putProperty(t, b, "greenhouse-1", "celsius", "application/json", "25.25")
+	code, body := putProperty(t, b, "greenhouse-1", "celsius", "application/json", "25.25")
 	var wrc node.Receipt
 	if code != 201 || json.Unmarshal([]byte(body), &wrc) != nil || wrc.TxID.IsZero() {
 		t.Fatalf("PUT: %d %s", code, body)
