@@ -211,6 +211,7 @@ want_line "open_instance"
 want_line "set_env [env] [GOMEMLIMIT=24MiB]"
 want_line "set_respawn [respawn] [300] [10] [5]"
 want_line "set_term_timeout [term_timeout] [15]"
+want_line "set_limits [limits] [nofile=4096 4096]"
 want_line "set_stdout [stdout] [1]"
 want_line "set_stderr [stderr] [1]"
 want_line "set_file [file] [/etc/config/flownode]"
@@ -235,10 +236,15 @@ config flownode 'node'
 	option replicas '2'
 	option log_level 'debug'
 	option memlimit '16MiB'
+	option auth 'loopback'
+	option open_reads '0'
+	list allow_host 'gw21.plant.lan'
+	list allow_host 'gw21'
+	option allow_origin 'https://dash.plant.lan'
 EOF
 start
 want_rc 0
-want_cmd "[$PROG] [run] [--data] [$T/sdlink] [--profile] [laptop] [--http] [0.0.0.0:8000] [--coap] [:5683] [--coaps] [0.0.0.0:5684] [--join] [ws://192.168.1.10:8000,coap://192.168.1.11:5683] [--seed] [--rpc] [coap] [--network] [plant-7] [--advertise] [192.168.1.20] [--replicas] [2] [--log-level] [debug]"
+want_cmd "[$PROG] [run] [--data] [$T/sdlink] [--profile] [laptop] [--http] [0.0.0.0:8000] [--coap] [:5683] [--coaps] [0.0.0.0:5684] [--join] [ws://192.168.1.10:8000,coap://192.168.1.11:5683] [--seed] [--rpc] [coap] [--network] [plant-7] [--advertise] [192.168.1.20] [--replicas] [2] [--log-level] [debug] [--auth] [loopback] [--open-reads=false] [--allow-host] [gw21.plant.lan,gw21] [--allow-origin] [https://dash.plant.lan]"
 want_line "set_env [env] [GOMEMLIMIT=16MiB]"
 full_cmd=$(cmdline)
 
