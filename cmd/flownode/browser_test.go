@@ -28,14 +28,40 @@ type browser struct {
 	next int
 }
 
+// chromiumProfile is a fresh profile directory for one Chromium run. It is
+// removed after the test with retries: Chromium's helper processes may still
+// write there for a moment after it was killed, which a plain t.TempDir
+// reports as a failed test ("directory not empty").
+func chromiumProfile(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "flownode-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			err := os.RemoveAll(dir)
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Logf("chromium profile %s not removed: %v", dir, err)
+				return
+			}
+		}
+	})
+	return dir
+}
+
 // openBrowser starts Chromium with remote debugging on a loopback port it picks, and
 // attaches to its page. Chromium is stopped in t.Cleanup.
 func openBrowser(t *testing.T, bin string) *browser {
 	t.Helper()
-	dir := t.TempDir()
+	dir := chromiumProfile(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
 		"--user-data-dir="+dir, "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "about:blank")
+	cmd.SysProcAttr = groupAttr()
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatalf("chromium: %v", err)
@@ -45,6 +71,7 @@ func openBrowser(t *testing.T, bin string) *browser {
 		if b.conn != nil {
 			b.conn.Close()
 		}
+		killGroup(cmd.Process.Pid)
 		cancel()
 		cmd.Wait()
 	})

@@ -54,8 +54,12 @@ func TestDashboardRendersInChromium(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-		"--user-data-dir="+t.TempDir(), "--virtual-time-budget=5000", "--dump-dom", n.URL+"/")
+		"--user-data-dir="+chromiumProfile(t), "--virtual-time-budget=5000", "--dump-dom", n.URL+"/")
+	cmd.SysProcAttr = groupAttr()
 	out, err := cmd.Output()
+	if cmd.Process != nil {
+		killGroup(cmd.Process.Pid) // its helpers, which may outlive it
+	}
 	if err != nil {
 		t.Fatalf("chromium: %v", err)
 	}
