@@ -100,7 +100,7 @@ func cmdTokenCreate(args []string, stdout io.Writer) error {
 	id := tok.PSKIdentity()
 	fmt.Fprintf(stdout, "token %s: %s on Things %q, %s\n", tok.ID, tok.Scope, tok.Thing, until)
 	fmt.Fprintf(stdout, "bearer (HTTP header Authorization: Bearer TOKEN, or ?token=TOKEN):\n  %s\n", bearer)
-	_, err = fmt.Fprintf(stdout, "CoAP over DTLS (coaps://, port 5684): PSK identity and key\n  %s\n  %s\n", id, network.PSKKey(a.DeviceSecret(), id))
+	_, err = fmt.Fprintf(stdout, "CoAP over DTLS (coaps://, the node's --coaps port, 5684 by default): PSK identity and key\n  %s\n  %s\n", id, network.PSKKey(a.DeviceSecret(), id))
 	return err
 }
 
