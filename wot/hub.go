@@ -166,6 +166,18 @@ func (h *hub) deliver(thing string, from *source, seq uint64, ups []Update) (wan
 				ts.missing += int(min(n-last.seq-1, maxHeld))
 				gap = true
 			}
+			if ok && u.Time < last.time {
+				// Older than one this source sent before: a reading whose
+				// put failed while the ring changed, resent and signed
+				// again with its time, published after newer ones.
+				// Observers get a source's records in time order, and miss
+				// one rather than get it late.
+				ts.markSeen(*from, seen{seq: n, time: last.time})
+				for s := range ts.subs {
+					s.lost.Add(1)
+				}
+				continue
+			}
 			ts.markSeen(*from, seen{seq: n, time: u.Time})
 			if u.Time <= ts.caughtUpTo {
 				continue
@@ -264,6 +276,17 @@ func (h *hub) catchUp(thing string, since int64, ups []Update, final bool) (n in
 	rest := ts.held
 	ts.catchFrom, ts.missing, ts.held = 0, 0, nil
 	for _, u := range rest {
+		// Held before the catch-up delivered newer records: as on the
+		// live path (deliver), an update at or below what was caught up
+		// is not delivered late. (The records of one put are a
+		// nanosecond apart: a catch-up can deliver the end of a put
+		// whose start was held.)
+		if u.Time < ts.caughtUpTo && !ts.seenRecently(u.TxID) {
+			for s := range ts.subs {
+				s.lost.Add(1)
+			}
+			continue
+		}
 		ts.offer(u)
 	}
 	return found, true

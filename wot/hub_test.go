@@ -177,3 +177,24 @@ func TestLatestCache(t *testing.T) {
 		t.Fatalf("%d entries", len(c.byID))
 	}
 }
+
+// TestSourceOlderUpdateIsDropped: an update older than one its source sent
+// before (a resent reading, signed again with its time and published after
+// newer ones) is not delivered late: it counts as lost, and the source's
+// sequence goes on without a gap.
+func TestSourceOlderUpdateIsDropped(t *testing.T) {
+	var h hub
+	s, _, _ := h.add("t")
+	defer s.Close()
+	src := source{node: ledger.Key{1}, epoch: 7}
+	now := int(time.Now().UnixNano())
+	h.deliver("t", &src, 1, []Update{upd("t", now+10), upd("t", now+20)})
+	if _, gap := h.deliver("t", &src, 3, []Update{upd("t", now+15), upd("t", now+30)}); gap {
+		t.Fatal("a late update made a gap")
+	}
+	got := drain(s)
+	want := []string{fmt.Sprint(now + 10), fmt.Sprint(now + 20), fmt.Sprint(now + 30)}
+	if fmt.Sprint(got) != fmt.Sprint(want) || s.Lost() != 1 {
+		t.Fatalf("delivered %v (lost %d), want %v and 1 lost", got, s.Lost(), want)
+	}
+}
