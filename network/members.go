@@ -372,6 +372,9 @@ type MemberInfo struct {
 	ID      ledger.Key `json:"id"`
 	Expires time.Time  `json:"expires"`
 	Revoked *time.Time `json:"revoked,omitempty"`
+	// Cert is the membership certificate (DER, base64 in JSON): with the
+	// network's authority key anyone can check it (Description.Check).
+	Cert []byte `json:"cert,omitempty"`
 }
 
 // Known lists the memberships this node knows, by ID.
@@ -379,7 +382,7 @@ func (m *Members) Known() []MemberInfo {
 	m.mu.RLock()
 	out := make([]MemberInfo, 0, len(m.known))
 	for id, mem := range m.known {
-		mi := MemberInfo{ID: id, Expires: mem.NotAfter.UTC()}
+		mi := MemberInfo{ID: id, Expires: mem.NotAfter.UTC(), Cert: mem.DER()}
 		if r := m.revoked[id]; r != nil {
 			at := r.At().UTC()
 			mi.Revoked = &at

@@ -88,6 +88,7 @@ type NetworkInfo struct {
 	Authority    string                `json:"authority"`    // fingerprint of the authority key
 	AuthorityKey string                `json:"authorityKey"` // hex ed25519
 	Genesis      string                `json:"genesis"`
+	Mining       ledger.MiningParams   `json:"mining"`  // with Name and AuthorityKey: the genesis block's contents
 	Expires      time.Time             `json:"expires"` // this node's membership
 	Members      []network.MemberInfo  `json:"members"` // memberships this node has seen
 	Revocations  []*network.Revocation `json:"revocations"`
@@ -98,7 +99,7 @@ type NetworkInfo struct {
 func (n *Node) Network() NetworkInfo {
 	d := n.members.Description()
 	return NetworkInfo{Name: d.Name, Authority: d.Fingerprint(), AuthorityKey: d.Authority,
-		Genesis: n.ledger.Genesis().Hash.String(), Expires: n.members.Self().NotAfter.UTC(),
+		Genesis: n.ledger.Genesis().Hash.String(), Mining: d.Mining, Expires: n.members.Self().NotAfter.UTC(),
 		Members: n.members.Known(), Revocations: n.members.Revocations(), Refused: n.members.Refused()}
 }
 
