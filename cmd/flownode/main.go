@@ -5,7 +5,8 @@
 //	flownode get      [--node URL] TXID
 //	flownode status   [--node URL]
 //	flownode ring     [--node URL]
-//	flownode verify   [--node URL | --data DIR]
+//	flownode verify   [--node URL | --data DIR | --merged FILE]
+//	flownode audit    [--node URL] [--from T] [--to T] [--network DIR] --out FILE
 //	flownode keygen | healthcheck | version
 //	flownode device   keygen --out FILE | sign --key FILE --thing ID [--envelope] JSON | verify --pub HEX [RECORD]
 //
@@ -71,6 +72,7 @@ var commands = []command{
 	{"status", "print a node's id, ring neighbours and branch head", cmdStatus},
 	{"ring", "print the ring, walked by successors", cmdRing},
 	{"verify", "verify a ledger: prints valid or invalid: <where>", cmdVerify},
+	{"audit", "write the merged, verified branch of the whole ring to a file", cmdAudit},
 	{"network", "network init: create a network's authority (keep it offline)", cmdNetwork},
 	{"admit", "admit a node's data dir to a network (membership, node key if absent)", cmdAdmit},
 	{"revoke", "sign a node's revocation and hand it to a member", cmdRevoke},

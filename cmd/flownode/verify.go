@@ -20,12 +20,16 @@ func cmdVerify(args []string, stdout io.Writer) error {
 	nodeURL := fs.String("node", "", "URL of a running node to verify (default "+defaultNode+")")
 	data := fs.String("data", "", "data directory of a stopped node to verify offline")
 	profileName := fs.String("profile", "laptop", "memory profile for opening --data: gateway, laptop or local")
+	merged := fs.String("merged", "", "an audit file (flownode audit) to re-check offline")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if err := wantArgs(rest, 0, "no arguments"); err != nil {
 		return err
+	}
+	if *merged != "" {
+		return verifyMerged(*merged, stdout)
 	}
 	if *nodeURL != "" && *data != "" {
 		return usageErr("give --node or --data, not both")

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"go.uber.org/zap"
+
+	"github.com/flownode/flownode/audit"
+	"github.com/flownode/flownode/ledger"
+	"github.com/flownode/flownode/node"
+	"github.com/flownode/flownode/store"
+)
+
+// TestAuditMergedBranch: on a ring of 5 processes, two audits with one --to
+// against different nodes write the same merged head digest and cover every
+// record put before it; verify --merged passes on the file and names the line
+// and field of a one-byte change anywhere in it; and a record deleted from
+// every node's store (the owner's attachment index kept) is reported missing
+// with its txID, data key and holders.
+func TestAuditMergedBranch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 5 processes twice")
+	}
+	nodes := dlStartRing(t, 5)
+	dlWaitRing(t, nodes, 60*time.Second)
+	const clients, per = 5, 40
+	var puts []receipt
+	for c := range clients {
+		bodies := make([]string, per)
+		for i := range bodies {
+			bodies[i], _ = dlReading("audit", c, i)
+		}
+		rcs, code, msg := dlPut(nodes[c], bodies, true, true)
+		if rcs == nil {
+			t.Fatalf("put through %s: %d %s", nodes[c].ID[:8], code, msg)
+		}
+		puts = append(puts, rcs...)
+	}
+	// Every put is sealed by a block mined within a second (local profile: 0.1 s
+	// blocks); by then --to is in the past and the window is fixed.
+	to := time.Now().Add(time.Second).UTC()
+	time.Sleep(time.Until(to) + time.Second)
+	toFlag := to.Format(time.RFC3339Nano)
+	dir := t.TempDir()
+
+	a := runCLI(t, nil, "audit", "--node", nodes[0].URL, "--to", toFlag, "--out", filepath.Join(dir, "a.jsonl"))
+	b := runCLI(t, nil, "audit", "--node", nodes[3].URL, "--to", toFlag, "--out", filepath.Join(dir, "b.jsonl"))
+	if a.Code != 0 || b.Code != 0 || !strings.HasPrefix(a.Stdout, "valid\n") {
+		t.Fatalf("audits: %v\n%v", a, b)
+	}
+	headA, headB := lineWith(a.Stdout, "merged head "), lineWith(b.Stdout, "merged head ")
+	if headA != headB {
+		t.Fatalf("two audits of one window differ: %s against %s, %s against %s", headA, nodes[0].ID[:8], headB, nodes[3].ID[:8])
+	}
+	t.Logf("audit: %s", strings.ReplaceAll(a.Stdout, "\n", " | "))
+	file := filepath.Join(dir, "a.jsonl")
+	covered := auditCovered(t, file)
+	for _, rc := range puts {
+		if !covered[rc.TxID] {
+			t.Fatalf("put %s is not among the records the audit's seals cover", rc.TxID)
+		}
+	}
+
+	if r := runCLI(t, nil, "verify", "--merged", file); r.Code != 0 || !strings.HasPrefix(r.Stdout, "valid\n") || lineWith(r.Stdout, "merged head ") != headA || headA == "" {
+		t.Fatalf("verify --merged of an intact file: %v", r)
+	}
+	checkOneByteChanges(t, file)
+
+	// Delete one sealed record from every node's store, keep its owner's
+	// attachment index, and audit the same window again.
+	gone := puts[len(puts)/2]
+	for _, p := range nodes {
+		if code := p.Stop(); code != 0 {
+			t.Fatalf("node %s exited %d", p.ID[:8], code)
+		}
+	}
+	txID, _ := ledger.ParseHash(gone.TxID)
+	for _, p := range nodes {
+		deleteRecordBytes(t, p.Data, txID)
+	}
+	restarted := []*nodeProc{startNode(t, nodes[0].Data, "local", "--replicas", fmt.Sprint(dlK))}
+	for _, p := range nodes[1:] {
+		restarted = append(restarted, startNode(t, p.Data, "local", "--replicas", fmt.Sprint(dlK), "--join", restarted[0].Addr))
+	}
+	dlWaitRing(t, restarted, 60*time.Second)
+	if r := doHTTP(t, http.MethodGet, restarted[1].URL+"/api/v1/records/"+gone.TxID, "", nil); r.Code != http.StatusNotFound {
+		t.Fatalf("the deleted record is still served: %d", r.Code)
+	}
+	c := runCLI(t, nil, "audit", "--node", restarted[2].URL, "--to", toFlag, "--out", filepath.Join(dir, "c.jsonl"))
+	if c.Code != 1 || !strings.HasPrefix(c.Stdout, "incomplete: 1 sealed record(s) missing") {
+		t.Fatalf("audit after the deletion: %v", c)
+	}
+	if lineWith(c.Stdout, "merged head ") != headA {
+		t.Errorf("the blocks did not change, the merged head did: %v", c)
+	}
+	missing := lineWith(c.Stdout, "missing ")
+	holders := dlHolders(dlSorted(restarted), gone.Key, dlK)
+	if !strings.HasPrefix(missing, gone.TxID+":") || !strings.Contains(missing, "key "+gone.Key) || !strings.Contains(missing, "should be on "+holders[0]) {
+		t.Errorf("missing line %q: want txID %s, key %s, owner %s", missing, gone.TxID, gone.Key, holders[0])
+	}
+	if r := runCLI(t, nil, "verify", "--merged", filepath.Join(dir, "c.jsonl")); r.Code != 1 || !strings.HasPrefix(r.Stdout, "incomplete: 1") {
+		t.Errorf("verify --merged of an incomplete audit: %v", r)
+	}
+}
+
+// auditCovered reads the txIDs an audit file's block lines list with a leaf.
+func auditCovered(t *testing.T, file string) map[string]bool {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, l := range bytes.Split(b, []byte("\n")) {
+		var bl audit.BlockLine
+		if json.Unmarshal(l, &bl) != nil || bl.Type != "block" {
+			continue
+		}
+		for _, c := range bl.Covers {
+			if c.Leaf != nil {
+				out[c.TxID.String()] = true
+			}
+		}
+	}
+	return out
+}
+
+// checkOneByteChanges changes one byte at chosen places (header, a block's
+// bytes, a leaf, a seq, the trailer) and at random ones, and wants each change
+// found on its own line: through the CLI for the chosen ones, in process
+// (audit.Check) for the random ones.
+func checkOneByteChanges(t *testing.T, file string) {
+	orig, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.SplitAfter(orig, []byte("\n"))
+	lineOf := func(pos int) int { return bytes.Count(orig[:pos], []byte("\n")) + 1 }
+	at := func(line int, sub string, skip int) int {
+		start := 0
+		for _, l := range lines[:line-1] {
+			start += len(l)
+		}
+		i := bytes.Index(lines[line-1], []byte(sub))
+		if i < 0 {
+			t.Fatalf("line %d has no %q", line, sub)
+		}
+		return start + i + len(sub) + skip
+	}
+	firstBlock := 2
+	for i, l := range lines[1 : len(lines)-2] {
+		if bytes.Contains(l, []byte(`"leaf"`)) {
+			firstBlock = i + 2
+			break
+		}
+	}
+	last := len(lines) - 1 // SplitAfter leaves an empty last element
+	cases := []struct {
+		name, field string
+		pos         int
+	}{
+		{"header genesis", "line 1 (header): genesis", at(1, `"genesis":"`, 3)},
+		{"header to", "line 1 (header): sum", at(1, `"to":"`, 2)},
+		{"header membership", "line 1 (header): branches[0].membership", at(1, `"membership":"`, 60)},
+		{"block signature", fmt.Sprintf("line %d (block", firstBlock), at(firstBlock, `"sig":"`, 5)},
+		{"leaf", "covers[].leaf", at(firstBlock, `"leaf":"`, 7)},
+		{"seq", fmt.Sprintf("line %d (block", firstBlock), at(firstBlock, `"seq":"`, 0)},
+		{"digest", ": digest", at(firstBlock, `"digest":"`, 9)},
+		{"trailer head", fmt.Sprintf("line %d (trailer): head", last), at(last, `"head":"`, 4)},
+	}
+	dir := t.TempDir()
+	for _, c := range cases {
+		changed := flipByte(orig, c.pos)
+		path := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "-"))
+		if err := os.WriteFile(path, changed, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := runCLI(t, nil, "verify", "--merged", path)
+		want := fmt.Sprintf("invalid: line %d", lineOf(c.pos))
+		if r.Code != 1 || !strings.HasPrefix(r.Stdout, want) || !strings.Contains(lineWith(r.Stdout, "invalid: "), c.field) {
+			t.Errorf("%s changed (byte %d): want %q naming %q, got %v", c.name, c.pos, want, c.field, r)
+		}
+		t.Logf("%s changed: %s", c.name, lineWith(r.Stdout, "invalid: "))
+	}
+	rng := rand.New(rand.NewPCG(1, uint64(len(orig))))
+	for range 60 {
+		pos := rng.IntN(len(orig))
+		rep, err := audit.Check(bytes.NewReader(flipByte(orig, pos)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf("line %d", lineOf(pos))
+		if rep.Valid || !regexp.MustCompile("^"+want+`( \(|:|$)`).MatchString(rep.Where) {
+			t.Errorf("byte %d (line %d, %q) changed: report %+v", pos, lineOf(pos), orig[pos], rep)
+		}
+	}
+}
+
+// flipByte changes the lowest bit of one byte.
+func flipByte(b []byte, pos int) []byte {
+	out := bytes.Clone(b)
+	out[pos] ^= 1
+	return out
+}
+
+// deleteRecordBytes deletes a record's bytes from a stopped node's store,
+// leaving its index entries (the attachment the audit lists it by).
+func deleteRecordBytes(t *testing.T, dir string, txID ledger.Hash) {
+	prof, err := node.ProfileNamed("local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(dir, prof.Store, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Raw().Update(func(txn *badger.Txn) error { return txn.Delete(store.RecordKey(txID)) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// lineWith returns the rest of the first line of s that starts with prefix, or "".
+func lineWith(s, prefix string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if rest, ok := strings.CutPrefix(l, prefix); ok {
+			return rest
+		}
+	}
+	return ""
+}
