@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // locateDiff names the first field where a line's bytes differ from the
@@ -149,7 +150,11 @@ func decodeAt(where string, body []byte, v any, newV func() any) *failure {
 		return nil
 	}
 	if field := locateDecode(body, newV); field != "" {
-		where += ": " + field
+		if strings.HasSuffix(where, "]") {
+			where += "." + field // covers[3].leaf
+		} else {
+			where += ": " + field
+		}
 	}
 	return fail(where, err)
 }

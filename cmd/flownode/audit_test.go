@@ -173,7 +173,7 @@ func checkOneByteChanges(t *testing.T, file string) {
 		{"header to", "line 1 (header): sum", at(1, `"to":"`, 2)},
 		{"header membership", "line 1 (header): branches[0].membership", at(1, `"membership":"`, 60)},
 		{"block signature", fmt.Sprintf("line %d (block", firstBlock), at(firstBlock, `"sig":"`, 5)},
-		{"leaf", "covers[].leaf", at(firstBlock, `"leaf":"`, 7)},
+		{"leaf", "].leaf", at(firstBlock, `"leaf":"`, 7)},
 		{"seq", fmt.Sprintf("line %d (block", firstBlock), at(firstBlock, `"seq":"`, 0)},
 		{"digest", ": digest", at(firstBlock, `"digest":"`, 9)},
 		{"trailer head", fmt.Sprintf("line %d (trailer): head", last), at(last, `"head":"`, 4)},
