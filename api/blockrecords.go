@@ -16,7 +16,8 @@ type BlockRecordList struct {
 
 // BlockRecord is one entry of a BlockRecordList. Record is the record's stored
 // bytes verbatim, absent when the store holds the attachment but not the record
-// (it was lost here); Key is the record's data key when the node knows it.
+// (it was lost here); then Key is the record's data key when the ring's txID
+// pointer still names it.
 type BlockRecord struct {
 	Seq    uint64          `json:"seq,string"`
 	TxID   ledger.Hash     `json:"txID"`

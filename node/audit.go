@@ -12,8 +12,8 @@ import (
 // AttachedRecord is one record attached to a block, as this node's store holds
 // it: its position and txID from the attachment index, and its bytes when the
 // store still holds them (nil when only the index entry is left). Key is the
-// record's data key when known (from the record, else from the ring's txID
-// pointer): the key names the nodes that should hold a missing record.
+// data key of a record the store does not hold, when the ring's txID pointer
+// still names it: the key names the nodes that should hold the record.
 type AttachedRecord struct {
 	Seq    uint64
 	TxID   ledger.Hash
@@ -36,11 +36,7 @@ func (n *Node) BlockRecords(ctx context.Context, branch ledger.Key, no uint64) (
 		raw, err := n.store.Record(a.TxID)
 		switch {
 		case err == nil:
-			out[i].Record = raw
-			if r, perr := ledger.ParseRecord(raw); perr == nil {
-				k := r.Key
-				out[i].Key = &k
-			}
+			out[i].Record = raw // its key is in it
 		case errors.Is(err, store.ErrNotFound):
 			// Listed but not held: the ring's pointer still names its key.
 			if key, kerr := n.dist.RecordKey(ctx, a.TxID); kerr == nil {

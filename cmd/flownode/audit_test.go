@@ -16,6 +16,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"go.uber.org/zap"
 
+	"github.com/flownode/flownode/api"
 	"github.com/flownode/flownode/audit"
 	"github.com/flownode/flownode/ledger"
 	"github.com/flownode/flownode/node"
@@ -47,10 +48,8 @@ func TestAuditMergedBranch(t *testing.T) {
 		}
 		puts = append(puts, rcs...)
 	}
-	// Every put is sealed by a block mined within a second (local profile: 0.1 s
-	// blocks); by then --to is in the past and the window is fixed.
-	to := time.Now().Add(time.Second).UTC()
-	time.Sleep(time.Until(to) + time.Second)
+	// Once every put is sealed, --to is in the past and the window is fixed.
+	to := waitSealed(t, nodes)
 	toFlag := to.Format(time.RFC3339Nano)
 	dir := t.TempDir()
 
@@ -238,4 +237,27 @@ func lineWith(s, prefix string) string {
 		}
 	}
 	return ""
+}
+
+// waitSealed waits until no node holds a record its branch has not sealed
+// yet, and returns a time just after: an audit --to it covers every record
+// put so far, whatever the load on the machine.
+func waitSealed(tb testing.TB, nodes []*nodeProc) time.Time {
+	tb.Helper()
+	ok := waitFor(60*time.Second, 100*time.Millisecond, func() bool {
+		for _, p := range nodes {
+			var n api.NodeInfo
+			r, err := tryHTTP(httpClient, http.MethodGet, p.URL+"/api/v1/node", "", nil)
+			if err != nil || r.Code != http.StatusOK || json.Unmarshal(r.Body, &n) != nil || n.Stats.Unsealed != 0 || n.Stats.Dist.ReplPending != 0 || n.Stats.Dist.PtrPending != 0 {
+				return false
+			}
+		}
+		return true
+	})
+	if !ok {
+		tb.Fatalf("records still unsealed or unreplicated after 60 s")
+	}
+	to := time.Now().UTC()
+	time.Sleep(10 * time.Millisecond)
+	return to
 }
