@@ -128,7 +128,7 @@ func (a *auditor) walk(ctx context.Context) ([]*branch, error) {
 	for i, p := range a.ring {
 		b := &branch{id: p.ID, addr: p.Addr}
 		if base := httpBase(p.Addr); base != "" {
-			b.sources = append(b.sources, base)
+			b.sources, b.owned = append(b.sources, base), true
 		}
 		for k := 1; k < len(a.ring); k++ {
 			if base := httpBase(a.ring[(i+k)%len(a.ring)].Addr); base != "" {

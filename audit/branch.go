@@ -16,7 +16,8 @@ import (
 type branch struct {
 	id      ledger.Key
 	addr    string   // the owner's address in the ring walk
-	sources []string // HTTP bases to read it from: the owner first
+	sources []string // HTTP bases to read it from: the owner first (when owned)
+	owned   bool     // sources[0] is the owner's
 	source  string   // the one that answered
 	raws    [][]byte
 	blocks  []*ledger.Block // blocks[i] is block i+1
@@ -24,23 +25,30 @@ type branch struct {
 	member  []byte          // the owner's membership (DER)
 }
 
-// fetchBlocks reads the branch's blocks from its owner, or, when the owner
-// cannot be reached, from the first other node that answers (a replica holds
-// a prefix of the branch: the audit then covers less, and says where from).
+// fetchBlocks reads the branch's blocks from its owner (a branch with no block
+// yet is one that has only genesis), or, when the owner cannot be reached, the
+// longest copy another node holds (a replica holds a prefix of the branch: the
+// audit then covers less, and the header says where it read).
 func (a *auditor) fetchBlocks(ctx context.Context, b *branch) error {
 	var errs []error
-	for _, base := range b.sources {
+	for k, base := range b.sources {
 		raws, err := a.c.blocks(ctx, base, b.id)
-		if err == nil && len(raws) > 0 {
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if k == 0 && b.owned {
 			b.raws, b.source = raws, base
 			return nil
 		}
-		if err == nil {
-			err = fmt.Errorf("%s holds no block of branch %s", base, b.id)
+		if b.source == "" || len(raws) > len(b.raws) {
+			b.raws, b.source = raws, base
 		}
-		errs = append(errs, err)
 	}
-	return fmt.Errorf("no node supplied the blocks of branch %s: %w", b.id, errors.Join(errs...))
+	if b.source == "" {
+		return fmt.Errorf("no node supplied the blocks of branch %s: %w", b.id, errors.Join(errs...))
+	}
+	return nil
 }
 
 // checkChain checks every block from genesis: canonical bytes, position, hash,

@@ -244,7 +244,7 @@ func lineWith(s, prefix string) string {
 // put so far, whatever the load on the machine.
 func waitSealed(tb testing.TB, nodes []*nodeProc) time.Time {
 	tb.Helper()
-	ok := waitFor(60*time.Second, 100*time.Millisecond, func() bool {
+	ok := waitFor(3*time.Minute, 100*time.Millisecond, func() bool {
 		for _, p := range nodes {
 			var n api.NodeInfo
 			r, err := tryHTTP(httpClient, http.MethodGet, p.URL+"/api/v1/node", "", nil)
@@ -255,7 +255,7 @@ func waitSealed(tb testing.TB, nodes []*nodeProc) time.Time {
 		return true
 	})
 	if !ok {
-		tb.Fatalf("records still unsealed or unreplicated after 60 s")
+		tb.Fatalf("records still unsealed or unreplicated after 3 minutes")
 	}
 	to := time.Now().UTC()
 	time.Sleep(10 * time.Millisecond)
