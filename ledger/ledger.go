@@ -217,6 +217,9 @@ type Ledger struct {
 
 	ingestMu sync.Mutex // one Ingest at a time: it checks the store, then writes
 
+	refusedMu sync.Mutex
+	refused   map[Key]string // branches whose new blocks Ingest refuses (refuse.go)
+
 	resends resendLock // resent readings, one identity at a time
 }
 

@@ -182,3 +182,12 @@ func (n *Node) HandleMessage(ctx context.Context, from chord.Peer, data json.Raw
 	}
 	return n.dist.HandleMessage(ctx, from, data)
 }
+
+// Replicas is k, the copies of each entry this node keeps in its ring (owner
+// included).
+func (n *Node) Replicas() int {
+	if n.cfg.Replicas > 0 {
+		return n.cfg.Replicas
+	}
+	return DefaultReplicas
+}

@@ -115,17 +115,22 @@ func cmdRun(args []string, stdout io.Writer) error {
 		}
 		return usageErr("%v", err)
 	}
-	stopThings := func() {}
+	stopThings, stopWitness := func() {}, func() {}
 	guard, err := newGuard(n, *data, policy, log)
 	if err == nil {
 		guardReady.Store(guard)
-		n.Handle("/", api.NewServer(n, log.Named("http"), guard))
+		srv := api.NewServer(n, log.Named("http"), guard)
+		stopWitness, err = serveWitness(n, srv, log, guard)
+		n.Handle("/", srv)
+	}
+	if err == nil {
 		stopThings, err = serveThings(n, log, guard)
 		if err != nil {
 			err = fmt.Errorf("web of things: %w", err)
 		}
 	}
 	if err != nil {
+		stopWitness()
 		shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		n.Stop(shutCtx)
@@ -143,6 +148,7 @@ func cmdRun(args []string, stdout io.Writer) error {
 	runErr := n.Wait()
 	stop()
 	stopThings()
+	stopWitness()
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := n.Stop(shutCtx); err != nil && runErr == nil {
