@@ -80,8 +80,12 @@ func (s *Service) getCheckpoints(w http.ResponseWriter, r *http.Request) {
 		out.Checkpoints = append(out.Checkpoints, s.info(c))
 	}
 	s.mu.Unlock()
-	sort.Slice(out.Checkpoints[1:], func(i, j int) bool {
-		return out.Checkpoints[1+i].Branch.Less(out.Checkpoints[1+j].Branch)
+	sort.Slice(out.Checkpoints, func(i, j int) bool {
+		a, b := out.Checkpoints[i], out.Checkpoints[j]
+		if a.Own != b.Own {
+			return a.Own
+		}
+		return a.Branch.Less(b.Branch)
 	})
 	writeJSON(w, http.StatusOK, out)
 }

@@ -128,6 +128,7 @@ func New(n *node.Node, cfg Config) (*Service, error) {
 	}
 	n.HandleOp(opAdd, s.handleAdd)
 	n.HandleOp(opProof, s.handleProof)
+	n.AddVerifyCheck(s.addAlerts)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel, s.done = cancel, make(chan struct{})
 	go s.publishLoop(ctx)
@@ -235,3 +236,15 @@ func (s *Service) call(ctx context.Context, p node.Peer, op string, body, out an
 }
 
 var errNoOwner = errors.New("the branch's owner is not in the ring")
+
+// addAlerts is the service's verify check: each equivocation makes the report
+// invalid, with the evidence.
+func (s *Service) addAlerts(rep *ledger.Report) {
+	for _, e := range s.Equivocations() {
+		b, _ := json.Marshal(e)
+		rep.Alert(ledger.Alert{Kind: "equivocation", Branch: e.Branch, Evidence: b,
+			Detail: fmt.Sprintf("its owner signed two checkpoints that do not extend each other (%s: %s), detected %s; its new blocks are refused",
+				e.Kind, e.Reason, e.Detected.Format(time.RFC3339))},
+			"head "+e.FirstHead.String(), "head "+e.SecondHead.String())
+	}
+}
