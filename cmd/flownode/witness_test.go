@@ -143,7 +143,9 @@ func TestWitnessesCatchARewrittenBranch(t *testing.T) {
 				p.Proof.Index ^= 1
 			}
 		}},
-		{"block", func(p *checkpoint.Proof) { p.Block = bytes.Replace(p.Block, []byte(`"sealed":"`), []byte(`"sealed":"1`), 1) }},
+		{"block", func(p *checkpoint.Proof) {
+			p.Block = bytes.Replace(p.Block, []byte(`"sealed":"`), []byte(`"sealed":"1`), 1)
+		}},
 		{"blockProof", func(p *checkpoint.Proof) {
 			if len(p.BlockProof.Path) > 0 {
 				p.BlockProof.Path[len(p.BlockProof.Path)-1][5] ^= 0x10
