@@ -60,6 +60,9 @@ type Config struct {
 	Log       *zap.Logger
 	Authorize access.Authorizer // the HTTP routes' credentials; nil: open
 	Now       func() time.Time
+	// Edges are URLs outside the ring that take this branch's checkpoints and
+	// blocks as they grow (Flowchain's NOTIFY_EDGE, edge.go).
+	Edges []string
 }
 
 // Service is one node's witnessing: both sides, and the proofs.
@@ -78,8 +81,9 @@ type Service struct {
 
 	stats Stats
 
-	cancel context.CancelFunc
-	done   chan struct{}
+	cancel   context.CancelFunc
+	done     chan struct{}
+	edgeDone chan struct{} // nil without edges
 }
 
 // Stats count the witnessing traffic of this node since start.
@@ -118,6 +122,9 @@ func New(n *node.Node, cfg Config) (*Service, error) {
 		cfg.Now = time.Now
 	}
 	l := n.Ledger()
+	if err := ParseEdges(cfg.Edges); err != nil {
+		return nil, err
+	}
 	if cfg.Interval <= 0 {
 		cfg.Interval = max(l.Genesis().Mining.MeanBlockTime, time.Second)
 	}
@@ -132,6 +139,13 @@ func New(n *node.Node, cfg Config) (*Service, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel, s.done = cancel, make(chan struct{})
 	go s.publishLoop(ctx)
+	if len(cfg.Edges) > 0 {
+		s.edgeDone = make(chan struct{})
+		go func() {
+			defer close(s.edgeDone)
+			s.edgeLoop(ctx, cfg.Edges)
+		}()
+	}
 	return s, nil
 }
 
@@ -139,6 +153,9 @@ func New(n *node.Node, cfg Config) (*Service, error) {
 func (s *Service) Close() {
 	s.cancel()
 	<-s.done
+	if s.edgeDone != nil {
+		<-s.edgeDone
+	}
 }
 
 // keys is the members' keys as this node knows them (network.Members).

@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -173,6 +175,12 @@ func TestWitnessesCatchARewrittenBranch(t *testing.T) {
 	os.WriteFile(f, b, 0o644)
 	if r := runCLI(t, nil, "verify-record", "--network", netDir, f); r.Code != 1 || !strings.Contains(r.Stdout, "invalid: checkpoint") {
 		t.Errorf("a proof against another branch's checkpoint: %v", r)
+	}
+
+	// The checkpoints export: the victim's own, cosigned, and those it witnesses.
+	exported := filepath.Join(base, "checkpoints.json")
+	if r := runCLI(t, nil, "checkpoints", "--node", victim.URL, "--out", exported); r.Code != 0 || !strings.Contains(r.Stdout, "3 checkpoint(s), 0 equivocation(s)") {
+		t.Errorf("checkpoints export: %v", r)
 	}
 
 	// The victim's branch as its witnesses cosigned it.
@@ -361,4 +369,56 @@ func membershipOf(t *testing.T, dir string) (checkpoint.Keys, bool) {
 		}
 		return m.Public, true
 	}, true
+}
+
+// NOTIFY_EDGE: an edge outside the ring gets the node's blocks in order and its
+// checkpoints, and can check them with the node's key alone.
+func TestNotifyEdgeHandsBlocksAndCheckpointsOut(t *testing.T) {
+	var mu sync.Mutex
+	var got []witness.EdgeNotification
+	edge := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var n witness.EdgeNotification
+		if err := json.NewDecoder(r.Body).Decode(&n); err != nil || n.Type != "NOTIFY_EDGE" {
+			http.Error(w, "bad notification", http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		got = append(got, n)
+		mu.Unlock()
+	}))
+	defer edge.Close()
+	dir := filepath.Join(t.TempDir(), "n")
+	n := startNode(t, dir, "local", "--edge", edge.URL)
+	putOne(t, n.URL, "meter-1", `{"n":1}`)
+	if !waitFor(30*time.Second, 100*time.Millisecond, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) >= 3
+	}) {
+		t.Fatal("fewer than 3 notifications in 30 s")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	keys, _ := membershipOf(t, dir)
+	g, _ := ledger.ParseHash(getNetwork(t, n.URL).Genesis)
+	prev, next := g, uint64(1)
+	for i, note := range got {
+		if note.From != next || note.Branch != n.ID {
+			t.Fatalf("notification %d: from %d of %s, want from %d of %s", i, note.From, note.Branch, next, n.ID)
+		}
+		for _, raw := range note.Blocks {
+			b, err := ledger.ParseBlock(raw)
+			if err != nil || b.CheckSelf() != nil || b.No != next || b.Prev != prev {
+				t.Fatalf("notification %d: block %d does not chain (%v)", i, next, err)
+			}
+			prev, next = b.Hash, next+1
+		}
+		c, err := checkpoint.Open([]byte(note.Checkpoint), g, keys)
+		if err != nil {
+			t.Fatalf("notification %d: %v", i, err)
+		}
+		if c.Size == next-1 && c.Head != prev {
+			t.Fatalf("notification %d: the checkpoint's head %s is not the last block %s", i, c.Head, prev)
+		}
+	}
 }
