@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
