@@ -43,16 +43,18 @@ func BenchmarkAudit(b *testing.B) {
 
 	file := filepath.Join(b.TempDir(), "audit.jsonl")
 	var rep *audit.Report
-	var auditTime, checkTime time.Duration
+	var auditTime, checkTime, clientCPU, nodesCPU time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		f, err := os.Create(file)
 		if err != nil {
 			b.Fatal(err)
 		}
-		start := time.Now()
+		start, cpu0, nodes0 := time.Now(), selfCPU(), procsCPU(nodes)
 		rep, err = audit.Run(context.Background(), audit.Config{Node: nodes[i%size].URL, To: to, Out: f})
 		auditTime += time.Since(start)
+		clientCPU += selfCPU() - cpu0
+		nodesCPU += procsCPU(nodes) - nodes0
 		f.Close()
 		if err != nil || !rep.Valid || !rep.Complete() || rep.Records < put {
 			b.Fatalf("audit: %v %+v, want valid and complete with at least the %d records acknowledged", err, rep, put)
@@ -73,6 +75,9 @@ func BenchmarkAudit(b *testing.B) {
 	b.ReportMetric(auditTime.Seconds()/n, "audit-s")
 	b.ReportMetric(checkTime.Seconds()/n, "check-s")
 	b.ReportMetric(float64(rep.Records)/(auditTime.Seconds()/n), "audit-rec/s")
+	b.Logf("CPU during the audit: %v in the auditor, %v in the 5 nodes (%.0f µs per record in all); load average %s",
+		(clientCPU / time.Duration(b.N)).Round(time.Millisecond), (nodesCPU / time.Duration(b.N)).Round(time.Millisecond),
+		float64((clientCPU+nodesCPU)/time.Duration(b.N))/1e3/float64(rep.Records), loadAverage())
 	perRecord := auditTime.Seconds() / n / float64(rep.Records)
 	b.Logf("%d nodes, %d records (%d per branch) put in %v; audit: %d blocks, %d records in %v (%.0f rec/s; %.1f s for %d), file %.1f MB; verify --merged %v",
 		size, put, put/size, built.Round(time.Millisecond), rep.Blocks, rep.Records, (auditTime / time.Duration(b.N)).Round(time.Millisecond),
