@@ -19,6 +19,7 @@ import (
 	"github.com/flownode/flownode/api"
 	"github.com/flownode/flownode/audit"
 	"github.com/flownode/flownode/ledger"
+	"github.com/flownode/flownode/network"
 	"github.com/flownode/flownode/node"
 	"github.com/flownode/flownode/store"
 )
@@ -37,7 +38,13 @@ func TestAuditMergedBranch(t *testing.T) {
 	dlWaitRing(t, nodes, 60*time.Second)
 	const clients, per = 5, 40
 	var puts []receipt
+	var mid time.Time // between the first and the second half of the puts
 	for c := range clients {
+		if c == clients/2 {
+			time.Sleep(50 * time.Millisecond)
+			mid = time.Now().UTC()
+			time.Sleep(50 * time.Millisecond)
+		}
 		bodies := make([]string, per)
 		for i := range bodies {
 			bodies[i], _ = dlReading("audit", c, i)
@@ -75,6 +82,7 @@ func TestAuditMergedBranch(t *testing.T) {
 		t.Fatalf("verify --merged of an intact file: %v", r)
 	}
 	checkOneByteChanges(t, file)
+	checkAuditOptions(t, nodes[1], dir, mid, toFlag, puts[clients/2*per:], headA)
 
 	// Delete one sealed record from every node's store, keep its owner's
 	// attachment index, and audit the same window again.
@@ -260,4 +268,52 @@ func waitSealed(tb testing.TB, nodes []*nodeProc) time.Time {
 	to := time.Now().UTC()
 	time.Sleep(10 * time.Millisecond)
 	return to
+}
+
+// checkAuditOptions: a window with --from starts at an anchor block and still
+// verifies offline, covering every record put after from; an audit without
+// --to is valid; a pinned network.json is used, and another network's is
+// refused.
+func checkAuditOptions(t *testing.T, p *nodeProc, dir string, from time.Time, to string, later []receipt, fullHead string) {
+	file := filepath.Join(dir, "window.jsonl")
+	r := runCLI(t, nil, "audit", "--node", p.URL, "--from", from.Format(time.RFC3339Nano), "--to", to, "--out", file)
+	if r.Code != 0 || lineWith(r.Stdout, "merged head ") == fullHead {
+		t.Fatalf("audit --from --to: %v (the full window's head is %s)", r, fullHead)
+	}
+	covered := auditCovered(t, file)
+	for _, rc := range later {
+		if !covered[rc.TxID] {
+			t.Errorf("put %s, after --from, is not covered", rc.TxID)
+		}
+	}
+	b, _ := os.ReadFile(file)
+	var h audit.Header
+	if err := json.Unmarshal(bytes.SplitN(b, []byte("\n"), 2)[0], &h); err != nil || h.Branches[0].Anchor == nil {
+		t.Errorf("header of a window after genesis: %v, anchor %q", err, h.Branches[0].Anchor)
+	}
+	if v := runCLI(t, nil, "verify", "--merged", file); v.Code != 0 || !strings.HasPrefix(v.Stdout, "valid\n") {
+		t.Errorf("verify --merged of a window with anchors: %v", v)
+	}
+	if r := runCLI(t, nil, "audit", "--node", p.URL, "--out", filepath.Join(dir, "now.jsonl")); r.Code != 0 || !strings.HasPrefix(r.Stdout, "valid\n") {
+		t.Errorf("audit without --to: %v", r)
+	}
+
+	a, _ := testAuthorities.Load("local")
+	pinned := filepath.Join(dir, "pinned")
+	if err := os.MkdirAll(pinned, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.(*network.Authority).Description.Save(pinned); err != nil {
+		t.Fatal(err)
+	}
+	if r := runCLI(t, nil, "audit", "--node", p.URL, "--to", to, "--network", pinned, "--out", filepath.Join(dir, "pinned.jsonl")); r.Code != 0 || lineWith(r.Stdout, "merged head ") != fullHead {
+		t.Errorf("audit with the network pinned: %v, want head %s", r, fullHead)
+	}
+	other := filepath.Join(dir, "other")
+	if _, err := network.Init(other, "flownode-test", a.(*network.Authority).Description.Mining); err != nil {
+		t.Fatal(err)
+	}
+	if r := runCLI(t, nil, "audit", "--node", p.URL, "--to", to, "--network", other, "--out", filepath.Join(dir, "other.jsonl")); r.Code != 2 || !strings.Contains(r.Stderr, "another network") {
+		t.Errorf("audit with another network pinned: %v", r)
+	}
 }
