@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/flownode/flownode/audit"
-	"github.com/flownode/flownode/network"
 )
 
 // cmdAudit writes the merged, verified branch of the whole ring (package audit,
@@ -21,7 +20,7 @@ func cmdAudit(args []string, stdout io.Writer) error {
 	from := fs.String("from", "", "first block time to include (RFC 3339); default: from genesis")
 	to := fs.String("to", "", "block time to stop before (RFC 3339); default: each owner's head now (then two runs differ while mining goes on)")
 	out := fs.String("out", "", "the audit file to write (JSON lines)")
-	netDir := fs.String("network", "", "directory with the network.json to pin (default: the node's word for it)")
+	netDir := fs.String("network", "", "the network's description to pin: network.json, or a directory holding it (default: the node's word for it)")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -43,7 +42,7 @@ func cmdAudit(args []string, stdout io.Writer) error {
 		return usageErr("--to must be after --from")
 	}
 	if *netDir != "" {
-		d, err := network.LoadDescription(*netDir)
+		d, err := loadDescription(*netDir)
 		if err != nil {
 			return usageErr("%v", err)
 		}
