@@ -67,6 +67,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	rep := &Report{Branches: len(branches)}
 	for _, b := range branches {
+		a.fetchCheckpoints(ctx, b)
 		if err := a.fetchBlocks(ctx, b); err != nil {
 			return nil, err
 		}
@@ -76,6 +77,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		a.window(b)
 		if f := a.checkMember(ctx, b, info.Members); f != nil {
 			return rep.invalid(f), nil
+		}
+	}
+	keys := memberKeys(branches)
+	for _, b := range branches {
+		ok, f := a.checkWitnessed(b, keys)
+		if f != nil {
+			return rep.invalid(f), nil
+		}
+		if ok {
+			rep.Witnessed++
 		}
 	}
 	seals, f, err := a.seals(ctx, branches)

@@ -23,6 +23,7 @@ type branch struct {
 	blocks  []*ledger.Block // blocks[i] is block i+1
 	lo, hi  int             // the window: blocks[lo:hi]
 	member  []byte          // the owner's membership (DER)
+	notes   []witnessNote   // checkpoints its witnesses held before its blocks were read
 }
 
 // fetchBlocks reads the branch's blocks from its owner (a branch with no block

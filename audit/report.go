@@ -21,6 +21,9 @@ type Report struct {
 	Records  int       // sealed records supplied and checked
 	Missing  []Missing // sealed records no node could supply
 	Short    []Short   // seals covering records no node lists
+	// Witnessed counts the branches that agree with a checkpoint their
+	// witnesses cosigned (an audit only; the file does not carry them).
+	Witnessed int
 }
 
 // Complete says whether every record a seal covers was supplied.

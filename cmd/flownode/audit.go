@@ -99,6 +99,9 @@ func printAudit(w io.Writer, rep *audit.Report, file string) error {
 	}
 	fmt.Fprintf(w, "%s\nmerged head %s\n%d branch(es), %d block(s), %d sealed record(s) checked; %s\n",
 		first, rep.Head, rep.Branches, rep.Blocks, rep.Records, file)
+	if rep.Witnessed > 0 {
+		fmt.Fprintf(w, "%d branch(es) agree with the checkpoints their witnesses cosigned\n", rep.Witnessed)
+	}
 	for _, m := range rep.Missing {
 		key, holders := "unknown", "unknown (its txID pointer is gone too)"
 		if m.Key != nil {

@@ -70,6 +70,9 @@ func TestAuditMergedBranch(t *testing.T) {
 		t.Fatalf("two audits of one window differ: %s against %s, %s against %s", headA, nodes[0].ID[:8], headB, nodes[3].ID[:8])
 	}
 	t.Logf("audit: %s", strings.ReplaceAll(a.Stdout, "\n", " | "))
+	if !strings.Contains(a.Stdout, "agree with the checkpoints their witnesses cosigned") {
+		t.Errorf("no branch was checked against a witnessed checkpoint: %v", a)
+	}
 	file := filepath.Join(dir, "a.jsonl")
 	covered := auditCovered(t, file)
 	for _, rc := range puts {
@@ -119,6 +122,22 @@ func TestAuditMergedBranch(t *testing.T) {
 	if r := runCLI(t, nil, "verify", "--merged", filepath.Join(dir, "c.jsonl")); r.Code != 1 || !strings.HasPrefix(r.Stdout, "incomplete: 1") {
 		t.Errorf("verify --merged of an incomplete audit: %v", r)
 	}
+
+	// A node that rewrites its branch while down (re-mined from genesis with its
+	// own key: it verifies on its own) is caught by its witnesses' checkpoints.
+	victim := restarted[4]
+	if code := victim.Stop(); code != 0 {
+		t.Fatalf("node %s exited %d", victim.ID[:8], code)
+	}
+	rewriteBranch(t, victim.Data)
+	back := startNode(t, victim.Data, "local", "--replicas", fmt.Sprint(dlK), "--join", restarted[0].Addr)
+	restarted[4] = back
+	dlWaitRing(t, restarted, 60*time.Second)
+	r := runCLI(t, nil, "audit", "--node", restarted[0].URL, "--to", toFlag, "--out", filepath.Join(dir, "d.jsonl"))
+	if want := "invalid: branch " + victim.ID + ": checkpoint cosigned by "; r.Code != 1 || !strings.HasPrefix(r.Stdout, want) {
+		t.Errorf("audit of a rewritten branch: want %q, got %v", want, r)
+	}
+	t.Logf("rewritten branch: %s", strings.ReplaceAll(r.Stdout, "\n", " | "))
 }
 
 // auditCovered reads the txIDs an audit file's block lines list with a leaf.
