@@ -38,7 +38,8 @@ type auditor struct {
 }
 
 // Run audits the ring the node at cfg.Node belongs to: it walks the ring, reads
-// every branch from its owner, checks each from genesis, gathers and checks the
+// every branch from its owner, checks each from genesis and against the
+// checkpoints its witnesses cosigned, gathers and checks the
 // records every seal in the window covers, and writes the merged branch to
 // cfg.Out (docs/audit.md). A Report that is not Valid names the first failure
 // (nothing is written then); one that is not Complete lists what the ring could
