@@ -41,7 +41,7 @@ type auditor struct {
 // every branch from its owner, checks each from genesis and against the
 // checkpoints its witnesses cosigned, gathers and checks the
 // records every seal in the window covers, and writes the merged branch to
-// cfg.Out (docs/audit.md). A Report that is not Valid names the first failure
+// cfg.Out (docs/merged.md). A Report that is not Valid names the first failure
 // (nothing is written then); one that is not Complete lists what the ring could
 // not supply. An error means the audit could not be made (a node did not answer).
 func Run(ctx context.Context, cfg Config) (*Report, error) {
