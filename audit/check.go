@@ -51,7 +51,7 @@ type branchState struct {
 	count  int
 }
 
-// Check re-checks an audit file offline (docs/audit.md): every line's form and
+// Check re-checks an audit file offline (docs/merged.md): every line's form and
 // sum, the header's network, genesis and memberships, every block's hash,
 // signature, link and proof of mining, the merge order, the window, each seal
 // against its listed leaves, each txID against its hData, every running

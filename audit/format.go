@@ -10,7 +10,7 @@ import (
 	"github.com/flownode/flownode/network"
 )
 
-// The audit file is JSON lines (docs/audit.md): one Header, one BlockLine per
+// The audit file is JSON lines (docs/merged.md): one Header, one BlockLine per
 // merged block in merge order, one Trailer. Each line is exactly the encoding
 // encodeLine gives its value, so a changed hex case, space or field name is a
 // difference too.

@@ -12,8 +12,8 @@ import (
 
 // A branch verifies on its own even when its owner re-mined and re-signed it:
 // it holds its key. Its witnesses (the next k-1 nodes) cosigned checkpoints of
-// it as it grew (package witness, docs/audit.md; this check: docs/merged.md), so the branch the owner
-// serves must agree with the newest checkpoint each witness holds.
+// it as it grew (package witness, docs/audit.md), so the branch the owner serves
+// must agree with the newest checkpoint each witness holds (docs/merged.md).
 
 // checkpointAnswer is the part of GET /api/v1/checkpoints?branch=ID an audit reads.
 type checkpointAnswer struct {

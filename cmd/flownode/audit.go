@@ -13,7 +13,7 @@ import (
 )
 
 // cmdAudit writes the merged, verified branch of the whole ring (package audit,
-// docs/audit.md).
+// docs/merged.md).
 func cmdAudit(args []string, stdout io.Writer) error {
 	fs := newFlags("audit")
 	nodeURL := nodeFlag(fs)
