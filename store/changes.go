@@ -120,3 +120,25 @@ func (r *Reader) Count(prefix byte) (int, error) {
 	})
 	return n, err
 }
+
+// The parts of entry keys, for readers of Changes; each fails with ErrCorrupt on a
+// key that does not have its kind's layout.
+
+// ParseBlockKey returns the branch and number of a block key.
+func ParseBlockKey(k []byte) (branch [20]byte, no uint64, err error) { return parseBlockKey(k) }
+
+// ParseRecordKey returns the txID of a record key.
+func ParseRecordKey(k []byte) (txID [32]byte, err error) { return parseRecordKey(k) }
+
+// ParseKeyIndexKey returns the data key and txID of a key-index entry.
+func ParseKeyIndexKey(k []byte) (key [20]byte, txID [32]byte, err error) { return parseKeyIndexKey(k) }
+
+// ParseThingIndexKey returns the thing, time and txID of a thing-index entry.
+func ParseThingIndexKey(k []byte) (thing string, t int64, txID [32]byte, err error) {
+	return parseThingIndexKey(k)
+}
+
+// ParseAttachmentKey returns the branch, block number and position of an attachment.
+func ParseAttachmentKey(k []byte) (branch [20]byte, no, seq uint64, err error) {
+	return parseAttachmentKey(k)
+}
