@@ -27,6 +27,12 @@ func (e *TamperedError) Unwrap() error { return e.Err }
 // it looked up), used when the damaged bytes no longer say it. A failure is a
 // *TamperedError naming the record, its block and its store entry and file.
 func CheckStored(st *store.Store, txID Hash, raw []byte, hint Location) (*Record, error) {
+	return CheckStoredEntry(st, store.RecordKey(txID), txID, raw, hint)
+}
+
+// CheckStoredEntry is CheckStored for a record copy kept under another store entry
+// (a history entry), which the failure names.
+func CheckStoredEntry(st *store.Store, entry []byte, txID Hash, raw []byte, hint Location) (*Record, error) {
 	r, err := ParseRecord(raw)
 	if err == nil && r.TxID != txID {
 		err = &Mismatch{What: "record stored under txID", Expected: txID.String(), Actual: r.TxID.String()}
@@ -35,7 +41,7 @@ func CheckStored(st *store.Store, txID Hash, raw []byte, hint Location) (*Record
 		err = r.CheckSelf(raw)
 	}
 	if err != nil {
-		return nil, &TamperedError{Location: locate(st, store.RecordKey(txID), recordLocation(txID, raw, hint)), Err: err}
+		return nil, &TamperedError{Location: locate(st, entry, recordLocation(txID, raw, hint)), Err: err}
 	}
 	return r, nil
 }
