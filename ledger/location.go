@@ -30,7 +30,9 @@ func entryName(key []byte) string {
 }
 
 // blockName names block no of branch as "branch/no".
-func blockName(branch Key, no uint64) string { return branch.String() + "/" + strconv.FormatUint(no, 10) }
+func blockName(branch Key, no uint64) string {
+	return branch.String() + "/" + strconv.FormatUint(no, 10)
+}
 
 // recordLocation names a record from its stored bytes. Damaged bytes may no longer be
 // a valid record: its key, Thing and block are then read leniently, and what cannot be

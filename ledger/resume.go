@@ -137,7 +137,9 @@ type errFallback struct{ why string }
 
 func (e *errFallback) Error() string { return e.why }
 
-func fallback(format string, args ...any) error { return &errFallback{why: fmt.Sprintf(format, args...)} }
+func fallback(format string, args ...any) error {
+	return &errFallback{why: fmt.Sprintf(format, args...)}
+}
 
 func (in *incremental) run() (why string, err error) {
 	err = in.steps()

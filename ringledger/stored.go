@@ -26,7 +26,11 @@ func (d *Ledger) checkedRecord(txID ledger.Hash, hint ledger.Location) ([]byte, 
 
 // checkStored checks a record read from this node's store under entry.
 func (d *Ledger) checkStored(entry []byte, txID ledger.Hash, raw []byte, hint ledger.Location) error {
-	_, err := ledger.CheckStoredEntry(d.store, entry, txID, raw, hint)
+	err := ledger.CheckStoredBytes(d.store, entry, txID, raw)
+	if err != nil && hint != (ledger.Location{}) {
+		// Again with what the caller knows, for the damaged bytes that no longer tell.
+		_, err = ledger.CheckStoredEntry(d.store, entry, txID, raw, hint)
+	}
 	var te *ledger.TamperedError
 	if errors.As(err, &te) {
 		d.stats.tampered.Add(1)
