@@ -225,3 +225,63 @@ func TestIncrementalVerifyWhileWriting(t *testing.T) {
 	}
 	sameCounts(t, rep, f.mustBeValid())
 }
+
+// TestIncrementalOfReplicatedBranches: another node's branch arrives in parts —
+// records that leave a seal partial, the rest that complete it, a new block, records
+// of a branch with no block yet — then copies are dropped. Each incremental run
+// agrees with a full verification's counts; the drop makes the next run full.
+func TestIncrementalOfReplicatedBranches(t *testing.T) {
+	a, d := nodeWithBranch(t)
+	b := newFixture(t)
+	ctx := context.Background()
+	b.put("local", `1`)
+	if rep := b.verifyInc(false); !rep.Valid || rep.Mode != ModeFull {
+		t.Fatalf("%+v", rep)
+	}
+	step := func(what string, wantMode string) *Report {
+		t.Helper()
+		rep := b.verifyInc(false)
+		if !rep.Valid || rep.Mode != wantMode {
+			t.Fatalf("%s: %+v", what, rep)
+		}
+		sameCounts(t, rep, b.mustBeValid())
+		return rep
+	}
+	some := append(append([][]byte(nil), d.byBlock[0][1:3]...), d.byBlock[1]...)
+	if _, err := b.l.Ingest(ctx, d.blocks, some); err != nil {
+		t.Fatal(err)
+	}
+	if rep := step("part of A's branch", ModeIncremental); rep.Partial != 1 || rep.CheckedBlocks != 2 || rep.CheckedRecords != 4 {
+		t.Fatalf("part of A's branch: %+v", rep)
+	}
+	if _, err := b.l.Ingest(ctx, nil, d.records); err != nil {
+		t.Fatal(err)
+	}
+	if rep := step("the rest of it", ModeIncremental); rep.Partial != 0 || rep.CheckedRecords != 3 {
+		t.Fatalf("the rest of A's branch: %+v", rep)
+	}
+	a.mine()
+	more := exportBranch(t, a)
+	if _, err := b.l.Ingest(ctx, more.blocks[1:], more.byBlock[2]); err != nil {
+		t.Fatal(err)
+	}
+	if rep := step("A's next block", ModeIncremental); rep.CheckedBlocks != 1 {
+		t.Fatalf("A's next block: %+v", rep)
+	}
+	c := newFixture(t)
+	c.put("sensor-c", `1`)
+	if _, err := b.l.Ingest(ctx, nil, exportBranch(t, c).records); err != nil {
+		t.Fatal(err)
+	}
+	if rep := step("a branch without blocks", ModeIncremental); rep.Unsealed != 2 {
+		t.Fatalf("a branch without blocks: %+v", rep)
+	}
+	r, _ := ParseRecord(d.byBlock[0][0])
+	if n, err := b.l.DropCopies(ctx, [][32]byte{r.TxID}, nil, nil); err != nil || n != 1 {
+		t.Fatalf("drop: %d %v", n, err)
+	}
+	if rep := step("dropped copies", ModeFull); rep.Partial != 1 || !strings.Contains(rep.Fallback, "dropped") {
+		t.Fatalf("after the drop: %+v", rep)
+	}
+	step("after the drop", ModeIncremental)
+}
