@@ -138,13 +138,26 @@ func (n *Node) Blocks(branch ledger.Key, from uint64, limit int) ([][]byte, erro
 // left it: what was written or deleted since, or everything when that cannot be
 // decided (ledger.VerifyIncremental). The report covers the whole store.
 func (n *Node) Verify(ctx context.Context) (*ledger.Report, error) {
-	return ledger.VerifyIncremental(ctx, n.store, n.ledger.Genesis(), ProofCheck(n.ledger.Genesis()), n.id.ID, false)
+	return n.verified(ledger.VerifyIncremental(ctx, n.store, n.ledger.Genesis(), ProofCheck(n.ledger.Genesis()), n.id.ID, false))
 }
 
 // VerifyFull checks the node's whole store (live), trusting nothing remembered, and
 // remembers the result if it passes.
 func (n *Node) VerifyFull(ctx context.Context) (*ledger.Report, error) {
-	return ledger.VerifyIncremental(ctx, n.store, n.ledger.Genesis(), ProofCheck(n.ledger.Genesis()), n.id.ID, true)
+	return n.verified(ledger.VerifyIncremental(ctx, n.store, n.ledger.Genesis(), ProofCheck(n.ledger.Genesis()), n.id.ID, true))
+}
+
+// verified adds the findings of the checks above the store (AddVerifyCheck) to a
+// report.
+func (n *Node) verified(rep *ledger.Report, err error) (*ledger.Report, error) {
+	if err != nil {
+		return nil, err
+	}
+	n.verifyChecks.Range(func(_, f any) bool {
+		f.(func(*ledger.Report))(rep)
+		return true
+	})
+	return rep, nil
 }
 
 // DistStats returns the distributed ledger's counters.
@@ -178,4 +191,19 @@ func (n *Node) HandleMessage(ctx context.Context, from chord.Peer, data json.Raw
 		}
 	}
 	return n.dist.HandleMessage(ctx, from, data)
+}
+
+// Replicas is k, the copies of each entry this node keeps in its ring (owner
+// included).
+func (n *Node) Replicas() int {
+	if n.cfg.Replicas > 0 {
+		return n.cfg.Replicas
+	}
+	return DefaultReplicas
+}
+
+// AddVerifyCheck registers f, which adds what a layer above the store knows to
+// every report of Verify (package witness: the equivocations it holds evidence of).
+func (n *Node) AddVerifyCheck(f func(*ledger.Report)) {
+	n.verifyChecks.Store(&f, f)
 }
