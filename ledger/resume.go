@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"runtime"
 	"sort"
 
@@ -96,7 +97,7 @@ type incremental struct {
 
 	checkedBlocks map[blockPos]bool // new or rewritten blocks checked in this run
 	hashEntries   map[string]bool   // their block-by-hash entries
-	indexEntries  map[string]bool   // the index entries of the records checked
+	indexEntries  entrySet          // the index entries of the records checked
 	touched       map[blockPos]bool // blocks whose records changed
 	deleted       map[Hash]Location // verified records deleted
 }
@@ -119,7 +120,7 @@ func resume(ctx context.Context, st *store.Store, snaps []*store.Snapshot, g *Ge
 	}
 	in := &incremental{v: v, prev: prev, since: prev.At,
 		rep:           &Report{Mode: ModeIncremental, Since: prev.At, At: snaps[0].Version()},
-		checkedBlocks: map[blockPos]bool{}, hashEntries: map[string]bool{}, indexEntries: map[string]bool{},
+		checkedBlocks: map[blockPos]bool{}, hashEntries: map[string]bool{}, indexEntries: newEntrySet(),
 		touched: map[blockPos]bool{}, deleted: map[Hash]Location{}}
 	why, err = in.run()
 	if fillFailure(in.rep, err) {
@@ -332,9 +333,23 @@ func (in *incremental) hashEntriesChanged() error {
 	})
 }
 
+// maxIncrementalRecords bounds the records one incremental run checks: it holds a
+// few bytes per record (the index entries to expect), and beyond this many changes a
+// full verification, which streams, is the better buy anyway.
+var maxIncrementalRecords = 200_000
+
 // records checks the records written since, and notes the deleted ones.
 func (in *incremental) records() error {
 	v := in.v
+	n := 0
+	if err := v.st.Changes(store.PrefixRecord, in.since, false, func(store.Change) error {
+		if n++; n > maxIncrementalRecords {
+			return fallback("more than %d records changed since the last verification", maxIncrementalRecords)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
 	each := func(fn func(txID [32]byte, raw []byte) error) error {
 		return v.st.Changes(store.PrefixRecord, in.since, true, func(c store.Change) error {
 			txID, err := store.ParseRecordKey(c.Key)
@@ -350,9 +365,9 @@ func (in *incremental) records() error {
 	}
 	done := func(r *Record) { // under checkRecords' lock
 		tk, _ := store.ThingIndexKey(r.Thing, r.Time, r.TxID) // checkRecord built it
-		in.indexEntries[string(store.KeyIndexKey(r.Key, r.TxID))] = true
-		in.indexEntries[string(tk)] = true
-		in.indexEntries[string(store.AttachmentKey(r.Block.Branch, r.Block.No, r.Seq))] = true
+		in.indexEntries.add(store.KeyIndexKey(r.Key, r.TxID))
+		in.indexEntries.add(tk)
+		in.indexEntries.add(store.AttachmentKey(r.Block.Branch, r.Block.No, r.Seq))
 		in.touched[blockPos{r.Block.Branch, r.Block.No}] = true
 	}
 	if _, err := v.checkRecords(each, done); err != nil {
@@ -379,7 +394,7 @@ func (in *incremental) indexEntriesChanged() error {
 	for _, prefix := range []byte{store.PrefixKeyIndex, store.PrefixThingIndex, store.PrefixAttachment} {
 		err := v.st.Changes(prefix, in.since, false, func(c store.Change) error {
 			if !c.Deleted {
-				if !in.indexEntries[string(c.Key)] {
+				if !in.indexEntries.has(c.Key) {
 					return fallback("index entry %s changed without its record", entryName(c.Key))
 				}
 				return nil
@@ -541,4 +556,21 @@ func (in *incremental) totals() error {
 	}
 	rep.Records = n
 	return nil
+}
+
+// entrySet is a set of store keys held as 64-bit hashes (8 bytes a key instead of
+// the key): with a seed drawn for each run, a key outside the set matches one in it
+// with probability about n/2^64, which nobody can aim at.
+type entrySet struct {
+	seed maphash.Seed
+	set  map[uint64]struct{}
+}
+
+func newEntrySet() entrySet { return entrySet{seed: maphash.MakeSeed(), set: map[uint64]struct{}{}} }
+
+func (e entrySet) add(key []byte) { e.set[maphash.Bytes(e.seed, key)] = struct{}{} }
+
+func (e entrySet) has(key []byte) bool {
+	_, ok := e.set[maphash.Bytes(e.seed, key)]
+	return ok
 }

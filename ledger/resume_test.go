@@ -285,3 +285,20 @@ func TestIncrementalOfReplicatedBranches(t *testing.T) {
 	}
 	step("after the drop", ModeIncremental)
 }
+
+func TestIncrementalFallsBackOnTooManyChanges(t *testing.T) {
+	f, _ := resumable(t)
+	defer func(n int) { maxIncrementalRecords = n }(maxIncrementalRecords)
+	maxIncrementalRecords = 2
+	for i := 0; i < 3; i++ {
+		f.put("sensor-9", fmt.Sprint(i))
+	}
+	rep := f.verifyInc(false)
+	if !rep.Valid || rep.Mode != ModeFull || !strings.Contains(rep.Fallback, "more than 2 records changed") {
+		t.Fatalf("%+v", rep)
+	}
+	f.put("sensor-9", `9`)
+	if rep := f.verifyInc(false); !rep.Valid || rep.Mode != ModeIncremental || rep.CheckedRecords != 1 {
+		t.Fatalf("after the full one: %+v", rep)
+	}
+}
