@@ -100,6 +100,8 @@ type incremental struct {
 	indexEntries  entrySet          // the index entries of the records checked
 	touched       map[blockPos]bool // blocks whose records changed
 	deleted       map[Hash]Location // verified records deleted
+
+	recordsChanged int // record entries written or deleted since
 }
 
 // resume runs an incremental verification from prev. A non-empty why asks for a full
@@ -341,9 +343,8 @@ var maxIncrementalRecords = 200_000
 // records checks the records written since, and notes the deleted ones.
 func (in *incremental) records() error {
 	v := in.v
-	n := 0
 	if err := v.st.Changes(store.PrefixRecord, in.since, false, func(store.Change) error {
-		if n++; n > maxIncrementalRecords {
+		if in.recordsChanged++; in.recordsChanged > maxIncrementalRecords {
 			return fallback("more than %d records changed since the last verification", maxIncrementalRecords)
 		}
 		return nil
@@ -527,7 +528,8 @@ func (in *incremental) seals() error {
 
 // totals fills the report's counts of the whole store: blocks and branches from the
 // tops, partial blocks from the remembered set as updated, unsealed records from the
-// head blocks' attachments, and records by counting record keys (no values read).
+// head blocks' attachments, and records as remembered or, when records changed, by
+// counting record keys (no values read).
 func (in *incremental) totals() error {
 	v, rep := in.v, in.rep
 	for b, top := range v.tops {
@@ -550,6 +552,12 @@ func (in *incremental) totals() error {
 		rep.Unsealed += len(n)
 	}
 	rep.Partial = len(v.partial)
+	rep.Records = in.prev.Records
+	if in.recordsChanged == 0 {
+		return nil
+	}
+	// A record written again is not a new one, and Badger may have forgotten the
+	// version before: count the record keys instead (no values read).
 	n, err := v.st.Count(store.PrefixRecord)
 	if err != nil {
 		return err
