@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/flownode/flownode/access"
@@ -65,6 +66,23 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /metrics", s.metrics.handler())
 	// Anything else gets the same JSON error shape as the API, not Go's text 404/405.
 	s.mux.HandleFunc("/", s.notFound)
+}
+
+// Handle mounts a route of a layer beside the API (package witness) on the API's
+// mux, counted in its metrics like the API's own routes. The layer checks its
+// credentials itself.
+func (s *Server) Handle(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, s.metrics.instrument(pattern, h.ServeHTTP))
+}
+
+// Register adds a layer's collectors to /metrics; their names start with flownode_.
+func (s *Server) Register(cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := s.metrics.reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // need wraps a handler with the authorization its route asks: scope on the

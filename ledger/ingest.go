@@ -189,6 +189,9 @@ func (in *ingest) blocks(ctx context.Context, raws [][]byte) error {
 		if b.Branch == self {
 			return badBlock(it.i, fmt.Errorf("block %d is of this node's own branch %s, which it never takes from others", b.No, b.Branch))
 		}
+		if why, refused := in.l.Refused(b.Branch); refused {
+			return badBlock(it.i, fmt.Errorf("branch %s is refused: %s", b.Branch, why))
+		}
 		var parent *Block
 		if b.No > 1 {
 			if parent, err = in.block(b.Branch, b.No-1); err != nil {

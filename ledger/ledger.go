@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/transparency-dev/merkle/compact"
 	"go.uber.org/zap"
 
 	"github.com/flownode/flownode/store"
@@ -212,8 +213,12 @@ type Ledger struct {
 	inflight  int  // appends attached to the head but not yet durable or failed
 	sealing   bool // Extend is closing the head; new appends wait
 	stats     Stats
+	tree      *compact.Range // the own branch's tree (branchtree.go); Extend swaps it
 
 	ingestMu sync.Mutex // one Ingest at a time: it checks the store, then writes
+
+	refusedMu sync.Mutex
+	refused   map[Key]string // branches whose new blocks Ingest refuses (refuse.go)
 
 	resends resendLock // resent readings, one identity at a time
 }
@@ -254,6 +259,9 @@ func Open(cfg Config) (*Ledger, error) {
 		return nil, err
 	}
 	if err := l.loadHead(); err != nil {
+		return nil, err
+	}
+	if err := l.loadTree(); err != nil {
 		return nil, err
 	}
 	return l, nil
@@ -810,7 +818,7 @@ func (l *Ledger) Extend(ctx context.Context, nonce uint64, t time.Time) error {
 	}
 	l.mu.Unlock()
 
-	blk, raw, err := l.seal(ctx, parent, nonce, t, leaves)
+	blk, raw, tree, err := l.seal(ctx, parent, nonce, t, leaves)
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -820,6 +828,7 @@ func (l *Ledger) Extend(ctx context.Context, nonce uint64, t time.Time) error {
 		return err
 	}
 	l.head = head{no: blk.No, hash: blk.Hash, proof: blk.Proof, time: blk.Time}
+	l.tree = tree
 	l.leaves = map[uint64]Hash{}
 	l.positions = map[Hash]position{}
 	l.nextSeq = 0
@@ -830,22 +839,26 @@ func (l *Ledger) Extend(ctx context.Context, nonce uint64, t time.Time) error {
 	return nil
 }
 
-func (l *Ledger) seal(ctx context.Context, parent head, nonce uint64, t time.Time, leaves []Hash) (*Block, []byte, error) {
+func (l *Ledger) seal(ctx context.Context, parent head, nonce uint64, t time.Time, leaves []Hash) (*Block, []byte, *compact.Range, error) {
 	// The node checks its own block as any verifier will; a block it cannot prove is
 	// never written.
 	proof, err := l.cfg.Proof(parent.proof, parent.time, l.cfg.Identity.ID, nonce, t.UnixNano())
 	if err != nil {
-		return nil, nil, fmt.Errorf("block %d: %w", parent.no+1, err)
+		return nil, nil, nil, fmt.Errorf("block %d: %w", parent.no+1, err)
 	}
 	h := BlockHeader{Network: l.cfg.Genesis.Hash, No: parent.no + 1, Prev: parent.hash, Time: t.UnixNano(),
 		Nonce: nonce, Proof: proof, Seal: MerkleRoot(leaves), Sealed: uint64(len(leaves))}
 	blk, raw, err := SignBlock(h, l.cfg.Identity)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	w := store.Write{Blocks: []store.Block{{Branch: blk.Branch, No: blk.No, Hash: blk.Hash, Value: raw}}}
+	tree, w, err := l.extendTree(blk)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("block %d: branch tree: %w", blk.No, err)
+	}
+	w.Blocks = []store.Block{{Branch: blk.Branch, No: blk.No, Hash: blk.Hash, Value: raw}}
 	if err := l.cfg.Store.Write(ctx, w); err != nil {
-		return nil, nil, fmt.Errorf("store block %d: %w", blk.No, err)
+		return nil, nil, nil, fmt.Errorf("store block %d: %w", blk.No, err)
 	}
-	return blk, raw, nil
+	return blk, raw, tree, nil
 }

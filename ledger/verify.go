@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
@@ -27,6 +28,28 @@ type Report struct {
 	Records  int    `json:"records"`
 	Unsealed int    `json:"unsealed"` // records in head blocks, not yet sealed
 	Partial  int    `json:"partial"`  // blocks whose seal covers records this node does not hold
+	// Alerts are findings beyond the store's own consistency that a layer above adds
+	// (node.Node.Verify: package witness's equivocations). Any alert makes the
+	// report invalid.
+	Alerts []Alert `json:"alerts,omitempty"`
+}
+
+// Alert is one finding a layer above the store adds to a Report.
+type Alert struct {
+	Kind     string          `json:"kind"` // "equivocation"
+	Branch   Key             `json:"branch"`
+	Detail   string          `json:"detail"`
+	Evidence json.RawMessage `json:"evidence,omitempty"`
+}
+
+// Alert adds a to the report; the first alert of a valid report becomes its failure.
+func (r *Report) Alert(a Alert, expected, actual string) {
+	r.Alerts = append(r.Alerts, a)
+	if r.Valid {
+		r.Valid = false
+		r.Where = a.Kind + " of branch " + a.Branch.String() + ": " + a.Detail
+		r.Expected, r.Actual = expected, actual
+	}
 }
 
 // Failure is a verification failure at a named place.

@@ -95,9 +95,11 @@ type Config struct {
 
 // Node is one flownode: identity, store, ledger, miner and, once attached, its ring.
 type Node struct {
-	cfg     Config
-	id      *ledger.Identity
-	members *network.Members // the network, this node's membership, revocations
+	cfg Config
+	// verifyChecks are the layers' additions to Verify (AddVerifyCheck).
+	verifyChecks sync.Map
+	id           *ledger.Identity
+	members      *network.Members // the network, this node's membership, revocations
 	// reverifiers are the transports that authenticate peers (set by Start).
 	reverifiers []interface{ Reverify() }
 	store       *store.Store

@@ -147,7 +147,15 @@ func (n *Node) Blocks(branch ledger.Key, from uint64, limit int) ([][]byte, erro
 
 // Verify checks the node's whole store (live).
 func (n *Node) Verify(ctx context.Context) (*ledger.Report, error) {
-	return ledger.Verify(ctx, n.store, n.ledger.Genesis(), ProofCheck(n.ledger.Genesis()), n.id.ID)
+	rep, err := ledger.Verify(ctx, n.store, n.ledger.Genesis(), ProofCheck(n.ledger.Genesis()), n.id.ID)
+	if err != nil {
+		return nil, err
+	}
+	n.verifyChecks.Range(func(_, f any) bool {
+		f.(func(*ledger.Report))(rep)
+		return true
+	})
+	return rep, nil
 }
 
 // DistStats returns the distributed ledger's counters.
@@ -181,4 +189,19 @@ func (n *Node) HandleMessage(ctx context.Context, from chord.Peer, data json.Raw
 		}
 	}
 	return n.dist.HandleMessage(ctx, from, data)
+}
+
+// Replicas is k, the copies of each entry this node keeps in its ring (owner
+// included).
+func (n *Node) Replicas() int {
+	if n.cfg.Replicas > 0 {
+		return n.cfg.Replicas
+	}
+	return DefaultReplicas
+}
+
+// AddVerifyCheck registers f, which adds what a layer above the store knows to
+// every report of Verify (package witness: the equivocations it holds evidence of).
+func (n *Node) AddVerifyCheck(f func(*ledger.Report)) {
+	n.verifyChecks.Store(&f, f)
 }

@@ -19,6 +19,7 @@ import (
 //	txID pointer   'x' txID(32)                               → key(20)
 //	history entry  'i' pos(20) time(8) txID(32)               → record JSON
 //	meta           'm' name                                   → value
+//	branch tree    'n' branch(20) level(1) index(8)           → hash(32)
 //
 // A txID pointer lets a node that does not hold a record find its data key:
 // on a Chord ring it lives on the node owning position txID[:20], the record
@@ -29,6 +30,11 @@ import (
 // ringledger decides the position), so that a node owning that position
 // answers a Thing's history in time order without asking every node. Its
 // time is encoded like the thing index's.
+//
+// A branch-tree entry is one complete node of the RFC 6962 Merkle tree over
+// a branch's block hashes (package ledger: the tree its checkpoints sign), so
+// that an inclusion or consistency proof costs a few reads instead of
+// reading every block of the branch.
 //
 // The thing index stores time as int64 nanoseconds with the sign bit flipped,
 // so that negative times sort before positive ones.
@@ -42,6 +48,7 @@ const (
 	PrefixPointer    byte = 'x'
 	PrefixHistory    byte = 'i'
 	PrefixMeta       byte = 'm'
+	PrefixBranchTree byte = 'n'
 )
 
 // MaxThingLen is the longest thing name the thing index accepts, in bytes.
@@ -63,6 +70,7 @@ const (
 	pointerKeyLen    = 1 + 32
 	historyKeyLen    = 1 + 20 + 8 + 32
 	thingFixedLen    = 1 + 2 + 8 + 32 // thing index key without the thing bytes
+	treeNodeKeyLen   = 1 + 20 + 1 + 8
 )
 
 // BlockKey returns the key of block no on branch.
@@ -265,4 +273,13 @@ func parseTxID(kind string, k, v []byte) (txID [32]byte, err error) {
 	}
 	copy(txID[:], v)
 	return txID, nil
+}
+
+// TreeNodeKey returns the key of the branch tree's node at level and index.
+func TreeNodeKey(branch [20]byte, level uint8, index uint64) []byte {
+	k := make([]byte, 0, treeNodeKeyLen)
+	k = append(k, PrefixBranchTree)
+	k = append(k, branch[:]...)
+	k = append(k, level)
+	return binary.BigEndian.AppendUint64(k, index)
 }

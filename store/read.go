@@ -102,6 +102,20 @@ func (r *Reader) Block(branch [20]byte, no uint64) ([]byte, error) {
 	return v, nil
 }
 
+// TreeNode returns the hash of a branch tree's node (see TreeNodeKey).
+func (r *Reader) TreeNode(branch [20]byte, level uint8, index uint64) (h [32]byte, err error) {
+	k := TreeNodeKey(branch, level, index)
+	v, err := r.get(k)
+	if err != nil {
+		return h, fmt.Errorf("branch tree node %x/%d/%d: %w", branch, level, index, err)
+	}
+	if len(v) != len(h) {
+		return h, fmt.Errorf("%w: branch tree key %x has a %d-byte value, want %d", ErrCorrupt, k, len(v), len(h))
+	}
+	copy(h[:], v)
+	return h, nil
+}
+
 // BlockByHash returns the branch and number of the block with hash.
 func (r *Reader) BlockByHash(hash [32]byte) (branch [20]byte, no uint64, err error) {
 	k := BlockHashKey(hash)

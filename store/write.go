@@ -47,6 +47,14 @@ type HistoryEntry struct {
 	Value []byte
 }
 
+// TreeNode is one complete node of a branch's block tree (see TreeNodeKey).
+type TreeNode struct {
+	Branch [20]byte
+	Level  uint8
+	Index  uint64
+	Hash   [32]byte
+}
+
 // Write is what one call to Store.Write makes durable: records with all their
 // index entries, blocks, txID pointers and meta entries. Writing a pointer
 // that is already stored is harmless; a pointer written again with another
@@ -57,6 +65,9 @@ type Write struct {
 	Pointers []Pointer
 	History  []HistoryEntry
 	Meta     map[string][]byte
+	// TreeNodes are the block-tree nodes a new block completes; they are
+	// written with the block, so the tree never lags the branch.
+	TreeNodes []TreeNode
 	// DropRecords deletes records with their index entries (Value unused);
 	// DropPointers deletes txID pointers. For copies a node no longer needs
 	// to hold. Dropping what is not stored is harmless.
@@ -130,6 +141,10 @@ func (s *Store) prepare(w Write) (*pending, error) {
 		}
 		p.add(BlockKey(b.Branch, b.No), b.Value)
 		p.add(BlockHashKey(b.Hash), BlockRef(b.Branch, b.No))
+	}
+	for i := range w.TreeNodes {
+		n := &w.TreeNodes[i]
+		p.add(TreeNodeKey(n.Branch, n.Level, n.Index), append([]byte(nil), n.Hash[:]...))
 	}
 	for i := range w.Pointers {
 		x := &w.Pointers[i]

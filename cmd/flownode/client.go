@@ -153,11 +153,16 @@ func cmdPut(args []string, stdout io.Writer) error {
 func cmdGet(args []string, stdout io.Writer) error {
 	fs := newFlags("get")
 	node := nodeFlag(fs)
+	proof := fs.Bool("proof", false, "print the record's inclusion proof instead (save it for flownode verify-record)")
 	rest, c, err := clientFor(fs, node, args, 1, "one TXID", 30*time.Second)
 	if err != nil {
 		return err
 	}
-	out, err := c.do(http.MethodGet, "/api/v1/records/"+url.PathEscape(rest[0]), nil)
+	path := "/api/v1/records/" + url.PathEscape(rest[0])
+	if *proof {
+		path += "/proof"
+	}
+	out, err := c.do(http.MethodGet, path, nil)
 	if err != nil {
 		return err
 	}

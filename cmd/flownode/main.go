@@ -71,6 +71,8 @@ var commands = []command{
 	{"status", "print a node's id, ring neighbours and branch head", cmdStatus},
 	{"ring", "print the ring, walked by successors", cmdRing},
 	{"verify", "verify a ledger: prints valid or invalid: <where>", cmdVerify},
+	{"checkpoints", "export the checkpoints a node holds, with cosignatures and any equivocation evidence", cmdCheckpoints},
+	{"verify-record", "check a saved record and its proof (get --proof) offline: valid or invalid: <where>", cmdVerifyRecord},
 	{"network", "network init: create a network's authority (keep it offline)", cmdNetwork},
 	{"admit", "admit a node's data dir to a network (membership, node key if absent)", cmdAdmit},
 	{"revoke", "sign a node's revocation and hand it to a member", cmdRevoke},

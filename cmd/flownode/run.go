@@ -19,6 +19,7 @@ import (
 	"github.com/flownode/flownode/ledger"
 	"github.com/flownode/flownode/network"
 	"github.com/flownode/flownode/node"
+	"github.com/flownode/flownode/witness"
 )
 
 func cmdRun(args []string, stdout io.Writer) error {
@@ -40,12 +41,17 @@ func cmdRun(args []string, stdout io.Writer) error {
 	openReads := fs.Bool("open-reads", true, "anyone may read records, Thing Descriptions and live values; false: reads need a read token too")
 	allowHost := fs.String("allow-host", "", "comma-separated host names clients may reach this node under, besides IP addresses, localhost and the --advertise host (others get 421: DNS rebinding)")
 	allowOrigin := fs.String("allow-origin", "", "comma-separated origins (scheme://host[:port]) whose web pages may write to this node and open WebSockets (other foreign origins get 403)")
+	edges := fs.String("edge", "", "comma-separated http(s) URLs outside the ring that take this node's checkpoints and blocks as its branch grows (Flowchain's NOTIFY_EDGE)")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if err := wantArgs(rest, 0, "no arguments"); err != nil {
 		return err
+	}
+	edgeURLs := splitList(*edges)
+	if err := witness.ParseEdges(edgeURLs); err != nil {
+		return usageErr("%v", err)
 	}
 	profile, err := node.ProfileNamed(*profileName)
 	if err != nil {
@@ -115,17 +121,22 @@ func cmdRun(args []string, stdout io.Writer) error {
 		}
 		return usageErr("%v", err)
 	}
-	stopThings := func() {}
+	stopThings, stopWitness := func() {}, func() {}
 	guard, err := newGuard(n, *data, policy, log)
 	if err == nil {
 		guardReady.Store(guard)
-		n.Handle("/", api.NewServer(n, log.Named("http"), guard))
+		srv := api.NewServer(n, log.Named("http"), guard)
+		stopWitness, err = serveWitness(n, srv, log, guard, edgeURLs)
+		n.Handle("/", srv)
+	}
+	if err == nil {
 		stopThings, err = serveThings(n, log, guard)
 		if err != nil {
 			err = fmt.Errorf("web of things: %w", err)
 		}
 	}
 	if err != nil {
+		stopWitness()
 		shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		n.Stop(shutCtx)
@@ -143,6 +154,7 @@ func cmdRun(args []string, stdout io.Writer) error {
 	runErr := n.Wait()
 	stop()
 	stopThings()
+	stopWitness()
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := n.Stop(shutCtx); err != nil && runErr == nil {
