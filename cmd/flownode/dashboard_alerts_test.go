@@ -3,10 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +14,7 @@ import (
 	"github.com/flownode/flownode/api"
 	"github.com/flownode/flownode/ledger"
 	"github.com/flownode/flownode/store"
+	"github.com/flownode/flownode/witness"
 )
 
 // TestDashboardAlertsVerifyFailure tampers with a sealed record in a stopped node's
@@ -99,63 +98,92 @@ func TestDashboardAlertsVerifyFailure(t *testing.T) {
 	b.screenshot("dashboard-verify-alert.png")
 }
 
-// checkpointsStandIn answers GET /api/v1/checkpoints as the checkpoints API promises
-// to (issue 16): branch's checkpoint at block size, cosigned by one witness, and one
-// equivocation of branch; every other path goes to next, a real node.
-func checkpointsStandIn(next http.Handler, branch string, size uint64, cosigner string) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/checkpoints", func(w http.ResponseWriter, r *http.Request) {
-		note := func(n uint64) string {
-			return fmt.Sprintf("flownode/%s\n%d\nAAAA\n\n— %s sig%d\n", branch, n, branch[:8], n)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{
-			"checkpoints": []map[string]any{{"branch": branch, "size": size, "root": strings.Repeat("ab", 32),
-				"checkpoint": note(size), "cosigners": []string{cosigner}}},
-			"equivocations": []map[string]any{{"branch": branch, "first": note(size), "second": note(size) + "rewritten",
-				"detected": "2026-12-07T08:00:00Z"}},
-		})
-	})
-	mux.Handle("/", next)
-	return mux
-}
-
-// TestDashboardCheckpointsAgainstContract shows a witnessed head and an equivocation
-// alert from a GET /api/v1/checkpoints answered as its contract says, with a real
-// node behind every other path. It holds the page to the contract while the
-// checkpoints API is not in this tree.
-func TestDashboardCheckpointsAgainstContract(t *testing.T) {
+// TestDashboardEquivocationAlert rewrites a stopped node's branch in a 3-node ring
+// (rewriteBranch: the node mines its branch anew and signs it with its own key) and
+// wants the dashboard of one of its witnesses to show the equivocation its
+// GET /api/v1/checkpoints reports, with both checkpoints as evidence, in the alert
+// area; and, before that, the witnessed heads of the branches.
+func TestDashboardEquivocationAlert(t *testing.T) {
 	bin := chromium(t)
-	n := startNode(t, t.TempDir(), "local")
-	for i := 0; i < 3; i++ {
-		putOne(t, n.URL, "dash-witness", fmt.Sprintf(`{"i":%d}`, i))
+	base := t.TempDir()
+	n1 := startNode(t, filepath.Join(base, "n1"), "local")
+	n2 := startNode(t, filepath.Join(base, "n2"), "local", "--join", n1.Addr)
+	n3 := startNode(t, filepath.Join(base, "n3"), "local", "--join", n1.Addr)
+	nodes := []*nodeProc{n1, n2, n3}
+	var why string
+	if !waitFor(60*time.Second, 200*time.Millisecond, func() (ok bool) { ok, why = ringIs(nodes); return ok }) {
+		t.Fatalf("no ring: %s", why)
 	}
-	if !waitFor(60*time.Second, 50*time.Millisecond, func() bool {
-		var got api.BlockList
-		getJSON(t, n.URL+"/api/v1/blocks?branch="+n.ID, &got)
-		return len(got.Blocks) >= 4
+	for i := 0; i < 9; i++ {
+		putOne(t, nodes[i%3].URL, "dash-equivocation", fmt.Sprintf(`{"n":%d}`, i))
+	}
+	victim := n2
+	if !waitFor(60*time.Second, 250*time.Millisecond, func() bool {
+		c := ownCheckpoint(t, victim.URL)
+		return c != nil && len(c.Cosigners) == 2
 	}) {
-		t.Fatal("fewer than 4 blocks mined in 60 s")
+		t.Fatal("the victim's checkpoint was not cosigned by two witnesses within 60 s")
 	}
-	target, err := url.Parse(n.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const witnessedNo = 2
-	cosigner := strings.Repeat("c", 40)
-	srv := httptest.NewServer(checkpointsStandIn(httputil.NewSingleHostReverseProxy(target), n.ID, witnessedNo, cosigner))
-	defer srv.Close()
 
 	b := openBrowser(t, bin)
-	b.navigate(srv.URL + "/")
-	b.waitDOM("the witnessed head and the equivocation", 60*time.Second,
-		fmt.Sprintf(`<g class="block witnessed" data-no="%d">`, witnessedNo),
-		`>witnessed</text>`,
-		fmt.Sprintf("checkpoint #%d, witnessed by 1 cosigner", witnessedNo),
-		"1 branch checkpoints, 1 witnessed",
-		`<div class="alert" data-kind="equivocation">Equivocation: branch `+n.ID+` signed two checkpoints that do not extend each other (detected 2026-12-07T08:00:00Z)`,
-		"rewritten</pre>")
-	// The branch has moved on: its sealed head is a later block, not witnessed.
-	b.waitDOM("the sealed head beyond the witnessed one", 10*time.Second, `<g class="block head" data-no="`, `<g class="gap">`)
-	b.screenshot("dashboard-checkpoints.png")
+	b.navigate(n1.URL + "/")
+	// The victim's chain on its witness's page, its witnessed head marked.
+	witnessed := regexp.MustCompile(`(?s)<g class="block[^"]* witnessed" data-no="\d+">.*?>witnessed</text>`)
+	b.waitFor("the victim's witnessed head", 60*time.Second, func(dom string) []string {
+		if !witnessed.MatchString(chainHTML(dom, victim.ID)) {
+			return []string{"a witnessed block in the victim's chain"}
+		}
+		return nil
+	})
+	b.waitDOM("no alert yet", 10*time.Second, `<div id="alerts" role="alert" aria-live="assertive"></div>`)
+
+	if code := victim.Stop(); code != 0 {
+		t.Fatalf("victim stopped with %d", code)
+	}
+	rewriteBranch(t, victim.Data)
+	startNode(t, victim.Data, "local", "--join", n1.Addr)
+
+	var ev *witness.Evidence
+	if !waitFor(90*time.Second, 250*time.Millisecond, func() bool {
+		for _, e := range getCheckpoints(t, n1.URL).Equivocations {
+			if e.Branch.String() == victim.ID {
+				ev = e
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatal("the witness found no equivocation of the rewritten branch within 90 s")
+	}
+	dom := b.waitDOM("the equivocation alert", 60*time.Second,
+		`<div class="alert" data-kind="equivocation">Equivocation: branch `+victim.ID+` signed two checkpoints that do not extend each other (`+ev.Kind,
+		domText(strings.TrimSpace(ev.First)), domText(strings.TrimSpace(ev.Second)))
+	if !strings.Contains(dom, `<div class="chain equivocating" data-branch="`+victim.ID+`">`) {
+		t.Error("the victim's chain is not marked as equivocating")
+	}
+	if !strings.Contains(dom, `<div id="alerts" role="alert" aria-live="assertive"><div class="alert"`) {
+		t.Error("the equivocation is not in the role=alert area")
+	}
+	b.screenshot("dashboard-equivocation.png")
+}
+
+// domText is s as Chromium serializes a text node: &, < and > escaped.
+func domText(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "\u00a0", "&nbsp;").Replace(s)
+}
+
+// chainHTML is the part of the dashboard's DOM that draws branch's chain, or "".
+func chainHTML(dom, branch string) string {
+	start := strings.Index(dom, `<div class="chain" data-branch="`+branch+`">`)
+	if start < 0 {
+		return ""
+	}
+	rest := dom[start+1:]
+	if end := strings.Index(rest, `<div class="chain"`); end >= 0 {
+		return dom[start : start+1+end]
+	}
+	if end := strings.Index(rest, `<h2>`); end >= 0 {
+		return dom[start : start+1+end]
+	}
+	return dom[start:]
 }

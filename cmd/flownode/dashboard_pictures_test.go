@@ -106,9 +106,15 @@ func TestDashboardPicturesInChromium(t *testing.T) {
 	if got := strings.Count(dom, `<div class="chain" data-branch="`); got < len(branches.Branches) && got < 24 {
 		t.Errorf("%d chains drawn, GET /api/v1/branches lists %d", got, len(branches.Branches))
 	}
-	if r := doHTTP(t, http.MethodGet, self.URL+"/api/v1/checkpoints", "", nil); r.Code == http.StatusNotFound {
-		b.waitDOM("the checkpoints' state", 30*time.Second, "no checkpoints yet")
-	}
+	// The witnessed heads: every branch's checkpoints are cosigned by its witnesses
+	// (the k-1 nodes after it), and the page marks the newest one it holds.
+	witnessedBox := regexp.MustCompile(`(?s)<g class="block[^"]* witnessed" data-no="\d+">.*?>witnessed</text>`)
+	b.waitFor("a witnessed head", 60*time.Second, func(dom string) []string {
+		if !witnessedBox.MatchString(dom) || !regexp.MustCompile(`\d+ branch checkpoints, [1-9]\d* witnessed`).MatchString(dom) {
+			return []string{"a block marked witnessed, and the checkpoints' count"}
+		}
+		return nil
+	})
 
 	// Live transactions: the seeded record shows, and then a record written on
 	// another node after the page follows the Thing comes over its viewer.
