@@ -45,6 +45,7 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count=1 ./ledger/
 	$(GO) test -run '^$$' -bench 'CheckSelf|Device' -benchtime 2000x -count=1 ./ledger/
 	$(GO) test -run '^$$' -bench . -benchtime 2000x -count=1 ./access/
+	$(GO) test -run '^$$' -bench RecordProof -benchtime 2000x -count=1 ./witness/
 	$(GO) test -run '^$$' -bench . -benchtime 200x -count=1 ./coaps/
 	$(GO) test -run '^$$' -bench . -count=1 ./store/
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count=1 ./cmd/flownode/

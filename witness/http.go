@@ -14,6 +14,7 @@ import (
 	"github.com/flownode/flownode/checkpoint"
 	"github.com/flownode/flownode/ledger"
 	"github.com/flownode/flownode/node"
+	"github.com/flownode/flownode/ringledger"
 )
 
 // Routes are the service's HTTP routes, for the API's mux (api.Server.Handle).
@@ -122,11 +123,20 @@ func (s *Service) getProof(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, ns.Reason)
 	case errors.Is(err, errNoOwner):
 		writeError(w, http.StatusServiceUnavailable, err.Error())
+	case errors.Is(err, errBusy), unavailable(err):
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, err.Error())
 	case err != nil:
 		writeError(w, http.StatusBadGateway, err.Error())
 	default:
 		writeJSON(w, http.StatusOK, p)
 	}
+}
+
+// unavailable says whether a peer refused for now (its proof slots were taken).
+func unavailable(err error) bool {
+	var r *ringledger.Refusal
+	return errors.As(err, &r) && r.Code == ringledger.CodeUnavailable
 }
 
 func retryAfter(d time.Duration) string { return strconv.Itoa(int(d.Seconds()) + 1) }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/flownode/flownode/checkpoint"
 	"github.com/flownode/flownode/ledger"
@@ -117,14 +118,27 @@ func (s *Service) handleProof(ctx context.Context, from node.Peer, body json.Raw
 	if errors.As(err, &ns) {
 		return proofAnswer{NotSealed: ns.Reason}, nil
 	}
+	if errors.Is(err, errBusy) {
+		return nil, node.Refuse(node.CodeUnavailable, "%v", err)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return proofAnswer{Proof: p}, nil
 }
 
-// build makes the proof of a record of this node's branch.
+// errBusy is a proof not built because as many are being built as the node allows.
+var errBusy = errors.New("this node is building as many proofs as it allows; ask again")
+
+// build makes the proof of a record of this node's branch, waiting at most a
+// second for a turn.
 func (s *Service) build(rec *ledger.Record, raw []byte) (*checkpoint.Proof, error) {
+	select {
+	case s.building <- struct{}{}:
+		defer func() { <-s.building }()
+	case <-time.After(time.Second):
+		return nil, errBusy
+	}
 	self := s.n.ID()
 	st := s.l.Store()
 	no := rec.Block.No + 1 // the block that seals it

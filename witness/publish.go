@@ -75,12 +75,16 @@ func (s *Service) witnesses() []node.Peer {
 // Publish signs a checkpoint of the branch as it is now, if it grew, and has each
 // witness that has not cosigned it yet cosign it.
 func (s *Service) Publish(ctx context.Context) error {
+	witnesses := s.witnesses()
+	if len(witnesses) == 0 {
+		return nil // a ring of one: proofs sign a checkpoint when they need one
+	}
 	own, err := s.current()
 	if err != nil || own == nil {
 		return err
 	}
 	var errs []error
-	for _, w := range s.witnesses() {
+	for _, w := range witnesses {
 		s.mu.Lock()
 		done := s.witnessed[w.ID] == own.Size && cosignedBy(s.own, w.ID)
 		s.mu.Unlock()

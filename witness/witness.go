@@ -26,6 +26,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -81,6 +82,11 @@ type Service struct {
 
 	stats Stats
 
+	// building bounds the proofs this node builds at once: each reads every
+	// record its block seals, so a flood of proof requests waits here (or is
+	// refused with CodeUnavailable) instead of taking every core.
+	building chan struct{}
+
 	cancel   context.CancelFunc
 	done     chan struct{}
 	edgeDone chan struct{} // nil without edges
@@ -129,7 +135,8 @@ func New(n *node.Node, cfg Config) (*Service, error) {
 		cfg.Interval = max(l.Genesis().Mining.MeanBlockTime, time.Second)
 	}
 	s := &Service{n: n, l: l, g: l.Genesis(), cfg: cfg, log: cfg.Log,
-		witnessed: map[ledger.Key]uint64{}, seen: map[ledger.Key]*checkpoint.Signed{}, evidence: map[ledger.Key]*Evidence{}}
+		witnessed: map[ledger.Key]uint64{}, seen: map[ledger.Key]*checkpoint.Signed{}, evidence: map[ledger.Key]*Evidence{},
+		building: make(chan struct{}, max(runtime.GOMAXPROCS(0)/2, 1))}
 	if err := s.load(); err != nil {
 		return nil, err
 	}

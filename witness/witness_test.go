@@ -19,14 +19,14 @@ import (
 // pair is a branch owner and its witness, two nodes of one network without a ring:
 // the test hands the witness the owner's requests itself.
 type pair struct {
-	t              *testing.T
+	t              testing.TB
 	owner, witness *node.Node
 	so, sw         *Service
 	wdir           string
 	stop           func()
 }
 
-func newPair(t *testing.T) *pair {
+func newPair(t testing.TB) *pair {
 	t.Helper()
 	prof := node.LocalProfile()
 	auth, err := network.NewAuthority("witness-test", prof.Mining)
