@@ -42,7 +42,10 @@ stress:
 ## bench: benchmarks that print figures (never pass/fail on time)
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count=1 ./miner/ -cpu 1,2
+	# ./ledger/ at 1x includes BenchmarkVerifyIncremental: a 100k-record store built
+	# once, a full verify of it, then an incremental one after 1k new records (~1.5 min).
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count=1 ./ledger/
+	$(GO) test -run '^$$' -bench 'StoredRead' -benchtime 20000x -count=1 ./ledger/
 	$(GO) test -run '^$$' -bench 'CheckSelf|Device' -benchtime 2000x -count=1 ./ledger/
 	$(GO) test -run '^$$' -bench . -benchtime 2000x -count=1 ./access/
 	$(GO) test -run '^$$' -bench RecordProof -benchtime 2000x -count=1 ./witness/

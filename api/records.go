@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/flownode/flownode/access"
 	"github.com/flownode/flownode/ledger"
 	"github.com/flownode/flownode/node"
@@ -191,9 +193,12 @@ func (s *Server) getRecord(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, `query "local" must be 1 or absent`)
 		return
 	}
+	var te *ledger.TamperedError
 	switch {
 	case errors.Is(err, node.ErrNotFound):
 		writeError(w, http.StatusNotFound, "no record with txID "+txID.String())
+	case errors.As(err, &te) && s.auth != nil && !access.Check(s.auth, w, r, te.Location.Thing, access.Read):
+		// Where the damage is says whose record it is: only to who may read it.
 	case err != nil:
 		s.serverError(w, err)
 	case s.auth != nil && !access.Check(s.auth, w, r, recordThing(rec), access.Read):
@@ -368,9 +373,20 @@ func (s *Server) getBlocks(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// getVerify runs behind the admin-scope check of its route (server.go).
+// getVerify runs behind the admin-scope check of its route (server.go). It resumes
+// from the last verification that passed (what changed since is read); full=1 reads
+// the whole store.
 func (s *Server) getVerify(w http.ResponseWriter, r *http.Request) {
-	// Verify reads the whole store: one at a time, so that it cannot be
+	full := false
+	switch r.URL.Query().Get("full") {
+	case "", "0", "false":
+	case "1", "true":
+		full = true
+	default:
+		writeError(w, http.StatusBadRequest, "full is 1 (read the whole store) or 0 (resume from the last verification that passed)")
+		return
+	}
+	// A full verify reads the whole store: one at a time, so that it cannot be
 	// used to starve the node's writers.
 	select {
 	case s.verifying <- struct{}{}:
@@ -380,7 +396,11 @@ func (s *Server) getVerify(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusTooManyRequests, "a verify is already running on this node; retry when it has finished")
 		return
 	}
-	rep, err := s.node.Verify(r.Context())
+	verify := s.node.Verify
+	if full {
+		verify = s.node.VerifyFull
+	}
+	rep, err := verify(r.Context())
 	if err != nil && r.Context().Err() != nil {
 		s.log.Info("verify abandoned by its client: " + err.Error())
 		return
@@ -389,6 +409,9 @@ func (s *Server) getVerify(w http.ResponseWriter, r *http.Request) {
 		s.log.Error("verify could not run: " + err.Error())
 		writeError(w, http.StatusServiceUnavailable, "verify could not read the store: "+err.Error())
 		return
+	}
+	if !rep.Valid {
+		s.log.Error("verify found the store invalid: "+rep.Where, zap.String("mode", rep.Mode))
 	}
 	writeJSON(w, http.StatusOK, rep)
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -136,6 +137,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serverError(w http.ResponseWriter, err error) {
+	var te *ledger.TamperedError
+	if errors.As(err, &te) {
+		// A stored record that no longer verifies: named, never served. The
+		// node logged and counted it where it read it (ringledger/stored.go).
+		writeError(w, http.StatusInternalServerError, te.Error())
+		return
+	}
 	s.log.Error("request failed", zap.Error(err))
 	writeError(w, http.StatusInternalServerError, "the node could not read its store; see its log")
 }

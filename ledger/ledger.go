@@ -11,6 +11,7 @@ import (
 	"io"
 	"runtime"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -379,6 +380,11 @@ func (l *Ledger) DropCopies(ctx context.Context, records [][32]byte, pointers []
 	w.DropHistory = history
 	if len(w.DropRecords)+len(w.DropPointers)+len(w.DropHistory) == 0 {
 		return 0, nil
+	}
+	if len(w.DropRecords) > 0 {
+		// Tells the incremental verifier, durably and in the same commit, that
+		// records went (verified.go): Badger may forget the deletions themselves.
+		w.Meta = map[string][]byte{metaCopiesDropped: []byte(strconv.Itoa(len(w.DropRecords)))}
 	}
 	return len(w.DropRecords), l.cfg.Store.Write(ctx, w)
 }

@@ -2,6 +2,9 @@ package ledger
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -165,4 +168,38 @@ func TestVerifyOfEmptyStoreIsValid(t *testing.T) {
 	if err != nil || !rep.Valid {
 		t.Fatalf("%+v %v", rep, err)
 	}
+}
+
+// TestTamperNamesRecordBlockEntryAndFile: a changed byte of a sealed record is named
+// by the record (txID, key, Thing), its block and its store entry, and — once Badger
+// wrote the entry to a table — by that table's file, which exists in the data dir.
+func TestTamperNamesRecordBlockEntryAndFile(t *testing.T) {
+	var rc Receipt
+	var f *fixture
+	rep := tamperedLedger(t, func(fx *fixture, db *badger.DB, rcs []Receipt) {
+		f, rc = fx, rcs[1]
+		k := store.RecordKey(rc.TxID)
+		v := rawGet(t, db, k)
+		rawSet(t, db, k, flipByte(v, strings.Index(string(v), `"i":1`)+4))
+	})
+	want := Location{Record: rc.TxID.String(), Key: rc.Key.String(), Thing: "sensor-1",
+		Block: blockName(rc.Block.Branch, rc.Block.No), Entry: "r/" + rc.TxID.String()}
+	if rep.Location == nil || rep.Location.File == "" {
+		t.Fatalf("location %+v", rep.Location)
+	}
+	if got := *rep.Location; got.Record != want.Record || got.Key != want.Key || got.Thing != want.Thing || got.Block != want.Block || got.Entry != want.Entry {
+		t.Fatalf("location %+v, want %+v", got, want)
+	}
+	wantWhere(t, rep, "record "+rc.TxID.String(), "key "+rc.Key.String(), "thing sensor-1", "sealed by block 1")
+
+	f.reopen() // Badger writes its memtable to a table on close
+	rep = f.verify()
+	m := regexp.MustCompile(`^table (\d{6}\.sst) \(level \d\)`).FindStringSubmatch(rep.Location.File)
+	if rep.Valid || m == nil {
+		t.Fatalf("after a flush: %+v at %+v", rep, rep.Location)
+	}
+	if _, err := os.Stat(filepath.Join(f.dir, m[1])); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("after a flush: %s, %s", rep.Location.Entry, rep.Location.File)
 }

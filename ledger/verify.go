@@ -18,16 +18,31 @@ import (
 type ProofCheck func(parentProof [32]byte, parentTime int64, branch [20]byte, nonce uint64, blockTime int64) (proof [32]byte, err error)
 
 // Report is the verifier's answer: valid, or the first failure found with its place.
+// The counts are of the whole store, whichever the mode.
 type Report struct {
 	Valid    bool   `json:"valid"`
 	Where    string `json:"where,omitempty"`
 	Expected string `json:"expected,omitempty"`
 	Actual   string `json:"actual,omitempty"`
-	Branches int    `json:"branches"`
-	Blocks   int    `json:"blocks"`
-	Records  int    `json:"records"`
-	Unsealed int    `json:"unsealed"` // records in head blocks, not yet sealed
-	Partial  int    `json:"partial"`  // blocks whose seal covers records this node does not hold
+	// Location names the failure's record, block and store entry/file, as far as
+	// they apply and the damaged bytes tell them.
+	Location *Location `json:"location,omitempty"`
+	Branches int       `json:"branches"`
+	Blocks   int       `json:"blocks"`
+	Records  int       `json:"records"`
+	Unsealed int       `json:"unsealed"` // records in head blocks, not yet sealed
+	Partial  int       `json:"partial"`  // blocks whose seal covers records this node does not hold
+
+	// Mode is "full" (everything read) or "incremental" (what changed since the
+	// store version Since, the last verification that passed, was read).
+	Mode  string `json:"mode"`
+	Since uint64 `json:"since,omitempty"`
+	At    uint64 `json:"at,omitempty"` // the store version verified
+	// Fallback says why a full verification ran when an incremental one was asked.
+	Fallback string `json:"fallback,omitempty"`
+	// CheckedBlocks and CheckedRecords are what this run read and checked.
+	CheckedBlocks  int `json:"checkedBlocks"`
+	CheckedRecords int `json:"checkedRecords"`
 	// Alerts are findings beyond the store's own consistency that a layer above adds
 	// (node.Node.Verify: package witness's equivocations). Any alert makes the
 	// report invalid.
@@ -52,15 +67,47 @@ func (r *Report) Alert(a Alert, expected, actual string) {
 	}
 }
 
+// Report modes.
+const (
+	ModeFull        = "full"
+	ModeIncremental = "incremental"
+)
+
 // Failure is a verification failure at a named place.
 type Failure struct {
 	Where string
+	Loc   *Location // nil: Where is all that is known
 	Err   error
 }
 
 func (f *Failure) Error() string { return f.Where + ": " + f.Err.Error() }
 
 func fail(where string, err error) *Failure { return &Failure{Where: where, Err: err} }
+
+// failAt is fail with a location.
+func failAt(where string, loc Location, err error) *Failure {
+	return &Failure{Where: where, Loc: &loc, Err: err}
+}
+
+// fillFailure turns err into the report's failure fields when it is a *Failure and
+// reports whether it was one.
+func fillFailure(rep *Report, err error) bool {
+	var f *Failure
+	if !errors.As(err, &f) {
+		return false
+	}
+	rep.Valid = false
+	rep.Where = f.Where
+	rep.Location = f.Loc
+	var m *Mismatch
+	if errors.As(f.Err, &m) {
+		rep.Where = f.Where + ": " + m.What
+		rep.Expected, rep.Actual = m.Expected, m.Actual
+	} else {
+		rep.Actual = f.Err.Error()
+	}
+	return true
+}
 
 type blockPos struct {
 	branch Key
@@ -85,48 +132,106 @@ type blockPos struct {
 // It checks one moment of the store: all its reads go through snapshots taken at the
 // same commit, so a node taking writes meanwhile is verified as it was when Verify began.
 func Verify(ctx context.Context, st *store.Store, g *Genesis, proof ProofCheck, self Key) (*Report, error) {
-	workers := runtime.GOMAXPROCS(0)
-	snaps, err := st.Snapshots(workers + 1)
+	snaps, err := st.Snapshots(runtime.GOMAXPROCS(0) + 1)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		for _, sn := range snaps {
-			sn.Close()
-		}
-	}()
-	rep := &Report{}
-	v := &verifier{ctx: ctx, st: &snaps[0].Reader, workers: snaps[1:], g: g, proof: proof, self: self, heads: map[blockPos]Hash{}}
-	err = v.run(rep)
-	var f *Failure
-	if errors.As(err, &f) {
-		rep.Where = f.Where
-		var m *Mismatch
-		if errors.As(f.Err, &m) {
-			rep.Where = f.Where + ": " + m.What
-			rep.Expected, rep.Actual = m.Expected, m.Actual
-		} else {
-			rep.Actual = f.Err.Error()
-		}
-		return rep, nil
+	defer closeAll(snaps)
+	rep, _, err := verifyFull(ctx, st, snaps, g, proof, self)
+	return rep, err
+}
+
+func closeAll(snaps []*store.Snapshot) {
+	for _, sn := range snaps {
+		sn.Close()
+	}
+}
+
+// verifyFull verifies everything snaps (taken at one moment) see and returns the
+// verifier, which holds what an incremental verification resumes from.
+func verifyFull(ctx context.Context, st *store.Store, snaps []*store.Snapshot, g *Genesis, proof ProofCheck, self Key) (*Report, *verifier, error) {
+	rep := &Report{Mode: ModeFull, At: snaps[0].Version()}
+	v := newVerifier(ctx, st, snaps, g, proof, self)
+	err := v.run(rep)
+	if fillFailure(rep, err) {
+		return rep, v, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	rep.CheckedBlocks, rep.CheckedRecords = rep.Blocks, rep.Records
 	rep.Valid = true
-	return rep, nil
+	return rep, v, nil
+}
+
+func newVerifier(ctx context.Context, st *store.Store, snaps []*store.Snapshot, g *Genesis, proof ProofCheck, self Key) *verifier {
+	return &verifier{ctx: ctx, db: st, st: &snaps[0].Reader, workers: snaps[1:], g: g, proof: proof, self: self,
+		heads: map[blockPos]Hash{}, tops: map[Key]uint64{}, partial: map[blockPos]bool{}, recordBranches: map[Key]bool{}}
 }
 
 type verifier struct {
 	ctx     context.Context
+	db      *store.Store      // for naming the Badger file of a failure (store.Locate)
 	st      *store.Reader     // the scanning goroutine's snapshot
 	workers []*store.Snapshot // one per record-checking goroutine, at the same moment
 	g       *Genesis
 	proof   ProofCheck
-	self    Key               // the branch whose seals must be complete; zero: every branch
-	heads   map[blockPos]Hash // every block's hash, by position
+	self    Key // the branch whose seals must be complete; zero: every branch
+
+	headsMu sync.RWMutex
+	heads   map[blockPos]Hash // block hashes by position: every block (full), or those read so far (incremental)
+	// lazyHeads, when set, reads a block missing from heads from the store: the
+	// incremental verifier knows only the blocks it read.
+	lazyHeads bool
+
 	tops    map[Key]uint64    // each branch's highest block
-	counts  struct{ records, keyIdx, thingIdx, attach int }
+	partial map[blockPos]bool // blocks whose seal covers records this node does not hold
+
+	branchMu       sync.Mutex
+	recordBranches map[Key]bool // branches with records, for those that have no block yet
+
+	counts struct{ records, keyIdx, thingIdx, attach int }
+}
+
+// headOf returns the hash of block no of branch (the genesis hash for block 0), and
+// whether such a block is known.
+func (v *verifier) headOf(st *store.Reader, branch Key, no uint64) (Hash, bool) {
+	if no == 0 {
+		return v.g.Hash, true
+	}
+	pos := blockPos{branch, no}
+	v.headsMu.RLock()
+	h, ok := v.heads[pos]
+	v.headsMu.RUnlock()
+	if ok || !v.lazyHeads {
+		return h, ok
+	}
+	if top, known := v.tops[branch]; !known || no > top {
+		return Hash{}, false
+	}
+	raw, err := st.Block(branch, no)
+	if err != nil {
+		return Hash{}, false
+	}
+	b, err := ParseBlock(raw)
+	if err != nil {
+		return Hash{}, false
+	}
+	v.headsMu.Lock()
+	v.heads[pos] = b.Hash
+	v.headsMu.Unlock()
+	return b.Hash, true
+}
+
+func (v *verifier) setHead(branch Key, no uint64, h Hash) {
+	v.headsMu.Lock()
+	v.heads[blockPos{branch, no}] = h
+	v.headsMu.Unlock()
+}
+
+// blockLocation names block no of branch and its store entry.
+func (v *verifier) blockLocation(branch Key, no uint64) Location {
+	return locate(v.db, store.BlockKey(branch, no), Location{Block: blockName(branch, no)})
 }
 
 func (v *verifier) run(rep *Report) error {
@@ -148,28 +253,27 @@ func (v *verifier) run(rep *Report) error {
 
 // blocks walks every branch in order, checking each block against its parent.
 func (v *verifier) blocks(rep *Report) error {
-	v.tops = map[Key]uint64{}
 	var prev *Block
 	err := v.st.EachBlock(func(branch [20]byte, no uint64, raw []byte) error {
 		if err := v.ctx.Err(); err != nil {
 			return err
 		}
-		where := fmt.Sprintf("block %d of branch %s", no, Key(branch))
 		if prev != nil && prev.Branch != branch {
 			prev = nil
 		}
-		b, err := ParseBlock(raw)
+		b, err := v.parseBlockAt(Key(branch), no, raw)
 		if err != nil {
-			return fail(where, err)
+			return err
 		}
 		partial, err := v.checkBlock(b, prev, Key(branch), no)
 		if err != nil {
-			return fail(where, err)
+			return v.blockFailure(Key(branch), no, err)
 		}
 		if partial {
 			rep.Partial++
+			v.partial[blockPos{branch, no}] = true
 		}
-		v.heads[blockPos{branch, no}] = b.Hash
+		v.setHead(Key(branch), no, b.Hash)
 		v.tops[branch] = no
 		if prev == nil {
 			rep.Branches++
@@ -196,6 +300,25 @@ func (v *verifier) checkBlock(b, prev *Block, branch Key, no uint64) (partial bo
 		return false, &Mismatch{What: "block hash index", Expected: fmt.Sprintf("%s -> %s/%d", b.Hash, branch, no), Actual: fmt.Sprintf("%s/%d (%v)", Key(gotBranch), gotNo, err)}
 	}
 	return v.checkSeal(b, branch, no-1)
+}
+
+// parseBlockAt parses the block stored at branch/no, failing at its place.
+func (v *verifier) parseBlockAt(branch Key, no uint64, raw []byte) (*Block, error) {
+	b, err := ParseBlock(raw)
+	if err != nil {
+		return nil, v.blockFailure(branch, no, err)
+	}
+	return b, nil
+}
+
+// blockFailure places err at block no of branch, unless it is already placed (a
+// record that a seal check found changed).
+func (v *verifier) blockFailure(branch Key, no uint64, err error) error {
+	var f *Failure
+	if errors.As(err, &f) {
+		return err
+	}
+	return failAt(fmt.Sprintf("block %d of branch %s", no, branch), v.blockLocation(branch, no), err)
 }
 
 // checkLink checks what a block proves with its parent (nil: the genesis block): its
@@ -241,24 +364,58 @@ func (v *verifier) checkSeal(b *Block, branch Key, parentNo uint64) (partial boo
 		return true, nil
 	}
 	leaves := make([]Hash, len(attached))
+	raws := make([][]byte, len(attached))
 	for i, a := range attached {
 		raw, err := v.st.Record(a.TxID)
 		if err != nil {
-			return false, &Mismatch{What: "sealed record", Expected: fmt.Sprintf("record %s at position %d of block %d", Hash(a.TxID), a.Seq, parentNo), Actual: err.Error()}
+			loc := locate(v.db, store.RecordKey(a.TxID), Location{Record: Hash(a.TxID).String(), Block: blockName(branch, parentNo)})
+			return false, failAt(fmt.Sprintf("record %s of block %d of branch %s, sealed by block %d", Hash(a.TxID), parentNo, branch, b.No), loc,
+				&Mismatch{What: "sealed record", Expected: fmt.Sprintf("record %s at position %d of block %d", Hash(a.TxID), a.Seq, parentNo), Actual: err.Error()})
 		}
-		leaves[i] = LeafHash(raw)
+		leaves[i], raws[i] = LeafHash(raw), raw
 	}
 	if uint64(len(leaves)) != b.Sealed {
 		return false, &Mismatch{What: "sealed record count", Expected: fmt.Sprint(len(leaves)), Actual: fmt.Sprint(b.Sealed)}
 	}
 	if root := MerkleRoot(leaves); root != b.Seal {
+		// The seal names only the block: find the record whose bytes changed.
+		if err := v.sealedRecordChanged(attached, raws, branch, parentNo, b.No); err != nil {
+			return false, err
+		}
 		return false, &Mismatch{What: "seal (Merkle root of the parent's records)", Expected: root.String(), Actual: b.Seal.String()}
 	}
 	return false, nil
 }
 
+// sealedRecordChanged looks, after a seal mismatch, for a sealed record that no
+// longer verifies on its own, and fails there: a changed byte is then named by its
+// record, not only by the seal that no longer matches.
+func (v *verifier) sealedRecordChanged(attached []store.Attached, raws [][]byte, branch Key, parentNo, sealedBy uint64) error {
+	for i, a := range attached {
+		txID := Hash(a.TxID)
+		if _, err := CheckStored(v.db, txID, raws[i], Location{Block: blockName(branch, parentNo)}); err != nil {
+			var te *TamperedError
+			errors.As(err, &te)
+			return failAt(fmt.Sprintf("%s, sealed by block %d", te.Location.describeRecord(), sealedBy), te.Location, te.Err)
+		}
+	}
+	return nil
+}
+
 // records checks every record on a pool of workers: signatures dominate the cost.
 func (v *verifier) records(rep *Report) error {
+	unsealed, err := v.checkRecords(v.st.EachRecord, nil)
+	if err != nil {
+		return err
+	}
+	rep.Records, rep.Unsealed = v.counts.records, unsealed
+	return nil
+}
+
+// checkRecords checks the records each emits, on a pool of workers (one snapshot
+// each), and hands each checked record to done (nil: none; called from the workers,
+// one at a time). It returns how many are still unsealed, or the first failure.
+func (v *verifier) checkRecords(each func(fn func(txID [32]byte, raw []byte) error) error, done func(*Record)) (unsealed int, err error) {
 	type item struct {
 		txID [32]byte
 		raw  []byte
@@ -269,7 +426,6 @@ func (v *verifier) records(rep *Report) error {
 	var (
 		once     sync.Once
 		firstErr error
-		unsealed int
 		mu       sync.Mutex
 		wg       sync.WaitGroup
 	)
@@ -281,20 +437,23 @@ func (v *verifier) records(rep *Report) error {
 		go func() {
 			defer wg.Done()
 			for it := range work {
-				open, err := v.checkRecord(&snap.Reader, it.txID, it.raw)
+				r, open, err := v.checkRecord(&snap.Reader, it.txID, it.raw)
 				if err != nil {
 					setErr(err)
 					continue
 				}
+				mu.Lock()
 				if open {
-					mu.Lock()
 					unsealed++
-					mu.Unlock()
 				}
+				if done != nil {
+					done(r)
+				}
+				mu.Unlock()
 			}
 		}()
 	}
-	scanErr := v.st.EachRecord(func(txID [32]byte, raw []byte) error {
+	scanErr := each(func(txID [32]byte, raw []byte) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -305,39 +464,29 @@ func (v *verifier) records(rep *Report) error {
 	close(work)
 	wg.Wait()
 	if firstErr != nil {
-		return firstErr
+		return 0, firstErr
 	}
-	if scanErr != nil {
-		return scanErr
-	}
-	rep.Records, rep.Unsealed = v.counts.records, unsealed
-	return nil
+	return unsealed, scanErr
 }
 
 // checkRecord verifies one record and that its three index entries exist. It reports
 // whether the record is still unsealed (attached to its branch's head block).
-func (v *verifier) checkRecord(st *store.Reader, txID [32]byte, raw []byte) (unsealed bool, err error) {
-	where := "record " + Hash(txID).String()
-	r, err := ParseRecord(raw)
+func (v *verifier) checkRecord(st *store.Reader, txID [32]byte, raw []byte) (rec *Record, unsealed bool, err error) {
+	r, err := CheckStored(v.db, txID, raw, Location{})
 	if err != nil {
-		return false, fail(where, err)
+		var te *TamperedError
+		errors.As(err, &te)
+		return nil, false, failAt(te.Location.describeRecord(), te.Location, te.Err)
 	}
-	if r.TxID != txID {
-		return false, fail(where, &Mismatch{What: "record stored under txID", Expected: Hash(txID).String(), Actual: r.TxID.String()})
-	}
-	if err := r.CheckSelf(raw); err != nil {
-		return false, fail(where, err)
-	}
-	want, ok := v.g.Hash, r.Block.No == 0
-	if !ok {
-		want, ok = v.heads[blockPos{r.Block.Branch, r.Block.No}]
-	}
+	loc := recordLocation(txID, raw, Location{})
+	where := loc.describeRecord()
+	want, ok := v.headOf(st, r.Block.Branch, r.Block.No)
 	if !ok || want != r.Block.Hash {
-		return false, fail(where, &Mismatch{What: "record block", Expected: fmt.Sprintf("block %d of branch %s with hash %s", r.Block.No, r.Block.Branch, want), Actual: r.Block.Hash.String()})
+		return nil, false, failAt(where, locate(v.db, store.RecordKey(txID), loc), &Mismatch{What: "record block", Expected: fmt.Sprintf("block %d of branch %s with hash %s", r.Block.No, r.Block.Branch, want), Actual: r.Block.Hash.String()})
 	}
 	thingKey, err := store.ThingIndexKey(r.Thing, r.Time, r.TxID)
 	if err != nil {
-		return false, fail(where, err)
+		return nil, false, failAt(where, loc, err)
 	}
 	checks := []struct {
 		what string
@@ -352,15 +501,20 @@ func (v *verifier) checkRecord(st *store.Reader, txID [32]byte, raw []byte) (uns
 		val, err := st.Get(c.key)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			return false, fail(where, &Mismatch{What: c.what, Expected: fmt.Sprintf("entry %x", c.key), Actual: "no such entry"})
+			return nil, false, failAt(where, locate(nil, c.key, loc), &Mismatch{What: c.what, Expected: fmt.Sprintf("entry %x", c.key), Actual: "no such entry"})
 		case err != nil:
-			return false, err
+			return nil, false, err
 		case c.val != nil && !bytes.Equal(val, c.val):
-			return false, fail(where, &Mismatch{What: c.what, Expected: fmt.Sprintf("%x", c.val), Actual: fmt.Sprintf("%x", val)})
+			return nil, false, failAt(where, locate(v.db, c.key, loc), &Mismatch{What: c.what, Expected: fmt.Sprintf("%x", c.val), Actual: fmt.Sprintf("%x", val)})
 		}
 	}
 	top, hasBlocks := v.tops[r.Block.Branch]
-	return !hasBlocks && r.Block.No == 0 || hasBlocks && r.Block.No == top, nil
+	if !hasBlocks {
+		v.branchMu.Lock()
+		v.recordBranches[r.Block.Branch] = true
+		v.branchMu.Unlock()
+	}
+	return r, !hasBlocks && r.Block.No == 0 || hasBlocks && r.Block.No == top, nil
 }
 
 // indices counts index entries. Every record was found to have its own entry of each
@@ -385,40 +539,42 @@ func (v *verifier) indices() error {
 // reads each entry's record and fails on the first that does not match.
 func (v *verifier) scanIndices(countOnly bool) error {
 	v.counts.keyIdx, v.counts.thingIdx, v.counts.attach = 0, 0, 0
-	check := func(what string, txID [32]byte, matches func(*Record) bool) error {
+	check := func(what string, entry []byte, txID [32]byte, matches func(*Record) bool) error {
 		if countOnly {
 			return nil
 		}
-		return v.indexTarget(what, txID, matches)
+		return v.indexTarget(what, entry, txID, matches)
 	}
 	if err := v.st.EachKeyIndex(func(key [20]byte, txID [32]byte) error {
 		v.counts.keyIdx++
-		return check("key index entry "+Key(key).String(), txID, func(r *Record) bool { return r.Key == key })
+		return check("key index entry "+Key(key).String(), store.KeyIndexKey(key, txID), txID, func(r *Record) bool { return r.Key == key })
 	}); err != nil {
 		return err
 	}
 	if err := v.st.EachThingIndex(func(thing string, t int64, txID [32]byte) error {
 		v.counts.thingIdx++
-		return check(fmt.Sprintf("thing index entry %s@%d", thing, t), txID, func(r *Record) bool { return r.Thing == thing && r.Time == t })
+		entry, _ := store.ThingIndexKey(thing, t, txID) // it was read, so thing fits
+		return check(fmt.Sprintf("thing index entry %s@%d", thing, t), entry, txID, func(r *Record) bool { return r.Thing == thing && r.Time == t })
 	}); err != nil {
 		return err
 	}
 	return v.st.EachAttachment(func(branch [20]byte, no, seq uint64, txID [32]byte) error {
 		v.counts.attach++
-		return check(fmt.Sprintf("block attachment %s/%d/%d", Key(branch), no, seq), txID,
+		return check(fmt.Sprintf("block attachment %s/%d/%d", Key(branch), no, seq), store.AttachmentKey(branch, no, seq), txID,
 			func(r *Record) bool { return r.Block.Branch == branch && r.Block.No == no && r.Seq == seq })
 	})
 }
 
 // indexTarget checks that an index entry points at a stored record it describes.
-func (v *verifier) indexTarget(what string, txID [32]byte, matches func(*Record) bool) error {
+func (v *verifier) indexTarget(what string, entry []byte, txID [32]byte, matches func(*Record) bool) error {
+	loc := locate(v.db, entry, Location{Record: Hash(txID).String()})
 	raw, err := v.st.Record(txID)
 	if err != nil {
-		return fail(what, &Mismatch{What: "target record", Expected: Hash(txID).String(), Actual: err.Error()})
+		return failAt(what, loc, &Mismatch{What: "target record", Expected: Hash(txID).String(), Actual: err.Error()})
 	}
 	r, err := ParseRecord(raw)
 	if err != nil || !matches(r) {
-		return fail(what, &Mismatch{What: "target record fields", Expected: "a record matching the entry", Actual: "record " + Hash(txID).String() + " that does not"})
+		return failAt(what, loc, &Mismatch{What: "target record fields", Expected: "a record matching the entry", Actual: "record " + Hash(txID).String() + " that does not"})
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 
 	"github.com/flownode/flownode/chord"
 	"github.com/flownode/flownode/ledger"
@@ -52,7 +51,9 @@ func (n *Node) Record(ctx context.Context, txID ledger.Hash) ([]byte, error) {
 	return rec, err
 }
 
-// LocalRecord returns a record's stored bytes from this node's store only.
+// LocalRecord returns a record's stored bytes from this node's store only. Every
+// record read from this node's store is checked first (ringledger/stored.go): bytes
+// that no longer verify are a *ledger.TamperedError, never returned.
 func (n *Node) LocalRecord(txID ledger.Hash) ([]byte, error) {
 	rec, err := n.dist.LocalRecord(txID)
 	n.hooks.query(Query{Kind: QueryRecord, TxID: txID, Local: true}, found(err == nil), err)
@@ -86,19 +87,7 @@ func (n *Node) RecordsByThing(ctx context.Context, thing string, from, to int64,
 // owner or replica): no message is sent. The Web of Things lists its registry
 // this way, each node answering for the range it owns.
 func (n *Node) LocalRecordsByThing(thing string, from, to int64, limit int) ([][]byte, error) {
-	ids, err := n.store.RecordsByThing(thing, from, to, limit)
-	if err != nil {
-		return nil, err
-	}
-	out := make([][]byte, 0, len(ids))
-	for _, id := range ids {
-		b, err := n.store.Record(id)
-		if err != nil {
-			return nil, fmt.Errorf("index names record %x: %w", id, err)
-		}
-		out = append(out, b)
-	}
-	return out, nil
+	return n.dist.LocalRecordsByThing(thing, from, to, limit)
 }
 
 // KeyRange is a range of ring keys, (From, To]; (a, a] is the whole ring.
@@ -145,9 +134,22 @@ func (n *Node) Blocks(branch ledger.Key, from uint64, limit int) ([][]byte, erro
 	return n.store.Blocks(branch, from, limit)
 }
 
-// Verify checks the node's whole store (live).
+// Verify checks the node's store (live) from where the last verification that passed
+// left it: what was written or deleted since, or everything when that cannot be
+// decided (ledger.VerifyIncremental). The report covers the whole store.
 func (n *Node) Verify(ctx context.Context) (*ledger.Report, error) {
-	rep, err := ledger.Verify(ctx, n.store, n.ledger.Genesis(), ProofCheck(n.ledger.Genesis()), n.id.ID)
+	return n.verified(ledger.VerifyIncremental(ctx, n.store, n.ledger.Genesis(), ProofCheck(n.ledger.Genesis()), n.id.ID, false))
+}
+
+// VerifyFull checks the node's whole store (live), trusting nothing remembered, and
+// remembers the result if it passes.
+func (n *Node) VerifyFull(ctx context.Context) (*ledger.Report, error) {
+	return n.verified(ledger.VerifyIncremental(ctx, n.store, n.ledger.Genesis(), ProofCheck(n.ledger.Genesis()), n.id.ID, true))
+}
+
+// verified adds the findings of the checks above the store (AddVerifyCheck) to a
+// report.
+func (n *Node) verified(rep *ledger.Report, err error) (*ledger.Report, error) {
 	if err != nil {
 		return nil, err
 	}

@@ -401,6 +401,9 @@ func (d *Ledger) RecordsByKey(ctx context.Context, key ledger.Key, limit int) ([
 	if err == nil {
 		err = d.getAll(ctx, o, q, limit, func(raws []json.RawMessage) { d.checkedRecords(ctx, o, raws, keep, &mu, got) })
 	}
+	if tampered(err) {
+		return nil, err
+	}
 	if err != nil {
 		err = d.everyNode(ctx, func(ctx context.Context, p chord.Peer) bool {
 			d.getAll(ctx, p, q, limit, func(raws []json.RawMessage) { d.checkedRecords(ctx, p, raws, keep, &mu, got) })

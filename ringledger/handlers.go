@@ -508,7 +508,7 @@ func (d *Ledger) handleFetch(b fetchBody) (rawList, error) {
 	var raws [][]byte
 	size := 0
 	for _, id := range b.TxIDs {
-		raw, err := d.store.Record(id)
+		raw, err := d.checkedRecord(id, ledger.Location{})
 		if errors.Is(err, store.ErrNotFound) {
 			continue
 		}

@@ -410,6 +410,9 @@ func (d *Ledger) wireHistoryOf(refs []store.HistoryRef) ([]wireHistory, error) {
 		if errors.Is(err, store.ErrNotFound) {
 			continue
 		}
+		if err == nil {
+			err = d.checkStored(store.HistoryKey(ref.Pos, ref.Time, ref.TxID), ref.TxID, raw, ledger.Location{})
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -428,7 +431,7 @@ func (d *Ledger) historyFromRecords(items []historyItem) ([]wireHistory, error) 
 			out = append(out, wireHistory{Pos: it.Pos, Record: it.raw})
 			continue
 		}
-		raw, err := d.store.Record(it.TxID)
+		raw, err := d.checkedRecord(it.TxID, ledger.Location{})
 		if errors.Is(err, store.ErrNotFound) {
 			continue
 		}

@@ -51,6 +51,9 @@ func (d *Ledger) handleGetHistory(q getBody) (getAnswer, error) {
 		return out, err
 	}
 	for _, e := range es {
+		if err := d.checkStored(store.HistoryKey(e.Pos, e.Time, e.TxID), e.TxID, e.Value, ledger.Location{Thing: q.Thing}); err != nil {
+			return out, err
+		}
 		out.Records = append(out.Records, e.Value)
 	}
 	out.More = more
@@ -110,7 +113,7 @@ func (d *Ledger) thingHistory(ctx context.Context, q historyQuery) ([][]byte, er
 	if lo == 0 || hi == 0 || historyBucketOf(hi-1)-historyBucketOf(lo) >= historyWindow {
 		oldest, newest, err := d.thingExtremes(ctx, q.thing)
 		switch {
-		case err != nil && !d.attached.Load():
+		case err != nil && (!d.attached.Load() || tampered(err)):
 			return nil, err
 		case err != nil:
 			d.log.Info("the history index's extremes did not answer; asking every node", zap.String("thing", q.thing), zap.Error(err))
@@ -156,7 +159,7 @@ func (d *Ledger) thingHistory(ctx context.Context, q historyQuery) ([][]byte, er
 		}
 		wg.Wait()
 		for i := range w {
-			if errs[i] != nil && !d.attached.Load() {
+			if errs[i] != nil && (!d.attached.Load() || tampered(errs[i])) {
 				return nil, errs[i]
 			}
 			if errs[i] != nil {
@@ -222,6 +225,9 @@ func (d *Ledger) readAt(ctx context.Context, pos ledger.Key, q getBody, limit in
 		if err == nil {
 			if err = d.pageAt(ctx, p, &q, limit, keep, got); err == nil {
 				break
+			}
+			if tampered(err) {
+				return nil, err
 			}
 			if refusalOf(err) == nil && ctx.Err() == nil {
 				d.ranges.forget(p.ID)

@@ -44,9 +44,10 @@ func (d *Ledger) putLocal(ctx context.Context, readings []ledger.Reading) ([]Rec
 	return out, nil
 }
 
-// LocalRecord returns a record's stored bytes from this node's store only.
+// LocalRecord returns a record's stored bytes from this node's store only, checked
+// (stored.go): bytes that no longer verify are a *ledger.TamperedError.
 func (d *Ledger) LocalRecord(txID ledger.Hash) ([]byte, error) {
-	b, err := d.store.Record(txID)
+	b, err := d.checkedRecord(txID, ledger.Location{})
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrNotFound
 	}
@@ -59,7 +60,7 @@ func (d *Ledger) localByKey(key ledger.Key, limit int) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return d.fetch(ids)
+	return d.fetch(ids, ledger.Location{Key: key.String()})
 }
 
 // localByThing returns the Thing's records this node stores with from ≤ time < to
@@ -69,13 +70,24 @@ func (d *Ledger) localByThing(thing string, from, to int64, limit int) ([][]byte
 	if err != nil {
 		return nil, err
 	}
-	return d.fetch(ids)
+	return d.fetch(ids, ledger.Location{Thing: thing})
 }
 
-func (d *Ledger) fetch(ids [][32]byte) ([][]byte, error) {
+// LocalRecordsByThing returns the Thing's records this node stores with from ≤ time
+// < to (to 0: no bound), in time order, checked (stored.go): no message is sent.
+func (d *Ledger) LocalRecordsByThing(thing string, from, to int64, limit int) ([][]byte, error) {
+	return d.localByThing(thing, from, to, limit)
+}
+
+// fetch reads the records ids from this node's store, checked; hint is what the
+// index they came from knows of them.
+func (d *Ledger) fetch(ids [][32]byte, hint ledger.Location) ([][]byte, error) {
 	out := make([][]byte, 0, len(ids))
 	for _, id := range ids {
-		b, err := d.store.Record(id)
+		b, err := d.checkedRecord(id, hint)
+		if tampered(err) {
+			return nil, err
+		}
 		if err != nil {
 			return nil, fmt.Errorf("index names record %x: %w", id, err)
 		}

@@ -138,6 +138,7 @@ type counters struct {
 	forwarded, owned, replicasIn, replicasOut, pointerFails atomic.Uint64
 	rejected, syncRounds, pulled, pushed, blocksIn, dropped atomic.Uint64
 	notMember, badAnswers, historyFails, indexFallbacks     atomic.Uint64
+	tampered                                                atomic.Uint64
 	replPending, ptrPending, histPending                    atomic.Int64
 }
 
@@ -164,6 +165,9 @@ type Stats struct {
 	Dropped          uint64 `json:"dropped"`       // surplus copies dropped (no longer among an entry's k holders)
 	NotMember        uint64 `json:"notMember"`     // messages and records refused: sender or signer not a member (then)
 	BadAnswers       uint64 `json:"badAnswers"`    // peers' answers refused: receipts, ranges, records that do not check
+	// Tampered counts reads of records in this node's own store whose bytes no
+	// longer verify (stored.go): each was refused, never served.
+	Tampered uint64 `json:"tampered"`
 }
 
 // Stats returns the counters.
@@ -173,7 +177,7 @@ func (d *Ledger) Stats() Stats {
 		ReplicasIn: c.replicasIn.Load(), ReplicasOut: c.replicasOut.Load(), ReplPending: c.replPending.Load(), PtrPending: c.ptrPending.Load(),
 		PointerFails: c.pointerFails.Load(), Rejected: c.rejected.Load(), SyncRounds: c.syncRounds.Load(),
 		Pulled: c.pulled.Load(), Pushed: c.pushed.Load(), BlocksFetched: c.blocksIn.Load(), Dropped: c.dropped.Load(),
-		NotMember: c.notMember.Load(), BadAnswers: c.badAnswers.Load(),
+		NotMember: c.notMember.Load(), BadAnswers: c.badAnswers.Load(), Tampered: c.tampered.Load(),
 		HistPending: c.histPending.Load(), HistoryFails: c.historyFails.Load(), HistoryFallbacks: c.indexFallbacks.Load()}
 }
 

@@ -28,6 +28,8 @@ type Store struct {
 	maxSize  int64
 	maxValue int64
 
+	valueThreshold int64 // values this large go to the value log (Locate)
+
 	// commitMu is held around each Badger commit, so Snapshots can take several
 	// read transactions at the same commit.
 	commitMu sync.Mutex
@@ -89,6 +91,8 @@ func Open(dir string, opts Options, log *zap.Logger) (*Store, error) {
 		maxSize:  db.MaxBatchSize() - 1024,
 		wake:     make(chan struct{}, 1),
 		loopDone: make(chan struct{}),
+
+		valueThreshold: opts.ValueThreshold,
 	}
 	// An entry of the longest key must still fit into an empty transaction.
 	s.maxValue = s.maxSize - (thingFixedLen + MaxThingLen + 12)

@@ -103,6 +103,15 @@ func (s *Service) getProof(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no node holds record "+txID.String())
 		return
 	}
+	var te *ledger.TamperedError
+	if errors.As(err, &te) {
+		// This node's stored copy no longer verifies (ringledger/stored.go): a
+		// server error naming it, as GET /api/v1/records/{txID} answers.
+		if access.Check(s.cfg.Authorize, w, r, te.Location.Thing, access.Read) {
+			writeError(w, http.StatusInternalServerError, te.Error())
+		}
+		return
+	}
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "read record: "+err.Error())
 		return

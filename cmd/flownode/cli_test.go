@@ -217,6 +217,15 @@ func TestCLIAgainstLiveNode(t *testing.T) {
 	if recs, _ := parseVerifyOutput(t, r); recs != 2 {
 		t.Errorf("verify: %d records, want 2", recs)
 	}
+	// The next one resumes from it; --full reads everything.
+	r = runCLI(t, env, "verify")
+	if recs, _ := parseVerifyOutput(t, r); recs != 2 || !strings.Contains(r.Stdout, "\nincremental: ") {
+		t.Errorf("verify again: %d records, %q, want 2, incremental", recs, r.Stdout)
+	}
+	r = runCLI(t, env, "verify", "--full")
+	if recs, _ := parseVerifyOutput(t, r); recs != 2 || !strings.HasSuffix(r.Stdout, "\nfull\n") {
+		t.Errorf("verify --full: %d records, %q, want 2, full", recs, r.Stdout)
+	}
 	if r = runCLI(t, env, "healthcheck"); r.Code != 0 || r.Stdout != "" || r.Stderr != "" {
 		t.Errorf("healthcheck of a live node: %v", r)
 	}

@@ -423,13 +423,16 @@ func waitFor(timeout, interval time.Duration, cond func() bool) bool {
 // offlineVerify matches the second line of `flownode verify` when valid.
 var verifySummary = regexp.MustCompile(`^(\d+) branch\(es\), (\d+) block\(s\), (\d+) record\(s\), (\d+) not yet sealed$`)
 
+// verifyMode matches the last line of `flownode verify`: what it read.
+var verifyMode = regexp.MustCompile(`^(full(: .+)?|incremental: \d+ block\(s\) and \d+ record\(s\) written since store version \d+ checked .*)$`)
+
 // parseVerifyOutput checks `flownode verify` printed "valid" and its summary and
 // returns the record and unsealed counts.
 func parseVerifyOutput(tb testing.TB, r cliResult) (records, unsealed int) {
 	tb.Helper()
 	lines := strings.Split(strings.TrimRight(r.Stdout, "\n"), "\n")
-	if r.Code != 0 || len(lines) != 2 || lines[0] != "valid" {
-		tb.Fatalf("flownode verify: want valid and exit 0, got %v", r)
+	if r.Code != 0 || len(lines) != 3 || lines[0] != "valid" || !verifyMode.MatchString(lines[2]) {
+		tb.Fatalf("flownode verify: want valid, its summary and mode, and exit 0, got %v", r)
 	}
 	m := verifySummary.FindStringSubmatch(lines[1])
 	if m == nil {

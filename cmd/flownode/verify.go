@@ -20,6 +20,7 @@ func cmdVerify(args []string, stdout io.Writer) error {
 	nodeURL := fs.String("node", "", "URL of a running node to verify (default "+defaultNode+")")
 	data := fs.String("data", "", "data directory of a stopped node to verify offline")
 	profileName := fs.String("profile", "laptop", "memory profile for opening --data: gateway, laptop or local")
+	full := fs.Bool("full", false, "with --node: read the whole store instead of resuming from the last verification that passed (--data always reads it whole)")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -37,7 +38,7 @@ func cmdVerify(args []string, stdout io.Writer) error {
 		if *nodeURL == "" {
 			*nodeURL = defaultNode
 		}
-		rep, err = verifyLive(*nodeURL)
+		rep, err = verifyLive(*nodeURL, *full)
 	}
 	if err != nil {
 		return err
@@ -45,6 +46,10 @@ func cmdVerify(args []string, stdout io.Writer) error {
 	return printReport(stdout, rep)
 }
 
+// verifyOffline verifies a stopped node's data dir in full. It does not resume from
+// the verification the node remembered: that memory is in the very store being
+// audited, and an offline verify is how one checks a data dir one does not trust (a
+// copy, a disk taken from a device); nor does it write to the dir.
 func verifyOffline(dir, profileName string) (*ledger.Report, error) {
 	p, err := node.ProfileNamed(profileName)
 	if err != nil {
@@ -73,12 +78,16 @@ func verifyOffline(dir, profileName string) (*ledger.Report, error) {
 	return rep, nil
 }
 
-func verifyLive(nodeURL string) (*ledger.Report, error) {
+func verifyLive(nodeURL string, full bool) (*ledger.Report, error) {
 	c, err := newClient(nodeURL, 30*time.Minute)
 	if err != nil {
 		return nil, err
 	}
-	out, err := c.do(http.MethodGet, "/api/v1/verify", nil)
+	path := "/api/v1/verify"
+	if full {
+		path += "?full=1"
+	}
+	out, err := c.do(http.MethodGet, path, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -98,11 +107,36 @@ func printReport(w io.Writer, rep *ledger.Report) error {
 			// their ranges: those seals cannot be recomputed here.
 			fmt.Fprintf(w, "%d block(s) of other branches seal records held elsewhere\n", rep.Partial)
 		}
+		printMode(w, rep)
 		return nil
 	}
 	fmt.Fprintf(w, "invalid: %s\n", rep.Where)
 	if rep.Expected != "" || rep.Actual != "" {
 		fmt.Fprintf(w, "  expected %s\n  actual   %s\n", rep.Expected, rep.Actual)
 	}
+	if l := rep.Location; l != nil && l.Entry != "" {
+		fmt.Fprintf(w, "  store entry %s", l.Entry)
+		if l.File != "" {
+			fmt.Fprintf(w, " in %s", l.File)
+		}
+		fmt.Fprintln(w)
+	}
+	printMode(w, rep)
 	return negative("")
+}
+
+// printMode says what the verification read: everything, or what changed since the
+// last one that passed.
+func printMode(w io.Writer, rep *ledger.Report) {
+	switch rep.Mode {
+	case ledger.ModeIncremental:
+		fmt.Fprintf(w, "incremental: %d block(s) and %d record(s) written since store version %d checked (flownode verify --full reads everything)\n",
+			rep.CheckedBlocks, rep.CheckedRecords, rep.Since)
+	case ledger.ModeFull:
+		if rep.Fallback != "" {
+			fmt.Fprintf(w, "full: %s\n", rep.Fallback)
+		} else {
+			fmt.Fprintln(w, "full")
+		}
+	}
 }
