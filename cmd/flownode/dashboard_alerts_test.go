@@ -82,19 +82,23 @@ func TestDashboardAlertsVerifyFailure(t *testing.T) {
 	}
 
 	n = startNode(t, dir, "local")
-	var rep struct {
-		Valid bool
-		Where string
-	}
+	var rep ledger.Report
 	getJSON(t, n.URL+"/api/v1/verify", &rep)
 	if rep.Valid {
 		t.Fatal("GET /api/v1/verify finds the tampered store valid")
 	}
+	wants := []string{
+		`<div id="alerts" role="alert" aria-live="assertive"><div class="alert" data-kind="verify">Verification failed: ledger INVALID at ` + domText(rep.Where),
+		"ledger INVALID at " + domText(rep.Where),
+	}
+	t.Logf("verify: invalid at %s, location %+v", rep.Where, rep.Location)
+	// Where the verifier locates the damage, the alert names it.
+	if rep.Location != nil && rep.Location.Record != "" {
+		wants = append(wants, "the damage is in record "+rep.Location.Record)
+	}
 	b := openBrowser(t, bin)
 	b.navigate(n.URL + "/")
-	b.waitDOM("the verification alert", 60*time.Second,
-		`<div id="alerts" role="alert" aria-live="assertive"><div class="alert" data-kind="verify">Verification failed: ledger INVALID at `+rep.Where,
-		"ledger INVALID at "+rep.Where)
+	b.waitDOM("the verification alert", 60*time.Second, wants...)
 	b.screenshot("dashboard-verify-alert.png")
 }
 
