@@ -59,6 +59,7 @@ func (s *Server) routes() {
 	h("GET /api/v1/things/{id}/records", s.need(access.Read, "{id}", s.getThingRecords))
 	h("GET /api/v1/blocks", s.need(access.Read, "", s.getBlocks))
 	h("GET /api/v1/blocks/{branch}/{no}/records", s.need(access.Read, "", s.getBlockRecords))
+	h("GET /api/v1/branches", s.need(access.Read, "", s.getBranches))
 	h("GET /api/v1/verify", s.need(access.Admin, "", s.getVerify))
 	h("GET /api/v1/network", s.getNetwork)
 	h("POST /api/v1/network/revocations", s.postRevocation)

@@ -199,3 +199,56 @@ func (b *browser) waitFor(what string, timeout time.Duration, lacks func(dom str
 	b.t.Logf("DOM of %s:\n%s", what, dom)
 	return dom
 }
+
+// screenshotDir is where page tests keep their screenshots: $FLOWNODE_SCREENSHOT_DIR
+// when set (CI can collect it), else testdata/out/ beside this package (.gitignored).
+func screenshotDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("FLOWNODE_SCREENSHOT_DIR")
+	if dir == "" {
+		dir = filepath.Join("testdata", "out")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatalf("screenshot dir: %v", err)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abs
+}
+
+// screenshot saves the whole page (not only the viewport) as a PNG named name in
+// screenshotDir, logs its path and returns the PNG's bytes.
+func (b *browser) screenshot(name string) []byte {
+	b.t.Helper()
+	if _, err := b.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": false}); err != nil {
+		b.t.Fatal(err)
+	}
+	raw, err := b.call("Page.getLayoutMetrics", nil)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	var metrics struct {
+		CSSContentSize struct{ Width, Height float64 }
+	}
+	if err := json.Unmarshal(raw, &metrics); err != nil {
+		b.t.Fatalf("layout metrics: %v", err)
+	}
+	size := metrics.CSSContentSize
+	clip := map[string]any{"x": 0, "y": 0, "width": max(size.Width, 1280), "height": min(max(size.Height, 900), 8000), "scale": 1}
+	raw, err = b.call("Page.captureScreenshot", map[string]any{"format": "png", "captureBeyondViewport": true, "clip": clip})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	var shot struct{ Data []byte }
+	if err := json.Unmarshal(raw, &shot); err != nil {
+		b.t.Fatalf("screenshot: %v", err)
+	}
+	path := filepath.Join(screenshotDir(b.t), name)
+	if err := os.WriteFile(path, shot.Data, 0o644); err != nil {
+		b.t.Fatalf("screenshot: %v", err)
+	}
+	b.t.Logf("screenshot of the page: %s", path)
+	return shot.Data
+}
