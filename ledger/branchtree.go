@@ -208,15 +208,7 @@ func (l *Ledger) proofHashes(nodes proof.Nodes) ([]Hash, error) {
 	if err != nil {
 		return nil, err
 	}
-	hashes, err = nodes.Rehash(hashes, hashChildren)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Hash, len(hashes))
-	for i := range hashes {
-		copy(out[i][:], hashes[i])
-	}
-	return out, nil
+	return rehash(nodes, hashes)
 }
 
 // VerifyBlockInclusion checks an inclusion proof of a block (by its hash, at number
@@ -256,15 +248,7 @@ func RecordInclusion(leaves []Hash, index uint64) ([]Hash, error) {
 		h := MerkleRoot(leaves[begin:end])
 		hashes[i] = append([]byte(nil), h[:]...)
 	}
-	hashes, err = nodes.Rehash(hashes, hashChildren)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Hash, len(hashes))
-	for i := range hashes {
-		copy(out[i][:], hashes[i])
-	}
-	return out, nil
+	return rehash(nodes, hashes)
 }
 
 func hashSlices(hs []Hash) [][]byte {
@@ -273,4 +257,17 @@ func hashSlices(hs []Hash) [][]byte {
 		out[i] = hs[i][:]
 	}
 	return out
+}
+
+// rehash folds a proof's node hashes into its path (proof.Nodes.Rehash).
+func rehash(nodes proof.Nodes, hashes [][]byte) ([]Hash, error) {
+	hashes, err := nodes.Rehash(hashes, hashChildren)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Hash, len(hashes))
+	for i := range hashes {
+		copy(out[i][:], hashes[i])
+	}
+	return out, nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -110,14 +109,8 @@ func TestDashboardAlertsVerifyFailure(t *testing.T) {
 func TestDashboardEquivocationAlert(t *testing.T) {
 	bin := chromium(t)
 	base := t.TempDir()
-	n1 := startNode(t, filepath.Join(base, "n1"), "local")
-	n2 := startNode(t, filepath.Join(base, "n2"), "local", "--join", n1.Addr)
-	n3 := startNode(t, filepath.Join(base, "n3"), "local", "--join", n1.Addr)
-	nodes := []*nodeProc{n1, n2, n3}
-	var why string
-	if !waitFor(60*time.Second, 200*time.Millisecond, func() (ok bool) { ok, why = ringIs(nodes); return ok }) {
-		t.Fatalf("no ring: %s", why)
-	}
+	nodes := localRing3(t, base)
+	n1, n2 := nodes[0], nodes[1]
 	// Records under the victim's own ID, a key it owns, so that it signs them and
 	// every node holds blocks of its branch (a node fetches the blocks of the
 	// branches it holds records of).

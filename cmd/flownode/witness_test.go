@@ -67,14 +67,8 @@ func branchBlocks(t *testing.T, base, branch string) []json.RawMessage {
 // served before is still read, byte for byte.
 func TestWitnessesCatchARewrittenBranch(t *testing.T) {
 	base := t.TempDir()
-	n1 := startNode(t, filepath.Join(base, "n1"), "local")
-	n2 := startNode(t, filepath.Join(base, "n2"), "local", "--join", n1.Addr)
-	n3 := startNode(t, filepath.Join(base, "n3"), "local", "--join", n1.Addr)
-	nodes := []*nodeProc{n1, n2, n3}
-	var why string
-	if !waitFor(60*time.Second, 200*time.Millisecond, func() (ok bool) { ok, why = ringIs(nodes); return ok }) {
-		t.Fatalf("no ring: %s", why)
-	}
+	nodes := localRing3(t, base)
+	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
 	var receipts []receipt
 	for i := 0; i < 30; i++ {
 		receipts = append(receipts, putOne(t, nodes[i%3].URL, fmt.Sprintf("meter-%d", i%4), fmt.Sprintf(`{"n":%d}`, i)))
@@ -262,6 +256,20 @@ func TestWitnessesCatchARewrittenBranch(t *testing.T) {
 			}
 		}
 	}
+}
+
+// localRing3 starts three nodes of the local profile in base and waits for their ring.
+func localRing3(t *testing.T, base string) []*nodeProc {
+	t.Helper()
+	n1 := startNode(t, filepath.Join(base, "n1"), "local")
+	n2 := startNode(t, filepath.Join(base, "n2"), "local", "--join", n1.Addr)
+	n3 := startNode(t, filepath.Join(base, "n3"), "local", "--join", n1.Addr)
+	nodes := []*nodeProc{n1, n2, n3}
+	var why string
+	if !waitFor(60*time.Second, 200*time.Millisecond, func() (ok bool) { ok, why = ringIs(nodes); return ok }) {
+		t.Fatalf("no ring: %s", why)
+	}
+	return nodes
 }
 
 func containsBlockHash(blocks []json.RawMessage, h ledger.Hash) bool {
