@@ -17,8 +17,10 @@ import (
 // leaf, and that it extends the one this node cosigned before. A checkpoint that
 // does not is kept with that one as evidence.
 //
-// A witness that holds no checkpoint of a branch yet takes the first one it is
-// given on trust (as every witness of C2SP tlog-witness does); from then on the
+// A witness that holds no checkpoint of a branch yet holds the first one it is
+// given to the blocks of the branch it stores as a replica (held.go): the tree must
+// hold them. Only a witness that stores none of the branch takes its first
+// checkpoint on trust (as every witness of C2SP tlog-witness does). From then on the
 // branch can only grow.
 func (s *Service) handleAdd(ctx context.Context, from node.Peer, body json.RawMessage) (any, error) {
 	var b addBody
@@ -49,6 +51,18 @@ func (s *Service) handleAdd(ctx context.Context, from node.Peer, body json.RawMe
 		return nil, node.Refuse(node.CodeRefused, "its head line is not the tree's last leaf: %v", err)
 	}
 
+	// Before any checkpoint of the branch, the blocks of it this node stores are
+	// what it holds the owner to (read outside the lock: it may take a while).
+	s.mu.Lock()
+	first := s.seen[branch] == nil
+	s.mu.Unlock()
+	var held *heldTree
+	if first {
+		if held, err = s.heldTree(branch, c.Size); err != nil {
+			return nil, node.Refuse(node.CodeUnavailable, "read the blocks of the branch this node holds: %v", err)
+		}
+	}
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e := s.evidence[branch]; e != nil {
@@ -68,6 +82,15 @@ func (s *Service) handleAdd(ctx context.Context, from node.Peer, body json.RawMe
 			if err := ledger.VerifyConsistency(have.Size, c.Size, b.Consistency, have.Root, c.Root); err != nil {
 				return nil, s.equivocated("fork", have, c, fmt.Sprintf("the tree of %d blocks does not extend the one of %d: %v", c.Size, have.Size, err))
 			}
+		}
+	} else if held != nil {
+		switch {
+		case held.size < c.Size && b.Old != held.size:
+			size := held.size
+			return addAnswer{Size: &size}, nil
+		case held.size == c.Size && held.root != c.Root,
+			held.size < c.Size && ledger.VerifyConsistency(held.size, c.Size, b.Consistency, held.root, c.Root) != nil:
+			return nil, s.equivocatedHeld(held, c)
 		}
 	}
 	cosigned, err := checkpoint.Cosign(raw, s.l.Identity(), s.g.Hash, s.cfg.Now)

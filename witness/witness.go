@@ -110,7 +110,7 @@ type Stats struct {
 type Evidence struct {
 	Branch     ledger.Key  `json:"branch"`
 	Kind       string      `json:"kind"`   // "fork": no consistency; "rollback": a smaller tree after a larger one
-	First      string      `json:"first"`  // the checkpoint this node had cosigned
+	First      string      `json:"first"`  // the checkpoint this node had cosigned; before any, the newest block of the branch it stores, which the owner signed and its checkpoint does not hold
 	Second     string      `json:"second"` // the one that does not extend it
 	Reason     string      `json:"reason"`
 	Detected   time.Time   `json:"detected"`

@@ -260,3 +260,62 @@ func TestEvidenceOutlivesARestart(t *testing.T) {
 		t.Fatalf("the cosigned checkpoint after a restart: %+v", c)
 	}
 }
+
+// give hands the witness the owner's blocks 1..n, as replication does.
+func (p *pair) give(n uint64) {
+	p.t.Helper()
+	raws, err := p.owner.Ledger().Store().Blocks(p.owner.ID(), 1, int(n))
+	if err != nil || uint64(len(raws)) != n {
+		p.t.Fatalf("blocks 1..%d of the owner: %d, %v", n, len(raws), err)
+	}
+	if _, err := p.witness.Ledger().Ingest(context.Background(), raws, nil); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// A witness that stores blocks of a branch holds the owner's first checkpoint to
+// them: an honest one is proved consistent with them; a forged tree that does not
+// hold them is an equivocation, whose evidence is the owner's own block.
+func TestFirstCheckpointIsHeldToTheBlocksTheWitnessStores(t *testing.T) {
+	p := newPair(t)
+	ownerID := p.owner.ID()
+	p.grown(4)
+	p.give(3)
+	c := p.grown(6)
+	body, _ := p.so.addBody(c, 0)
+	ans, err := p.add(ownerID, body)
+	if err != nil || ans.Size == nil || *ans.Size != 3 {
+		t.Fatalf("first checkpoint from 0: %+v %v, want size 3 back (the blocks it stores)", ans, err)
+	}
+	body, _ = p.so.addBody(c, 3)
+	if ans, err = p.add(ownerID, body); err != nil || ans.Cosigned == "" {
+		t.Fatalf("proved from the 3 blocks it stores: %+v %v", ans, err)
+	}
+
+	// A second witness that stores blocks 1..3 is offered a tree that does not hold them.
+	q := newPair(t)
+	q.grown(4)
+	q.give(3)
+	var leaves []ledger.Hash
+	var last ledger.Hash
+	for i := 0; i < 8; i++ {
+		last = ledger.Hash(sha256.Sum256([]byte{byte(i), 'y'}))
+		leaves = append(leaves, ledger.BlockLeaf(last))
+	}
+	origin := checkpoint.Origin(q.owner.Ledger().Genesis().Hash, q.owner.ID())
+	note, err := checkpoint.Sign(checkpoint.Checkpoint{Origin: origin, Size: 8, Root: ledger.MerkleRoot(leaves), Head: last}, q.owner.Ledger().Identity())
+	if err != nil {
+		t.Fatal(err)
+	}
+	headProof, _ := ledger.RecordInclusion(leaves, 7)
+	_, err = q.add(q.owner.ID(), addBody{Checkpoint: string(note), Old: 3, HeadProof: headProof})
+	refusedWith(t, err, "equivocation (fork)")
+	ev := q.sw.Equivocations()
+	if len(ev) != 1 || !strings.Contains(ev[0].Reason, "does not hold blocks 1..3") || ev[0].SecondHead != last {
+		t.Fatalf("evidence: %+v", ev)
+	}
+	b, err := ledger.ParseBlock([]byte(ev[0].First))
+	if err != nil || b.CheckSelf() != nil || b.Branch != q.owner.ID() || b.No != 3 || b.Hash != ev[0].FirstHead {
+		t.Fatalf("the evidence's first part is not the owner's block 3: %v %+v", err, b)
+	}
+}

@@ -1,0 +1,85 @@
+package witness
+
+import (
+	"errors"
+	"fmt"
+
+	"go.uber.org/zap"
+
+	"github.com/flownode/flownode/checkpoint"
+	"github.com/flownode/flownode/ledger"
+	"github.com/flownode/flownode/store"
+)
+
+// A witness is one of the branch's replicas, so it usually stores a prefix of the
+// branch already: every block up to the newest one its records need (a replica
+// takes a block only with its parent). Before it has cosigned any checkpoint of the
+// branch, those blocks, each signed by the owner, are what it holds the owner's
+// first checkpoint to, instead of taking it on trust.
+
+// maxHeldCheck bounds the blocks read for that check (about 1 KB each): beyond it,
+// the first checkpoint is taken on trust, as by a witness that holds none.
+const maxHeldCheck = 100_000
+
+// heldTree is the branch tree of the blocks 1..size this node stores.
+type heldTree struct {
+	size  uint64
+	root  ledger.Hash
+	block []byte // block size as stored: signed by the owner, the evidence if it is not in the tree
+}
+
+// heldTree reads the blocks of branch this node stores, up to at most limit, and
+// returns their tree; nil when it stores none (or more than maxHeldCheck).
+func (s *Service) heldTree(branch ledger.Key, limit uint64) (*heldTree, error) {
+	st := s.l.Store()
+	top, _, err := st.Head(branch)
+	if errors.Is(err, store.ErrNotFound) || top == 0 {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	size := min(top, limit)
+	if size > maxHeldCheck {
+		s.log.Info("first checkpoint of a long branch taken on trust", zap.Stringer("branch", branch), zap.Uint64("blocks", size))
+		return nil, nil
+	}
+	leaves := make([]ledger.Hash, 0, size)
+	var last []byte
+	for next := uint64(1); next <= size; {
+		raws, err := st.Blocks(branch, next, int(min(size-next+1, 1000)))
+		if err != nil {
+			return nil, err
+		}
+		if len(raws) == 0 {
+			return nil, fmt.Errorf("block %d of branch %s is missing below block %d", next, branch.Short(), top)
+		}
+		for _, raw := range raws {
+			b, err := ledger.ParseBlock(raw)
+			if err != nil {
+				return nil, err
+			}
+			if b.No != next {
+				return nil, fmt.Errorf("block %d of branch %s is missing below block %d", next, branch.Short(), top)
+			}
+			leaves = append(leaves, ledger.BlockLeaf(b.Hash))
+			last = raw
+			next++
+		}
+	}
+	return &heldTree{size: size, root: ledger.MerkleRoot(leaves), block: last}, nil
+}
+
+// equivocatedHeld keeps the evidence that the owner's checkpoint does not hold
+// the blocks of its branch this node stores (s.mu held): the owner's block and its
+// checkpoint, both signed by it.
+func (s *Service) equivocatedHeld(held *heldTree, got *checkpoint.Signed) error {
+	b, err := ledger.ParseBlock(held.block)
+	if err != nil {
+		return err
+	}
+	reason := fmt.Sprintf("its checkpoint of %d blocks does not hold blocks 1..%d of the branch, which this node stores", got.Size, held.size)
+	first := &checkpoint.Signed{Checkpoint: checkpoint.Checkpoint{Origin: got.Origin, Size: held.size, Root: held.root, Head: b.Hash}}
+	first.Note = held.block
+	return s.equivocated("fork", first, got, reason)
+}
