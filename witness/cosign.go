@@ -72,7 +72,18 @@ func (s *Service) handleAdd(ctx context.Context, from node.Peer, body json.RawMe
 	if have := s.seen[branch]; have != nil {
 		switch {
 		case c.Size < have.Size:
-			return nil, s.equivocated("rollback", have, c, fmt.Sprintf("a tree of %d blocks after one of %d", c.Size, have.Size))
+			// An older checkpoint that arrives late (a request that timed out on
+			// the way) is no evidence: it may well be a prefix of the newer one.
+			// It is when its head is not the owner's block at that number, which
+			// this node stores as a replica; else the owner is asked for a tree
+			// at least as large, which an owner whose branch lost blocks cannot give.
+			if blk := s.storedBlock(branch, c.Size); blk != nil && blk.hash != c.Head {
+				return nil, s.equivocatedHeld(&heldTree{size: c.Size, block: blk.raw}, c,
+					fmt.Sprintf("its checkpoint of %d blocks ends at %s; block %d of the branch, which this node stores and the owner signed, is %s (it had cosigned %d blocks)",
+						c.Size, c.Head.String()[:16], c.Size, blk.hash.String()[:16], have.Size))
+			}
+			size := have.Size
+			return addAnswer{Size: &size}, nil
 		case c.Size == have.Size && c.Checkpoint != have.Checkpoint:
 			return nil, s.equivocated("fork", have, c, fmt.Sprintf("two different trees of %d blocks", c.Size))
 		case c.Size > have.Size && b.Old != have.Size:
@@ -90,7 +101,7 @@ func (s *Service) handleAdd(ctx context.Context, from node.Peer, body json.RawMe
 			return addAnswer{Size: &size}, nil
 		case held.size == c.Size && held.root != c.Root,
 			held.size < c.Size && ledger.VerifyConsistency(held.size, c.Size, b.Consistency, held.root, c.Root) != nil:
-			return nil, s.equivocatedHeld(held, c)
+			return nil, s.equivocatedHeld(held, c, fmt.Sprintf("its checkpoint of %d blocks does not hold blocks 1..%d of the branch, which this node stores", c.Size, held.size))
 		}
 	}
 	cosigned, err := checkpoint.Cosign(raw, s.l.Identity(), s.g.Hash, s.cfg.Now)

@@ -70,16 +70,34 @@ func (s *Service) heldTree(branch ledger.Key, limit uint64) (*heldTree, error) {
 	return &heldTree{size: size, root: ledger.MerkleRoot(leaves), block: last}, nil
 }
 
-// equivocatedHeld keeps the evidence that the owner's checkpoint does not hold
-// the blocks of its branch this node stores (s.mu held): the owner's block and its
-// checkpoint, both signed by it.
-func (s *Service) equivocatedHeld(held *heldTree, got *checkpoint.Signed) error {
+// equivocatedHeld keeps the evidence that the owner's checkpoint does not hold a
+// block of its branch this node stores (s.mu held): that block and the
+// checkpoint, both signed by the owner.
+func (s *Service) equivocatedHeld(held *heldTree, got *checkpoint.Signed, reason string) error {
 	b, err := ledger.ParseBlock(held.block)
 	if err != nil {
 		return err
 	}
-	reason := fmt.Sprintf("its checkpoint of %d blocks does not hold blocks 1..%d of the branch, which this node stores", got.Size, held.size)
 	first := &checkpoint.Signed{Checkpoint: checkpoint.Checkpoint{Origin: got.Origin, Size: held.size, Root: held.root, Head: b.Hash}}
 	first.Note = held.block
 	return s.equivocated("fork", first, got, reason)
+}
+
+// stored is a block of another branch this node stores.
+type stored struct {
+	raw  []byte
+	hash ledger.Hash
+}
+
+// storedBlock is block no of branch as this node stores it, or nil.
+func (s *Service) storedBlock(branch ledger.Key, no uint64) *stored {
+	raw, err := s.l.Store().Block(branch, no)
+	if err != nil {
+		return nil
+	}
+	b, err := ledger.ParseBlock(raw)
+	if err != nil || b.CheckSelf() != nil {
+		return nil
+	}
+	return &stored{raw: raw, hash: b.Hash}
 }

@@ -109,8 +109,8 @@ type Stats struct {
 // description can check both signatures.
 type Evidence struct {
 	Branch     ledger.Key  `json:"branch"`
-	Kind       string      `json:"kind"`   // "fork": no consistency; "rollback": a smaller tree after a larger one
-	First      string      `json:"first"`  // the checkpoint this node had cosigned; before any, the newest block of the branch it stores, which the owner signed and its checkpoint does not hold
+	Kind       string      `json:"kind"`   // "fork": the two do not extend each other
+	First      string      `json:"first"`  // the checkpoint this node had cosigned, or a block of the branch it stores (signed by the owner) that the second one does not hold
 	Second     string      `json:"second"` // the one that does not extend it
 	Reason     string      `json:"reason"`
 	Detected   time.Time   `json:"detected"`

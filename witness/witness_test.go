@@ -225,8 +225,10 @@ func mustOpen(t *testing.T, p *pair, note string) *checkpoint.Signed {
 	return c
 }
 
-// A rollback (a smaller tree after a larger one) is an equivocation too, and the
-// evidence and the refusal outlive a restart of the witness.
+// An older checkpoint that arrives late is no evidence: the witness asks for a
+// newer one. A smaller tree whose head is not the owner's block at that number,
+// which the witness stores, is: and the evidence and the refusal outlive a
+// restart of the witness.
 func TestEvidenceOutlivesARestart(t *testing.T) {
 	p := newPair(t)
 	ownerID := p.owner.ID()
@@ -237,8 +239,30 @@ func TestEvidenceOutlivesARestart(t *testing.T) {
 		t.Fatalf("%+v %v", ans, err)
 	}
 	body, _ = p.so.addBody(small, 0)
-	_, err := p.add(ownerID, body)
-	refusedWith(t, err, "equivocation (rollback)")
+	if ans, err := p.add(ownerID, body); err != nil || ans.Size == nil || *ans.Size != big.Size {
+		t.Fatalf("a late, older checkpoint: %+v %v, want size %d back", ans, err, big.Size)
+	}
+	p.give(small.Size)
+	if ans, err := p.add(ownerID, body); err != nil || ans.Size == nil {
+		t.Fatalf("a late, older checkpoint whose head the witness stores: %+v %v", ans, err)
+	}
+	if len(p.sw.Equivocations()) != 0 {
+		t.Fatal("an older checkpoint taken as evidence")
+	}
+	// The owner signs a tree of small.Size blocks ending elsewhere.
+	var leaves []ledger.Hash
+	var last ledger.Hash
+	for i := uint64(0); i < small.Size; i++ {
+		last = ledger.Hash(sha256.Sum256([]byte{byte(i), 'z'}))
+		leaves = append(leaves, ledger.BlockLeaf(last))
+	}
+	note, err := checkpoint.Sign(checkpoint.Checkpoint{Origin: small.Origin, Size: small.Size, Root: ledger.MerkleRoot(leaves), Head: last}, p.owner.Ledger().Identity())
+	if err != nil {
+		t.Fatal(err)
+	}
+	headProof, _ := ledger.RecordInclusion(leaves, small.Size-1)
+	_, err = p.add(ownerID, addBody{Checkpoint: string(note), HeadProof: headProof})
+	refusedWith(t, err, "equivocation (fork)")
 
 	p.sw.Close()
 	if err := p.witness.Close(); err != nil {
@@ -250,7 +274,7 @@ func TestEvidenceOutlivesARestart(t *testing.T) {
 	}
 	p.witness = w
 	p.sw = p.service(w)
-	if ev := p.sw.Equivocations(); len(ev) != 1 || ev[0].Kind != "rollback" || ev[0].Branch != ownerID {
+	if ev := p.sw.Equivocations(); len(ev) != 1 || ev[0].Kind != "fork" || ev[0].Branch != ownerID || ev[0].FirstHead != small.Head || ev[0].SecondHead != last {
 		t.Fatalf("evidence after a restart: %+v", ev)
 	}
 	if _, refused := w.Ledger().Refused(ownerID); !refused {

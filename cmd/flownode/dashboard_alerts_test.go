@@ -160,6 +160,8 @@ func TestDashboardEquivocationAlert(t *testing.T) {
 	dom := b.waitDOM("the equivocation alert", 60*time.Second,
 		`<div class="alert" data-kind="equivocation">Equivocation: branch `+victim.ID+` signed two checkpoints that do not extend each other (`+ev.Kind,
 		domText(strings.TrimSpace(ev.First)), domText(strings.TrimSpace(ev.Second)))
+	// The header follows: verify is asked again at once, and reports the equivocation.
+	b.waitDOM("verify reporting the equivocation", 30*time.Second, `ledger INVALID at equivocation of branch `+victim.ID)
 	if !strings.Contains(dom, `<div class="chain equivocating" data-branch="`+victim.ID+`">`) {
 		t.Error("the victim's chain is not marked as equivocating")
 	}
