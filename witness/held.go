@@ -40,6 +40,12 @@ func (s *Service) heldTree(branch ledger.Key, limit uint64) (*heldTree, error) {
 		return nil, err
 	}
 	size := min(top, limit)
+	s.heldMu.Lock()
+	cached := s.held[branch]
+	s.heldMu.Unlock()
+	if cached != nil && cached.size == size {
+		return cached, nil // a member that keeps sending does not make this node read again
+	}
 	if size > maxHeldCheck {
 		s.log.Info("first checkpoint of a long branch taken on trust", zap.Stringer("branch", branch), zap.Uint64("blocks", size))
 		return nil, nil
@@ -67,7 +73,14 @@ func (s *Service) heldTree(branch ledger.Key, limit uint64) (*heldTree, error) {
 			next++
 		}
 	}
-	return &heldTree{size: size, root: ledger.MerkleRoot(leaves), block: last}, nil
+	h := &heldTree{size: size, root: ledger.MerkleRoot(leaves), block: last}
+	s.heldMu.Lock()
+	if s.held == nil || len(s.held) >= 1024 {
+		s.held = map[ledger.Key]*heldTree{}
+	}
+	s.held[branch] = h
+	s.heldMu.Unlock()
+	return h, nil
 }
 
 // equivocatedHeld keeps the evidence that the owner's checkpoint does not hold a

@@ -87,6 +87,9 @@ type Service struct {
 	// refused with CodeUnavailable) instead of taking every core.
 	building chan struct{}
 
+	heldMu sync.Mutex
+	held   map[ledger.Key]*heldTree // per branch: the tree of the blocks of it this node stores, last read (held.go)
+
 	cancel   context.CancelFunc
 	done     chan struct{}
 	edgeDone chan struct{} // nil without edges
