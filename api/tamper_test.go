@@ -111,6 +111,7 @@ func TestTamperedRecordIsNeverServed(t *testing.T) {
 	wantTampered("by txID", srv.URL+"/api/v1/records/"+bad.TxID.String())
 	wantTampered("by txID, local", srv.URL+"/api/v1/records/"+bad.TxID.String()+"?local=1")
 	wantTampered("by key", srv.URL+"/api/v1/keys/"+bad.Key.String())
+	wantTampered("by block", fmt.Sprintf("%s/api/v1/blocks/%s/%d/records", srv.URL, bad.Block.Branch, bad.Block.No))
 	if _, err := n.LocalRecordsByThing("meter-1", 0, 0, 0); err == nil {
 		t.Fatal("LocalRecordsByThing served the altered record")
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/flownode/flownode/ledger"
-	"github.com/flownode/flownode/store"
 )
 
 // AttachedRecord is one record attached to a block, as this node's store holds
@@ -33,11 +32,11 @@ func (n *Node) BlockRecords(ctx context.Context, branch ledger.Key, no uint64) (
 	out := make([]AttachedRecord, len(attached))
 	for i, a := range attached {
 		out[i] = AttachedRecord{Seq: a.Seq, TxID: a.TxID}
-		raw, err := n.store.Record(a.TxID)
+		raw, err := n.dist.LocalRecord(a.TxID) // checked: altered bytes are never listed
 		switch {
 		case err == nil:
 			out[i].Record = raw // its key is in it
-		case errors.Is(err, store.ErrNotFound):
+		case errors.Is(err, ErrNotFound):
 			// Listed but not held: the ring's pointer still names its key.
 			if key, kerr := n.dist.RecordKey(ctx, a.TxID); kerr == nil {
 				out[i].Key = &key
