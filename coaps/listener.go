@@ -250,7 +250,12 @@ func (l *Listener) route(from netip.AddrPort, rec record) *conn {
 	case rec.clientHello:
 		if hs != nil && hs.verified && !rec.cookie {
 			l.dropHandshakeLocked(hs)
-			stale = append(stale, hs)
+			// A handshake that has just become the session (establish ran, its run
+			// has not dropped it from hs yet) is the session: a ClientHello
+			// forged from its address must not shut it down.
+			if !hs.inSession {
+				stale = append(stale, hs)
+			}
 			hs = nil
 		}
 		if hs == nil {
