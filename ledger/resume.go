@@ -8,6 +8,7 @@ import (
 	"hash/maphash"
 	"runtime"
 	"sort"
+	"strings"
 
 	"github.com/flownode/flownode/store"
 )
@@ -486,6 +487,17 @@ func (in *incremental) deletions() error {
 		ids = append(ids, id)
 	}
 	sort.Slice(ids, func(i, j int) bool { return bytes.Compare(ids[i][:], ids[j][:]) < 0 })
+	// Copies of other branches go whenever the ring's repair drops them, and a
+	// large DropCopies commits in several transactions, its mark in the last: a
+	// verification between them sees deletions without the mark. Only a record
+	// of this node's own branch, which is never dropped, fails here; any other
+	// deletion (or one whose record Badger no longer tells) verifies in full.
+	own := in.v.self.String() + "/"
+	for _, id := range ids {
+		if !strings.HasPrefix(in.deleted[id].Block, own) {
+			return fallback("records of other branches were deleted since the last verification (%d record(s))", len(ids))
+		}
+	}
 	loc := in.deleted[ids[0]]
 	return failAt(loc.describeRecord(), loc, &Mismatch{What: "record", Expected: "the record verified before", Actual: fmt.Sprintf("deleted from the store (%d record(s) deleted)", len(ids))})
 }
