@@ -52,19 +52,9 @@ func (l *Ledger) Ingest(ctx context.Context, blocks, records [][]byte) (IngestSt
 	// The checks a record makes on its own come first, in parallel and
 	// before the lock: signatures are most of an ingest's cost, and
 	// replicas receive from several owners at once.
-	parsed := make([]*Record, len(records))
-	errs := make([]error, len(records))
-	parallel(len(records), func(i int) {
-		r, err := ParseRecord(records[i])
-		if err == nil {
-			err = r.CheckSelf(records[i])
-		}
-		parsed[i], errs[i] = r, err
-	})
-	for i, err := range errs {
-		if err != nil {
-			return IngestStats{}, badRecord(i, err)
-		}
+	parsed, bad, err := ParseCheckedAll(records)
+	if err != nil {
+		return IngestStats{}, badRecord(bad, err)
 	}
 	l.ingestMu.Lock()
 	defer l.ingestMu.Unlock()

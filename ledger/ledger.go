@@ -181,6 +181,8 @@ type Receipt struct {
 	Key    Key
 	Block  BlockRef
 	Record []byte // the stored canonical bytes
+	Thing  string // the record's Thing and time, so that callers need not parse Record
+	Time   int64
 }
 
 // InputError is a reading the ledger refuses; nothing was stored.
@@ -421,12 +423,27 @@ func (l *Ledger) Stats() Stats {
 // are what the entry node computed with ReadingKey; its Time must be within
 // MaxClockSkew of the ledger's clock. Other readings are stamped here.
 func (l *Ledger) Append(ctx context.Context, readings []Reading) ([]Receipt, error) {
-	return l.append(ctx, readings, false)
+	return l.append(ctx, readings, false, nil)
+}
+
+// IndexFunc computes what a caller of AppendIndexed writes with the records it
+// indexes: entries derived from their receipts (txID pointers, history entries,
+// history entries they replace). release, when not nil, is called once the write
+// is over, durable or failed: the caller may hold locks until then.
+type IndexFunc func(receipts []Receipt) (extra store.Write, release func(), err error)
+
+// AppendIndexed is Append with index's entries for the new records in the same
+// durable write as the records: one sync instead of two. index is called once per
+// batch of new records, before the write; resent readings answered with records
+// stored before do not reach it. Only extra's Pointers, History and DropHistory
+// are written.
+func (l *Ledger) AppendIndexed(ctx context.Context, readings []Reading, index IndexFunc) ([]Receipt, error) {
+	return l.append(ctx, readings, false, index)
 }
 
 // append is Append; devicesChecked says the device signatures were verified already
 // (the fresh readings of a resent batch), so that each costs one verification.
-func (l *Ledger) append(ctx context.Context, readings []Reading, devicesChecked bool) ([]Receipt, error) {
+func (l *Ledger) append(ctx context.Context, readings []Reading, devicesChecked bool, index IndexFunc) ([]Receipt, error) {
 	if len(readings) == 0 {
 		return nil, nil
 	}
@@ -486,7 +503,7 @@ func (l *Ledger) append(ctx context.Context, readings []Reading, devicesChecked 
 		}
 	}
 
-	if resent, err := l.resent(ctx, readings, datas, stamps); err != nil || resent != nil {
+	if resent, err := l.resent(ctx, readings, datas, stamps, index); err != nil || resent != nil {
 		return resent, err
 	}
 	ref, seqs, err := l.attach(ctx, stamps)
@@ -494,8 +511,17 @@ func (l *Ledger) append(ctx context.Context, readings []Reading, devicesChecked 
 		return nil, err
 	}
 	receipts, w, err := l.build(readings, datas, salts, ref, seqs)
+	var release func()
+	if err == nil && index != nil {
+		var extra store.Write
+		extra, release, err = index(receipts)
+		w.Pointers, w.History, w.DropHistory = extra.Pointers, extra.History, extra.DropHistory
+	}
 	if err == nil {
 		err = l.cfg.Store.Write(ctx, w)
+	}
+	if release != nil {
+		release()
 	}
 	l.detach(seqs, receipts, err)
 	if err != nil {
@@ -512,7 +538,7 @@ func (l *Ledger) append(ctx context.Context, readings []Reading, devicesChecked 
 // flight at once (a device that sent it to two nodes) become one record. A
 // retry of the very same stamp that races the first attempt is caught by
 // attach, which gives a txID already in the head block the same position.
-func (l *Ledger) resent(ctx context.Context, readings []Reading, datas [][]byte, stamps []*stamp) ([]Receipt, error) {
+func (l *Ledger) resent(ctx context.Context, readings []Reading, datas [][]byte, stamps []*stamp, index IndexFunc) ([]Receipt, error) {
 	var marked []int
 	for i := range readings {
 		if readings[i].Resend && stamps[i] != nil {
@@ -548,7 +574,7 @@ func (l *Ledger) resent(ctx context.Context, readings []Reading, datas [][]byte,
 		freshAt = append(freshAt, i)
 	}
 	if len(fresh) > 0 {
-		rcs, err := l.append(ctx, fresh, true)
+		rcs, err := l.append(ctx, fresh, true, index)
 		var ie *InputError
 		if errors.As(err, &ie) && ie.Index >= 0 && ie.Index < len(freshAt) {
 			return nil, &InputError{Index: freshAt[ie.Index], Err: ie.Err}
@@ -584,7 +610,7 @@ func (l *Ledger) findResent(r Reading, data []byte, key Key) (Receipt, bool, err
 		if !bytes.Equal(rec.Data, data) {
 			return Receipt{}, false, errors.New("this idempotency key was used before for a reading with other data")
 		}
-		return Receipt{TxID: rec.TxID, Key: rec.Key, Block: rec.Block, Record: raw}, true, nil
+		return Receipt{TxID: rec.TxID, Key: rec.Key, Block: rec.Block, Record: raw, Thing: rec.Thing, Time: rec.Time}, true, nil
 	}
 	return Receipt{}, false, nil
 }
@@ -767,7 +793,7 @@ func (l *Ledger) build(readings []Reading, datas [][]byte, salts []byte, ref Blo
 			errs[i] = err
 			return
 		}
-		receipts[i] = Receipt{TxID: r.TxID, Key: key, Block: ref, Record: raw}
+		receipts[i] = Receipt{TxID: r.TxID, Key: key, Block: ref, Record: raw, Thing: r.Thing, Time: now}
 		recs[i] = store.Record{TxID: r.TxID, Key: key, Thing: r.Thing, Time: now, Branch: ref.Branch,
 			BlockNo: ref.No, Seq: r.Seq, Value: raw}
 	}

@@ -203,5 +203,7 @@ func (r *Record) CheckSelf(raw []byte) error {
 	if !seen {
 		verified.add(sum)
 	}
+	cp := *r
+	parsed.add(sum, &cp)
 	return nil
 }

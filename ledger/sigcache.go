@@ -45,3 +45,80 @@ func (c *checkedRecords) add(sum [sha256.Size]byte) {
 	}
 	c.cur[sum] = struct{}{}
 }
+
+// parsedRecords keeps, by the SHA-256 of their bytes, the last records that
+// passed CheckSelf in this process, parsed. A record reaches a node several
+// times — as a replica, as the entry of its Thing's history bucket and
+// extremes, as their copies, in a read — and decoding its JSON costs more
+// than verifying its signatures once did: the same bytes coming back are
+// then neither decoded nor checked again (ParseChecked). Two generations of
+// parsedGeneration records bound it (about 1 KiB each parsed: 2 MiB at most).
+type parsedRecords struct {
+	mu       sync.Mutex
+	cur, old map[[sha256.Size]byte]*Record
+}
+
+const parsedGeneration = 1024
+
+var parsed parsedRecords
+
+func (c *parsedRecords) get(sum [sha256.Size]byte) *Record {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r, ok := c.cur[sum]; ok {
+		return r
+	}
+	return c.old[sum]
+}
+
+func (c *parsedRecords) add(sum [sha256.Size]byte, r *Record) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.cur) >= parsedGeneration || c.cur == nil {
+		c.old, c.cur = c.cur, make(map[[sha256.Size]byte]*Record, parsedGeneration)
+	}
+	c.cur[sum] = r
+}
+
+// Checked returns the record raw holds if these very bytes passed CheckSelf in
+// this process lately, without parsing them; ok is false otherwise (then parse
+// and check them). The record shares its byte slices with the cached one:
+// callers must not modify their contents.
+func Checked(raw []byte) (r *Record, ok bool) {
+	c := parsed.get(sha256.Sum256(raw))
+	if c == nil {
+		return nil, false
+	}
+	cp := *c
+	return &cp, true
+}
+
+// ParseChecked is ParseRecord followed by CheckSelf, for bytes from anywhere,
+// at the cost of one SHA-256 for bytes that passed lately (Checked).
+func ParseChecked(raw []byte) (*Record, error) {
+	if r, ok := Checked(raw); ok {
+		return r, nil
+	}
+	r, err := ParseRecord(raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.CheckSelf(raw); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// ParseCheckedAll is ParseChecked of each of raws, on every core for a large
+// batch. On failure it returns the index of the first record that failed.
+func ParseCheckedAll(raws [][]byte) ([]*Record, int, error) {
+	out := make([]*Record, len(raws))
+	errs := make([]error, len(raws))
+	parallel(len(raws), func(i int) { out[i], errs[i] = ParseChecked(raws[i]) })
+	for i, err := range errs {
+		if err != nil {
+			return nil, i, err
+		}
+	}
+	return out, 0, nil
+}

@@ -34,12 +34,9 @@ func CheckStored(st *store.Store, txID Hash, raw []byte, hint Location) (*Record
 // CheckStoredEntry is CheckStored for a record copy kept under another store entry
 // (a history entry), which the failure names.
 func CheckStoredEntry(st *store.Store, entry []byte, txID Hash, raw []byte, hint Location) (*Record, error) {
-	r, err := ParseRecord(raw)
+	r, err := ParseChecked(raw)
 	if err == nil && r.TxID != txID {
 		err = &Mismatch{What: "record stored under txID", Expected: txID.String(), Actual: r.TxID.String()}
-	}
-	if err == nil {
-		err = r.CheckSelf(raw)
 	}
 	if err != nil {
 		return nil, &TamperedError{Location: locate(st, entry, recordLocation(txID, raw, hint)), Err: err}

@@ -206,10 +206,7 @@ func (d *Ledger) checkPut(ctx context.Context, owner chord.Peer, readings []ledg
 	out := make([]Receipt, len(idx))
 	for m, i := range idx {
 		raw := ans.Records[m]
-		r, err := ledger.ParseRecord(raw)
-		if err == nil {
-			err = r.CheckSelf(raw)
-		}
+		r, err := ledger.ParseChecked(raw)
 		if err == nil {
 			err = sameReading(r, readings[i])
 		}
@@ -353,10 +350,7 @@ func (d *Ledger) pickRecord(ctx context.Context, p chord.Peer, raws []json.RawMe
 // (ledger CheckSelf) and its signer was a member at its time (members.go
 // signers), or nil.
 func (d *Ledger) peerRecord(ctx context.Context, p chord.Peer, raw []byte) *ledger.Record {
-	r, err := ledger.ParseRecord(raw)
-	if err == nil {
-		err = r.CheckSelf(raw)
-	}
+	r, err := ledger.ParseChecked(raw)
 	if err == nil {
 		err = d.signers(ctx, p, []*ledger.Record{r})
 	}

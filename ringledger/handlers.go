@@ -207,36 +207,30 @@ func (d *Ledger) ownerPutReadings(ctx context.Context, rs []ledger.Reading, wait
 	if err := d.check(ctx, rs); err != nil {
 		return ownerPut{}, err
 	}
-	lrs, err := d.ledger.Append(ctx, rs)
+	own := newOwnIndex(d, func(k ledger.Key) bool { return inRange(from, k, to) })
+	lrs, err := d.ledger.AppendIndexed(ctx, rs, own.index)
 	if err != nil {
 		return ownerPut{}, err
 	}
 	d.stats.owned.Add(uint64(len(lrs)))
 	d.recorded(lrs, st.Self, PeerList(targets))
 	records := make([][]byte, len(lrs))
-	pointers := make([]store.Pointer, len(lrs))
-	var history []historyItem
 	for i, r := range lrs {
 		records[i] = r.Record
-		pointers[i] = store.Pointer{TxID: r.TxID, Key: r.Key}
-		thing, t := rs[i].Thing, rs[i].Time
-		if rs[i].Resend || t == 0 {
-			// A resend may be answered with a record stamped earlier.
-			rec, err := ledger.ParseRecord(r.Record)
-			if err != nil {
-				return ownerPut{}, fmt.Errorf("a record this node signed does not parse: %w", err)
-			}
-			thing, t = rec.Thing, rec.Time
-		}
-		history = append(history, historyItems(thing, t, r.TxID, r.Record)...)
 	}
-	// Replication and the index writes start now. The answer does not wait
-	// for the pointers (a read by txID that finds none searches the ring);
-	// with wait=replicas it waits for the history entries to be stored at
-	// their owners, so that an acknowledged reading is in its Thing's
-	// history (a failure fails the put, whose resend writes them again).
-	done := d.repl.send(targets, records, nil, nil)
-	indexed := d.ptrs.add(pointers, history)
+	// Replication and the remote index writes start now; the index entries
+	// of this node's own positions were written with the records and go to
+	// its replicas with them. The answer does not wait for the pointers (a
+	// read by txID that finds none searches the ring); with wait=replicas it
+	// waits for the history entries to be stored at their owners, so that an
+	// acknowledged reading is in its Thing's history (a failure fails the
+	// put, whose resend writes them again).
+	done := d.repl.send(targets, records, own.pointers, own.history)
+	pointers, history := own.remote(lrs)
+	indexed := func(context.Context) error { return nil }
+	if len(pointers)+len(history) > 0 {
+		indexed = d.ptrs.add(pointers, history)
+	}
 	if waitReplicas {
 		if err := done(ctx); err != nil {
 			return ownerPut{}, fmt.Errorf("records durable on their owner, not on every replica: %w", err)
@@ -327,16 +321,20 @@ func (d *Ledger) handleReplicate(ctx context.Context, from chord.Peer, b replica
 func (d *Ledger) acceptReplicas(ctx context.Context, from chord.Peer, b replicateBody, pulled bool) (int, error) {
 	st := d.state()
 	pushed := !pulled && from.ID != d.self()
-	recs := make([]*ledger.Record, len(b.Records))
-	for i, raw := range b.Records {
-		r, err := ledger.ParseRecord(raw)
-		if err != nil {
-			return 0, refuse(CodeRefused, "record %d: %v", i, err)
-		}
+	// Each record is checked on its own here, before the membership of its
+	// signer is asked (signers); Ingest then finds it checked.
+	raws := make([][]byte, len(b.Records))
+	for i, r := range b.Records {
+		raws[i] = r
+	}
+	recs, bad, err := ledger.ParseCheckedAll(raws)
+	if err != nil {
+		return 0, refuse(CodeRefused, "record %d: %v", bad, err)
+	}
+	for _, r := range recs {
 		if pushed && !placement.MayOwn(st, from.ID, r.Key) {
 			return 0, refuse(CodeRefused, "record %s has key %s, outside the sender's range as this node knows the ring", r.TxID, r.Key)
 		}
-		recs[i] = r
 	}
 	var pos func(wirePointer) ledger.Key
 	if pushed {
@@ -361,10 +359,6 @@ func (d *Ledger) acceptReplicas(ctx context.Context, from chord.Peer, b replicat
 		blocks, err := d.missingBlocks(ctx, from, recs)
 		if err != nil {
 			return 0, err
-		}
-		raws := make([][]byte, len(b.Records))
-		for i, r := range b.Records {
-			raws[i] = r
 		}
 		st, err := d.ledger.Ingest(ctx, blocks, raws)
 		var ie *ledger.IngestError

@@ -163,9 +163,13 @@ func (d *Ledger) checkHistory(ctx context.Context, st chord.State, sender chord.
 	late := d.now().Add(historyFuture).UnixNano()
 	peer := sender.ID != d.self()
 	for i, w := range ws {
-		r, err := ledger.ParseRecord(w.Record)
-		if err == nil && !d.holdsBytes(r, w) {
-			err = r.CheckSelf(w.Record)
+		r, ok := ledger.Checked(w.Record)
+		var err error
+		if !ok {
+			r, err = ledger.ParseRecord(w.Record)
+			if err == nil && !d.holdsBytes(r, w) {
+				err = r.CheckSelf(w.Record)
+			}
 		}
 		if err != nil {
 			return nil, refuse(CodeRefused, "history entry %d: %v", i, err)
@@ -240,11 +244,28 @@ func (d *Ledger) storeIndex(ctx context.Context, ps []store.Pointer, es []histor
 		poss = append(poss, pos)
 	}
 	defer d.extremesLocks.lock(poss)()
-	var drop []store.HistoryRef
+	keep, drop, err := d.extremesChanges(atExtremes)
+	if err != nil {
+		return err
+	}
+	put = append(put, keep...)
+	if len(put)+len(drop)+len(ps) == 0 {
+		return nil
+	}
+	return d.ledger.PutHistory(ctx, ps, put, drop)
+}
+
+// extremesChanges says what storing news at their extremes positions changes
+// there: the entries to put (new oldest or newest) and the held ones they
+// replace. The caller holds the positions' extremesLocks until the changes
+// are durable. Only the two ends held are read (store.HistoryEnds): entries
+// between them, left by a store written before the two-entry rule, are
+// dropped by repair (tidyExtremes).
+func (d *Ledger) extremesChanges(atExtremes map[ledger.Key][]store.HistoryEntry) (put []store.HistoryEntry, drop []store.HistoryRef, err error) {
 	for pos, news := range atExtremes {
-		held, _, err := d.store.History(store.HistoryQuery{Pos: pos, Limit: maxExtremes})
+		held, err := d.store.HistoryEnds(pos)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		keep, gone := extremes(append(held, news...))
 		for _, e := range keep {
@@ -258,10 +279,7 @@ func (d *Ledger) storeIndex(ctx context.Context, ps []store.Pointer, es []histor
 			}
 		}
 	}
-	if len(put)+len(drop)+len(ps) == 0 {
-		return nil
-	}
-	return d.ledger.PutHistory(ctx, ps, put, drop)
+	return put, drop, nil
 }
 
 // tidyExtremes drops, at the extremes positions among refs, what lies

@@ -16,23 +16,23 @@ func (d *Ledger) putLocal(ctx context.Context, readings []ledger.Reading) ([]Rec
 	if err := d.check(ctx, readings); err != nil {
 		return nil, err
 	}
-	rs, err := d.ledger.Append(ctx, readings)
+	// A ring of one owns every position: the index entries are its own,
+	// written with the records.
+	own := newOwnIndex(d, func(ledger.Key) bool { return true })
+	rs, err := d.ledger.AppendIndexed(ctx, readings, own.index)
 	if err != nil {
 		return nil, err
 	}
-	// A ring of one owns every position: the history entries are its own.
-	var hs []historyEntry
-	for _, r := range rs {
-		rec, err := ledger.ParseRecord(r.Record)
-		if err != nil {
-			return nil, err
+	// A resent reading answered with a record stored before gets its
+	// entries again (storeIndex keeps what is held).
+	if _, items := own.remote(rs); len(items) > 0 {
+		hs := make([]historyEntry, len(items))
+		for i, it := range items {
+			hs[i] = historyEntry{HistoryEntry: store.HistoryEntry{HistoryRef: it.HistoryRef, Value: it.raw}, extremes: it.extremes}
 		}
-		for _, it := range historyItems(rec.Thing, rec.Time, rec.TxID, nil) {
-			hs = append(hs, historyEntry{HistoryEntry: store.HistoryEntry{HistoryRef: it.HistoryRef, Value: r.Record}, extremes: it.extremes})
+		if err := d.storeIndex(ctx, nil, hs); err != nil {
+			return nil, fmt.Errorf("records stored, not their history entries: %w", err)
 		}
-	}
-	if err := d.storeIndex(ctx, nil, hs); err != nil {
-		return nil, fmt.Errorf("records stored, not their history entries: %w", err)
 	}
 	d.recorded(rs, d.cfg.Self, []Peer{})
 	out := make([]Receipt, len(rs))

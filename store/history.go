@@ -111,3 +111,51 @@ func make41xff() []byte {
 	}
 	return b
 }
+
+// HistoryEnds returns the oldest and the newest entry at pos (one entry when
+// they are the same, none when pos holds none), each found by one seek. A
+// Thing's extremes position keeps two entries and replaces them as records
+// arrive, so the deletions pile up between the two ends until Badger compacts
+// them away: reading the ends by seeking never walks past them, where
+// History would step over every one (a long-lived Thing's write would cost
+// a scan of all its earlier ones).
+func (r *Reader) HistoryEnds(pos [20]byte) ([]HistoryEntry, error) {
+	prefix := append([]byte{PrefixHistory}, pos[:]...)
+	var out []HistoryEntry
+	err := r.view(func(txn *badger.Txn) error {
+		for _, reverse := range []bool{false, true} {
+			opts := badger.DefaultIteratorOptions
+			opts.Prefix, opts.Reverse, opts.PrefetchValues = prefix, reverse, false
+			it := txn.NewIterator(opts)
+			seek := prefix
+			if reverse {
+				seek = append(append([]byte(nil), prefix...), make41xff()...)
+			}
+			it.Seek(seek)
+			if !it.ValidForPrefix(prefix) {
+				it.Close()
+				return nil
+			}
+			item := it.Item()
+			ref, err := parseHistoryKey(item.Key())
+			if err == nil && len(out) == 1 && out[0].HistoryRef == ref {
+				it.Close()
+				return nil
+			}
+			var v []byte
+			if err == nil {
+				v, err = item.ValueCopy(nil)
+			}
+			it.Close()
+			if err != nil {
+				return err
+			}
+			out = append(out, HistoryEntry{HistoryRef: ref, Value: v})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("history ends at %x: %w", pos, err)
+	}
+	return out, nil
+}

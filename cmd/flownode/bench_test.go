@@ -11,8 +11,11 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -143,7 +146,19 @@ func BenchmarkIngest(b *testing.B) {
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
-			n := startNode(b, b.TempDir(), "laptop", "--log-level", "warn")
+			args := []string{"--log-level", "warn"}
+			profDir := os.Getenv("FLOWNODE_BENCH_CPUPROFILE")
+			var debugAddr string
+			if profDir != "" {
+				debugAddr = freeLoopbackAddr(b)
+				args = append(args, "--debug", debugAddr)
+			}
+			n := startNode(b, b.TempDir(), "laptop", args...)
+			if profDir != "" {
+				profileNode(b, debugAddr, filepath.Join(profDir, strings.NewReplacer("/", "_", "=", "").Replace(c.name)+".cpu"),
+					func(tag string) { ingest(b, n.URL, c.clients, c.batch, c.records, tag) })
+			}
+			before := nodeStats(b, n.URL).Records
 			var total loadResult
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -156,8 +171,8 @@ func BenchmarkIngest(b *testing.B) {
 			b.StopTimer()
 			sort.Slice(total.latencies, func(i, j int) bool { return total.latencies[i] < total.latencies[j] })
 			info := nodeStats(b, n.URL)
-			if info.Records != uint64(total.records) {
-				b.Fatalf("node counts %d records, %d were acknowledged", info.Records, total.records)
+			if info.Records-before != uint64(total.records) {
+				b.Fatalf("node counts %d new records, %d were acknowledged", info.Records-before, total.records)
 			}
 			b.ReportMetric(0, "ns/op")
 			b.ReportMetric(total.rate(), "rec/s")
@@ -325,4 +340,52 @@ func sampleRSS(pid int) rssSample {
 	s.anon, _ = procStatusKB(pid, "RssAnon")
 	s.file, _ = procStatusKB(pid, "RssFile")
 	return s
+}
+
+// freeLoopbackAddr returns a loopback address with a port free a moment ago.
+func freeLoopbackAddr(tb testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// profileNode writes to file a 10 s CPU profile of the node serving pprof at
+// debugAddr while load runs again and again (FLOWNODE_BENCH_CPUPROFILE=DIR: the
+// profile of the node process, not of the benchmark's client). The load's own
+// figures are discarded: the timed runs come after.
+func profileNode(tb testing.TB, debugAddr, file string, load func(tag string)) {
+	tb.Helper()
+	type result struct {
+		body []byte
+		err  error
+	}
+	got := make(chan result, 1)
+	go func() {
+		r, err := http.Get("http://" + debugAddr + "/debug/pprof/profile?seconds=10")
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		defer r.Body.Close()
+		body, err := io.ReadAll(r.Body)
+		got <- result{body, err}
+	}()
+	for i := 0; ; i++ {
+		select {
+		case r := <-got:
+			if r.err != nil {
+				tb.Fatalf("cpu profile: %v", r.err)
+			}
+			if err := os.WriteFile(file, r.body, 0o644); err != nil {
+				tb.Fatal(err)
+			}
+			tb.Logf("node CPU profile: %s", file)
+			return
+		default:
+			load(fmt.Sprintf("profile%d", i))
+		}
+	}
 }
