@@ -50,29 +50,97 @@ func (e *IngestError) Unwrap() error { return e.Err }
 // store write. Ingests run one at a time; Append and Extend are not held up.
 func (l *Ledger) Ingest(ctx context.Context, blocks, records [][]byte) (IngestStats, error) {
 	// The checks a record makes on its own come first, in parallel and
-	// before the lock: signatures are most of an ingest's cost, and
-	// replicas receive from several owners at once.
+	// before the calls are serialized: signatures are most of an ingest's
+	// cost, and replicas receive from several owners at once.
 	parsed, bad, err := ParseCheckedAll(records)
 	if err != nil {
 		return IngestStats{}, badRecord(bad, err)
 	}
-	l.ingestMu.Lock()
-	defer l.ingestMu.Unlock()
-	in := &ingest{l: l, st: l.cfg.Store, known: map[blockPos]*Block{}, held: map[blockPos]int{}}
-	if err := in.blocks(ctx, blocks); err != nil {
-		return IngestStats{}, err
+	c := &ingestCall{ctx: ctx, blocks: blocks, records: records, parsed: parsed}
+	l.ingests.Do(c, l.ingestGroup)
+	return c.stats, c.err
+}
+
+// ingestCall is one Ingest on its way through the ledger's ingest group.
+type ingestCall struct {
+	ctx             context.Context
+	blocks, records [][]byte
+	parsed          []*Record
+	stats           IngestStats
+	err             error
+}
+
+// ingestGroup checks calls one after the other, each against the store and
+// what the calls before it accepted, then writes what they all accepted in
+// one durable write (group commit): the checks must see every earlier
+// ingest, but replicas that receive from several owners at once then share
+// one sync instead of waiting for one each. A call that fails stores
+// nothing and does not hold up the others; a failed write fails them all.
+func (l *Ledger) ingestGroup(calls []*ingestCall) {
+	pending := newPendingIngest()
+	var w store.Write
+	var accepted []*ingestCall
+	for _, c := range calls {
+		in := &ingest{l: l, st: l.cfg.Store, known: map[blockPos]*Block{}, held: map[blockPos]int{}, prev: pending}
+		if c.err = in.blocks(c.ctx, c.blocks); c.err != nil {
+			continue
+		}
+		if c.err = in.records(c.ctx, c.records, c.parsed); c.err != nil {
+			continue
+		}
+		c.stats = IngestStats{Blocks: len(in.w.Blocks), Records: len(in.w.Records)}
+		pending.merge(in)
+		w.Blocks = append(w.Blocks, in.w.Blocks...)
+		w.Records = append(w.Records, in.w.Records...)
+		accepted = append(accepted, c)
 	}
-	if err := in.records(ctx, records, parsed); err != nil {
-		return IngestStats{}, err
+	if len(w.Blocks)+len(w.Records) == 0 {
+		return
 	}
-	stats := IngestStats{Blocks: len(in.w.Blocks), Records: len(in.w.Records)}
-	if stats == (IngestStats{}) {
-		return stats, nil
+	// The write is everyone's: one caller's cancellation does not stop it.
+	if err := l.cfg.Store.Write(context.WithoutCancel(calls[0].ctx), w); err != nil {
+		for _, c := range accepted {
+			c.stats, c.err = IngestStats{}, fmt.Errorf("store ingested data: %w", err)
+		}
 	}
-	if err := in.st.Write(ctx, in.w); err != nil {
-		return IngestStats{}, fmt.Errorf("store ingested data: %w", err)
+}
+
+// pendingIngest is what the calls of an ingest group accepted so far and
+// have not written yet: a later call checks against it as if it were stored.
+type pendingIngest struct {
+	known   map[blockPos]*Block // blocks looked up or accepted; nil: not held
+	held    map[blockPos]int    // records attached to a block, stored or accepted
+	blocks  map[blockPos][]byte // accepted blocks
+	records map[Hash][]byte     // accepted records
+	attach  map[attachPos]Hash  // positions accepted records take
+}
+
+func newPendingIngest() *pendingIngest {
+	return &pendingIngest{known: map[blockPos]*Block{}, held: map[blockPos]int{}, blocks: map[blockPos][]byte{},
+		records: map[Hash][]byte{}, attach: map[attachPos]Hash{}}
+}
+
+// merge adds what in accepted (and looked up) to p.
+func (p *pendingIngest) merge(in *ingest) {
+	for pos, b := range in.known {
+		p.known[pos] = b
 	}
-	return stats, nil
+	for pos, n := range in.held {
+		p.held[pos] = n
+	}
+	for _, b := range in.w.Blocks {
+		p.blocks[blockPos{b.Branch, b.No}] = b.Value
+	}
+	for _, r := range in.w.Records {
+		p.records[r.TxID] = r.Value
+		p.attach[attachPos{r.Branch, r.BlockNo, r.Seq}] = r.TxID
+	}
+}
+
+// attachPos is a record's position: its block and its sequence number in it.
+type attachPos struct {
+	branch  Key
+	no, seq uint64
 }
 
 // ingest is the state of one Ingest call.
@@ -82,6 +150,34 @@ type ingest struct {
 	known map[blockPos]*Block // blocks looked up or accepted so far; nil: not held
 	held  map[blockPos]int    // records attached to a block, stored or new in this call
 	w     store.Write         // what is new
+	prev  *pendingIngest      // what the calls before this one in its group accepted
+}
+
+// storedBlock returns the bytes of the block at branch/no, stored or accepted
+// by an earlier call of the group, or store.ErrNotFound.
+func (in *ingest) storedBlock(branch Key, no uint64) ([]byte, error) {
+	if raw, ok := in.prev.blocks[blockPos{branch, no}]; ok {
+		return raw, nil
+	}
+	return in.st.Block(branch, no)
+}
+
+// storedRecord returns the bytes of record txID, stored or accepted by an
+// earlier call of the group, or store.ErrNotFound.
+func (in *ingest) storedRecord(txID Hash) ([]byte, error) {
+	if raw, ok := in.prev.records[txID]; ok {
+		return raw, nil
+	}
+	return in.st.Record(txID)
+}
+
+// attachment returns the txID of the record at a position, stored or accepted
+// by an earlier call of the group, or store.ErrNotFound.
+func (in *ingest) attachment(pos attachPos) ([]byte, error) {
+	if id, ok := in.prev.attach[pos]; ok {
+		return id[:], nil
+	}
+	return in.st.Get(store.AttachmentKey(pos.branch, pos.no, pos.seq))
 }
 
 // attached returns how many records attached to branch/no the store holds plus those
@@ -89,6 +185,10 @@ type ingest struct {
 func (in *ingest) attached(branch Key, no uint64) (int, error) {
 	pos := blockPos{branch, no}
 	if n, ok := in.held[pos]; ok {
+		return n, nil
+	}
+	if n, ok := in.prev.held[pos]; ok {
+		in.held[pos] = n
 		return n, nil
 	}
 	a, err := in.st.BlockRecords(branch, no)
@@ -107,6 +207,10 @@ func badRecord(i int, err error) error { return &IngestError{Kind: "record", Ind
 func (in *ingest) block(branch Key, no uint64) (*Block, error) {
 	pos := blockPos{branch, no}
 	if b, ok := in.known[pos]; ok {
+		return b, nil
+	}
+	if b, ok := in.prev.known[pos]; ok {
+		in.known[pos] = b
 		return b, nil
 	}
 	raw, err := in.st.Block(branch, no)
@@ -166,7 +270,7 @@ func (in *ingest) blocks(ctx context.Context, raws [][]byte) error {
 		if b.No == 0 {
 			return badBlock(it.i, errors.New("block number 0 is the genesis block"))
 		}
-		stored, err := in.st.Block(b.Branch, b.No)
+		stored, err := in.storedBlock(b.Branch, b.No)
 		switch {
 		case err == nil && bytes.Equal(stored, it.raw):
 			in.known[blockPos{b.Branch, b.No}] = b
@@ -212,10 +316,6 @@ func (in *ingest) blocks(ctx context.Context, raws [][]byte) error {
 // records checks the call's records in order, against the store and the call's blocks;
 // parsed holds each record, already checked on its own (Record.CheckSelf).
 func (in *ingest) records(ctx context.Context, raws [][]byte, parsed []*Record) error {
-	type attachPos struct {
-		branch  Key
-		no, seq uint64
-	}
 	seen := map[Hash][]byte{}     // the call's records so far, by txID
 	taken := map[attachPos]Hash{} // positions the call's new records take
 	self := in.l.cfg.Identity.ID
@@ -231,7 +331,7 @@ func (in *ingest) records(ctx context.Context, raws [][]byte, parsed []*Record) 
 			return badRecord(i, fmt.Errorf("conflicts with another record %s of this call", r.TxID))
 		}
 		seen[r.TxID] = raw
-		stored, err := in.st.Record(r.TxID)
+		stored, err := in.storedRecord(r.TxID)
 		switch {
 		case err == nil && bytes.Equal(stored, raw):
 			continue
@@ -251,7 +351,7 @@ func (in *ingest) records(ctx context.Context, raws [][]byte, parsed []*Record) 
 		if other, ok := taken[pos]; ok {
 			return badRecord(i, fmt.Errorf("position %d of block %d of branch %s is taken by record %s of this call", r.Seq, ref.No, ref.Branch, other))
 		}
-		v, err := in.st.Get(store.AttachmentKey(ref.Branch, ref.No, r.Seq))
+		v, err := in.attachment(pos)
 		switch {
 		case err == nil && !bytes.Equal(v, r.TxID[:]):
 			return badRecord(i, fmt.Errorf("position %d of block %d of branch %s is taken by stored record %x", r.Seq, ref.No, ref.Branch, v))

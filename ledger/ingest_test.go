@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -537,6 +538,64 @@ func TestPartialBranchWithUnusedPositions(t *testing.T) {
 		t.Fatal(err)
 	}
 	if rep := b.mustBeValid(); rep.Partial != 0 || rep.Records != 2 {
+		t.Fatalf("report %+v", rep)
+	}
+}
+
+// Ingests that arrive together are checked one after the other against what
+// the ones before them accepted, then written together: of two records taking
+// the same position in one group, the second is refused as if the first were
+// stored, and a failing call stores nothing while the others are written.
+func TestIngestGroupSeesEarlierCalls(t *testing.T) {
+	a, d := nodeWithBranch(t)
+	b := newFixture(t)
+	ctx := context.Background()
+	r, _ := ParseRecord(d.byBlock[1][0])
+	twice := extraRecord(t, a, d.byBlock[1][0], r.Seq)
+	calls := []*ingestCall{
+		{ctx: ctx, blocks: d.blocks, records: d.records},
+		{ctx: ctx, records: [][]byte{twice}},                    // the first call's record holds the position
+		{ctx: ctx, blocks: d.blocks, records: d.byBlock[1][:1]}, // the same bytes again: nothing new
+	}
+	for _, c := range calls {
+		var bad int
+		var err error
+		if c.parsed, bad, err = ParseCheckedAll(c.records); err != nil {
+			t.Fatalf("record %d: %v", bad, err)
+		}
+	}
+	b.l.ingestGroup(calls)
+	if calls[0].err != nil || calls[0].stats != (IngestStats{Blocks: 2, Records: 7}) {
+		t.Fatalf("first call: %+v %v", calls[0].stats, calls[0].err)
+	}
+	var ie *IngestError
+	if !errors.As(calls[1].err, &ie) || !strings.Contains(calls[1].err.Error(), "is taken by stored record") {
+		t.Fatalf("second call: %v, want the position taken", calls[1].err)
+	}
+	if calls[2].err != nil || calls[2].stats != (IngestStats{}) {
+		t.Fatalf("third call: %+v %v", calls[2].stats, calls[2].err)
+	}
+	if rep := b.mustBeValid(); rep.Records != 7 || rep.Blocks != 2 {
+		t.Fatalf("report %+v", rep)
+	}
+}
+
+// Concurrent Ingests of the same branch all succeed and store it once.
+func TestConcurrentIngests(t *testing.T) {
+	_, d := nodeWithBranch(t)
+	b := newFixture(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Go(func() { _, errs[i] = b.l.Ingest(context.Background(), d.blocks, d.records) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("ingest %d: %v", i, err)
+		}
+	}
+	if rep := b.mustBeValid(); rep.Records != 7 || rep.Blocks != 2 {
 		t.Fatalf("report %+v", rep)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/transparency-dev/merkle/compact"
 	"go.uber.org/zap"
 
+	"github.com/flownode/flownode/internal/group"
 	"github.com/flownode/flownode/store"
 )
 
@@ -218,7 +219,7 @@ type Ledger struct {
 	stats     Stats
 	tree      *compact.Range // the own branch's tree (branchtree.go); Extend swaps it
 
-	ingestMu sync.Mutex // one Ingest at a time: it checks the store, then writes
+	ingests group.Serial[*ingestCall] // Ingests checked one at a time, written in groups
 
 	refusedMu sync.Mutex
 	refused   map[Key]string // branches whose new blocks Ingest refuses (refuse.go)

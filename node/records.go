@@ -178,16 +178,15 @@ func (n *Node) RingEvent(e chord.Event) { n.dist.RingEvent(e) }
 // HandleMessage answers a peer's application MESSAGE (the driver's
 // Config.Messages); before AttachRing it refuses every one as "starting".
 func (n *Node) HandleMessage(ctx context.Context, from chord.Peer, data json.RawMessage) (json.RawMessage, error) {
-	var req struct {
-		Op   string          `json:"op"`
-		Body json.RawMessage `json:"body"`
-	}
-	if json.Unmarshal(data, &req) == nil {
-		if req.Op == opRevocations {
-			return n.handleRevocations(ctx, req.Body)
+	// The ops of the layers above the ring ledger are found by name; the
+	// rest, and anything that is not {"op","body"}, is the ring ledger's
+	// to answer (or refuse).
+	if op, body, err := ringledger.SplitRequest(data); err == nil {
+		if op == opRevocations {
+			return n.handleRevocations(ctx, body)
 		}
-		if h, ok := n.opHandler(req.Op); ok {
-			return n.dist.AnswerOp(from, func() (any, error) { return h(ctx, from, req.Body) })
+		if h, ok := n.opHandler(op); ok {
+			return n.dist.AnswerOp(from, func() (any, error) { return h(ctx, from, body) })
 		}
 	}
 	return n.dist.HandleMessage(ctx, from, data)

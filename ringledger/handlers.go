@@ -47,7 +47,8 @@ func (d *Ledger) HandleMessage(ctx context.Context, from chord.Peer, data json.R
 
 func (d *Ledger) handle(ctx context.Context, from chord.Peer, data json.RawMessage) (any, error) {
 	var req peerRequest
-	if err := decodeStrict(data, &req); err != nil {
+	var err error
+	if req.Op, req.Body, err = SplitRequest(data); err != nil {
 		return nil, refuse(CodeRefused, "malformed message: %v", err)
 	}
 	// The transport authenticated from.ID; a connection may outlive the
@@ -69,15 +70,15 @@ func (d *Ledger) handle(ctx context.Context, from chord.Peer, data json.RawMessa
 		}
 		return d.handlePut(ctx, b)
 	case opReplicate:
-		var b replicateBody
-		if err := body(&b); err != nil {
-			return nil, err
+		b, err := decodeReplicateBody(req.Body)
+		if err != nil {
+			return nil, refuse(CodeRefused, "malformed %s body: %v", req.Op, err)
 		}
 		return d.handleReplicate(ctx, from, b)
 	case opPointers:
-		var b replicateBody
-		if err := body(&b); err != nil {
-			return nil, err
+		b, err := decodeReplicateBody(req.Body)
+		if err != nil {
+			return nil, refuse(CodeRefused, "malformed %s body: %v", req.Op, err)
 		}
 		return d.handlePointers(ctx, from, b)
 	case opBlocks:

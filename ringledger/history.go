@@ -236,23 +236,54 @@ func (d *Ledger) storeIndex(ctx context.Context, ps []store.Pointer, es []histor
 		}
 		return d.ledger.PutHistory(ctx, ps, put, nil)
 	}
-	// Writes of one extremes position are serialized, from the read to the
-	// durable write, so that they never leave more than two entries there;
-	// writes of other positions (other stripes) go on meanwhile.
-	poss := make([]ledger.Key, 0, len(atExtremes))
-	for pos := range atExtremes {
+	// Writes of extremes positions are serialized, from the read to the
+	// durable write, so that they never leave more than two entries there.
+	// Those that arrive while one is being written share the next write
+	// (group commit): a busy Thing's extremes take a write from every
+	// owner of its records at once.
+	w := &indexWrite{ctx: ctx, pointers: ps, put: put, atExtremes: atExtremes}
+	d.indexWrites.Do(w, d.writeIndexGroup)
+	return w.err
+}
+
+// indexWrite is a storeIndex call with entries at extremes positions.
+type indexWrite struct {
+	ctx        context.Context
+	pointers   []store.Pointer
+	put        []store.HistoryEntry // bucket entries, not held yet
+	atExtremes map[ledger.Key][]store.HistoryEntry
+	err        error
+}
+
+// writeIndexGroup writes the entries of index writes that arrived together
+// in one durable write, with what they change at their extremes positions
+// read and decided together. The positions' extremesLocks are held until it
+// is durable, against the puts that write their own index (ownindex.go).
+func (d *Ledger) writeIndexGroup(ws []*indexWrite) {
+	all := map[ledger.Key][]store.HistoryEntry{}
+	var ps []store.Pointer
+	var put []store.HistoryEntry
+	for _, w := range ws {
+		for pos, es := range w.atExtremes {
+			all[pos] = append(all[pos], es...)
+		}
+		ps = append(ps, w.pointers...)
+		put = append(put, w.put...)
+	}
+	poss := make([]ledger.Key, 0, len(all))
+	for pos := range all {
 		poss = append(poss, pos)
 	}
-	defer d.extremesLocks.lock(poss)()
-	keep, drop, err := d.extremesChanges(atExtremes)
-	if err != nil {
-		return err
+	unlock := d.extremesLocks.lock(poss)
+	keep, drop, err := d.extremesChanges(all)
+	if err == nil && len(put)+len(keep)+len(drop)+len(ps) > 0 {
+		// The write is everyone's: one caller's cancellation does not stop it.
+		err = d.ledger.PutHistory(context.WithoutCancel(ws[0].ctx), ps, append(put, keep...), drop)
 	}
-	put = append(put, keep...)
-	if len(put)+len(drop)+len(ps) == 0 {
-		return nil
+	unlock()
+	for _, w := range ws {
+		w.err = err
 	}
-	return d.ledger.PutHistory(ctx, ps, put, drop)
 }
 
 // extremesChanges says what storing news at their extremes positions changes

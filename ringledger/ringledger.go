@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/flownode/flownode/chord"
+	"github.com/flownode/flownode/internal/group"
 	"github.com/flownode/flownode/ledger"
 	"github.com/flownode/flownode/store"
 )
@@ -86,6 +87,7 @@ type Ledger struct {
 	repl          replicator
 	ptrs          pointerWriter
 	extremesLocks extremesLocks
+	indexWrites   group.Serial[*indexWrite] // storeIndex writes at extremes positions
 	rebuild       historyRebuild
 	leaving       atomic.Bool
 	log           *zap.Logger

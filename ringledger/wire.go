@@ -9,6 +9,7 @@ import (
 
 	"github.com/flownode/flownode/chord"
 	"github.com/flownode/flownode/ledger"
+	"github.com/flownode/flownode/rpc"
 	"github.com/flownode/flownode/store"
 )
 
@@ -33,6 +34,39 @@ const (
 type peerRequest struct {
 	Op   string          `json:"op"`
 	Body json.RawMessage `json:"body"`
+}
+
+// requestData is the data of a peer request, {"op":...,"body":...}, as
+// encoding/json writes a peerRequest. The body is not copied or checked
+// again: the rpc codec checks the whole envelope when it sends it.
+func requestData(op string, body json.RawMessage) json.RawMessage {
+	q, _ := json.Marshal(op) // a string always encodes
+	b := make([]byte, 0, len(q)+len(body)+17)
+	b = append(b, `{"op":`...)
+	b = append(b, q...)
+	if len(body) > 0 {
+		b = append(b, `,"body":`...)
+		b = append(b, body...)
+	} else {
+		b = append(b, `,"body":null`...)
+	}
+	return append(b, '}')
+}
+
+// SplitRequest returns the op and the body of a peer request's data, in one
+// pass (rpc.Fields), as strictly as decoding it into a peerRequest with
+// unknown fields disallowed (stricter: a repeated field is refused too).
+func SplitRequest(data []byte) (op string, body json.RawMessage, err error) {
+	f, err := rpc.Fields(data, "op", "body")
+	if err != nil {
+		return "", nil, err
+	}
+	if f[0] != nil {
+		if err := json.Unmarshal(f[0], &op); err != nil {
+			return "", nil, fmt.Errorf("op: %w", err)
+		}
+	}
+	return op, f[1], nil
 }
 
 // wireReading is a stamped reading on its way to its owner.
@@ -230,15 +264,17 @@ const recordOverhead = 800
 
 // call sends op to p and decodes its answer into out.
 func (d *Ledger) call(ctx context.Context, p chord.Peer, op string, body, out any) error {
-	b, err := json.Marshal(body)
+	var b []byte
+	var err error
+	if rb, ok := body.(replicateBody); ok {
+		b, err = rb.appendJSON(nil)
+	} else {
+		b, err = json.Marshal(body)
+	}
 	if err != nil {
 		return err
 	}
-	data, err := json.Marshal(peerRequest{Op: op, Body: b})
-	if err != nil {
-		return err
-	}
-	raw, err := d.ring.Call(ctx, p, data)
+	raw, err := d.ring.Call(ctx, p, requestData(op, b))
 	if err != nil {
 		return err
 	}

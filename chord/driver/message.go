@@ -21,24 +21,50 @@ func (d *Driver) answerMessage(ctx context.Context, env *rpc.Envelope) *rpc.Enve
 	if err != nil {
 		return &rpc.Envelope{Type: rpc.TypeError, Error: "from: " + err.Error()}
 	}
-	var pl chord.Payload
-	if len(env.Payload) > 0 {
-		if err := json.Unmarshal(env.Payload, &pl); err != nil {
-			return &rpc.Envelope{Type: rpc.TypeError, Error: "MESSAGE payload: " + err.Error()}
-		}
+	data, err := messageData(env.Payload)
+	if err != nil {
+		return &rpc.Envelope{Type: rpc.TypeError, Error: "MESSAGE payload: " + err.Error()}
 	}
-	if len(pl.Data) == 0 {
+	if len(data) == 0 {
 		return &rpc.Envelope{Type: rpc.TypeError, Error: "MESSAGE without data"}
 	}
-	out, err := d.cfg.Messages(ctx, from, pl.Data)
+	out, err := d.cfg.Messages(ctx, from, data)
 	if err != nil {
 		return &rpc.Envelope{Type: rpc.TypeError, Error: err.Error()}
 	}
-	payload, err := json.Marshal(chord.Payload{Data: out})
-	if err != nil {
-		return &rpc.Envelope{Type: rpc.TypeError, Error: "encode reply: " + err.Error()}
+	return &rpc.Envelope{Type: rpc.TypeMessage, From: wirePeer(d.self), Payload: messagePayload(out)}
+}
+
+// messagePayload is the payload of an application MESSAGE carrying data:
+// {"data":...}, as encoding/json writes chord.Payload{Data: data}. data is
+// not copied or checked here: the rpc codec checks the whole envelope when it
+// encodes it (an invalid one fails the send).
+func messagePayload(data json.RawMessage) json.RawMessage {
+	if len(data) == 0 {
+		return json.RawMessage(`{}`)
 	}
-	return &rpc.Envelope{Type: rpc.TypeMessage, From: wirePeer(d.self), Payload: payload}
+	b := make([]byte, 0, len(data)+9)
+	b = append(b, `{"data":`...)
+	b = append(b, data...)
+	return append(b, '}')
+}
+
+// messageData returns the data of an application MESSAGE's payload without
+// decoding it: a payload of only "data" (what messagePayload writes) is split
+// in one pass (rpc.Fields); any other is decoded as a chord.Payload, as
+// before, so that every payload a peer could send means what it meant.
+func messageData(payload json.RawMessage) (json.RawMessage, error) {
+	if len(payload) == 0 {
+		return nil, nil
+	}
+	if f, err := rpc.Fields(payload, "data"); err == nil {
+		return f[0], nil
+	}
+	var pl chord.Payload
+	if err := json.Unmarshal(payload, &pl); err != nil {
+		return nil, err
+	}
+	return pl.Data, nil
 }
 
 // ErrEmptyReply: the peer answered an application MESSAGE without data.
@@ -48,10 +74,7 @@ var ErrEmptyReply = errors.New("driver: empty reply")
 // reply, in one attempt (the application owns its retries). An error returned
 // by p's handler comes back as an *rpc.RemoteError.
 func (d *Driver) Call(ctx context.Context, p chord.Peer, data json.RawMessage) (json.RawMessage, error) {
-	payload, err := json.Marshal(chord.Payload{Data: data})
-	if err != nil {
-		return nil, err
-	}
+	payload := messagePayload(data)
 	// One attempt: the application owns its retries, and must know whether a
 	// failed request may have run (ringledger marks such readings Resend).
 	reply, err := d.tr.Call(rpc.WithoutRetries(ctx), p.Addr, &rpc.Envelope{
@@ -60,12 +83,12 @@ func (d *Driver) Call(ctx context.Context, p chord.Peer, data json.RawMessage) (
 	if err != nil {
 		return nil, err
 	}
-	var pl chord.Payload
-	if err := json.Unmarshal(reply.Payload, &pl); err != nil {
+	out, err := messageData(reply.Payload)
+	if err != nil {
 		return nil, fmt.Errorf("reply of %s: %w", p.Addr, err)
 	}
-	if len(pl.Data) == 0 {
+	if len(out) == 0 {
 		return nil, fmt.Errorf("%w from %s", ErrEmptyReply, p.Addr)
 	}
-	return pl.Data, nil
+	return out, nil
 }
