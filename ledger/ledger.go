@@ -59,6 +59,37 @@ type Reading struct {
 	// verify and keeps a valid one in the record. A reading with it is stamped
 	// from the signature (StampReadings), so that a replay is the same record.
 	Device *Device
+	// canonical says Data is already in canonical form (Canonicalize), so
+	// that the key and the record computed from it do not canonicalize it
+	// again. Unexported: only this package vouches for it.
+	canonical bool
+}
+
+// Canonicalize puts each reading's data in canonical form (RFC 8785) once, so
+// that its key, its record and the checks of its receipt (ReadingKey, Append,
+// SameData) do not transform it again: canonical JSON costs as much as the
+// signature of a small reading. Data that is not valid is an *InputError
+// with its index.
+func Canonicalize(rs []Reading) error {
+	for i := range rs {
+		if rs[i].canonical {
+			continue
+		}
+		d, err := CanonicalData(rs[i].Data)
+		if err != nil {
+			return &InputError{Index: i, Err: err}
+		}
+		rs[i].Data, rs[i].canonical = d, true
+	}
+	return nil
+}
+
+// CanonicalReadingData returns r's data in canonical form.
+func CanonicalReadingData(r Reading) ([]byte, error) {
+	if r.canonical {
+		return r.Data, nil
+	}
+	return CanonicalData(r.Data)
 }
 
 // MaxClockSkew bounds how far the Time of a stamped reading may be from the owner's
@@ -169,7 +200,7 @@ func ReadingKey(r Reading) (Key, error) {
 	if err != nil {
 		return Key{}, &InputError{Index: 0, Err: err}
 	}
-	data, err := CanonicalData(r.Data)
+	data, err := CanonicalReadingData(r)
 	if err != nil {
 		return Key{}, &InputError{Index: 0, Err: err}
 	}
@@ -475,7 +506,7 @@ func (l *Ledger) append(ctx context.Context, readings []Reading, devicesChecked 
 					time.Unix(0, r.Time).UTC().Format(time.RFC3339Nano), d.Round(time.Millisecond), MaxClockSkew)}
 			}
 		}
-		d, err := CanonicalData(r.Data)
+		d, err := CanonicalReadingData(r)
 		if err != nil {
 			return nil, &InputError{Index: i, Err: err}
 		}

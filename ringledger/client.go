@@ -37,6 +37,9 @@ func (d *Ledger) Put(ctx context.Context, readings []ledger.Reading, opt PutOpti
 	if err := ledger.StampReadings(readings, d.now(), rand.Reader); err != nil {
 		return nil, err
 	}
+	if err := ledger.Canonicalize(readings); err != nil {
+		return nil, err
+	}
 	for i := range readings {
 		if err := ledger.ValidThingID(readings[i].Thing); err != nil {
 			return nil, &ledger.InputError{Index: i, Err: err}
@@ -204,6 +207,7 @@ func (d *Ledger) checkPut(ctx context.Context, owner chord.Peer, readings []ledg
 	st := d.state()
 	recs := make([]*ledger.Record, len(idx))
 	out := make([]Receipt, len(idx))
+	view := placement.NewView(st)
 	for m, i := range idx {
 		raw := ans.Records[m]
 		r, err := ledger.ParseChecked(raw)
@@ -216,7 +220,7 @@ func (d *Ledger) checkPut(ctx context.Context, owner chord.Peer, readings []ledg
 		if err != nil {
 			return nil, bad("record %d: %v", m, err)
 		}
-		if !placement.MayOwn(st, owner.ID, r.Key) {
+		if !view.MayOwn(owner.ID, r.Key) {
 			d.stats.badAnswers.Add(1)
 			return nil, fmt.Errorf("owner %s signed a record for key %s, outside its range as this node knows the ring", owner.Addr, r.Key)
 		}
@@ -238,7 +242,7 @@ func (d *Ledger) checkPut(ctx context.Context, owner chord.Peer, readings []ledg
 // data, salt, key and device signature, and same time unless rd was resent (an idempotent
 // resend is answered with the first copy's record, stamped earlier).
 func sameReading(r *ledger.Record, rd ledger.Reading) error {
-	data, err := ledger.CanonicalData(rd.Data)
+	data, err := ledger.CanonicalReadingData(rd)
 	if err != nil {
 		return err
 	}

@@ -186,6 +186,9 @@ func (d *Ledger) ownerPutReadings(ctx context.Context, rs []ledger.Reading, wait
 	if err != nil {
 		return ownerPut{}, err
 	}
+	if err := ledger.Canonicalize(rs); err != nil {
+		return ownerPut{}, err
+	}
 	for i := range rs {
 		k, err := ledger.ReadingKey(rs[i])
 		if err != nil {
@@ -332,8 +335,9 @@ func (d *Ledger) acceptReplicas(ctx context.Context, from chord.Peer, b replicat
 	if err != nil {
 		return 0, refuse(CodeRefused, "record %d: %v", bad, err)
 	}
+	view := placement.NewView(st)
 	for _, r := range recs {
-		if pushed && !placement.MayOwn(st, from.ID, r.Key) {
+		if pushed && !view.MayOwn(from.ID, r.Key) {
 			return 0, refuse(CodeRefused, "record %s has key %s, outside the sender's range as this node knows the ring", r.TxID, r.Key)
 		}
 	}

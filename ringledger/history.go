@@ -162,6 +162,7 @@ func (d *Ledger) checkHistory(ctx context.Context, st chord.State, sender chord.
 	recs := make([]*ledger.Record, len(ws))
 	late := d.now().Add(historyFuture).UnixNano()
 	peer := sender.ID != d.self()
+	view := placement.NewView(st)
 	for i, w := range ws {
 		r, ok := ledger.Checked(w.Record)
 		var err error
@@ -180,9 +181,9 @@ func (d *Ledger) checkHistory(ctx context.Context, st chord.State, sender chord.
 			return nil, refuse(CodeRefused, "history entry %s: position %s is neither its Thing's bucket nor its extremes", r.TxID, w.Pos)
 		case r.Time > late:
 			return nil, refuse(CodeRefused, "history entry %s: its time is more than %s ahead of this node's clock", r.TxID, historyFuture)
-		case peer && rule == ruleWriter && !placement.MayOwn(st, sender.ID, r.Key):
+		case peer && rule == ruleWriter && !view.MayOwn(sender.ID, r.Key):
 			return nil, refuse(CodeRefused, "history entry %s: its data key %s is not the sender's as this node knows the ring", r.TxID, r.Key)
-		case peer && rule == ruleCopy && !placement.MayOwn(st, sender.ID, w.Pos):
+		case peer && rule == ruleCopy && !view.MayOwn(sender.ID, w.Pos):
 			return nil, refuse(CodeRefused, "history entry %s: position %s is not the sender's as this node knows the ring", r.TxID, w.Pos)
 		}
 		recs[i] = r

@@ -295,8 +295,9 @@ func (d *Ledger) indexTo(ctx context.Context, owner chord.Peer, items []indexIte
 // data key for a pointer write, the pointer's position for a copy).
 func (d *Ledger) checkPointers(st chord.State, sender chord.Peer, ws []wirePointer, mustOwn func(wirePointer) ledger.Key) error {
 	seen := make(map[ledger.Hash]ledger.Key, len(ws))
+	view := placement.NewView(st)
 	for _, w := range ws {
-		if mustOwn != nil && sender.ID != d.self() && !placement.MayOwn(st, sender.ID, mustOwn(w)) {
+		if mustOwn != nil && sender.ID != d.self() && !view.MayOwn(sender.ID, mustOwn(w)) {
 			return refuse(CodeRefused, "pointer %s: position %s is not the sender's as this node knows the ring", w.TxID, mustOwn(w))
 		}
 		if k, ok := seen[w.TxID]; ok && k != w.Key {

@@ -105,10 +105,23 @@ func known(st chord.State) []chord.ID {
 // check on a peer that claims an entry is its own: a view that names fewer
 // nodes (fingers, not the whole ring) rules out less, never more.
 func MayOwn(st chord.State, owner, pos chord.ID) bool {
+	return NewView(st).MayOwn(owner, pos)
+}
+
+// View is the live nodes a ring state names, worked out once for the many
+// checks of one message (a state names each node several times over: in
+// its successor list and in many fingers).
+type View struct{ known []chord.ID }
+
+// NewView returns st's view of the ring.
+func NewView(st chord.State) View { return View{known(st)} }
+
+// MayOwn is MayOwn of the state v was made from.
+func (v View) MayOwn(owner, pos chord.ID) bool {
 	if pos == owner {
 		return true
 	}
-	for _, x := range known(st) {
+	for _, x := range v.known {
 		if x != owner && chord.BetweenLeftIncl(pos, x, owner) {
 			return false
 		}
