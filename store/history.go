@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -113,49 +114,136 @@ func make41xff() []byte {
 }
 
 // HistoryEnds returns the oldest and the newest entry at pos (one entry when
-// they are the same, none when pos holds none), each found by one seek. A
-// Thing's extremes position keeps two entries and replaces them as records
-// arrive, so the deletions pile up between the two ends until Badger compacts
-// them away: reading the ends by seeking never walks past them, where
-// History would step over every one (a long-lived Thing's write would cost
-// a scan of all its earlier ones).
+// they are the same, none when pos holds none).
+//
+// A Thing's extremes position keeps two entries and replaces them as records
+// arrive, so deletions pile up between the two ends until Badger compacts them
+// away, and any walk over them costs one step each: a Badger seek reads one
+// entry past the one it finds (so a seek to the oldest steps over them all),
+// and History with a limit does too, to say whether there is more. So each
+// end is found by a walk outwards from the end seen at
+// pos before (hints the Store keeps: nothing is replaced below the oldest or
+// above the newest, and an entry a write just replaced sits right inside the
+// new end); only without a hint, or when the walk meets nothing, is the end
+// sought from the far side.
 func (r *Reader) HistoryEnds(pos [20]byte) ([]HistoryEntry, error) {
 	prefix := append([]byte{PrefixHistory}, pos[:]...)
 	var out []HistoryEntry
 	err := r.view(func(txn *badger.Txn) error {
-		for _, reverse := range []bool{false, true} {
-			opts := badger.DefaultIteratorOptions
-			opts.Prefix, opts.Reverse, opts.PrefetchValues = prefix, reverse, false
-			it := txn.NewIterator(opts)
-			seek := prefix
-			if reverse {
-				seek = append(append([]byte(nil), prefix...), make41xff()...)
-			}
-			it.Seek(seek)
-			if !it.ValidForPrefix(prefix) {
-				it.Close()
-				return nil
-			}
-			item := it.Item()
-			ref, err := parseHistoryKey(item.Key())
-			if err == nil && len(out) == 1 && out[0].HistoryRef == ref {
-				it.Close()
-				return nil
-			}
-			var v []byte
-			if err == nil {
-				v, err = item.ValueCopy(nil)
-			}
-			it.Close()
-			if err != nil {
+		hint, hinted := r.ends.get(pos)
+		var oldest, newest *HistoryEntry
+		var err error
+		if hinted {
+			// Below the oldest and above the newest nothing was replaced:
+			// walking outwards from the ends seen before is short.
+			if oldest, err = lastEntryFrom(txn, prefix, HistoryKey(pos, hint.oldest.Time, hint.oldest.TxID), true); err != nil {
 				return err
 			}
-			out = append(out, HistoryEntry{HistoryRef: ref, Value: v})
+			if newest, err = lastEntryFrom(txn, prefix, HistoryKey(pos, hint.newest.Time, hint.newest.TxID), false); err != nil {
+				return err
+			}
 		}
+		if oldest == nil {
+			if oldest, err = firstEntry(txn, prefix, prefix, false); err != nil || oldest == nil {
+				return err
+			}
+		}
+		if newest == nil {
+			if newest, err = firstEntry(txn, prefix, append(append([]byte(nil), prefix...), make41xff()...), true); err != nil {
+				return err
+			}
+		}
+		out = append(out, *oldest)
+		if newest.HistoryRef != oldest.HistoryRef {
+			out = append(out, *newest)
+		}
+		r.ends.set(pos, endsHint{oldest.HistoryRef, newest.HistoryRef})
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("history ends at %x: %w", pos, err)
 	}
 	return out, nil
+}
+
+// firstEntry returns the first entry with prefix from seek on, forward or in
+// reverse, or nil.
+func firstEntry(txn *badger.Txn, prefix, seek []byte, reverse bool) (*HistoryEntry, error) {
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix, opts.Reverse, opts.PrefetchValues = prefix, reverse, false
+	it := txn.NewIterator(opts)
+	defer it.Close()
+	it.Seek(seek)
+	if !it.ValidForPrefix(prefix) {
+		return nil, nil
+	}
+	return entryOf(it.Item())
+}
+
+// lastEntryFrom returns the last entry with prefix a walk from seek on
+// meets, forward or in reverse, or nil when it meets none.
+func lastEntryFrom(txn *badger.Txn, prefix, seek []byte, reverse bool) (*HistoryEntry, error) {
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix, opts.Reverse, opts.PrefetchValues = prefix, reverse, false
+	it := txn.NewIterator(opts)
+	defer it.Close()
+	var last []byte // a copy: the iterator reuses its item
+	for it.Seek(seek); it.ValidForPrefix(prefix); it.Next() {
+		last = it.Item().KeyCopy(last)
+	}
+	if last == nil {
+		return nil, nil
+	}
+	item, err := txn.Get(last)
+	if err != nil {
+		return nil, err
+	}
+	return entryOf(item)
+}
+
+func entryOf(item *badger.Item) (*HistoryEntry, error) {
+	ref, err := parseHistoryKey(item.Key())
+	if err != nil {
+		return nil, err
+	}
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		return nil, err
+	}
+	return &HistoryEntry{HistoryRef: ref, Value: v}, nil
+}
+
+// endsHints remembers the ends HistoryEnds found at recent positions.
+// A hint only says where to start looking: a stale one costs a longer walk or
+// a reverse seek, never a wrong answer. It holds at most maxEndsHints
+// positions (then it starts over), about 1 MB.
+type endsHints struct {
+	mu sync.Mutex
+	m  map[[20]byte]endsHint
+}
+
+type endsHint struct{ oldest, newest HistoryRef }
+
+const maxEndsHints = 8192
+
+func (h *endsHints) get(pos [20]byte) (endsHint, bool) {
+	if h == nil {
+		return endsHint{}, false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ref, ok := h.m[pos]
+	return ref, ok
+}
+
+func (h *endsHints) set(pos [20]byte, ref endsHint) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m == nil || len(h.m) >= maxEndsHints {
+		h.m = make(map[[20]byte]endsHint)
+	}
+	h.m[pos] = ref
 }

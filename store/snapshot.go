@@ -8,6 +8,7 @@ import (
 // a Snapshot reads every call in one transaction, at one moment.
 type Reader struct {
 	view func(fn func(txn *badger.Txn) error) error
+	ends *endsHints // the Store's (HistoryEnds); nil in a Snapshot
 }
 
 // Snapshot is a read-only view of the store at one moment: writes committed after it

@@ -97,7 +97,7 @@ func Open(dir string, opts Options, log *zap.Logger) (*Store, error) {
 	// An entry of the longest key must still fit into an empty transaction.
 	s.maxValue = s.maxSize - (thingFixedLen + MaxThingLen + 12)
 	s.rcond = sync.NewCond(&s.rmu)
-	s.Reader = Reader{view: s.view}
+	s.Reader = Reader{view: s.view, ends: &endsHints{}}
 	go s.commitLoop()
 	log.Info("store opened", zap.String("dir", dir), zap.String("profile", opts.Profile),
 		zap.Int64("memtable_bytes", opts.MemTableSize), zap.Int64("vlog_file_bytes", opts.ValueLogFileSize))
