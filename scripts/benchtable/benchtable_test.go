@@ -98,7 +98,9 @@ BenchmarkFsync 	100	110 p50-µs
 }
 
 func TestParseLooseUnitsAnywhere(t *testing.T) {
-	res := parseString(t, `scripts/idle-growth.sh: node1 0.40 MB/day/node
+	res := parseString(t, `node  start_bytes end_bytes MB/day
+d1    1000 2000 0.40
+mean growth: 0.40 MB/day per node (3000 bytes in 10 min over 3 nodes)
 node2: 0.60 MB/day/node over 600 s
 BenchmarkSealLatency/nodes=5-2 	1	120.5 seal-p50-ms	480 seal-p99-ms
 `)

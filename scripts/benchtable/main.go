@@ -6,12 +6,13 @@
 //	go test -bench ... | go run ./scripts/benchtable -
 //
 // Figures are found by benchmark name and metric unit as go test -bench prints
-// them (table.go lists every one). Idle disk growth and reading-to-seal latency
-// are found by unit alone on any line, "<value> MB/day/node" (scripts/
-// idle-growth.sh), "<value> seal-p50-ms" and "<value> seal-p99-ms" (a
-// benchmark's metrics), the median when several lines have one. A figure or
-// limit missing from the output prints "not measured". It never fails because of a figure: it exits 0
-// whatever the output holds, and 2 only when it cannot read its input.
+// them (table.go lists every one). Idle disk growth and reading-to-seal
+// latency are found by unit alone on any line: "<value> MB/day/node" or
+// "<value> MB/day per node" (scripts/idle-growth.sh), "<value> seal-p50-ms"
+// and "<value> seal-p99-ms" (a benchmark's metrics); the median when several
+// lines have one. A figure or limit missing from the output prints "not
+// measured". It never fails because of a figure: it exits 0 whatever the
+// output holds, and 2 only when it cannot read its input.
 package main
 
 import (

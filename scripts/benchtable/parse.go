@@ -115,14 +115,31 @@ func (r *Results) addResult(name string, fields []string) bool {
 	return true
 }
 
-// addLoose records every number directly followed by one of units.
+// unitAliases are the ways a loose unit is also written, word by word:
+// scripts/idle-growth.sh prints "mean growth: 0.42 MB/day per node (...)".
+var unitAliases = map[string][]string{
+	"MB/day/node": {"MB/day", "per", "node"},
+}
+
+// addLoose records every number directly followed by one of units (or by one
+// of its aliases).
 func (r *Results) addLoose(fields, units []string) {
 	for i := 1; i < len(fields); i++ {
-		if !slices.Contains(units, fields[i]) {
-			continue
-		}
-		if v, err := strconv.ParseFloat(fields[i-1], 64); err == nil {
-			r.byUnit[fields[i]] = append(r.byUnit[fields[i]], v)
+		for _, u := range units {
+			if !startsWithUnit(fields[i:], u) {
+				continue
+			}
+			if v, err := strconv.ParseFloat(fields[i-1], 64); err == nil {
+				r.byUnit[u] = append(r.byUnit[u], v)
+			}
 		}
 	}
+}
+
+func startsWithUnit(fields []string, unit string) bool {
+	if fields[0] == unit {
+		return true
+	}
+	alias := unitAliases[unit]
+	return len(alias) > 0 && len(fields) >= len(alias) && slices.Equal(fields[:len(alias)], alias)
 }

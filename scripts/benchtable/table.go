@@ -29,7 +29,8 @@ var (
 // The figures that come from scripts and benchmarks matched by unit alone
 // (source.bench empty), so that whatever prints them is found:
 //
-//	MB/day/node   idle disk growth of a node (scripts/idle-growth.sh)
+//	MB/day/node   idle disk growth of a node (scripts/idle-growth.sh; it
+//	              may also write "MB/day per node", see unitAliases)
 //	seal-p50-ms   reading-to-seal latency, median (a benchmark's metric)
 //	seal-p99-ms   the same, 99th percentile
 var (
