@@ -3,9 +3,13 @@ package store
 import (
 	"context"
 	"encoding/binary"
+	"os"
+	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // benchValue is a 300-byte record, the payload size the store was first measured with.
@@ -33,9 +37,13 @@ func openBench(b *testing.B, o Options) *Store {
 	return s
 }
 
+// report prints durable records/s, Badger commits (each synced) per second
+// and how many Writes shared one commit.
 func report(b *testing.B, s *Store, records int) {
+	st := s.Stats()
 	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "rec/s")
-	b.ReportMetric(s.Stats().MeanGroupSize, "writes/sync")
+	b.ReportMetric(float64(st.Groups)/b.Elapsed().Seconds(), "syncs/s")
+	b.ReportMetric(st.MeanGroupSize, "writes/sync")
 }
 
 // BenchmarkWrite measures durable ingest: every Write returns only after its
@@ -87,4 +95,34 @@ func BenchmarkWrite(b *testing.B) {
 			report(b, s, b.N*len(recs))
 		})
 	}
+}
+
+// BenchmarkFsync measures the floor under every durable write on this disk:
+// one op appends a record-sized value to a file in the benchmark's temporary
+// directory (where BenchmarkWrite's stores live) and syncs it. It prints the
+// median and 99th percentile time of one append+fsync and fsyncs/s; make bench
+// holds single-put latency to it (scripts/benchtable).
+func BenchmarkFsync(b *testing.B) {
+	f, err := os.Create(filepath.Join(b.TempDir(), "fsync"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = f.Close() })
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		t0 := time.Now()
+		if _, err := f.Write(benchValue); err != nil {
+			b.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "fsync/s")
+	b.ReportMetric(float64(lat[len(lat)/2])/1e3, "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100])/1e3, "p99-µs")
 }
