@@ -55,14 +55,14 @@ func (s *Store) Write(ctx context.Context, w Write) error {
 	}
 	select {
 	case <-p.done:
-		return p.err
 	case <-ctx.Done():
 		if p.state.CompareAndSwap(statePending, stateCancelled) {
 			return ctx.Err() // the committer will skip it
 		}
 		<-p.done // already in a commit: its outcome is the truth
-		return p.err
 	}
+	s.ends.wrote(w, p.err == nil)
+	return p.err
 }
 
 // enqueue hands p to the committer. An empty write is not queued but still

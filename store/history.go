@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -118,52 +119,58 @@ func make41xff() []byte {
 //
 // A Thing's extremes position keeps two entries and replaces them as records
 // arrive, so deletions pile up between the two ends until Badger compacts them
-// away, and any walk over them costs one step each: a Badger seek reads one
-// entry past the one it finds (so a seek to the oldest steps over them all),
-// and History with a limit does too, to say whether there is more. So each
-// end is found by a walk outwards from the end seen at
-// pos before (hints the Store keeps: nothing is replaced below the oldest or
-// above the newest, and an entry a write just replaced sits right inside the
-// new end); only without a hint, or when the walk meets nothing, is the end
-// sought from the far side.
+// away, and every walk over them costs a step each. A Badger seek reads one
+// entry past the one it finds, so a seek to the oldest steps over them all,
+// and so may a seek at a neighbouring position whose far end they border. So
+// the Store keeps, for positions asked about lately, which keys are the two
+// ends (endsHints, kept exact by every write), and HistoryEnds then reads
+// just those two keys. Without a hint (the first time, or after a write
+// failed) it seeks.
 func (r *Reader) HistoryEnds(pos [20]byte) ([]HistoryEntry, error) {
 	prefix := append([]byte{PrefixHistory}, pos[:]...)
 	var out []HistoryEntry
 	err := r.view(func(txn *badger.Txn) error {
-		hint, hinted := r.ends.get(pos)
 		var oldest, newest *HistoryEntry
 		var err error
-		if hinted {
-			// Below the oldest and above the newest nothing was replaced:
-			// walking outwards from the ends seen before is short.
-			if oldest, err = lastEntryFrom(txn, prefix, HistoryKey(pos, hint.oldest.Time, hint.oldest.TxID), true); err != nil {
+		if hint, ok := r.ends.get(pos); ok {
+			if oldest, err = entryAt(txn, hint.oldest); err != nil {
 				return err
 			}
-			if newest, err = lastEntryFrom(txn, prefix, HistoryKey(pos, hint.newest.Time, hint.newest.TxID), false); err != nil {
+			if newest, err = entryAt(txn, hint.newest); err != nil {
 				return err
 			}
 		}
-		if oldest == nil {
+		if oldest == nil || newest == nil {
 			if oldest, err = firstEntry(txn, prefix, prefix, false); err != nil || oldest == nil {
 				return err
 			}
-		}
-		if newest == nil {
-			if newest, err = firstEntry(txn, prefix, append(append([]byte(nil), prefix...), make41xff()...), true); err != nil {
+			if newest, err = firstEntry(txn, prefix, append(append([]byte(nil), prefix...), make41xff()...), true); err != nil || newest == nil {
 				return err
 			}
+			r.ends.set(pos, endsHint{oldest.HistoryRef, newest.HistoryRef})
 		}
 		out = append(out, *oldest)
 		if newest.HistoryRef != oldest.HistoryRef {
 			out = append(out, *newest)
 		}
-		r.ends.set(pos, endsHint{oldest.HistoryRef, newest.HistoryRef})
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("history ends at %x: %w", pos, err)
 	}
 	return out, nil
+}
+
+// entryAt returns the history entry ref names, or nil if it is not stored.
+func entryAt(txn *badger.Txn, ref HistoryRef) (*HistoryEntry, error) {
+	item, err := txn.Get(HistoryKey(ref.Pos, ref.Time, ref.TxID))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return entryOf(item)
 }
 
 // firstEntry returns the first entry with prefix from seek on, forward or in
@@ -180,27 +187,6 @@ func firstEntry(txn *badger.Txn, prefix, seek []byte, reverse bool) (*HistoryEnt
 	return entryOf(it.Item())
 }
 
-// lastEntryFrom returns the last entry with prefix a walk from seek on
-// meets, forward or in reverse, or nil when it meets none.
-func lastEntryFrom(txn *badger.Txn, prefix, seek []byte, reverse bool) (*HistoryEntry, error) {
-	opts := badger.DefaultIteratorOptions
-	opts.Prefix, opts.Reverse, opts.PrefetchValues = prefix, reverse, false
-	it := txn.NewIterator(opts)
-	defer it.Close()
-	var last []byte // a copy: the iterator reuses its item
-	for it.Seek(seek); it.ValidForPrefix(prefix); it.Next() {
-		last = it.Item().KeyCopy(last)
-	}
-	if last == nil {
-		return nil, nil
-	}
-	item, err := txn.Get(last)
-	if err != nil {
-		return nil, err
-	}
-	return entryOf(item)
-}
-
 func entryOf(item *badger.Item) (*HistoryEntry, error) {
 	ref, err := parseHistoryKey(item.Key())
 	if err != nil {
@@ -213,10 +199,14 @@ func entryOf(item *badger.Item) (*HistoryEntry, error) {
 	return &HistoryEntry{HistoryRef: ref, Value: v}, nil
 }
 
-// endsHints remembers the ends HistoryEnds found at recent positions.
-// A hint only says where to start looking: a stale one costs a longer walk or
-// a reverse seek, never a wrong answer. It holds at most maxEndsHints
-// positions (then it starts over), about 1 MB.
+// endsHints remembers the two ends of the positions HistoryEnds was asked
+// about lately. Every successful write updates them (wrote): an entry put
+// beyond an end becomes that end, and dropping an end forgets the position,
+// which HistoryEnds then seeks afresh; a failed write forgets every position
+// it touched. Only extremes writers, each holding its position's lock from
+// HistoryEnds to its write, put entries at the positions asked about, so a
+// hint never misses an entry. It holds at most maxEndsHints positions (then
+// it starts over), about 1.2 MB.
 type endsHints struct {
 	mu sync.Mutex
 	m  map[[20]byte]endsHint
@@ -246,4 +236,46 @@ func (h *endsHints) set(pos [20]byte, ref endsHint) {
 		h.m = make(map[[20]byte]endsHint)
 	}
 	h.m[pos] = ref
+}
+
+// historyKeyLess orders history entries of one position as their keys do.
+func historyKeyLess(a, b HistoryRef) bool {
+	return bytes.Compare(HistoryKey(a.Pos, a.Time, a.TxID), HistoryKey(b.Pos, b.Time, b.TxID)) < 0
+}
+
+// wrote updates the hints after w was written; ok is false when the write
+// failed (then what it touched is forgotten).
+func (h *endsHints) wrote(w Write, ok bool) {
+	if h == nil || len(w.History)+len(w.DropHistory) == 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !ok {
+		for _, e := range w.History {
+			delete(h.m, e.Pos)
+		}
+		for _, ref := range w.DropHistory {
+			delete(h.m, ref.Pos)
+		}
+		return
+	}
+	for _, e := range w.History { // puts first: a write replaces an end with a new one
+		hint, held := h.m[e.Pos]
+		if !held {
+			continue
+		}
+		if historyKeyLess(e.HistoryRef, hint.oldest) {
+			hint.oldest = e.HistoryRef
+		}
+		if historyKeyLess(hint.newest, e.HistoryRef) {
+			hint.newest = e.HistoryRef
+		}
+		h.m[e.Pos] = hint
+	}
+	for _, ref := range w.DropHistory {
+		if hint, held := h.m[ref.Pos]; held && (hint.oldest == ref || hint.newest == ref) {
+			delete(h.m, ref.Pos)
+		}
+	}
 }
