@@ -130,15 +130,15 @@ func (d *Driver) finishJoin(err error) {
 }
 
 // remember puts a peer the node heard from in the peer cache, at most once
-// per tick for the same address: an Add hashes the peer's key twice and
-// updates the routing table, and doing that for every message was a tenth
-// of a lookup step's CPU. Under mu.
+// every rememberEvery ticks for the same address: an Add hashes the peer's
+// key twice and updates the routing table, and doing that for every message
+// was a tenth of a lookup step's CPU. Under mu.
 func (d *Driver) remember(p chord.Peer) {
 	if p.IsZero() || p.ID == d.self.ID {
 		return
 	}
 	now := d.core.Now()
-	if r, ok := d.remembered[p.ID]; ok && r.addr == p.Addr && r.tick == now {
+	if r, ok := d.remembered[p.ID]; ok && r.addr == p.Addr && now < r.tick+rememberEvery {
 		return
 	}
 	if len(d.remembered) >= maxRemembered {
@@ -157,8 +157,14 @@ type rememberedPeer struct {
 	tick uint64
 }
 
-// maxRemembered bounds the memory of peers put in the cache this tick.
-const maxRemembered = 1024
+// rememberEvery is how many ticks a peer is not put in the cache again
+// (the cache only needs to know who was alive lately: probes and rejoins
+// ask it every probeEvery ticks at most), and maxRemembered bounds the
+// memory of when each peer last was.
+const (
+	rememberEvery = probeEvery / 2
+	maxRemembered = 1024
+)
 
 // probeEvery is how many ticks pass between probes of a remembered peer: if
 // failures or overload split the ring, a probe that lands in the other part
