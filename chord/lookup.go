@@ -156,7 +156,7 @@ func (n *Node) localFind(key ID) found {
 // closestPreceding returns up to k live nodes from fingers and successors that
 // lie in (self, key), the closest to key first.
 func (n *Node) closestPreceding(key ID, k int) []Peer {
-	best := closerList{key: key}
+	best := closerList{key: key, peers: make([]Peer, 0, k+1), dists: make([]ID, 0, k+1)}
 	consider := func(p Peer) {
 		if p.IsZero() || p.ID == n.self.ID || !Between(n.self.ID, p.ID, key) || n.isDead(p.ID) {
 			return
