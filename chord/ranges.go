@@ -13,6 +13,13 @@ import (
 // owner at once instead of routing to it first: one round trip instead of two
 // or three.
 //
+// A range is a peer's claim, and is checked as every range claim is (the
+// distributed ledger's placement.Agrees): it is kept, and later used, only
+// while no live node this node knows (itself, its predecessor, successors
+// and fingers) lies inside it. So a peer that lies about its predecessor or
+// its successors can at most claim the keys between two nodes this node
+// knows, as it could by lying about its range to the ledger.
+//
 // Nothing in the cache is taken as an answer. It only names whom to ask: the
 // named node must still confirm that it owns the key, exactly as an owner
 // named by a node on the path must (confirm in lookup.go), and when it does
@@ -51,16 +58,41 @@ func (n *Node) cachedOwner(key ID) (Peer, bool) {
 		i = 0 // past the largest owner: the range wraps around zero
 	}
 	r := rs[i]
-	if !BetweenRightIncl(r.start, key, r.owner.ID) || n.now >= r.expires || n.isDead(r.owner.ID) {
+	if !BetweenRightIncl(r.start, key, r.owner.ID) || n.now >= r.expires || n.isDead(r.owner.ID) ||
+		n.viewContradicts(r.start, r.owner.ID) {
 		return Peer{}, false
 	}
 	return r.owner, true
 }
 
+// viewContradicts reports whether a live node this node knows lies inside
+// (start, owner): then owner cannot own (start, owner]. Nodes it knows
+// nothing of rule out nothing.
+func (n *Node) viewContradicts(start, owner ID) bool {
+	inside := func(p Peer) bool {
+		return !p.IsZero() && p.ID != owner && Between(start, p.ID, owner) && !n.isDead(p.ID)
+	}
+	if inside(n.self) || inside(n.pred) {
+		return true
+	}
+	for _, s := range n.succ {
+		if inside(s) {
+			return true
+		}
+	}
+	for i := range n.fingers {
+		if (i == 0 || n.fingers[i].ID != n.fingers[i-1].ID) && inside(n.fingers[i]) {
+			return true
+		}
+	}
+	return false
+}
+
 // learnRanges takes an owner's own answer to a lookup: its predecessor, and
 // its successor list. The run pred, owner, succs... is kept up to the first
-// entry out of clockwise order, dead, zero, or this node (whose own range it
-// knows better). An answer that only repeats what is known refreshes it.
+// entry out of clockwise order, dead, zero, this node (whose own range it
+// knows better), or whose range this node's view contradicts. An answer that
+// only repeats what is known refreshes it.
 func (n *Node) learnRanges(owner, pred Peer, succs []Peer) {
 	if owner.ID == n.self.ID || pred.IsZero() || pred.ID == owner.ID {
 		return
@@ -73,7 +105,7 @@ func (n *Node) learnRanges(owner, pred Peer, succs []Peer) {
 	start := pred.ID
 	for _, p := range append([]Peer{owner}, succs...) {
 		if len(run) == cap(run) || p.IsZero() || p.ID == n.self.ID || n.isDead(p.ID) ||
-			!Between(start, p.ID, pred.ID) {
+			!Between(start, p.ID, pred.ID) || n.viewContradicts(start, p.ID) {
 			break
 		}
 		run = append(run, knownRange{start: start, owner: p, expires: n.now + uint64(n.cfg.RangeTTL)})

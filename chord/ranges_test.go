@@ -146,3 +146,48 @@ func TestKnownRangesNeverOverlap(t *testing.T) {
 		}
 	}
 }
+
+// TestKnownRangeClaimsChecked: an owner that claims a predecessor, or
+// successors, such that a range would hold a node this node knows is not
+// believed, up to that range; its confirmation still ends the lookup, as it
+// did before there was a cache.
+func TestKnownRangeClaimsChecked(t *testing.T) {
+	t.Run("predecessor", func(t *testing.T) {
+		n, _ := linkedNode(t) // knows 200 250 20
+		id := n.Lookup(keyAt(30))
+		path := sentTo(t, n.Ready(), FindSuccessor, pos(20))
+		n.Step(reply(path, FoundSuccessor, Payload{Done: true, Owner: pos(40)}))
+		q := sentTo(t, n.Ready(), FindSuccessor, pos(40))
+		// (10, 40] would hold 20.
+		n.Step(reply(q, FoundSuccessor, Payload{Done: true, Owner: pos(40), Pred: pos(10), Succs: []Peer{pos(50)}}))
+		if d := lookupDone(n.Ready(), id); d == nil || d.Owner.ID != pos(40).ID {
+			t.Fatalf("lookup: %+v", d)
+		}
+		if len(n.ranges) != 0 {
+			t.Fatalf("learned %v from a claim that holds a known node", n.ranges)
+		}
+	})
+	t.Run("successors", func(t *testing.T) {
+		n, _ := linkedNode(t)
+		n.learnRanges(pos(40), pos(20), []Peer{pos(50), pos(210), pos(215)})
+		// (50, 210] would hold this node (100) and 200: the run stops at 50.
+		for _, c := range []struct {
+			key   byte
+			owner byte
+			known bool
+		}{{30, 40, true}, {45, 50, true}, {150, 0, false}, {212, 0, false}} {
+			o, ok := n.cachedOwner(keyAt(c.key))
+			if ok != c.known || (ok && o.ID != pos(c.owner).ID) {
+				t.Errorf("key %d: %v %v, want %d %v", c.key, o, ok, c.owner, c.known)
+			}
+		}
+	})
+	t.Run("learned later", func(t *testing.T) {
+		n, _ := learnedVia(t) // (60, 90] is known
+		// A finger shows a node at 70: 90 may no longer be asked for 65.
+		n.fingers[10] = pos(70)
+		if o, ok := n.cachedOwner(keyAt(65)); ok {
+			t.Fatalf("key 65: %v, though 70 is known to lie before 90", o)
+		}
+	})
+}
