@@ -41,6 +41,10 @@ type Config struct {
 	AdoptChain int
 	// DeadMemory is how many ticks a dead peer is remembered (and skipped).
 	DeadMemory int
+	// RangeTTL is how many ticks a range learned from an owner's answer is
+	// used to ask that owner first (see ranges.go). A stale range costs a
+	// lookup a round trip, never a wrong answer.
+	RangeTTL int
 	// RequestIDBase is the first request id. A restarted node should pick a new
 	// base (the runtime uses the clock, the simulator the incarnation) so that
 	// late replies to the previous incarnation cannot match new requests.
@@ -67,6 +71,7 @@ func DefaultConfig(self Peer) Config {
 		NotifierTTL:    10,
 		AdoptChain:     3,
 		DeadMemory:     12,
+		RangeTTL:       40,
 	}
 }
 
@@ -93,6 +98,7 @@ func (c Config) withDefaults() Config {
 	set(&c.NotifierTTL, d.NotifierTTL)
 	set(&c.AdoptChain, d.AdoptChain)
 	set(&c.DeadMemory, d.DeadMemory)
+	set(&c.RangeTTL, d.RangeTTL)
 	if c.LateWindow <= 0 {
 		c.LateWindow = 4 * c.RequestTimeout
 	}

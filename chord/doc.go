@@ -42,7 +42,11 @@
 //   - Lookups are iterative and keep every candidate they hear of, so a
 //     node that does not answer is skipped for the next best; the owner a
 //     lookup names is confirmed by asking it. Lookups started right after
-//     half the ring failed still return the live owner.
+//     half the ring failed still return the live owner. The confirmation
+//     also names the run of nodes around the owner (ranges.go); a later
+//     lookup for a key in that run asks its owner first, and routes only
+//     if that owner does not confirm. On a live 64-node ring that made most
+//     lookups one round trip instead of two or three.
 //   - r adapts to the estimated ring size (about 2·log2 N, at least 4); a
 //     node whose r exceeds what its successor's list can give extends its
 //     list from the list's tail.

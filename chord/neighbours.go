@@ -38,6 +38,7 @@ func (n *Node) markDead(p Peer, left bool) {
 	}
 	n.dead[p.ID] = n.now
 	delete(n.notifiers, p.ID)
+	n.forgetRange(p.ID)
 	for i := range n.fingers {
 		if n.fingers[i].ID == p.ID {
 			n.fingers[i] = Peer{}

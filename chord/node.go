@@ -59,6 +59,7 @@ type Node struct {
 	late      map[uint64]lateReq // timed out, reply still welcome (requests.go)
 	lateOrder []uint64           // ids in late, oldest first
 	lookups   map[uint64]*lookup
+	ranges    knownRanges // owners' ranges, to ask them first (ranges.go)
 
 	fingerNext    int  // next finger index fix-fingers looks at
 	selfCheckDue  bool // a pass over the fingers ended: time for selfCheck
@@ -253,6 +254,7 @@ func (n *Node) reset() {
 		n.setPred(Peer{})
 	}
 	n.fingers = [Bits]Peer{}
+	n.ranges = nil
 	clear(n.ttl)
 	n.join = nil
 }

@@ -1,7 +1,6 @@
 package driver
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/flownode/flownode/chord"
@@ -16,7 +15,7 @@ func toEnvelope(m chord.Message) (*rpc.Envelope, error) {
 		env.Key = m.Key.Hex()
 	}
 	if !payloadEmpty(m.Payload) {
-		b, err := json.Marshal(m.Payload)
+		b, err := encodePayload(m.Payload)
 		if err != nil {
 			return nil, fmt.Errorf("encode %s payload: %w", m.Type, err)
 		}
@@ -42,7 +41,7 @@ func fromEnvelope(env *rpc.Envelope) (chord.Message, error) {
 		}
 	}
 	if len(env.Payload) > 0 {
-		if err := json.Unmarshal(env.Payload, &m.Payload); err != nil {
+		if err := decodePayload(env.Payload, &m.Payload); err != nil {
 			return m, fmt.Errorf("%s payload: %w", env.Type, err)
 		}
 	}

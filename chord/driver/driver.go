@@ -43,6 +43,8 @@ type Driver struct {
 	lastBoots []chord.Peer
 	rejoinAt  uint64 // core tick of the next rejoin attempt; 0: none due
 	probeNext int    // which cache entry the next probe asks
+	// remembered: when each peer last went into the cache (remember).
+	remembered map[chord.ID]rememberedPeer
 	// (end of the state under mu)
 
 	status  atomic.Int32 // chord.Status, for Ready checks without the loop
@@ -72,8 +74,9 @@ func New(cfg Config) (*Driver, error) {
 	}
 	d := &Driver{
 		cfg: cfg, prof: prof, log: log, self: cfg.Self,
-		sendq:   make(chan chord.Message, max(prof.SendQueue, 1)),
-		waiters: make(map[uint64]chan chord.LookupDone),
+		sendq:      make(chan chord.Message, max(prof.SendQueue, 1)),
+		waiters:    make(map[uint64]chan chord.LookupDone),
+		remembered: make(map[chord.ID]rememberedPeer),
 	}
 	tr, err := cfg.Transport(d.handle)
 	if err != nil {
