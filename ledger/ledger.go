@@ -825,6 +825,10 @@ func (l *Ledger) build(readings []Reading, datas [][]byte, salts []byte, ref Blo
 			errs[i] = err
 			return
 		}
+		// Signed here, so valid: the layers that read it back (live
+		// updates, a receipt's check, a replica's copy on this node) find
+		// it parsed.
+		parsed.add(sha256.Sum256(raw), r)
 		receipts[i] = Receipt{TxID: r.TxID, Key: key, Block: ref, Record: raw, Thing: r.Thing, Time: now}
 		recs[i] = store.Record{TxID: r.TxID, Key: key, Thing: r.Thing, Time: now, Branch: ref.Branch,
 			BlockNo: ref.No, Seq: r.Seq, Value: raw}

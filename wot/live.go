@@ -113,7 +113,7 @@ func (l *live) entered(rcs []node.Receipt) {
 // updateOf makes the update of a record this node has (its own, or checked
 // by ringledger).
 func updateOf(raw []byte) (Update, error) {
-	r, err := ledger.ParseRecord(raw)
+	r, err := ledger.ParseKnown(raw)
 	if err != nil {
 		return Update{}, err
 	}
