@@ -32,8 +32,9 @@
 //     be in its range (else CodeMisrouted, and the entry node looks up again);
 //     Config.Check may refuse a reading (CodeInput: device signatures, wot);
 //     the ledger signs the readings into the head block and stores them in
-//     one fsynced group commit; replication (replicate.go) and the pointer
-//     writes (pointers.go) start; the answer carries the signed records once
+//     one fsynced group commit, with the pointers and history entries of the
+//     node's own positions (ownindex.go); replication (replicate.go) and the
+//     other index writes (pointers.go) start; the answer carries the signed records once
 //     they are durable (and on every replica with wait=replicas).
 //  3. client.go checkPut, on the entry node: each record must verify, be the
 //     reading it sent (its device signature kept), be signed by the owner it called (a member), with its
