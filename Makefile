@@ -147,8 +147,11 @@ ring-test: image
 FUZZ_RPC_EXECS   ?= 60000x
 FUZZ_CHORD_EXECS ?= 250000x
 fuzz-short:
-	@set -e; for t in FuzzDecode FuzzWSFrame FuzzCoAPBody FuzzCoAPDatagram; do \
+	@set -e; for t in FuzzDecode FuzzWSFrame FuzzCoAPBody FuzzCoAPDatagram FuzzFields; do \
 	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZ_RPC_EXECS) -fuzzminimizetime 2000x ./rpc/; done
+	@set -e; for t in FuzzPayloadDecode FuzzPayloadEncode; do \
+	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZ_RPC_EXECS) -fuzzminimizetime 2000x ./chord/driver/; done
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeReplicateBody$$' -fuzztime $(FUZZ_RPC_EXECS) -fuzzminimizetime 2000x ./ringledger/
 	$(GO) test -run '^$$' -fuzz '^FuzzStepJSON$$' -fuzztime $(FUZZ_CHORD_EXECS) -fuzzminimizetime 2000x ./chord/
 
 ## soak: 10,000 simulator seeds across the Chord scenarios

@@ -50,3 +50,41 @@ func TestReplicateBodyCodec(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDecodeReplicateBody: whatever the bytes, decodeReplicateBody never
+// panics, and what it accepts decodeStrict accepts too, with the same result.
+func FuzzDecodeReplicateBody(f *testing.F) {
+	f.Add([]byte(`{"records":[{"a":1}],"pointers":[{"t":"` + ledger.Hash{1}.String() + `","k":"` + ledger.Key{2}.String() + `"}],"history":[{"pos":"` + ledger.Key{3}.String() + `","record":{"b":2}}]}`))
+	f.Add([]byte(`{"history":[{"pos":"zz","record":1}]}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		b, err := decodeReplicateBody(raw)
+		if err != nil {
+			return
+		}
+		var strict replicateBody
+		if err := decodeStrict(raw, &strict); err != nil {
+			t.Fatalf("decodeReplicateBody accepted %q, decodeStrict refuses it: %v", raw, err)
+		}
+		if !reflect.DeepEqual(compactBody(b), compactBody(strict)) {
+			t.Fatalf("%q: %+v, decodeStrict: %+v", raw, b, strict)
+		}
+	})
+}
+
+// compactBody normalises raw values (whitespace) for comparison.
+func compactBody(b replicateBody) replicateBody {
+	c := func(v json.RawMessage) json.RawMessage {
+		var buf bytes.Buffer
+		if json.Compact(&buf, v) != nil {
+			return v
+		}
+		return buf.Bytes()
+	}
+	for i := range b.Records {
+		b.Records[i] = c(b.Records[i])
+	}
+	for i := range b.History {
+		b.History[i].Record = c(b.History[i].Record)
+	}
+	return b
+}
