@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 
@@ -46,7 +47,19 @@ func (d *Ledger) handleGetHistory(q getBody) (getAnswer, error) {
 		ref := historyRefOf(*q.After)
 		hq.After = &ref
 	}
-	es, more, err := d.store.History(hq)
+	var es []store.HistoryEntry
+	var more bool
+	var err error
+	if *q.History == extremesPos(q.Thing) && q.From == 0 && q.To == 0 && q.After == nil && (q.Limit == 0 || q.Limit >= 2) {
+		// A Thing's extremes position holds its two ends: read them by key
+		// (store.HistoryEnds), not by a walk over every entry they replaced.
+		es, err = d.store.HistoryEnds(*q.History)
+		if q.Desc {
+			slices.Reverse(es)
+		}
+	} else {
+		es, more, err = d.store.History(hq)
+	}
 	if err != nil {
 		return out, err
 	}

@@ -132,7 +132,8 @@ func (r *Reader) HistoryEnds(pos [20]byte) ([]HistoryEntry, error) {
 	err := r.view(func(txn *badger.Txn) error {
 		var oldest, newest *HistoryEntry
 		var err error
-		if hint, ok := r.ends.get(pos); ok {
+		hint, ok, gen := r.ends.get(pos)
+		if ok {
 			if oldest, err = entryAt(txn, hint.oldest); err != nil {
 				return err
 			}
@@ -147,7 +148,7 @@ func (r *Reader) HistoryEnds(pos [20]byte) ([]HistoryEntry, error) {
 			if newest, err = firstEntry(txn, prefix, append(append([]byte(nil), prefix...), make41xff()...), true); err != nil || newest == nil {
 				return err
 			}
-			r.ends.set(pos, endsHint{oldest.HistoryRef, newest.HistoryRef})
+			r.ends.set(pos, endsHint{oldest.HistoryRef, newest.HistoryRef}, gen)
 		}
 		out = append(out, *oldest)
 		if newest.HistoryRef != oldest.HistoryRef {
@@ -210,28 +211,37 @@ func entryOf(item *badger.Item) (*HistoryEntry, error) {
 type endsHints struct {
 	mu sync.Mutex
 	m  map[[20]byte]endsHint
+	// writes counts the writes that touched history positions: a hint
+	// read from the store is kept only if none was written meanwhile.
+	writes uint64
 }
 
 type endsHint struct{ oldest, newest HistoryRef }
 
 const maxEndsHints = 8192
 
-func (h *endsHints) get(pos [20]byte) (endsHint, bool) {
+// get returns the hint of pos, and the write count to give set.
+func (h *endsHints) get(pos [20]byte) (endsHint, bool, uint64) {
 	if h == nil {
-		return endsHint{}, false
+		return endsHint{}, false, 0
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	ref, ok := h.m[pos]
-	return ref, ok
+	return ref, ok, h.writes
 }
 
-func (h *endsHints) set(pos [20]byte, ref endsHint) {
+// set keeps the ends of pos read from the store, unless a history write
+// landed since get returned writes (the read may predate it).
+func (h *endsHints) set(pos [20]byte, ref endsHint, writes uint64) {
 	if h == nil {
 		return
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.writes != writes {
+		return
+	}
 	if h.m == nil || len(h.m) >= maxEndsHints {
 		h.m = make(map[[20]byte]endsHint)
 	}
@@ -251,6 +261,7 @@ func (h *endsHints) wrote(w Write, ok bool) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.writes++
 	if !ok {
 		for _, e := range w.History {
 			delete(h.m, e.Pos)
