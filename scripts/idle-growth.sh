@@ -11,7 +11,8 @@
 # Sizes are allocated bytes (du's block usage), not apparent sizes: Badger maps
 # its memtable logs and value-log files at their full size up front, so their
 # apparent size says nothing about what was written. The apparent size is
-# printed too, for reference.
+# printed too, for reference, and so are the store writes each node made since
+# it started (GET /api/v1/node, storeWrites) at the start and at the end.
 #
 # Environment: BIN (default bin/flownode, built with `go build` when missing),
 # PROFILE (laptop), SETTLE seconds before the first measurement (30),
@@ -95,6 +96,13 @@ sizes() {
   local d=$dir/d$1
   echo "$(du -s --block-size=1 "$d" | cut -f1) $(du -s --apparent-size --block-size=1 "$d" | cut -f1)"
 }
+# writes prints node I's store writes since it started (GET /api/v1/node), or "?".
+writes() {
+  local w
+  w=$(curl -fsS --max-time 5 "http://127.0.0.1:$((BASE_PORT + 3 * ($1 - 1)))/api/v1/node" 2>/dev/null |
+    grep -o '"storeWrites":[0-9]*' | cut -d: -f2) || true
+  echo "${w:-?}"
+}
 alive() {
   for p in "${pids[@]}"; do
     kill -0 "$p" 2>/dev/null || { echo "a node exited during the measurement" >&2; exit 1; }
@@ -104,22 +112,23 @@ alive() {
 echo "ring of $nodes $PROFILE nodes up in $dir (ports from $BASE_PORT); settling ${SETTLE}s"
 sleep "$SETTLE"
 alive
-declare -a start_alloc start_app
+declare -a start_alloc start_app start_writes
 for i in $(seq 1 $nodes); do
   read -r a b <<<"$(sizes "$i")"
-  start_alloc[i]=$a start_app[i]=$b
+  start_alloc[i]=$a start_app[i]=$b start_writes[i]=$(writes "$i")
 done
 echo "idle for $minutes min"
 sleep $((minutes * 60))
 alive
 
 total=0
-printf '%-5s %14s %14s %14s %14s %12s\n' node start_bytes end_bytes start_apparent end_apparent MB/day
+printf '%-5s %12s %12s %12s %12s %8s %8s %10s\n' node start_bytes end_bytes start_appar end_appar writes0 writes1 MB/day
 for i in $(seq 1 $nodes); do
   read -r a b <<<"$(sizes "$i")"
   grow=$((a - start_alloc[i]))
   total=$((total + grow))
-  printf '%-5s %14d %14d %14d %14d %12s\n' "d$i" "${start_alloc[i]}" "$a" "${start_app[i]}" "$b" \
+  printf '%-5s %12d %12d %12d %12d %8s %8s %10s\n' "d$i" "${start_alloc[i]}" "$a" "${start_app[i]}" "$b" \
+    "${start_writes[i]}" "$(writes "$i")" \
     "$(awk -v g="$grow" -v m="$minutes" 'BEGIN { printf "%.2f", g / m * 1440 / 1e6 }')"
 done
 awk -v g="$total" -v m="$minutes" -v n="$nodes" \
