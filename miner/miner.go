@@ -174,7 +174,7 @@ func (m *Miner) Run(ctx context.Context) error {
 // tick makes the attempts of one tick at time t. It returns only ctx's error.
 func (m *Miner) tick(ctx context.Context, t time.Time) error {
 	m.countMissed(t)
-	o, err := m.attempt(ctx, t)
+	o, err := m.attempt(ctx, t, true)
 	switch o {
 	case idle:
 		m.count(func(s *Stats) { s.Idle++ })
@@ -187,7 +187,7 @@ func (m *Miner) tick(ctx context.Context, t time.Time) error {
 // wake makes the attempts due now, when records have arrived in an empty head, so that
 // they need not wait for the next tick. It returns only ctx's error.
 func (m *Miner) wake(ctx context.Context) error {
-	o, err := m.attempt(ctx, m.now())
+	o, err := m.attempt(ctx, m.now(), false)
 	if o == tried {
 		m.count(func(s *Stats) { s.Wakeups++ })
 	}
@@ -204,10 +204,10 @@ const (
 )
 
 // attempt makes the attempts due at time t (a tick's, or the clock's on an arrival):
-// it retries a win that Extend failed, or makes the attempts the nonce rule allows by t
-// (lastAttempt), stopping at the first win, which it hands to Extend. It returns only
-// ctx's error.
-func (m *Miner) attempt(ctx context.Context, t time.Time) (outcome, error) {
+// it retries a win that Extend failed, or makes the attempts due by t (lastAttempt;
+// onTick for a tick's), stopping at the first win, which it hands to Extend. It returns
+// only ctx's error.
+func (m *Miner) attempt(ctx context.Context, t time.Time, onTick bool) (outcome, error) {
 	hash, timeNs := m.chain.Head()
 	if m.cur == nil || m.cur.parent != hash {
 		m.startRound(hash, timeNs)
@@ -225,7 +225,7 @@ func (m *Miner) attempt(ctx context.Context, t time.Time) (outcome, error) {
 	}
 	// Count attempts actually made, and make them only as far as the nonce rule already
 	// allows: a late, early or dropped tick can then never yield a block Check refuses.
-	last := m.lastAttempt(r, t)
+	last := m.lastAttempt(r, t, onTick)
 	if last <= r.nonce {
 		return notYet, nil
 	}
@@ -245,15 +245,23 @@ func (m *Miner) attempt(ctx context.Context, t time.Time) (outcome, error) {
 
 // lastAttempt is the nonce the attempts made at t may reach on r: the attempts the rate
 // gave since the parent, floor(Rate × elapsed), so that a miner that was idle or missed
-// ticks makes them now; and, in steady state, the one attempt of this tick when only
-// NonceSlack allows it (a tick stamped a hair early). Never more than MaxAttemptsPerTick
-// beyond r.nonce, never beyond what Check allows.
-func (m *Miner) lastAttempt(r *round, t time.Time) uint64 {
+// ticks makes them now; and, onTick, the one attempt of this tick when only NonceSlack
+// allows it (a tick stamped a hair early), as a miner that never idles makes it. An
+// arrival between ticks never uses the slack: under steady load the attempts stay one
+// per period and the mean block time the calibrated one. Never more than
+// MaxAttemptsPerTick beyond r.nonce, never beyond what Check allows.
+func (m *Miner) lastAttempt(r *round, t time.Time, onTick bool) uint64 {
 	allowed := allowedNonce(m.params.Rate, r.parentTime, t.UnixNano())
 	if allowed <= r.nonce {
 		return r.nonce
 	}
-	due := max(allowed-min(allowed, NonceSlack), r.nonce+1) // rate × elapsed, or this tick's one
+	due := allowed - min(allowed, NonceSlack) // the attempts rate × elapsed gave
+	if onTick {
+		due = max(due, r.nonce+1) // and this tick's one
+	}
+	if due <= r.nonce {
+		return r.nonce
+	}
 	if due-r.nonce > MaxAttemptsPerTick {
 		due = r.nonce + MaxAttemptsPerTick
 	}

@@ -527,3 +527,20 @@ func TestRunCatchUpIsBoundedPerTick(t *testing.T) {
 		t.Errorf("blocks %+v: want the first win %d at tick %d (%d)", blocks, win, ticks, want)
 	}
 }
+
+// TestRunWakeNeverUsesSlack: an arrival less than a period after the parent makes no
+// attempt (only the slack would allow one, and under steady load that would shorten
+// every block); the next tick makes it.
+func TestRunWakeNeverUsesSlack(t *testing.T) {
+	p := miner.DefaultParams()
+	chain := newBacklogChain(p)
+	h := startOn(t, p, chain, func() time.Time { return t0.Add(p.Period() / 5) })
+	chain.arrive()
+	chain.waitAsked(t, 1)
+	h.tick(t, t0.Add(p.Period()))
+	h.tick(t, t0.Add(p.Period())) // taken once the first tick is done
+	h.stop(t)
+	if s := h.m.Stats(); s.Wakeups != 0 || s.Attempts < 1 || s.Attempts > 2 {
+		t.Errorf("Stats %+v, want no wakeup and the ticks' attempts", s)
+	}
+}
