@@ -507,6 +507,7 @@ func TestAPIMetrics(t *testing.T) {
 		"\nflownode_records_appended_total 1\n",
 		"\nflownode_store_writes_total ",
 		"\nflownode_branch_head ",
+		"\nflownode_miner_idle_ticks_total ",
 		`flownode_http_requests_total{code="201",route="POST /api/v1/records"} 1`,
 		`flownode_http_requests_total{code="400",route="POST /api/v1/records"} 1`,
 		`flownode_http_request_seconds_bucket{route="POST /api/v1/records",le="5"} 2`,
