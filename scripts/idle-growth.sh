@@ -3,7 +3,8 @@
 #
 # Starts a fresh three-node ring of `flownode run` processes on loopback (laptop
 # profile unless PROFILE says otherwise, one network: network init, admit, run,
-# run --join), lets it settle, then puts nothing for MINUTES (default 10) and
+# run --join), puts a few readings, lets it settle, then puts nothing for MINUTES
+# (default 10) and
 # prints the bytes of each data dir at the start and at the end, and the growth
 # extrapolated to MB per day per node. It stops its processes and removes its
 # temporary directory on any exit.
@@ -15,7 +16,8 @@
 # it started (GET /api/v1/node, storeWrites) at the start and at the end.
 #
 # Environment: BIN (default bin/flownode, built with `go build` when missing),
-# PROFILE (laptop), SETTLE seconds before the first measurement (30),
+# PROFILE (laptop), PUTS readings put round the ring once it is up (30), SETTLE
+# seconds after them before the first measurement (30),
 # BASE_PORT (a random one in 20000-39000; the nodes use BASE_PORT+0..+8),
 # KEEP=1 keeps the temporary directory (its path is printed).
 set -euo pipefail
@@ -29,6 +31,7 @@ fi
 BIN=${BIN:-bin/flownode}
 PROFILE=${PROFILE:-laptop}
 SETTLE=${SETTLE:-30}
+PUTS=${PUTS:-30}
 BASE_PORT=${BASE_PORT:-$((20000 + RANDOM % 19000))}
 nodes=3
 
@@ -109,7 +112,15 @@ alive() {
   done
 }
 
-echo "ring of $nodes $PROFILE nodes up in $dir (ports from $BASE_PORT); settling ${SETTLE}s"
+# Some records first, so that the ring has blocks, replicas and checkpoints to keep
+# (or not) while it idles.
+for i in $(seq 1 "$PUTS"); do
+  port=$((BASE_PORT + 3 * ((i - 1) % nodes)))
+  curl -fsS --max-time 10 -o /dev/null -H 'Content-Type: application/json' \
+    -d "{\"thing\":\"idle-growth-$((i % 4))\",\"data\":{\"n\":$i}}" "http://127.0.0.1:$port/api/v1/records" ||
+    echo "put $i through port $port failed" >&2
+done
+echo "ring of $nodes $PROFILE nodes up in $dir (ports from $BASE_PORT), $PUTS readings put; settling ${SETTLE}s"
 sleep "$SETTLE"
 alive
 declare -a start_alloc start_app start_writes
