@@ -18,7 +18,7 @@
 # Environment: BIN (default bin/flownode, built with `go build` when missing),
 # PROFILE (laptop), PUTS readings put round the ring once it is up (30), SETTLE
 # seconds after them before the first measurement (30),
-# BASE_PORT (a random one in 20000-39000; the nodes use BASE_PORT+0..+8),
+# BASE_PORT (a random one in 20000-31999, below the ephemeral ports; the nodes use BASE_PORT+0..+8),
 # KEEP=1 keeps the temporary directory (its path is printed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +32,7 @@ BIN=${BIN:-bin/flownode}
 PROFILE=${PROFILE:-laptop}
 SETTLE=${SETTLE:-30}
 PUTS=${PUTS:-30}
-BASE_PORT=${BASE_PORT:-$((20000 + RANDOM % 19000))}
+BASE_PORT=${BASE_PORT:-$((20000 + RANDOM % 12000))} # below Linux's ephemeral ports (32768-)
 nodes=3
 
 if [ ! -x "$BIN" ]; then
