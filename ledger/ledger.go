@@ -197,7 +197,8 @@ func (e *InputError) Unwrap() error { return e.Err }
 // Records attach to the branch's head block (genesis until the first block is mined),
 // so ingestion never waits for mining. Extend, called by the miner, closes the head:
 // it waits for records already attached to become durable, seals them with a Merkle
-// root in the next block, and makes that block the head.
+// root in the next block, and makes that block the head. The miner mines only while
+// the head holds durable records (HasUnsealed, Arrivals): an idle node writes no blocks.
 type Ledger struct {
 	cfg Config
 
