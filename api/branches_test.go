@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"testing"
@@ -13,12 +14,13 @@ import (
 // alone, its own branch, whose head is the last block GET /api/v1/blocks lists.
 func TestAPIBranches(t *testing.T) {
 	tn := openTestNode(t, true, nil)
-	tn.putOne(t, `{"thing":"branches-test","data":1}`)
+	// A block is mined only while records wait for a seal: put until the second.
 	deadline := time.Now().Add(30 * time.Second)
-	for tn.n.Ledger().Stats().HeadNo < 2 {
+	for i := 0; tn.n.Ledger().Stats().HeadNo < 2; i++ {
 		if time.Now().After(deadline) {
 			t.Fatalf("no second block within 30 s")
 		}
+		tn.putOne(t, fmt.Sprintf(`{"thing":"branches-test","data":%d}`, i))
 		time.Sleep(20 * time.Millisecond)
 	}
 	var got BranchList

@@ -50,6 +50,8 @@ func newMetrics(n *node.Node) *metrics {
 			func() float64 { return float64(n.Ledger().Stats().Unsealed) }),
 		counter("flownode_miner_attempts_total", "Hash attempts made by the fixed-rate miner.",
 			func() float64 { return float64(n.MinerStats().Attempts) }),
+		counter("flownode_miner_idle_ticks_total", "Miner ticks without an attempt because no record waited for a seal: an idle node mines no blocks.",
+			func() float64 { return float64(n.MinerStats().Idle) }),
 		counter("flownode_tampered_records_total", "Reads of records in this node's store whose bytes no longer verify: each was refused with a 500 naming it, never served.",
 			func() float64 { return float64(n.DistStats().Tampered) }),
 		counter("flownode_store_writes_total", "Durable writes handed to the store.",

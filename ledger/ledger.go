@@ -231,7 +231,8 @@ func (e *InputError) Unwrap() error { return e.Err }
 // Records attach to the branch's head block (genesis until the first block is mined),
 // so ingestion never waits for mining. Extend, called by the miner, closes the head:
 // it waits for records already attached to become durable, seals them with a Merkle
-// root in the next block, and makes that block the head.
+// root in the next block, and makes that block the head. The miner mines only while
+// the head holds durable records (HasUnsealed, Arrivals): an idle node writes no blocks.
 type Ledger struct {
 	cfg Config
 
@@ -249,6 +250,9 @@ type Ledger struct {
 	sealing   bool // Extend is closing the head; new appends wait
 	stats     Stats
 	tree      *compact.Range // the own branch's tree (branchtree.go); Extend swaps it
+	// arrivals gets a value when the head block, empty, gets its first durable record
+	// (miner.Backlog): the miner, idle while there is nothing to seal, starts at once.
+	arrivals chan struct{}
 
 	ingests group.Serial[*ingestCall] // Ingests checked one at a time, written in groups
 
@@ -288,7 +292,7 @@ func Open(cfg Config) (*Ledger, error) {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
 	}
-	l := &Ledger{cfg: cfg, leaves: map[uint64]Hash{}, positions: map[Hash]position{}}
+	l := &Ledger{cfg: cfg, leaves: map[uint64]Hash{}, positions: map[Hash]position{}, arrivals: make(chan struct{}, 1)}
 	l.cond = sync.NewCond(&l.mu)
 	if err := l.checkGenesis(); err != nil {
 		return nil, err
@@ -433,6 +437,19 @@ func (l *Ledger) Head() ([32]byte, int64) {
 	defer l.mu.Unlock()
 	return l.head.proof, l.head.time
 }
+
+// HasUnsealed reports whether durable records wait in the head block for the next
+// block's seal (miner.Backlog): the miner makes no attempts while there are none, so an
+// idle node adds no blocks.
+func (l *Ledger) HasUnsealed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.leaves) > 0
+}
+
+// Arrivals delivers a value when the first durable record arrives in an empty head
+// block (miner.Backlog). It is for one reader, the node's miner.
+func (l *Ledger) Arrivals() <-chan struct{} { return l.arrivals }
 
 // HeadRef names the head block.
 func (l *Ledger) HeadRef() BlockRef {
@@ -770,6 +787,12 @@ func (l *Ledger) detach(seqs []uint64, receipts []Receipt, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err == nil {
+		if len(l.leaves) == 0 && len(receipts) > 0 {
+			select {
+			case l.arrivals <- struct{}{}:
+			default: // one is pending already
+			}
+		}
 		for i := range receipts {
 			if _, again := l.leaves[seqs[i]]; !again {
 				l.stats.Records++

@@ -497,3 +497,38 @@ func TestIdempotencyKeyRecordsOnce(t *testing.T) {
 		t.Fatalf("report %+v, want 2 records", rep)
 	}
 }
+
+// TestBacklog: the miner's view of the head (miner.Backlog). Nothing to seal on a new
+// ledger or after a seal; records in the head after an append and after a reopen; one
+// arrival per empty head that gets records, however many come.
+func TestBacklog(t *testing.T) {
+	f := newFixture(t)
+	arrived := func() bool {
+		select {
+		case <-f.l.Arrivals():
+			return true
+		default:
+			return false
+		}
+	}
+	if f.l.HasUnsealed() || arrived() {
+		t.Fatal("a new ledger has something to seal")
+	}
+	f.put("t", "1")
+	f.put("t", "2")
+	if !f.l.HasUnsealed() || !arrived() || arrived() {
+		t.Fatal("two appends to an empty head: want something to seal and one arrival")
+	}
+	f.mine()
+	if f.l.HasUnsealed() || arrived() {
+		t.Fatal("after the seal: want nothing to seal and no arrival")
+	}
+	f.put("t", "3")
+	if !f.l.HasUnsealed() || !arrived() {
+		t.Fatal("an append after the seal: want something to seal and an arrival")
+	}
+	f.reopen()
+	if !f.l.HasUnsealed() {
+		t.Fatal("reopened with a record in the head: want something to seal")
+	}
+}

@@ -5,7 +5,8 @@
 // # Fixed work
 //
 // A Miner makes one attempt per tick of a ticker with period 1/Rate (Flowchain: 50 ms,
-// 20 attempts per second). Attempt n on a parent block succeeds when
+// 20 attempts per second) while it has something to seal (see Idle below). Attempt n on
+// a parent block succeeds when
 //
 //	ProofHash(parent, branch, n) < Target(parent)
 //
@@ -20,6 +21,25 @@
 // absorbs the jitter between a ticker's own schedule and each parent's timestamp. The miner
 // checks the same rule (MaxNonce) before every attempt, so a late, early or dropped tick
 // never yields a block that Check refuses.
+//
+// # Idle
+//
+// A block costs disk on its owner and on every replica (about 1 KB with its branch-tree
+// nodes), so a node that mined one a second whatever happened would grow by some 70 MB a
+// day per branch it holds with nothing to record. A Chain that is also a Backlog (the
+// ledger is) says whether records wait for a seal; while none do, ticks make no attempt
+// (Stats.Idle) and the round on the head simply stays open. The rule above counts time,
+// not ticks: once records arrive, the next tick (or at once, on Backlog.Arrivals) makes
+// every attempt the rate has allowed since the parent, floor(Rate × elapsed), stopping
+// at the first win, at most MaxAttemptsPerTick per tick. These are the very attempts a
+// miner that never idled would have made, in the same order, so the block carries the
+// same first winning nonce and passes Check unchanged; only its time (and so what it
+// seals) differs. After an idle spell longer than the attempts to the first win take at
+// the rate (about a mean block time), a reading is sealed within a tick of its arrival;
+// under steady load the miner never idles and the mean block time is MeanBlockTime. A
+// tick that follows dropped ticks catches up on their attempts the same way. Nothing is
+// gained by idling on purpose: the seed chain fixes every attempt, and the rate bounds
+// them by the time elapsed, however they are spread.
 //
 // # Gaussian difficulty
 //

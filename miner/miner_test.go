@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,7 +40,15 @@ type harness struct {
 
 func start(t *testing.T, p miner.Params, chain *minertest.Chain, now func() time.Time) *harness {
 	t.Helper()
-	h := &harness{p: p, tk: minertest.NewTicker(), chain: chain, done: make(chan error, 1)}
+	h := startOn(t, p, chain, now)
+	h.chain = chain
+	return h
+}
+
+// startOn is start on any Chain; the harness's chain is then nil.
+func startOn(t *testing.T, p miner.Params, chain miner.Chain, now func() time.Time) *harness {
+	t.Helper()
+	h := &harness{p: p, tk: minertest.NewTicker(), done: make(chan error, 1)}
 	h.m = miner.New(p, branch, chain, h.tk.New, now, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
@@ -231,8 +240,9 @@ func TestRunRetriesExtendErrors(t *testing.T) {
 	if s.ExtendErrors != 3 || s.Blocks != uint64(len(blocks)) {
 		t.Errorf("Stats = %+v, want 3 Extend errors and %d blocks", s, len(blocks))
 	}
-	// Retry ticks make no attempt: attempts are the two winning nonces plus the rest.
-	if want := uint64(k) - 3; s.Attempts != want {
+	// Retry ticks make no attempt, but the tick after the block makes theirs: the rate
+	// allowed one per tick, and the block is stamped with its winning tick.
+	if want := uint64(k); s.Attempts != want {
 		t.Errorf("Stats.Attempts = %d after %d ticks with 3 retries, want %d", s.Attempts, k, want)
 	}
 }
@@ -395,7 +405,142 @@ func TestRunCountsMissedTicks(t *testing.T) {
 		h.tick(t, t0.Add(k*period+k*time.Microsecond)) // with a little lateness
 	}
 	h.stop(t)
-	if s := h.m.Stats(); s.MissedTicks != 4 || s.Attempts+s.Skipped != 5 {
-		t.Errorf("Stats = %+v, want 4 missed ticks and 5 ticks taken", s)
+	checkBlocks(t, p, h.chain)
+	// The tick after a gap makes the dropped ticks' attempts: more than one per tick taken.
+	if s := h.m.Stats(); s.MissedTicks != 4 || s.Skipped != 0 || s.Attempts <= 5 {
+		t.Errorf("Stats = %+v, want 4 missed ticks, none skipped and more than 5 attempts", s)
+	}
+}
+
+// backlogChain is a Chain that says whether it has anything to seal (miner.Backlog).
+type backlogChain struct {
+	*minertest.Chain
+	unsealed atomic.Bool
+	asked    atomic.Int64 // HasUnsealed calls
+	arrivals chan struct{}
+}
+
+func newBacklogChain(p miner.Params) *backlogChain {
+	return &backlogChain{Chain: minertest.NewChain(p, branch, genesis, t0), arrivals: make(chan struct{}, 1)}
+}
+
+func (c *backlogChain) HasUnsealed() bool         { c.asked.Add(1); return c.unsealed.Load() }
+func (c *backlogChain) Arrivals() <-chan struct{} { return c.arrivals }
+func (c *backlogChain) arrive()                   { c.unsealed.Store(true); c.arrivals <- struct{}{} }
+func (c *backlogChain) Extend(ctx context.Context, nonce uint64, at time.Time) error {
+	err := c.Chain.Extend(ctx, nonce, at)
+	if err == nil {
+		c.unsealed.Store(false) // the block sealed what waited
+	}
+	return err
+}
+
+// waitAsked waits until the miner has asked HasUnsealed n times: the tick that asked
+// last has then decided whether it is idle.
+func (c *backlogChain) waitAsked(t *testing.T, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for c.asked.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the miner asked HasUnsealed %d times, want %d", c.asked.Load(), n)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+// TestRunIdleMakesNoAttempts: a chain with nothing to seal gets no attempts and no
+// blocks however long it waits; the first tick after records arrive makes the attempts
+// the rate allowed meanwhile and mines a block that passes Check, with the first win.
+func TestRunIdleMakesNoAttempts(t *testing.T) {
+	p := miner.DefaultParams()
+	chain := newBacklogChain(p)
+	h := startOn(t, p, chain, farFuture)
+	period := p.Period()
+	const idleTicks = 12_000 // ten minutes
+	for k := 1; k <= idleTicks; k++ {
+		h.tick(t, t0.Add(time.Duration(k)*period))
+	}
+	if s := h.m.Stats(); s.Attempts != 0 || chain.Len() != 0 {
+		t.Fatalf("idle: Stats %+v and %d blocks, want no attempt and no block", s, chain.Len())
+	}
+	chain.waitAsked(t, idleTicks)
+	chain.unsealed.Store(true) // no arrival signal: the next tick must find it
+	at := t0.Add((idleTicks + 1) * period)
+	h.tick(t, at)
+	h.tick(t, at.Add(period)) // taken once the tick at at is done
+	h.stop(t)
+	blocks := checkBlocks(t, p, chain.Chain)
+	if len(blocks) != 1 || blocks[0].Time != at.UnixNano() {
+		t.Fatalf("blocks %+v, want one, stamped with the first tick after the arrival (%d)", blocks, at.UnixNano())
+	}
+	if s := h.m.Stats(); s.Attempts != blocks[0].Nonce || s.Blocks != 1 || s.Idle != idleTicks+1 {
+		t.Errorf("Stats %+v, want %d attempts (the first win), one block and %d idle ticks", s, blocks[0].Nonce, idleTicks+1)
+	}
+}
+
+// TestRunWakesOnArrival: records arriving in an idle chain are sealed at once, stamped
+// with the clock, without waiting for a tick; steady load after that mines as before.
+func TestRunWakesOnArrival(t *testing.T) {
+	p := miner.DefaultParams()
+	chain := newBacklogChain(p)
+	now := atomic.Int64{}
+	now.Store(t0.Add(time.Hour).UnixNano())
+	h := startOn(t, p, chain, func() time.Time { return time.Unix(0, now.Load()) })
+	h.tick(t, t0.Add(p.Period())) // idle
+	chain.waitAsked(t, 1)
+	chain.arrive()
+	deadline := time.Now().Add(10 * time.Second)
+	for chain.Len() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	blocks := checkBlocks(t, p, chain.Chain)
+	if len(blocks) != 1 || blocks[0].Time != now.Load() {
+		t.Fatalf("blocks %+v after an arrival, want one stamped with the clock %d", blocks, now.Load())
+	}
+	if s := h.m.Stats(); s.Wakeups != 1 || s.Idle != 1 {
+		t.Errorf("Stats %+v, want one wakeup and one idle tick", s)
+	}
+	h.stop(t)
+}
+
+// TestRunCatchUpIsBoundedPerTick: a head whose first win lies beyond MaxAttemptsPerTick
+// takes several ticks, each making at most that many attempts (the block is stamped
+// with the tick that reached the win), and still yields the first win.
+func TestRunCatchUpIsBoundedPerTick(t *testing.T) {
+	// About 4000 attempts per block, so that a first win beyond one tick is common.
+	p := miner.Params{Rate: 20, MeanBlockTime: 200 * time.Second, Variance: 0.2}
+	g := genesis
+	for firstWin(p, g) <= miner.MaxAttemptsPerTick+1 {
+		g = sha256.Sum256(g[:])
+	}
+	win := firstWin(p, g)
+	chain := minertest.NewChain(p, branch, g, t0)
+	h := start(t, p, chain, farFuture)
+	late := t0.Add(time.Hour) // the first tick comes an hour after the head
+	for k := 0; chain.Len() == 0 && k < 1000; k++ {
+		h.tick(t, late.Add(time.Duration(k)*p.Period()))
+	}
+	h.stop(t)
+	blocks := checkBlocks(t, p, chain)
+	ticks := (win + miner.MaxAttemptsPerTick - 1) / miner.MaxAttemptsPerTick
+	if want := late.Add(time.Duration(ticks-1) * p.Period()).UnixNano(); len(blocks) == 0 || blocks[0].Nonce != win || blocks[0].Time != want {
+		t.Errorf("blocks %+v: want the first win %d at tick %d (%d)", blocks, win, ticks, want)
+	}
+}
+
+// TestRunWakeNeverUsesSlack: an arrival less than a period after the parent makes no
+// attempt (only the slack would allow one, and under steady load that would shorten
+// every block); the next tick makes it.
+func TestRunWakeNeverUsesSlack(t *testing.T) {
+	p := miner.DefaultParams()
+	chain := newBacklogChain(p)
+	h := startOn(t, p, chain, func() time.Time { return t0.Add(p.Period() / 5) })
+	chain.arrive()
+	chain.waitAsked(t, 1)
+	h.tick(t, t0.Add(p.Period()))
+	h.tick(t, t0.Add(p.Period())) // taken once the first tick is done
+	h.stop(t)
+	if s := h.m.Stats(); s.Wakeups != 0 || s.Attempts < 1 || s.Attempts > 2 {
+		t.Errorf("Stats %+v, want no wakeup and the ticks' attempts", s)
 	}
 }

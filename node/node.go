@@ -177,9 +177,14 @@ func Open(cfg Config) (*Node, error) {
 		hooks: newHooks(cfg.OnRecord, cfg.OnQuery)}
 	n.dist = ringledger.New(ringledger.Config{Self: n.Self(), Ledger: l, Store: st, Replicas: cfg.Replicas, Members: ringMembers{members},
 		SyncInterval: cfg.Profile.SyncInterval, Log: cfg.Log.Named("dist"), OnRecord: n.hooks.record(), Check: n.checkReadings})
+	// The ledger is the miner's Backlog: no attempts, and so no blocks, while its head
+	// holds nothing to seal.
 	n.miner = miner.New(params, id.ID, l, miner.NewTicker, time.Now, cfg.Log.Named("miner"))
 	return n, nil
 }
+
+// An idle node writes no blocks: the miner asks the ledger whether it has records to seal.
+var _ miner.Backlog = (*ledger.Ledger)(nil)
 
 // MinerParams converts the genesis's mining parameters for the miner.
 func MinerParams(m ledger.MiningParams) miner.Params {

@@ -181,3 +181,50 @@ func TestHooks(t *testing.T) {
 		}
 	}
 }
+
+// TestIdleNodeMinesNoBlocks: a node with nothing to seal makes no attempts and writes
+// no blocks, before its first block and after one; a reading that comes after a long
+// idle spell is sealed at once (the miner makes the attempts the rate allowed
+// meanwhile), with blocks that verify.
+func TestIdleNodeMinesNoBlocks(t *testing.T) {
+	n := openTestNode(t, t.TempDir())
+	defer n.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	idle := 10 * n.params.MeanBlockTime // ten mean block times of the local profile
+
+	// sealAfterIdle idles, checks nothing was attempted or written meanwhile, then puts
+	// a reading and waits for the block that seals it.
+	sealAfterIdle := func(i int) {
+		t.Helper()
+		s, writes, head := n.MinerStats(), n.StoreStats().Writes, n.Ledger().Stats().HeadNo
+		time.Sleep(idle)
+		after := n.MinerStats()
+		if after.Attempts != s.Attempts || after.Blocks != s.Blocks || after.Idle == s.Idle || n.Ledger().Stats().HeadNo != head {
+			t.Fatalf("%v idle: miner %+v, then %+v, head %d; want no attempt, no block, idle ticks", idle, s, after, n.Ledger().Stats().HeadNo)
+		}
+		if got := n.StoreStats().Writes; got != writes {
+			t.Errorf("an idle node wrote to its store %d times in %v", got-writes, idle)
+		}
+		rcs, err := n.Put(ctx, []ledger.Reading{{Thing: "idle", Data: []byte(fmt.Sprint(i))}}, PutOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		for n.Ledger().Stats().HeadNo <= rcs[0].Block.No {
+			if time.Since(start) > 20*time.Second {
+				t.Fatalf("the reading was not sealed within 20 s: %+v", n.MinerStats())
+			}
+			time.Sleep(time.Millisecond)
+		}
+		t.Logf("sealed %v after the put, after %v idle; miner %+v", time.Since(start).Round(time.Millisecond), idle, n.MinerStats())
+	}
+	sealAfterIdle(1) // on genesis
+	sealAfterIdle(2) // on block 1
+	rep, err := n.Verify(context.Background())
+	if err != nil || !rep.Valid || rep.Records != 2 || rep.Unsealed != 0 || rep.Blocks != 2 {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+}

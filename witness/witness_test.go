@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -83,13 +84,17 @@ func (p *pair) service(n *node.Node) *Service {
 	return s
 }
 
-// grown waits for the owner's branch to pass size blocks and signs its checkpoint.
+// grown appends readings to the owner's branch (its miner mines only while records
+// wait for a seal) until the branch passes size blocks, and signs its checkpoint.
 func (p *pair) grown(size uint64) *checkpoint.Signed {
 	p.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for p.owner.Ledger().TreeSize() <= size {
+	for i := 0; p.owner.Ledger().TreeSize() <= size; i++ {
 		if time.Now().After(deadline) {
 			p.t.Fatalf("the branch did not pass %d blocks in 20 s", size)
+		}
+		if _, err := p.owner.Ledger().Append(context.Background(), []ledger.Reading{{Thing: "grown", Data: []byte(fmt.Sprint(i))}}); err != nil {
+			p.t.Fatal(err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

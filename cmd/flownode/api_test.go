@@ -315,9 +315,18 @@ func TestQueries(t *testing.T) {
 		t.Errorf("keys/%s (H_DATA of %s): got %v", rcs[1].Key, rcs[1].TxID, got)
 	}
 
-	// Blocks 1..5 of the node's branch, chained to genesis.
+	// Blocks 1..5 of the node's branch, chained to genesis. Blocks are mined only
+	// while records wait for a seal, so put until there are six.
 	var info api.NodeInfo
-	if !waitFor(10*time.Second, 20*time.Millisecond, func() bool { info = getNode(t, n.URL); return info.Branch.No >= 6 }) {
+	fillers := 0
+	if !waitFor(10*time.Second, 20*time.Millisecond, func() bool {
+		if info = getNode(t, n.URL); info.Branch.No >= 6 {
+			return true
+		}
+		putOne(t, n.URL, "api-filler", fmt.Sprint(fillers))
+		fillers++
+		return false
+	}) {
 		t.Fatalf("local profile: head still at block %d after 10 s", info.Branch.No)
 	}
 	var bl api.BlockList
@@ -349,29 +358,18 @@ func TestQueries(t *testing.T) {
 	if len(bl.Blocks) != 0 {
 		t.Errorf("blocks of an unknown branch: %d", len(bl.Blocks))
 	}
-	if rep := getVerify(t, n.URL); !rep.Valid || rep.Records != 24 {
-		t.Errorf("verify: %+v, want valid with 24 records", rep)
+	if rep := getVerify(t, n.URL); !rep.Valid || rep.Records != 24+fillers {
+		t.Errorf("verify: %+v, want valid with %d records", rep, 24+fillers)
 	}
 }
 
-// TestRecordBeforeFirstBlock: with the laptop profile (first block after ~1 s) a record
-// is accepted at once, attached to genesis (block 0), and sealed by block 1 later.
+// TestRecordBeforeFirstBlock: with the laptop profile a record is accepted at once,
+// attached to genesis (block 0: a node mines no block before it has a record to seal),
+// and sealed by block 1 within a mean block time.
 func TestRecordBeforeFirstBlock(t *testing.T) {
-	var (
-		n  *nodeProc
-		rc receipt
-	)
-	// The miner's first attempt is 50 ms after start and may (rarely) win: then try
-	// again on a fresh data dir.
-	for attempt := 1; ; attempt++ {
-		n = startNode(t, t.TempDir(), "laptop")
-		rc = putOne(t, n.URL, "early-bird", `{"hello":"world"}`)
-		if rc.Block.No == 0 || attempt == 3 {
-			break
-		}
-		t.Logf("attempt %d: block %d was mined before the first put; retrying", attempt, rc.Block.No)
-		n.Kill()
-	}
+	n := startNode(t, t.TempDir(), "laptop")
+	time.Sleep(200 * time.Millisecond) // four ticks of an idle miner: no block
+	rc := putOne(t, n.URL, "early-bird", `{"hello":"world"}`)
 	info := getNode(t, n.URL)
 	if rc.Block.No != 0 || rc.Block.Hash != info.Genesis.String() {
 		t.Fatalf("first record attached to block %d %s, want 0 (genesis %s)", rc.Block.No, rc.Block.Hash, info.Genesis)
@@ -387,6 +385,8 @@ func TestRecordBeforeFirstBlock(t *testing.T) {
 	}) || !rep.Valid {
 		t.Fatalf("record not sealed within 10 s: %+v", rep)
 	}
+	// The miner made the attempts of its idle spell when the record came: no waiting
+	// for a block time (logged, not asserted: the machine may be slow).
 	t.Logf("sealed %v after the put: %+v", time.Since(start).Round(time.Millisecond), rep)
 	var bl api.BlockList
 	getJSON(t, n.URL+"/api/v1/blocks?from=1&limit=1", &bl)

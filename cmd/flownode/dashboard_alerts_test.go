@@ -143,10 +143,13 @@ func TestDashboardEquivocationAlert(t *testing.T) {
 		t.Fatalf("victim stopped with %d", code)
 	}
 	rewriteBranch(t, victim.Data)
-	startNode(t, victim.Data, "local", "--join", n1.Addr)
+	back := startNode(t, victim.Data, "local", "--join", n1.Addr)
+	// It mines its branch anew once it has a record to seal.
+	resealed := false
 
 	var ev *witness.Evidence
 	if !waitFor(90*time.Second, 250*time.Millisecond, func() bool {
+		resealed = resealed || tryPut(back.URL, "dash-equivocation", victim.ID)
 		for _, e := range getCheckpoints(t, n1.URL).Equivocations {
 			if e.Branch.String() == victim.ID {
 				ev = e

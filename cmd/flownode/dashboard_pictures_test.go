@@ -38,7 +38,9 @@ func TestDashboardPicturesInChromium(t *testing.T) {
 		t.Fatalf("PUT the TD: %d %s", r.Code, r.Body)
 	}
 	seeded := putOne(t, other.URL, thing, `{"temperature":20.5}`)
+	// Blocks are mined only to seal records: records under self's own ID, which it owns.
 	if !waitFor(60*time.Second, 50*time.Millisecond, func() bool {
+		tryPut(self.URL, thing, self.ID)
 		var got api.BlockList
 		getJSON(t, self.URL+"/api/v1/blocks?branch="+self.ID, &got)
 		return len(got.Blocks) >= 2

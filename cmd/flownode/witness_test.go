@@ -73,6 +73,11 @@ func TestWitnessesCatchARewrittenBranch(t *testing.T) {
 	for i := 0; i < 30; i++ {
 		receipts = append(receipts, putOne(t, nodes[i%3].URL, fmt.Sprintf("meter-%d", i%4), fmt.Sprintf(`{"n":%d}`, i)))
 	}
+	// And one under each node's own ID, a key it owns: a node mines blocks only to
+	// seal records, so every branch gets one however the 30 keys fell.
+	for i, n := range nodes {
+		receipts = append(receipts, putOne(t, n.URL, "meter-own", fmt.Sprintf(`{"n":%d}`, 30+i), n.ID))
+	}
 	// Every branch is cosigned by both of its witnesses.
 	if !waitFor(60*time.Second, 250*time.Millisecond, func() bool {
 		for _, n := range nodes {
@@ -184,13 +189,16 @@ func TestWitnessesCatchARewrittenBranch(t *testing.T) {
 		t.Fatalf("victim stopped with %d", code)
 	}
 	rewriteBranch(t, victim.Data)
-	// It comes back and mines its branch anew from genesis, with its own key.
+	// It comes back and mines its branch anew from genesis, with its own key, once it
+	// has a record to seal: one under its own ID, put through it until it takes it.
 	back := startNode(t, victim.Data, "local", "--join", n1.Addr)
 	nodes = []*nodeProc{n1, back, n3}
+	resealed := false
 
 	witnesses := []*nodeProc{n1, n3}
 	var ev *witness.Evidence
 	if !waitFor(60*time.Second, 250*time.Millisecond, func() bool {
+		resealed = resealed || tryPut(back.URL, "meter-own", victim.ID)
 		for _, w := range witnesses {
 			for _, e := range getCheckpoints(t, w.URL).Equivocations {
 				if e.Branch.String() == victim.ID {
@@ -300,6 +308,14 @@ func containsBlock(blocks []json.RawMessage, raw []byte) bool {
 // is down: it deletes the node's own branch (its blocks, the records they hold, its
 // branch tree and its checkpoint) from the stopped node's store, so that the node
 // mines its branch anew from genesis, signing every new block with its own key.
+// tryPut puts one reading of thing under key through base and reports whether it was
+// taken (201): a node that has just come back may not route it yet.
+func tryPut(base, thing, key string) bool {
+	body := fmt.Sprintf(`{"thing":%q,"data":{"at":%d},"key":%q}`, thing, time.Now().UnixNano(), key)
+	r, err := tryHTTP(httpClient, http.MethodPost, base+"/api/v1/records", "application/json", []byte(body))
+	return err == nil && r.Code == http.StatusCreated
+}
+
 func rewriteBranch(t *testing.T, dir string) {
 	t.Helper()
 	id, err := ledger.LoadIdentity(dir)
@@ -403,8 +419,11 @@ func TestNotifyEdgeHandsBlocksAndCheckpointsOut(t *testing.T) {
 	defer edge.Close()
 	dir := filepath.Join(t.TempDir(), "n")
 	n := startNode(t, dir, "local", "--edge", edge.URL)
-	putOne(t, n.URL, "meter-1", `{"n":1}`)
+	// The branch grows, and so the checkpoint changes, only as records come.
+	puts := 0
 	if !waitFor(30*time.Second, 100*time.Millisecond, func() bool {
+		puts++
+		putOne(t, n.URL, "meter-1", fmt.Sprintf(`{"n":%d}`, puts))
 		mu.Lock()
 		defer mu.Unlock()
 		return len(got) >= 3
