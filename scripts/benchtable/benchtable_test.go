@@ -61,7 +61,7 @@ func TestParseCapturedRun(t *testing.T) {
 	// Not in this capture: the rows print "not measured".
 	wantMissing(t, res, source{"BenchmarkRingIngest/nodes=5/wait=owner", "records/s"})
 	wantMissing(t, res, idleGrowth)
-	wantMissing(t, res, sealP50)
+	wantMissing(t, res, idleSealP50)
 }
 
 func TestParseFiguresAfterInterleavedOutput(t *testing.T) {
@@ -102,11 +102,14 @@ func TestParseLooseUnitsAnywhere(t *testing.T) {
 d1    1000 2000 0.40
 mean growth: 0.40 MB/day per node (3000 bytes in 10 min over 3 nodes)
 node2: 0.60 MB/day/node over 600 s
-BenchmarkSealLatency/nodes=5-2 	1	120.5 seal-p50-ms	480 seal-p99-ms
+BenchmarkSealLatency/idle=5s-2 	20	3.2 p50-ms	64 p99-ms	0 ns/op
+BenchmarkSealLatency/busy-2 	20	640 p50-ms	5600 p99-ms	0 ns/op
 `)
 	wantValue(t, res, idleGrowth, 0.5)
-	wantValue(t, res, sealP50, 120.5)
-	wantValue(t, res, sealP99, 480)
+	wantValue(t, res, idleSealP50, 3.2)
+	wantValue(t, res, idleSealP99, 64)
+	wantValue(t, res, busySealP50, 640)
+	wantValue(t, res, busySealP99, 5600)
 }
 
 func TestParseIgnoresMalformedLines(t *testing.T) {
@@ -137,7 +140,8 @@ BenchmarkRoundTrip/ws/seq-2 	5000	50 p50-µs	100 p99-µs
 		// The limit needs verify/s, which is missing.
 		{3, []string{rows[3].figure, notMeasured, notMeasured + " (1/(1/sign + 2/verify + 3/batch store))", "—", "≥ 6000 rec/s", notMeasured}},
 		{9, []string{rows[9].figure, notMeasured, "—", "—", "≤ 1.00 MB/day", notMeasured}},
-		{10, []string{rows[10].figure, notMeasured, "—", "—", "—", "—"}},
+		{10, []string{rows[10].figure, notMeasured, "—", "—", "≤ 1000 ms", notMeasured}},
+		{11, []string{rows[11].figure, notMeasured, "—", "—", "—", "—"}},
 	} {
 		got := rows[tc.row].cells(res)
 		if strings.Join(got, " | ") != strings.Join(tc.want, " | ") {
