@@ -238,6 +238,13 @@ func (l *live) handlePublish(ctx context.Context, from node.Peer, raw json.RawMe
 	if err := node.DecodeOp(opPublish, raw, &b); err != nil {
 		return nil, err
 	}
+	return l.publishAt(ctx, from, b)
+}
+
+// publishAt is handlePublish of a decoded body; the entry node calls it
+// directly when it is the Thing's rendezvous itself (no encoding of the
+// records for a call to itself).
+func (l *live) publishAt(ctx context.Context, from node.Peer, b publishBody) (any, error) {
 	if err := ledger.ValidThingID(b.Thing); err != nil {
 		return nil, node.Refuse(node.CodeRefused, "%v", err)
 	}

@@ -146,7 +146,10 @@ func (p *publisher) publish(thing string, batch []pubItem) {
 		ctx, cancel := context.WithTimeout(l.ctx, publishTimeout)
 		var rdv node.Peer
 		rdv, err = l.t.node.Owner(ctx, rendezvousKey(thing))
-		if err == nil {
+		switch {
+		case err == nil && rdv.ID == l.t.node.ID():
+			_, err = l.publishAt(ctx, rdv, body)
+		case err == nil:
 			err = l.t.node.CallOp(ctx, rdv, opPublish, body, nil)
 		}
 		cancel()
