@@ -52,8 +52,11 @@ func (d *Ledger) handleGetHistory(q getBody) (getAnswer, error) {
 	var err error
 	if *q.History == extremesPos(q.Thing) && q.From == 0 && q.To == 0 && q.After == nil && (q.Limit == 0 || q.Limit >= 2) {
 		// A Thing's extremes position holds its two ends: read them by key
-		// (store.HistoryEnds), not by a walk over every entry they replaced.
+		// (store.HistoryEnds), not by a walk over every entry they replaced,
+		// between the writes of the position (its lock, as its writers).
+		unlock := d.extremesLocks.lock([]ledger.Key{*q.History})
 		es, err = d.store.HistoryEnds(*q.History)
+		unlock()
 		if q.Desc {
 			slices.Reverse(es)
 		}

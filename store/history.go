@@ -126,13 +126,19 @@ func make41xff() []byte {
 // ends (endsHints, kept exact by every write), and HistoryEnds then reads
 // just those two keys. Without a hint (the first time, or after a write
 // failed) it seeks.
+//
+// Callers hold a lock of pos against the other callers and the writers of
+// entries at pos (ringledger's extremesLocks), from this read to their write:
+// a hint is then never older than the store.
 func (r *Reader) HistoryEnds(pos [20]byte) ([]HistoryEntry, error) {
 	prefix := append([]byte{PrefixHistory}, pos[:]...)
 	var out []HistoryEntry
+	// The write count is read before the read transaction starts: a write
+	// it does not see has not finished, so its ends are not kept as a hint.
+	hint, ok, gen := r.ends.get(pos)
 	err := r.view(func(txn *badger.Txn) error {
 		var oldest, newest *HistoryEntry
 		var err error
-		hint, ok, gen := r.ends.get(pos)
 		if ok {
 			if oldest, err = entryAt(txn, hint.oldest); err != nil {
 				return err

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 )
@@ -66,5 +67,56 @@ func TestHistoryEndsOverReplacedEntries(t *testing.T) {
 		}
 		es, _ = s.HistoryEnds(pos)
 		check(pos, es, -2)
+	}
+}
+
+// Readers and a writer of one position, each holding its lock as the
+// contract says, keep the hint true: after the last write the ends are the
+// listing's (a reader that had read the store before a write once left its
+// older view behind as the hint, and the newest went missing for good).
+func TestHistoryEndsWithConcurrentReaders(t *testing.T) {
+	s := openLocal(t, t.TempDir())
+	ctx := context.Background()
+	pos := [20]byte{42}
+	var mu sync.Mutex
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				mu.Lock()
+				if _, err := s.HistoryEnds(pos); err != nil {
+					t.Error(err)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for i := 1; i <= 300; i++ {
+		mu.Lock()
+		es, err := s.HistoryEnds(pos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := Write{History: []HistoryEntry{{HistoryRef: HistoryRef{Pos: pos, Time: int64(i), TxID: [32]byte{byte(i), byte(i >> 8)}}, Value: []byte(`{}`)}}}
+		if len(es) == 2 {
+			w.DropHistory = []HistoryRef{es[1].HistoryRef}
+		}
+		if err := s.Write(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+		mu.Unlock()
+	}
+	close(done)
+	wg.Wait()
+	es, err := s.HistoryEnds(pos)
+	all, _, _ := s.History(HistoryQuery{Pos: pos})
+	if err != nil || len(all) != 2 || len(es) != 2 || es[0].HistoryRef != all[0].HistoryRef || es[1].HistoryRef != all[1].HistoryRef {
+		t.Fatalf("ends %+v, the position holds %+v (%v)", es, all, err)
 	}
 }
