@@ -58,6 +58,18 @@ func TestAuditMergedBranch(t *testing.T) {
 	// Once every put is sealed, --to is in the past and the window is fixed.
 	to := waitSealed(t, nodes)
 	toFlag := to.Format(time.RFC3339Nano)
+	// An idle node mines no more blocks, so its branch grew in one burst: wait
+	// until each branch's checkpoint is cosigned before the audit checks it.
+	if !waitFor(60*time.Second, 250*time.Millisecond, func() bool {
+		for _, n := range nodes {
+			if c := ownCheckpoint(t, n.URL); c == nil || len(c.Cosigners) == 0 {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Fatal("not every branch's checkpoint was cosigned within 60 s")
+	}
 	dir := t.TempDir()
 
 	a := runCLI(t, nil, "audit", "--node", nodes[0].URL, "--to", toFlag, "--out", filepath.Join(dir, "a.jsonl"))

@@ -130,7 +130,7 @@ func TestDashboardEquivocationAlert(t *testing.T) {
 	b := openBrowser(t, bin)
 	b.navigate(n1.URL + "/")
 	// The victim's chain on its witness's page, its witnessed head marked.
-	witnessed := regexp.MustCompile(`(?s)<g class="block[^"]* witnessed" data-no="\d+">.*?>witnessed</text>`)
+	witnessed := regexp.MustCompile(`(?s)<g class="block[^"]* witnessed" data-no="\d+">.*?(?:>|, )witnessed</text>`)
 	b.waitFor("the victim's witnessed head", 60*time.Second, func(dom string) []string {
 		if !witnessed.MatchString(chainHTML(dom, victim.ID)) {
 			return []string{"a witnessed block in the victim's chain"}

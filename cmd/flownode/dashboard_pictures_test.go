@@ -110,7 +110,7 @@ func TestDashboardPicturesInChromium(t *testing.T) {
 	}
 	// The witnessed heads: every branch's checkpoints are cosigned by its witnesses
 	// (the k-1 nodes after it), and the page marks the newest one it holds.
-	witnessedBox := regexp.MustCompile(`(?s)<g class="block[^"]* witnessed" data-no="\d+">.*?>witnessed</text>`)
+	witnessedBox := regexp.MustCompile(`(?s)<g class="block[^"]* witnessed" data-no="\d+">.*?(?:>|, )witnessed</text>`)
 	b.waitFor("a witnessed head", 60*time.Second, func(dom string) []string {
 		if !witnessedBox.MatchString(dom) || !regexp.MustCompile(`\d+ branch checkpoints, [1-9]\d* witnessed`).MatchString(dom) {
 			return []string{"a block marked witnessed, and the checkpoints' count"}

@@ -33,10 +33,12 @@ func chromium(t *testing.T) string {
 func TestDashboardRendersInChromium(t *testing.T) {
 	bin := chromium(t)
 	n := startNode(t, t.TempDir(), "local")
-	// Put until two blocks are mined (a node mines only while records wait for
-	// a seal), so the blocks table has rows of the miner's own.
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	for i := 0; i < 3; i++ {
 		putOne(t, n.URL, "dash", `{"i":1}`)
+	}
+	// Wait until the block that seals them is mined (a node mines only while
+	// records wait for a seal), so the blocks table has rows of the miner's own.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		var got api.BlockList
 		getJSON(t, n.URL+"/api/v1/blocks?branch="+n.ID, &got)
 		if len(got.Blocks) >= 2 {

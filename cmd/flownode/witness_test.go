@@ -197,7 +197,9 @@ func TestWitnessesCatchARewrittenBranch(t *testing.T) {
 
 	witnesses := []*nodeProc{n1, n3}
 	var ev *witness.Evidence
-	if !waitFor(60*time.Second, 250*time.Millisecond, func() bool {
+	// Until its ring knows it again a put through it may take its 20 s of
+	// retries: two minutes leave room for a few.
+	if !waitFor(120*time.Second, 250*time.Millisecond, func() bool {
 		resealed = resealed || tryPut(back.URL, "meter-own", victim.ID)
 		for _, w := range witnesses {
 			for _, e := range getCheckpoints(t, w.URL).Equivocations {
@@ -209,7 +211,7 @@ func TestWitnessesCatchARewrittenBranch(t *testing.T) {
 		}
 		return false
 	}) {
-		t.Fatalf("no witness caught the rewritten branch within 60 s; the victim says %+v", ownCheckpoint(t, back.URL))
+		t.Fatalf("no witness caught the rewritten branch within 120 s (a record sealed anew: %v); the victim says %+v", resealed, ownCheckpoint(t, back.URL))
 	}
 	t.Logf("evidence: %s, %s; first head %s, second head %s", ev.Kind, ev.Reason, ev.FirstHead, ev.SecondHead)
 	if ev.Kind != "fork" {
@@ -311,7 +313,8 @@ func containsBlock(blocks []json.RawMessage, raw []byte) bool {
 // tryPut puts one reading of thing under key through base and reports whether it was
 // taken (201): a node that has just come back may not route it yet.
 func tryPut(base, thing, key string) bool {
-	body := fmt.Sprintf(`{"thing":%q,"data":{"at":%d},"key":%q}`, thing, time.Now().UnixNano(), key)
+	// The time as a string: an integer beyond 2^53 is refused (canonical JSON).
+	body := fmt.Sprintf(`{"thing":%q,"data":{"at":"%d"},"key":%q}`, thing, time.Now().UnixNano(), key)
 	r, err := tryHTTP(httpClient, http.MethodPost, base+"/api/v1/records", "application/json", []byte(body))
 	return err == nil && r.Code == http.StatusCreated
 }
