@@ -87,10 +87,12 @@ var (
 		func(v map[source]float64) float64 { return v[fsyncP50] / 1000 }}
 )
 
-// hopsTimes is a lookup's floor: a bare round trip per hop.
+// hopsTimes is a lookup's floor: a bare round trip per hop, and at least
+// one (the owner confirms every answer; a lookup answered from the range
+// cache counts no hop but still costs that round trip).
 func hopsTimes(rtt, hops source, what string) *limit {
-	return &limit{what + " round trip × hops", []source{rtt, hops},
-		func(v map[source]float64) float64 { return v[rtt] * v[hops] }}
+	return &limit{what + " round trip × max(1, hops)", []source{rtt, hops},
+		func(v map[source]float64) float64 { return v[rtt] * max(1, v[hops]) }}
 }
 
 // A target is what issue 17 asks of a figure: at least or at most value.
