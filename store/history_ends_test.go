@@ -72,8 +72,7 @@ func TestHistoryEndsOverReplacedEntries(t *testing.T) {
 
 // Readers and a writer of one position, each holding its lock as the
 // contract says, keep the hint true: after the last write the ends are the
-// listing's (a reader that had read the store before a write once left its
-// older view behind as the hint, and the newest went missing for good).
+// listing's.
 func TestHistoryEndsWithConcurrentReaders(t *testing.T) {
 	s := openLocal(t, t.TempDir())
 	ctx := context.Background()
@@ -118,5 +117,31 @@ func TestHistoryEndsWithConcurrentReaders(t *testing.T) {
 	all, _, _ := s.History(HistoryQuery{Pos: pos})
 	if err != nil || len(all) != 2 || len(es) != 2 || es[0].HistoryRef != all[0].HistoryRef || es[1].HistoryRef != all[1].HistoryRef {
 		t.Fatalf("ends %+v, the position holds %+v (%v)", es, all, err)
+	}
+}
+
+// A view read before a write is never kept as the hint: set refuses it once a
+// history write landed since get (a query that had read the store just before
+// a write once left its older view behind, and a Thing's newest went missing
+// from its history for good).
+func TestEndsHintRefusesAViewOlderThanAWrite(t *testing.T) {
+	var h endsHints
+	pos := [20]byte{1}
+	old := endsHint{HistoryRef{Pos: pos, Time: 1}, HistoryRef{Pos: pos, Time: 2}}
+	_, _, writes := h.get(pos) // a reader starts
+	h.wrote(Write{History: []HistoryEntry{{HistoryRef: HistoryRef{Pos: pos, Time: 3}}}}, true)
+	h.set(pos, old, writes) // its view predates the write
+	if got, ok, _ := h.get(pos); ok {
+		t.Fatalf("a view older than a write became the hint: %+v", got)
+	}
+	_, _, writes = h.get(pos)
+	h.set(pos, old, writes)
+	h.wrote(Write{History: []HistoryEntry{{HistoryRef: HistoryRef{Pos: pos, Time: 3}}}}, true)
+	if got, ok, _ := h.get(pos); !ok || got.newest.Time != 3 || got.oldest.Time != 1 {
+		t.Fatalf("a write beyond the newest end: hint %+v %v, want 1..3", got, ok)
+	}
+	h.wrote(Write{DropHistory: []HistoryRef{{Pos: pos, Time: 3}}}, true)
+	if _, ok, _ := h.get(pos); ok {
+		t.Fatal("dropping an end kept the hint")
 	}
 }
